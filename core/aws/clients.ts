@@ -1,0 +1,59 @@
+// The one place that builds AWS SDK v3 clients. Every service, function, test and benchmark asks
+// here, so the emulator quirks (STACK.md) are handled once: Kinesis over HTTP/1.1, S3 path-style
+// with checksums only when required. Credentials come from the environment's default chain.
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { type AwsService, resolveEndpoint } from './endpoints.ts';
+
+// The SDK warns on Node 20 at every client construction; the version is pinned on purpose (STACK.md).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+export interface ClientOptions {
+  region: string;
+  /** Overrides the endpoint resolved from the environment. */
+  endpoint?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function endpointFor(service: AwsService, options: ClientOptions): string | undefined {
+  return options.endpoint ?? resolveEndpoint(service, options.region, options.env);
+}
+
+/** Credentials from an explicit environment, else the SDK's default chain (process env, profiles, roles). */
+function credentialsFor(options: ClientOptions) {
+  const env = options.env;
+  if (env?.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+    return {
+      credentials: {
+        accessKeyId: env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+        ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+      },
+    };
+  }
+  return {};
+}
+
+export function s3Client(options: ClientOptions): S3Client {
+  const endpoint = endpointFor('s3', options);
+  return new S3Client({
+    region: options.region,
+    ...credentialsFor(options),
+    ...(endpoint === undefined ? {} : { endpoint, forcePathStyle: true }),
+    // Emulators store streamed uploads with aws-chunked framing inside unless checksums are opt-in.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+export function kinesisClient(options: ClientOptions): KinesisClient {
+  const endpoint = endpointFor('kinesis', options);
+  return new KinesisClient({
+    region: options.region,
+    ...credentialsFor(options),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    // The default HTTP/2 handler breaks on emulator responses over ~16 KB.
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+  });
+}

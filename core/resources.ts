@@ -1,0 +1,42 @@
+// Names and sizes of every regional AWS resource Borealis uses. One definition, read by the
+// embedded provisioner, the local function runner and the CDK stacks, so they can never drift.
+
+export const defaultClusterName = 'borealis';
+export const primaryRegion = 'us-east-1';
+export const secondaryRegion = 'us-west-2';
+export const embeddedRegions = [primaryRegion, secondaryRegion] as const;
+
+export interface StreamDefinition {
+  name: string;
+  shardCount: number;
+}
+
+export interface RegionalResources {
+  region: string;
+  /** Continuous backup: log chunks, snapshots, manifests. */
+  backupBucket: string;
+  /** Durable redo batches, consumed by the backup archiver, binlog streamer and global replicator. */
+  redoStream: StreamDefinition;
+  /** Row-level change events (CDC) for downstream consumers. */
+  binlogStream: StreamDefinition;
+}
+
+const bucketNamePattern = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+
+export function regionalResources(
+  region: string,
+  clusterName: string = defaultClusterName,
+): RegionalResources {
+  const backupBucket = `${clusterName}-backup-${region}`;
+  if (!bucketNamePattern.test(backupBucket)) {
+    throw new Error(
+      `cluster name '${clusterName}' gives an invalid S3 bucket name '${backupBucket}': use lower-case letters, digits and '-'`,
+    );
+  }
+  return {
+    region,
+    backupBucket,
+    redoStream: { name: `${clusterName}-redo`, shardCount: 1 },
+    binlogStream: { name: `${clusterName}-binlog`, shardCount: 1 },
+  };
+}
