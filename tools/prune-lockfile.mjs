@@ -20,4 +20,6 @@ for (const [path, entry] of Object.entries(lock.packages)) {
   }
 }
 writeFileSync(file, `${JSON.stringify(lock, null, 2)}\n`);
-console.log(pruned.length === 0 ? 'lock file already consistent' : `pruned ${pruned.length}:\n  ${pruned.join('\n  ')}`);
+console.log(
+  pruned.length === 0 ? 'lock file already consistent' : `pruned ${pruned.length}:\n  ${pruned.join('\n  ')}`,
+);
