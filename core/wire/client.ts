@@ -1,0 +1,177 @@
+// A client of the storage protocol over one persistent TCP connection: the writer's log shipper,
+// readers' page fetches, peer gossip and tests all use it. Requests are pipelined and matched to
+// replies by requestId; an error frame becomes a BorealisError with the node's code.
+import { connect, type Socket } from 'node:net';
+import { BorealisError, ErrorCode } from '../errors.ts';
+import { encodeFrame, FrameDecoder } from './frame.ts';
+import { decodeMessage, encodeMessage, type StorageMessage } from './messages.ts';
+
+export interface StorageClientOptions {
+  host: string;
+  port: number;
+  /** Default deadline of one request, connection included. */
+  requestTimeoutMs?: number;
+  /** For error messages and logs, e.g. the node id. */
+  name?: string;
+}
+
+interface Pending {
+  resolve: (message: StorageMessage) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const requestTimeoutMsDefault = 10_000;
+
+export class StorageClient {
+  readonly name: string;
+  #socket: Socket | undefined;
+  #connecting: Promise<Socket> | undefined;
+  #decoder = new FrameDecoder();
+  #pending = new Map<number, Pending>();
+  #nextRequestId = 1;
+  #closed = false;
+
+  constructor(readonly options: StorageClientOptions) {
+    this.name = options.name ?? `${options.host}:${options.port}`;
+  }
+
+  get connected(): boolean {
+    return this.#socket !== undefined;
+  }
+
+  /** Sends one message and resolves with the reply; rejects with a BorealisError. */
+  request(message: StorageMessage, timeoutMs = this.options.requestTimeoutMs ?? requestTimeoutMsDefault) {
+    const { type, body } = encodeMessage(message);
+    return this.requestRaw(type, body, timeoutMs);
+  }
+
+  /** Like request() for a frame built by hand (tests of the server's error handling use it). */
+  requestRaw(
+    type: number,
+    body: Uint8Array,
+    timeoutMs = this.options.requestTimeoutMs ?? requestTimeoutMsDefault,
+    corrupt?: (frame: Buffer) => Buffer,
+  ): Promise<StorageMessage> {
+    const requestId = this.#nextRequestId;
+    this.#nextRequestId = this.#nextRequestId === 0xffff_ffff ? 1 : this.#nextRequestId + 1;
+    let frame = encodeFrame(type, requestId, body);
+    if (corrupt) frame = corrupt(frame);
+    return new Promise<StorageMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(requestId);
+        reject(
+          new BorealisError(ErrorCode.TIMEOUT, `${this.name}: no reply within ${timeoutMs} ms`, {
+            context: { node: this.name, requestId, type },
+          }),
+        );
+      }, timeoutMs);
+      this.#pending.set(requestId, { resolve, reject, timer });
+      this.#socketReady().then(
+        (socket) => {
+          if (this.#pending.has(requestId)) socket.write(frame);
+        },
+        (error: Error) => this.#settle(requestId, error),
+      );
+    });
+  }
+
+  /** Writes raw bytes on the connection (for tests that send garbage). */
+  async writeRaw(bytes: Uint8Array): Promise<void> {
+    const socket = await this.#socketReady();
+    socket.write(bytes);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#socket?.destroy();
+    this.#failAll(new BorealisError(ErrorCode.UNAVAILABLE, `${this.name}: client closed`));
+  }
+
+  #socketReady(): Promise<Socket> {
+    if (this.#closed)
+      return Promise.reject(new BorealisError(ErrorCode.UNAVAILABLE, `${this.name}: client closed`));
+    if (this.#socket) return Promise.resolve(this.#socket);
+    if (this.#connecting) return this.#connecting;
+    this.#connecting = new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ host: this.options.host, port: this.options.port });
+      socket.setNoDelay(true);
+      socket.once('connect', () => {
+        this.#socket = socket;
+        this.#connecting = undefined;
+        this.#decoder = new FrameDecoder();
+        resolve(socket);
+      });
+      socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+      socket.on('error', () => {
+        // 'close' follows and does the bookkeeping.
+      });
+      socket.once('close', () => {
+        const wasConnected = this.#socket === socket;
+        this.#socket = undefined;
+        this.#connecting = undefined;
+        const error = new BorealisError(
+          ErrorCode.UNAVAILABLE,
+          wasConnected ? `${this.name}: connection lost` : `${this.name}: cannot connect`,
+          { context: { node: this.name } },
+        );
+        if (!wasConnected) reject(error);
+        this.#failAll(error);
+      });
+    });
+    return this.#connecting;
+  }
+
+  #onData(chunk: Buffer): void {
+    for (const item of this.#decoder.push(chunk)) {
+      if (item.kind === 'error') {
+        if (item.requestId !== undefined) {
+          this.#settle(item.requestId, new BorealisError(item.code, `${this.name}: ${item.message}`));
+        }
+        if (item.fatal) this.#socket?.destroy();
+        continue;
+      }
+      let message: StorageMessage;
+      try {
+        message = decodeMessage(item.type, item.body);
+      } catch (error) {
+        this.#settle(item.requestId, error as Error);
+        continue;
+      }
+      if (message.type === 'error') {
+        this.#settle(
+          item.requestId,
+          new BorealisError(message.code, `${this.name}: ${message.message}`, {
+            context: { node: this.name },
+          }),
+        );
+      } else {
+        this.#settle(item.requestId, undefined, message);
+      }
+    }
+  }
+
+  #settle(requestId: number, error: Error | undefined, message?: StorageMessage): void {
+    const pending = this.#pending.get(requestId);
+    if (!pending) return;
+    this.#pending.delete(requestId);
+    clearTimeout(pending.timer);
+    if (error) pending.reject(error);
+    else pending.resolve(message!);
+  }
+
+  #failAll(error: Error): void {
+    for (const [id] of this.#pending) this.#settle(id, error);
+  }
+}
+
+/** Narrows a reply to the expected type; anything else is a protocol violation by the peer. */
+export function expectReply<T extends StorageMessage['type']>(
+  reply: StorageMessage,
+  type: T,
+): Extract<StorageMessage, { type: T }> {
+  if (reply.type !== type) {
+    throw new BorealisError(ErrorCode.MALFORMED_FRAME, `expected a ${type} reply, got ${reply.type}`);
+  }
+  return reply as Extract<StorageMessage, { type: T }>;
+}

@@ -1,0 +1,655 @@
+// The storage protocol: every message between the writer, readers and storage nodes (and between
+// peer segments), as a discriminated union, with body codecs for frame.ts. Pure; no I/O.
+import { assert, assertNever } from '../assert.ts';
+import { BorealisError, ErrorCode, errorCodeToWire, wireToErrorCode } from '../errors.ts';
+import {
+  errorMessageBytesMax,
+  frameBodyBytesMax,
+  gossipBytesPerPullMax,
+  messageEnvelopeBytesMax,
+  pageSizeBytesMax,
+  recordOverheadBytes,
+  recordsPerAppendMax,
+  recordsPerGossipMax,
+  segmentsPerNodeMax,
+  truncationsPerGossipMax,
+} from '../limits.ts';
+import { LSN_MAX, type Lsn } from '../lsn.ts';
+import type { SegmentKind } from '../quorum.ts';
+import { decodeRecord, encodedRecordLength, encodeRecord, type RedoRecord } from '../record.ts';
+
+/** Frame type byte of each message. Append-only: a value is never reused. */
+export const MessageType = {
+  Append: 1,
+  AppendAck: 2,
+  GetPage: 3,
+  Page: 4,
+  RecoveryInfo: 5,
+  RecoveryInfoReply: 6,
+  Truncate: 7,
+  Truncated: 8,
+  GossipPull: 9,
+  GossipRecords: 10,
+  ReadPointFloor: 11,
+  ReadPointFloorAck: 12,
+  Ping: 13,
+  Pong: 14,
+  Error: 255,
+} as const;
+export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
+
+export interface SegmentScl {
+  pg: number;
+  scl: Lsn;
+}
+
+export interface SegmentRecoveryInfo {
+  pg: number;
+  kind: SegmentKind;
+  scl: Lsn;
+  maxLsn: Lsn;
+  /** Highest uptoLsn of the truncations the segment applied (0: none). */
+  truncatedUpto: Lsn;
+}
+
+export interface TruncationRange {
+  epoch: bigint;
+  /** Records with aboveLsn < lsn <= uptoLsn are void. */
+  aboveLsn: Lsn;
+  uptoLsn: Lsn;
+}
+
+/** Writer → storage: store these records (any PGs this node hosts). Records are acked after fsync. */
+export interface AppendMessage {
+  type: 'append';
+  epoch: bigint;
+  records: RedoRecord[];
+}
+/** Storage → writer: the SCL of each touched segment after the append was made durable. */
+export interface AppendAckMessage {
+  type: 'appendAck';
+  epoch: bigint;
+  scls: SegmentScl[];
+}
+/** Reader/writer → full segment: the page as of readPoint. */
+export interface GetPageMessage {
+  type: 'getPage';
+  pg: number;
+  pageNo: number;
+  readPoint: Lsn;
+}
+/** The page version at or below the read point; an empty page means it was never written. */
+export interface PageMessage {
+  type: 'page';
+  versionLsn: Lsn;
+  page: Uint8Array;
+}
+/** Recovering writer → storage: report segments, installing epoch if higher (0: query only). */
+export interface RecoveryInfoMessage {
+  type: 'recoveryInfo';
+  epoch: bigint;
+}
+export interface RecoveryInfoReplyMessage {
+  type: 'recoveryInfoReply';
+  epoch: bigint;
+  segments: SegmentRecoveryInfo[];
+}
+/** Recovering writer → storage: void (aboveLsn, uptoLsn] of one PG under a new epoch. */
+export interface TruncateMessage {
+  type: 'truncate';
+  epoch: bigint;
+  pg: number;
+  aboveLsn: Lsn;
+  uptoLsn: Lsn;
+}
+/** The segment's SCL after truncating, and the PG's last LSN at or below aboveLsn (the next backlink). */
+export interface TruncatedMessage {
+  type: 'truncated';
+  pg: number;
+  scl: Lsn;
+  tailLsn: Lsn;
+}
+/** Segment → peer segment: send records of pg in (afterLsn, uptoLsn], at most maxBytes of them. */
+export interface GossipPullMessage {
+  type: 'gossipPull';
+  epoch: bigint;
+  pg: number;
+  afterLsn: Lsn;
+  uptoLsn: Lsn;
+  maxBytes: number;
+}
+/** The peer's answer: its truncations first (apply before the records), then records of pg. */
+export interface GossipRecordsMessage {
+  type: 'gossipRecords';
+  pg: number;
+  peerScl: Lsn;
+  epoch: bigint;
+  truncations: TruncationRange[];
+  records: RedoRecord[];
+}
+/** Writer → storage: no reader will read below lsn in pg (pgIdAll: every PG); older versions may go. */
+export interface ReadPointFloorMessage {
+  type: 'readPointFloor';
+  pg: number;
+  lsn: Lsn;
+}
+export interface ReadPointFloorAckMessage {
+  type: 'readPointFloorAck';
+}
+export interface PingMessage {
+  type: 'ping';
+}
+export interface PongMessage {
+  type: 'pong';
+}
+/** The answer to any request that failed; the frame's requestId names the request. */
+export interface ErrorMessage {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+}
+
+export type StorageMessage =
+  | AppendMessage
+  | AppendAckMessage
+  | GetPageMessage
+  | PageMessage
+  | RecoveryInfoMessage
+  | RecoveryInfoReplyMessage
+  | TruncateMessage
+  | TruncatedMessage
+  | GossipPullMessage
+  | GossipRecordsMessage
+  | ReadPointFloorMessage
+  | ReadPointFloorAckMessage
+  | PingMessage
+  | PongMessage
+  | ErrorMessage;
+
+const segmentKindFull = 1;
+const segmentKindTail = 2;
+
+// Fixed body sizes, in bytes.
+const appendFixedBytes = 12; // epoch u64 | recordCount u32
+const appendAckFixedBytes = 12; // epoch u64 | n u32
+const sclEntryBytes = 12; // pg u32 | scl u64
+const getPageBytes = 16;
+const pageFixedBytes = 12; // versionLsn u64 | length u32
+const recoveryInfoBytes = 8;
+const recoveryInfoReplyFixedBytes = 12; // epoch u64 | n u32
+const segmentInfoBytes = 29; // pg u32 | kind u8 | scl u64 | maxLsn u64 | truncatedUpto u64
+const truncateBytes = 28;
+const truncatedBytes = 20;
+const gossipPullBytes = 32;
+const gossipRecordsFixedBytes = 28; // pg u32 | peerScl u64 | epoch u64 | truncationCount u32 | recordCount u32
+const truncationBytes = 24;
+const readPointFloorBytes = 12;
+const errorFixedBytes = 6; // code u16 | messageLength u32
+
+assert(appendFixedBytes <= messageEnvelopeBytesMax, 'append envelope');
+assert(
+  gossipRecordsFixedBytes + truncationsPerGossipMax * truncationBytes <= messageEnvelopeBytesMax,
+  'gossip envelope with every truncation fits',
+);
+assert(
+  recoveryInfoReplyFixedBytes + segmentsPerNodeMax * segmentInfoBytes <= frameBodyBytesMax,
+  'a recovery reply for every segment of a node fits a frame',
+);
+assert(appendAckFixedBytes + segmentsPerNodeMax * sclEntryBytes <= frameBodyBytesMax, 'an ack fits a frame');
+assert(pageFixedBytes + pageSizeBytesMax <= frameBodyBytesMax, 'a page fits a frame');
+assert(errorFixedBytes + errorMessageBytesMax <= frameBodyBytesMax, 'an error fits a frame');
+
+function isU32(x: number): boolean {
+  return x >>> 0 === x;
+}
+
+/** Sequential writer over a body of known size: the size is computed first, so one allocation. */
+class BodyWriter {
+  readonly out: Buffer;
+  readonly #view: DataView;
+  offset = 0;
+
+  constructor(length: number) {
+    this.out = Buffer.allocUnsafe(length);
+    this.#view = new DataView(this.out.buffer, this.out.byteOffset, this.out.byteLength);
+  }
+
+  u8(value: number, what: string): void {
+    assert(isU32(value) && value <= 0xff, () => `${what} must be a u8, got ${value}`);
+    this.out[this.offset] = value;
+    this.offset += 1;
+  }
+
+  u16(value: number, what: string): void {
+    assert(isU32(value) && value <= 0xffff, () => `${what} must be a u16, got ${value}`);
+    this.#view.setUint16(this.offset, value, true);
+    this.offset += 2;
+  }
+
+  u32(value: number, what: string): void {
+    assert(isU32(value), () => `${what} must be a u32, got ${value}`);
+    this.#view.setUint32(this.offset, value, true);
+    this.offset += 4;
+  }
+
+  u64(value: bigint, what: string): void {
+    assert(
+      typeof value === 'bigint' && value >= 0n && value <= LSN_MAX,
+      () => `${what} must be a u64, got ${String(value)}`,
+    );
+    this.#view.setBigUint64(this.offset, value, true);
+    this.offset += 8;
+  }
+
+  bytes(value: Uint8Array): void {
+    this.out.set(value, this.offset);
+    this.offset += value.length;
+  }
+
+  records(records: readonly RedoRecord[]): void {
+    for (const record of records) this.offset += encodeRecord(record, this.out, this.offset);
+  }
+
+  finish(): Buffer {
+    assert(this.offset === this.out.length, () => `body wrote ${this.offset} of ${this.out.length} bytes`);
+    assert(
+      this.out.length <= frameBodyBytesMax,
+      () => `message body of ${this.out.length} bytes exceeds a frame`,
+    );
+    return this.out;
+  }
+}
+
+function recordsLength(records: readonly RedoRecord[]): number {
+  let total = 0;
+  for (const record of records) total += encodedRecordLength(record);
+  return total;
+}
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** UTF-8 of message, cut at a character boundary to errorMessageBytesMax (messages may embed input). */
+function errorMessageBytes(message: string): Uint8Array {
+  const bytes = Buffer.from(message, 'utf8');
+  if (bytes.length <= errorMessageBytesMax) return bytes;
+  let cut = errorMessageBytesMax;
+  while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--; // bytes[cut] must start a character
+  return bytes.subarray(0, cut);
+}
+
+/** The frame type and body of a message. Invalid messages are a caller bug and fail an assertion. */
+export function encodeMessage(msg: StorageMessage): { type: MessageTypeValue; body: Buffer } {
+  switch (msg.type) {
+    case 'append': {
+      assert(msg.records.length <= recordsPerAppendMax, 'append carries too many records');
+      assert(msg.epoch > 0n, 'append epoch must be above 0');
+      const w = new BodyWriter(appendFixedBytes + recordsLength(msg.records));
+      w.u64(msg.epoch, 'epoch');
+      w.u32(msg.records.length, 'recordCount');
+      w.records(msg.records);
+      return { type: MessageType.Append, body: w.finish() };
+    }
+    case 'appendAck': {
+      assert(msg.scls.length <= segmentsPerNodeMax, 'append ack has too many segments');
+      const w = new BodyWriter(appendAckFixedBytes + sclEntryBytes * msg.scls.length);
+      w.u64(msg.epoch, 'epoch');
+      w.u32(msg.scls.length, 'n');
+      for (const entry of msg.scls) {
+        w.u32(entry.pg, 'pg');
+        w.u64(entry.scl, 'scl');
+      }
+      return { type: MessageType.AppendAck, body: w.finish() };
+    }
+    case 'getPage': {
+      const w = new BodyWriter(getPageBytes);
+      w.u32(msg.pg, 'pg');
+      w.u32(msg.pageNo, 'pageNo');
+      w.u64(msg.readPoint, 'readPoint');
+      return { type: MessageType.GetPage, body: w.finish() };
+    }
+    case 'page': {
+      assert(msg.page.length <= pageSizeBytesMax, 'page exceeds pageSizeBytesMax');
+      const w = new BodyWriter(pageFixedBytes + msg.page.length);
+      w.u64(msg.versionLsn, 'versionLsn');
+      w.u32(msg.page.length, 'length');
+      w.bytes(msg.page);
+      return { type: MessageType.Page, body: w.finish() };
+    }
+    case 'recoveryInfo': {
+      const w = new BodyWriter(recoveryInfoBytes);
+      w.u64(msg.epoch, 'epoch');
+      return { type: MessageType.RecoveryInfo, body: w.finish() };
+    }
+    case 'recoveryInfoReply': {
+      assert(msg.segments.length <= segmentsPerNodeMax, 'recovery reply has too many segments');
+      const w = new BodyWriter(recoveryInfoReplyFixedBytes + segmentInfoBytes * msg.segments.length);
+      w.u64(msg.epoch, 'epoch');
+      w.u32(msg.segments.length, 'n');
+      for (const segment of msg.segments) {
+        assert(segment.kind === 'full' || segment.kind === 'tail', 'segment kind');
+        assert(segment.scl <= segment.maxLsn, 'segment scl above its maxLsn');
+        w.u32(segment.pg, 'pg');
+        w.u8(segment.kind === 'full' ? segmentKindFull : segmentKindTail, 'kind');
+        w.u64(segment.scl, 'scl');
+        w.u64(segment.maxLsn, 'maxLsn');
+        w.u64(segment.truncatedUpto, 'truncatedUpto');
+      }
+      return { type: MessageType.RecoveryInfoReply, body: w.finish() };
+    }
+    case 'truncate': {
+      assert(msg.epoch > 0n, 'truncate epoch must be above 0');
+      assert(msg.aboveLsn <= msg.uptoLsn, 'truncation range must be aboveLsn <= uptoLsn');
+      const w = new BodyWriter(truncateBytes);
+      w.u64(msg.epoch, 'epoch');
+      w.u32(msg.pg, 'pg');
+      w.u64(msg.aboveLsn, 'aboveLsn');
+      w.u64(msg.uptoLsn, 'uptoLsn');
+      return { type: MessageType.Truncate, body: w.finish() };
+    }
+    case 'truncated': {
+      const w = new BodyWriter(truncatedBytes);
+      w.u32(msg.pg, 'pg');
+      w.u64(msg.scl, 'scl');
+      w.u64(msg.tailLsn, 'tailLsn');
+      return { type: MessageType.Truncated, body: w.finish() };
+    }
+    case 'gossipPull': {
+      assert(msg.afterLsn <= msg.uptoLsn, 'gossip range must be afterLsn <= uptoLsn');
+      assert(msg.maxBytes >= 1 && msg.maxBytes <= gossipBytesPerPullMax, 'gossip maxBytes out of range');
+      const w = new BodyWriter(gossipPullBytes);
+      w.u64(msg.epoch, 'epoch');
+      w.u32(msg.pg, 'pg');
+      w.u64(msg.afterLsn, 'afterLsn');
+      w.u64(msg.uptoLsn, 'uptoLsn');
+      w.u32(msg.maxBytes, 'maxBytes');
+      return { type: MessageType.GossipPull, body: w.finish() };
+    }
+    case 'gossipRecords': {
+      assert(msg.truncations.length <= truncationsPerGossipMax, 'gossip carries too many truncations');
+      assert(msg.records.length <= recordsPerGossipMax, 'gossip carries too many records');
+      const w = new BodyWriter(
+        gossipRecordsFixedBytes + truncationBytes * msg.truncations.length + recordsLength(msg.records),
+      );
+      w.u32(msg.pg, 'pg');
+      w.u64(msg.peerScl, 'peerScl');
+      w.u64(msg.epoch, 'epoch');
+      w.u32(msg.truncations.length, 'truncationCount');
+      for (const truncation of msg.truncations) {
+        assert(truncation.epoch > 0n, 'truncation epoch must be above 0');
+        assert(truncation.aboveLsn <= truncation.uptoLsn, 'truncation range must be aboveLsn <= uptoLsn');
+        w.u64(truncation.epoch, 'truncation epoch');
+        w.u64(truncation.aboveLsn, 'truncation aboveLsn');
+        w.u64(truncation.uptoLsn, 'truncation uptoLsn');
+      }
+      w.u32(msg.records.length, 'recordCount');
+      for (const record of msg.records)
+        assert(record.pg === msg.pg, 'gossip records belong to the pulled PG');
+      w.records(msg.records);
+      return { type: MessageType.GossipRecords, body: w.finish() };
+    }
+    case 'readPointFloor': {
+      const w = new BodyWriter(readPointFloorBytes);
+      w.u32(msg.pg, 'pg');
+      w.u64(msg.lsn, 'lsn');
+      return { type: MessageType.ReadPointFloor, body: w.finish() };
+    }
+    case 'readPointFloorAck':
+      return { type: MessageType.ReadPointFloorAck, body: Buffer.alloc(0) };
+    case 'ping':
+      return { type: MessageType.Ping, body: Buffer.alloc(0) };
+    case 'pong':
+      return { type: MessageType.Pong, body: Buffer.alloc(0) };
+    case 'error': {
+      const message = errorMessageBytes(msg.message);
+      const w = new BodyWriter(errorFixedBytes + message.length);
+      w.u16(errorCodeToWire[msg.code], 'code');
+      w.u32(message.length, 'messageLength');
+      w.bytes(message);
+      return { type: MessageType.Error, body: w.finish() };
+    }
+    default:
+      return assertNever(msg, 'message');
+  }
+}
+
+/** Sequential reader over an untrusted body: every read is bounds-checked into MALFORMED_FRAME. */
+class BodyReader {
+  readonly #body: Uint8Array;
+  readonly #view: DataView;
+  readonly #messageName: string;
+  offset = 0;
+
+  constructor(body: Uint8Array, messageName: string) {
+    this.#body = body;
+    this.#view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    this.#messageName = messageName;
+  }
+
+  get remaining(): number {
+    return this.#body.length - this.offset;
+  }
+
+  malformed(detail: string): BorealisError {
+    return new BorealisError(ErrorCode.MALFORMED_FRAME, `bad ${this.#messageName} body: ${detail}`, {
+      context: { message: this.#messageName, offset: this.offset, bodyBytes: this.#body.length },
+    });
+  }
+
+  #need(n: number, what: string): void {
+    if (this.offset + n > this.#body.length) throw this.malformed(`truncated at ${what}`);
+  }
+
+  u8(what: string): number {
+    this.#need(1, what);
+    return this.#body[this.offset++]!;
+  }
+
+  u16(what: string): number {
+    this.#need(2, what);
+    const value = this.#view.getUint16(this.offset, true);
+    this.offset += 2;
+    return value;
+  }
+
+  u32(what: string): number {
+    this.#need(4, what);
+    const value = this.#view.getUint32(this.offset, true);
+    this.offset += 4;
+    return value;
+  }
+
+  u64(what: string): bigint {
+    this.#need(8, what);
+    const value = this.#view.getBigUint64(this.offset, true);
+    this.offset += 8;
+    return value;
+  }
+
+  /** A view into the body, not a copy. */
+  bytes(n: number, what: string): Uint8Array {
+    this.#need(n, what);
+    const value = this.#body.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    return value;
+  }
+
+  /** count entries of entryBytes each must fit what is left: checked before allocating for them. */
+  count(what: string, max: number, entryBytesMin: number): number {
+    const count = this.u32(what);
+    if (count > max) throw this.malformed(`${what} ${count} exceeds ${max}`);
+    if (count * entryBytesMin > this.remaining) throw this.malformed(`${what} ${count} cannot fit the body`);
+    return count;
+  }
+
+  records(count: number): RedoRecord[] {
+    const records: RedoRecord[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const { record, length } = decodeRecord(this.#body, this.offset);
+      records[i] = record;
+      this.offset += length;
+    }
+    return records;
+  }
+
+  end(): void {
+    if (this.offset !== this.#body.length) throw this.malformed(`${this.remaining} trailing bytes`);
+  }
+}
+
+const messageNames: ReadonlyMap<number, string> = new Map(
+  Object.entries(MessageType).map(([name, type]) => [type as number, name]),
+);
+
+/** The protocol name of a frame type, for logs ('Append', 'Page' …), or undefined when unknown. */
+export function messageTypeName(type: number): string | undefined {
+  return messageNames.get(type);
+}
+
+/**
+ * The message in a frame body. Throws BorealisError only: UNKNOWN_MESSAGE_TYPE, MALFORMED_FRAME (with
+ * the message name and offset in context) or BAD_CRC (a record inside). Records and pages in the result
+ * are views into body, not copies.
+ */
+export function decodeMessage(type: number, body: Uint8Array): StorageMessage {
+  const name = messageNames.get(type);
+  if (name === undefined) {
+    throw new BorealisError(ErrorCode.UNKNOWN_MESSAGE_TYPE, `unknown message type ${type}`, {
+      context: { type, bodyBytes: body.length },
+    });
+  }
+  try {
+    const r = new BodyReader(body, name);
+    const message = decodeBody(type as MessageTypeValue, r);
+    r.end();
+    return message;
+  } catch (error) {
+    if (error instanceof BorealisError) throw error;
+    // A codec bug must still surface as a protocol error the connection can answer, with the cause.
+    throw new BorealisError(ErrorCode.MALFORMED_FRAME, `bad ${name} body: ${String(error)}`, {
+      context: { message: name, bodyBytes: body.length },
+      cause: error,
+    });
+  }
+}
+
+function decodeBody(type: MessageTypeValue, r: BodyReader): StorageMessage {
+  switch (type) {
+    case MessageType.Append: {
+      const epoch = r.u64('epoch');
+      if (epoch === 0n) throw r.malformed('epoch 0');
+      const count = r.count('recordCount', recordsPerAppendMax, recordOverheadBytes);
+      return { type: 'append', epoch, records: r.records(count) };
+    }
+    case MessageType.AppendAck: {
+      const epoch = r.u64('epoch');
+      const count = r.count('n', segmentsPerNodeMax, sclEntryBytes);
+      const scls: SegmentScl[] = new Array(count);
+      for (let i = 0; i < count; i++) scls[i] = { pg: r.u32('pg'), scl: r.u64('scl') };
+      return { type: 'appendAck', epoch, scls };
+    }
+    case MessageType.GetPage:
+      return { type: 'getPage', pg: r.u32('pg'), pageNo: r.u32('pageNo'), readPoint: r.u64('readPoint') };
+    case MessageType.Page: {
+      const versionLsn = r.u64('versionLsn');
+      const length = r.u32('length');
+      if (length > pageSizeBytesMax) throw r.malformed(`page of ${length} bytes exceeds ${pageSizeBytesMax}`);
+      return { type: 'page', versionLsn, page: r.bytes(length, 'page') };
+    }
+    case MessageType.RecoveryInfo:
+      return { type: 'recoveryInfo', epoch: r.u64('epoch') };
+    case MessageType.RecoveryInfoReply: {
+      const epoch = r.u64('epoch');
+      const count = r.count('n', segmentsPerNodeMax, segmentInfoBytes);
+      const segments: SegmentRecoveryInfo[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const pg = r.u32('pg');
+        const kindByte = r.u8('kind');
+        if (kindByte !== segmentKindFull && kindByte !== segmentKindTail) {
+          throw r.malformed(`segment kind ${kindByte}`);
+        }
+        const scl = r.u64('scl');
+        const maxLsn = r.u64('maxLsn');
+        const truncatedUpto = r.u64('truncatedUpto');
+        if (scl > maxLsn) throw r.malformed('segment scl above its maxLsn');
+        segments[i] = {
+          pg,
+          kind: kindByte === segmentKindFull ? 'full' : 'tail',
+          scl,
+          maxLsn,
+          truncatedUpto,
+        };
+      }
+      return { type: 'recoveryInfoReply', epoch, segments };
+    }
+    case MessageType.Truncate: {
+      const epoch = r.u64('epoch');
+      const pg = r.u32('pg');
+      const aboveLsn = r.u64('aboveLsn');
+      const uptoLsn = r.u64('uptoLsn');
+      if (epoch === 0n) throw r.malformed('epoch 0');
+      if (aboveLsn > uptoLsn) throw r.malformed('aboveLsn > uptoLsn');
+      return { type: 'truncate', epoch, pg, aboveLsn, uptoLsn };
+    }
+    case MessageType.Truncated:
+      return { type: 'truncated', pg: r.u32('pg'), scl: r.u64('scl'), tailLsn: r.u64('tailLsn') };
+    case MessageType.GossipPull: {
+      const epoch = r.u64('epoch');
+      const pg = r.u32('pg');
+      const afterLsn = r.u64('afterLsn');
+      const uptoLsn = r.u64('uptoLsn');
+      const maxBytes = r.u32('maxBytes');
+      if (afterLsn > uptoLsn) throw r.malformed('afterLsn > uptoLsn');
+      if (maxBytes < 1 || maxBytes > gossipBytesPerPullMax) {
+        throw r.malformed(`maxBytes ${maxBytes} outside [1, ${gossipBytesPerPullMax}]`);
+      }
+      return { type: 'gossipPull', epoch, pg, afterLsn, uptoLsn, maxBytes };
+    }
+    case MessageType.GossipRecords: {
+      const pg = r.u32('pg');
+      const peerScl = r.u64('peerScl');
+      const epoch = r.u64('epoch');
+      const truncationCount = r.count('truncationCount', truncationsPerGossipMax, truncationBytes);
+      const truncations: TruncationRange[] = new Array(truncationCount);
+      for (let i = 0; i < truncationCount; i++) {
+        const truncation = { epoch: r.u64('epoch'), aboveLsn: r.u64('aboveLsn'), uptoLsn: r.u64('uptoLsn') };
+        if (truncation.epoch === 0n) throw r.malformed('truncation epoch 0');
+        if (truncation.aboveLsn > truncation.uptoLsn) throw r.malformed('truncation aboveLsn > uptoLsn');
+        truncations[i] = truncation;
+      }
+      const recordCount = r.count('recordCount', recordsPerGossipMax, recordOverheadBytes);
+      const records = r.records(recordCount);
+      for (const record of records) {
+        if (record.pg !== pg) throw r.malformed(`record of pg ${record.pg} in a gossip of pg ${pg}`);
+      }
+      return { type: 'gossipRecords', pg, peerScl, epoch, truncations, records };
+    }
+    case MessageType.ReadPointFloor:
+      return { type: 'readPointFloor', pg: r.u32('pg'), lsn: r.u64('lsn') };
+    case MessageType.ReadPointFloorAck:
+      return { type: 'readPointFloorAck' };
+    case MessageType.Ping:
+      return { type: 'ping' };
+    case MessageType.Pong:
+      return { type: 'pong' };
+    case MessageType.Error: {
+      const wire = r.u16('code');
+      const length = r.u32('messageLength');
+      if (length > errorMessageBytesMax)
+        throw r.malformed(`message of ${length} bytes exceeds ${errorMessageBytesMax}`);
+      const bytes = r.bytes(length, 'message');
+      let message: string;
+      try {
+        message = utf8Decoder.decode(bytes);
+      } catch (error) {
+        throw new BorealisError(ErrorCode.MALFORMED_FRAME, 'bad Error body: message is not UTF-8', {
+          context: { message: 'Error' },
+          cause: error,
+        });
+      }
+      // A newer peer may send a code this build does not know: still an error, just not a specific one.
+      return { type: 'error', code: wireToErrorCode.get(wire) ?? ErrorCode.INTERNAL, message };
+    }
+    default:
+      return assertNever(type, 'message type');
+  }
+}

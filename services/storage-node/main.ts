@@ -1,0 +1,175 @@
+// Process entry of a storage node: `node --import tsx services/storage-node/main.ts --id n1 --az
+// us-east-1a --port P --data-dir D --volume-config volume.json`. Serves the binary storage protocol
+// on --port and /health + /metrics on --http-port, runs gossip, coalescing, GC and scrub in the
+// background, and prints {"ready":true,...} once it serves.
+import { parseArgs } from 'node:util';
+import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
+import { createLogger } from '../../core/log.ts';
+import { lsnToString } from '../../core/lsn.ts';
+import { exitWithParent } from '../../core/process/parent-watch.ts';
+import { announceReady } from '../../core/process/spawn.ts';
+import { nodeById, readVolumeConfig } from '../../core/volume.ts';
+import { storageMetrics } from './metrics.ts';
+import { Peers } from './peers.ts';
+import { startStorageServer } from './server.ts';
+import { StorageNode } from './storage-node.ts';
+
+const usage = `usage: storage-node --id ID --az AZ --data-dir DIR --volume-config FILE [options]
+
+A Borealis storage node: hosts the segments the volume config places on node ID.
+
+options:
+  --id ID                  node id, as in the volume config
+  --az AZ                  availability zone (must match the volume config)
+  --port N                 binary protocol port (default: the volume config's)
+  --http-port N            /health and /metrics port (default: the volume config's; 0 = any)
+  --data-dir DIR           log and page store; an empty dir is rebuilt from peer segments
+  --volume-config FILE     geometry and placement (JSON)
+  --gossip-interval-ms N   gossip round period (default 200)
+  --coalesce-interval-ms N page coalescing period (default 50)
+  --scrub-interval-ms N    CRC scrub period (default 5000)
+  --gc-interval-ms N       page version GC period (default 5000)
+  --retention-ms N         keep page versions at least this long (default 3600000)
+  --help                   this text`;
+
+const { values } = parseArgs({
+  options: {
+    id: { type: 'string' },
+    az: { type: 'string' },
+    port: { type: 'string' },
+    'http-port': { type: 'string' },
+    'data-dir': { type: 'string' },
+    'volume-config': { type: 'string' },
+    'gossip-interval-ms': { type: 'string', default: '200' },
+    'coalesce-interval-ms': { type: 'string', default: '50' },
+    'scrub-interval-ms': { type: 'string', default: '5000' },
+    'gc-interval-ms': { type: 'string', default: '5000' },
+    'retention-ms': { type: 'string', default: '3600000' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+for (const required of ['id', 'az', 'data-dir', 'volume-config'] as const) {
+  if (values[required] === undefined) {
+    console.error(`storage-node: --${required} is required\n\n${usage}`);
+    process.exit(2);
+  }
+}
+function intFlag(name: keyof typeof values): number {
+  const raw = values[name] as string;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`storage-node: --${name} must be a non-negative integer, got '${raw}'`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const id = values.id!;
+const logger = createLogger('storage-node', { node: id, az: values.az });
+const volume = readVolumeConfig(values['volume-config']!);
+const self = nodeById(volume, id);
+if (self.az !== values.az) {
+  console.error(`storage-node: --az ${values.az} does not match the volume config (${self.az})`);
+  process.exit(2);
+}
+
+const node = StorageNode.open({
+  id,
+  az: self.az,
+  dataDir: values['data-dir']!,
+  volume,
+  logger,
+  retentionMs: intFlag('retention-ms'),
+});
+const registry = newRegistry('storage-node', { node: id, az: self.az });
+const metrics = storageMetrics(registry, {
+  scl: () => [...node.segments.values()].map((s) => ({ pg: s.pg, kind: s.kind, scl: s.scl })),
+  epoch: () => node.epoch,
+  versionsRetained: () => node.versionsRetained,
+});
+node.attachMetrics(metrics);
+const peers = new Peers(node, volume, logger);
+
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    for (const t of timers) clearInterval(t);
+    peers.close();
+    server.close();
+    await node.close().catch(() => undefined);
+  }
+  process.exit(code);
+}
+function failStop(error: Error): void {
+  logger.fatal({ err: error }, 'fail-stop: a broken invariant or a failed fsync');
+  process.exit(70);
+}
+
+const server = await startStorageServer(node, {
+  port: values.port === undefined ? self.port : intFlag('port'),
+  logger,
+  metrics,
+  onFatal: failStop,
+});
+const http = await startServiceHttp({
+  port: values['http-port'] === undefined ? self.httpPort : intFlag('http-port'),
+  registry,
+  health: () => ({
+    healthy: true,
+    id,
+    az: self.az,
+    role: 'storage',
+    epoch: node.epoch.toString(),
+    acceptsAppends: node.acceptsAppends,
+    segments: [...node.segments.values()].map((s) => ({
+      pg: s.pg,
+      kind: s.kind,
+      scl: s.scl.toString(),
+      maxLsn: s.maxLsn.toString(),
+      coalescedLsn: s.coalescedLsn.toString(),
+      records: s.recordCount,
+    })),
+  }),
+});
+
+/** Runs a background task every periodMs, never two at once; a failure is logged, not fatal — except a broken invariant. */
+function every(name: string, periodMs: number, task: () => Promise<unknown>): NodeJS.Timeout {
+  let running = false;
+  return setInterval(() => {
+    if (running || stopping) return;
+    running = true;
+    task()
+      .catch((error: Error) => {
+        if (error.name === 'InvariantViolation') failStop(error);
+        logger.warn({ task: name, err: error.message }, 'background task failed');
+      })
+      .finally(() => {
+        running = false;
+      });
+  }, periodMs);
+}
+const timers = [
+  every('gossip', intFlag('gossip-interval-ms'), () => peers.gossipRound()),
+  every('coalesce', intFlag('coalesce-interval-ms'), () => node.coalesce()),
+  every('scrub', intFlag('scrub-interval-ms'), () => peers.scrubRound()),
+  every('gc', intFlag('gc-interval-ms'), () => node.collectGarbage()),
+];
+
+process.on('SIGTERM', () => void stop(0));
+process.on('SIGINT', () => void stop(0));
+exitWithParent(() => void stop(0));
+announceReady({
+  service: 'storage-node',
+  id,
+  az: self.az,
+  port: (server.address() as { port: number }).port,
+  httpPort: http.port,
+  epoch: node.epoch.toString(),
+  tailCutBytes: node.openStats.tailCutBytes,
+  segments: [...node.segments.values()].map((s) => ({ pg: s.pg, kind: s.kind, scl: lsnToString(s.scl) })),
+});

@@ -1,0 +1,629 @@
+// The storage node's state machine: every request of the storage protocol, and the background work
+// (gossip, coalescing, GC, scrub). Foreground work is only append → fsync → ack; everything else runs
+// off that path, in bounded batches per tick.
+import { join } from 'node:path';
+import { applyDelta } from '../../core/delta.ts';
+import { BorealisError, ErrorCode } from '../../core/errors.ts';
+import { pgIdAll, recordsPerGossipMax } from '../../core/limits.ts';
+import type { Logger } from '../../core/log.ts';
+import { type Lsn, lsnToString } from '../../core/lsn.ts';
+import {
+  decodeEpochPayload,
+  decodeRecord,
+  decodeTruncateRangePayload,
+  encodeEpochPayload,
+  encodeRecords,
+  encodeTruncateRangePayload,
+  RecordKind,
+  type RedoRecord,
+} from '../../core/record.ts';
+import { pageRangeOfPg, segmentsOnNode, type VolumeConfig } from '../../core/volume.ts';
+import type {
+  GossipRecordsMessage,
+  SegmentRecoveryInfo,
+  StorageMessage,
+  TruncationRange,
+} from '../../core/wire/messages.ts';
+import type { StorageMetrics } from './metrics.ts';
+import { isPageRecord, Segment } from './segment.ts';
+import { LogFile, type LogLocation } from './store/log-file.ts';
+import { PageStore } from './store/page-store.ts';
+
+export interface StorageNodeOptions {
+  id: string;
+  az: string;
+  dataDir: string;
+  volume: VolumeConfig;
+  logger: Logger;
+  /** Keep page versions at least this long (backtrack/backup window). */
+  retentionMs: number;
+  clock?: () => number;
+}
+
+/** Records coalesced per segment per tick: bounds the time one tick holds the event loop. */
+const coalesceRecordsPerTick = 4096;
+/** Records and page versions the scrub re-checks per tick. */
+const scrubItemsPerTick = 512;
+/** Page versions examined by GC per segment per tick. */
+const gcVersionsPerTick = 8192;
+
+export class StorageNode {
+  readonly id: string;
+  readonly az: string;
+  readonly volume: VolumeConfig;
+  readonly segments = new Map<number, Segment>();
+  epoch = 0n;
+  /**
+   * A node that starts on an empty data dir has forgotten the epoch it once enforced: until gossip has
+   * taught it the volume's epoch from enough peers, it takes no appends (it could otherwise help a
+   * fenced writer to a write quorum).
+   */
+  acceptsAppends: boolean;
+  readonly #log: LogFile;
+  readonly #pages: PageStore;
+  readonly #logger: Logger;
+  readonly #clock: () => number;
+  readonly #retentionMs: number;
+  readonly #readPointFloor = new Map<number, Lsn>();
+  #metrics: StorageMetrics | undefined;
+  /** Serialises page-store writers (coalescer, truncation, GC, repair) so none undoes another. */
+  #pageStoreQueue: Promise<unknown> = Promise.resolve();
+  readonly openStats: { records: number; tailCutBytes: number; tailCutReason?: string };
+
+  private constructor(options: StorageNodeOptions, log: LogFile, pages: PageStore, fresh: boolean) {
+    this.id = options.id;
+    this.az = options.az;
+    this.volume = options.volume;
+    this.#log = log;
+    this.#pages = pages;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? Date.now;
+    this.#retentionMs = options.retentionMs;
+    this.acceptsAppends = !fresh;
+    this.openStats = { records: 0, tailCutBytes: 0 };
+  }
+
+  static open(options: StorageNodeOptions): StorageNode {
+    const pages = new PageStore(join(options.dataDir, 'pages'));
+    const hosted = segmentsOnNode(options.volume, options.id);
+    if (hosted.length === 0) {
+      throw new BorealisError(
+        ErrorCode.INVALID_ARGUMENT,
+        `node ${options.id} holds no segment in the volume config`,
+      );
+    }
+    const segments = new Map(hosted.map((h) => [h.pg, new Segment(h.pg, h.kind, pages.coalescedLsn(h.pg))]));
+    let epoch = 0n;
+    const { log, stats } = LogFile.open(join(options.dataDir, 'log'), (record, location) => {
+      if (record.kind === RecordKind.Epoch) {
+        const e = decodeEpochPayload(record.payload).epoch;
+        if (e > epoch) epoch = e;
+        return;
+      }
+      const segment = segments.get(record.pg);
+      if (!segment) return; // placement moved away from this node: the record is not ours any more
+      if (record.kind === RecordKind.TruncateRange) {
+        segment.truncate(decodeTruncateRangePayload(record.payload));
+        return;
+      }
+      segment.hold(record, location);
+    });
+    const node = new StorageNode(options, log, pages, stats.records === 0);
+    node.epoch = epoch;
+    for (const [pg, segment] of segments) node.segments.set(pg, segment);
+    node.openStats.records = stats.records;
+    node.openStats.tailCutBytes = stats.tailCutBytes;
+    if (stats.tailCutReason) node.openStats.tailCutReason = stats.tailCutReason;
+    if (stats.tailCutBytes > 0) {
+      options.logger.warn(
+        { tailCutBytes: stats.tailCutBytes, reason: stats.tailCutReason },
+        'cut a torn or corrupt log tail; gossip refills what was lost',
+      );
+    }
+    options.logger.info(
+      {
+        records: stats.records,
+        epoch: epoch.toString(),
+        fresh: stats.records === 0,
+        segments: [...segments.values()].map((s) => ({ pg: s.pg, kind: s.kind, scl: lsnToString(s.scl) })),
+      },
+      'storage node opened',
+    );
+    return node;
+  }
+
+  attachMetrics(metrics: StorageMetrics): void {
+    this.#metrics = metrics;
+    metrics.tailCutBytes.set(this.openStats.tailCutBytes);
+    this.#log.onFlush = ({ batches, bytes, fsyncSeconds }) => {
+      metrics.fsyncs.inc();
+      metrics.fsyncSeconds.observe(fsyncSeconds);
+      metrics.bytesAppended.inc(bytes);
+      metrics.appendBatches.inc(batches);
+    };
+  }
+
+  get versionsRetained(): number {
+    return this.#pages.versionCount;
+  }
+
+  /** Answers one request. Throws BorealisError for every rejection; the server turns it into an error frame. */
+  async handle(message: StorageMessage): Promise<StorageMessage> {
+    switch (message.type) {
+      case 'append':
+        return this.#append(message.epoch, message.records);
+      case 'getPage':
+        return this.#getPage(message.pg, message.pageNo, message.readPoint);
+      case 'recoveryInfo':
+        return this.#recoveryInfo(message.epoch);
+      case 'truncate':
+        return this.#truncate(message.epoch, message.pg, message.aboveLsn, message.uptoLsn);
+      case 'gossipPull':
+        return this.#gossipPull(message.pg, message.afterLsn, message.uptoLsn, message.maxBytes);
+      case 'readPointFloor':
+        if (message.pg !== pgIdAll) this.#segment(message.pg);
+        this.#readPointFloor.set(message.pg, message.lsn);
+        return { type: 'readPointFloorAck' };
+      case 'ping':
+        return { type: 'pong' };
+      default:
+        throw new BorealisError(
+          ErrorCode.UNKNOWN_MESSAGE_TYPE,
+          `a storage node does not serve ${message.type}`,
+        );
+    }
+  }
+
+  #segment(pg: number): Segment {
+    const segment = this.segments.get(pg);
+    if (!segment) {
+      throw new BorealisError(ErrorCode.UNKNOWN_PG, `node ${this.id} holds no segment of pg ${pg}`, {
+        context: { pg, node: this.id },
+      });
+    }
+    return segment;
+  }
+
+  #checkEpoch(epoch: bigint, what: string): void {
+    if (epoch < this.epoch) {
+      throw new BorealisError(
+        ErrorCode.STALE_EPOCH,
+        `${what} at epoch ${epoch} refused: volume epoch is ${this.epoch}`,
+        { context: { epoch: epoch.toString(), volumeEpoch: this.epoch.toString(), node: this.id } },
+      );
+    }
+  }
+
+  /** Bumps the epoch in memory at once (later stale requests are refused) and returns its log marker. */
+  #adoptEpoch(epoch: bigint): Buffer[] {
+    if (epoch <= this.epoch) return [];
+    this.epoch = epoch;
+    this.#logger.info({ epoch: epoch.toString() }, 'adopted a new volume epoch');
+    return [
+      encodeRecords([
+        {
+          lsn: 1n,
+          pg: pgIdAll,
+          pageNo: 0,
+          prevLsnInPg: 0n,
+          prevLsnOfPage: 0n,
+          kind: RecordKind.Epoch,
+          flags: 0,
+          payload: encodeEpochPayload({ epoch }),
+        },
+      ]),
+    ];
+  }
+
+  /** Adopts an epoch learned from peers, durably, before acting on it. */
+  async adoptEpochDurably(epoch: bigint): Promise<void> {
+    const marker = this.#adoptEpoch(epoch);
+    if (marker.length > 0) await this.#log.append(marker);
+  }
+
+  #validateRecord(record: RedoRecord, segment: Segment, claims: Map<Lsn, Lsn>): void {
+    const bad = (why: string) =>
+      new BorealisError(
+        ErrorCode.INVALID_ARGUMENT,
+        `record ${lsnToString(record.lsn)} of pg ${record.pg}: ${why}`,
+        {
+          context: { lsn: record.lsn.toString(), pg: record.pg, pageNo: record.pageNo },
+        },
+      );
+    if (record.kind === RecordKind.Epoch || record.kind === RecordKind.TruncateRange) {
+      throw bad('epoch and truncation markers are not appended by clients');
+    }
+    if (isPageRecord(record.kind)) {
+      const range = pageRangeOfPg(this.volume, record.pg);
+      if (record.pageNo < range.first || record.pageNo > range.last) {
+        throw bad(`page ${record.pageNo} is outside the PG (pages ${range.first}–${range.last})`);
+      }
+      if (record.kind === RecordKind.PageImage && record.payload.length !== this.volume.pageSizeBytes) {
+        throw bad(`page image of ${record.payload.length} bytes, page size is ${this.volume.pageSizeBytes}`);
+      }
+    }
+    const problem = segment.problemWith(record, claims);
+    if (problem) throw bad(problem);
+  }
+
+  async #append(epoch: bigint, records: RedoRecord[]): Promise<StorageMessage> {
+    if (!this.acceptsAppends) {
+      throw new BorealisError(
+        ErrorCode.NOT_READY,
+        `node ${this.id} is rebuilding and has not learned the epoch yet`,
+      );
+    }
+    this.#checkEpoch(epoch, 'append');
+    // Validate everything before anything changes: a bad request changes nothing.
+    const claimsByPg = new Map<number, Map<Lsn, Lsn>>();
+    for (const record of records) {
+      const segment = this.#segment(record.pg);
+      let claims = claimsByPg.get(record.pg);
+      if (!claims) {
+        claims = new Map();
+        claimsByPg.set(record.pg, claims);
+      }
+      this.#validateRecord(record, segment, claims);
+    }
+    const buffers = this.#adoptEpoch(epoch);
+    const writes: RedoRecord[] = [];
+    for (const record of records) {
+      const segment = this.segments.get(record.pg)!;
+      if (!segment.needsWrite(record)) continue;
+      segment.claim(record);
+      writes.push(record);
+      buffers.push(encodeRecords([record]));
+    }
+    if (buffers.length > 0) {
+      const locations = await this.#log.append(buffers);
+      this.#holdAll(writes, locations.slice(locations.length - writes.length));
+    }
+    return {
+      type: 'appendAck',
+      epoch: this.epoch,
+      scls: [...claimsByPg.keys()].map((pg) => ({ pg, scl: this.segments.get(pg)!.scl })),
+    };
+  }
+
+  #holdAll(records: RedoRecord[], locations: LogLocation[]): number {
+    let added = 0;
+    records.forEach((record, i) => {
+      if (this.segments.get(record.pg)!.hold(record, locations[i]!)) added++;
+    });
+    this.#metrics?.recordsAppended.inc(added);
+    return added;
+  }
+
+  async #getPage(pg: number, pageNo: number, readPoint: Lsn): Promise<StorageMessage> {
+    const segment = this.#segment(pg);
+    if (segment.kind !== 'full') {
+      throw new BorealisError(
+        ErrorCode.NOT_FULL_SEGMENT,
+        `pg ${pg} is a tail segment on node ${this.id}: no pages`,
+        {
+          context: { pg, node: this.id },
+        },
+      );
+    }
+    const range = pageRangeOfPg(this.volume, pg);
+    if (pageNo < range.first || pageNo > range.last) {
+      throw new BorealisError(ErrorCode.INVALID_ARGUMENT, `page ${pageNo} is not in pg ${pg}`, {
+        context: { pg, pageNo, first: range.first, last: range.last },
+      });
+    }
+    if (readPoint > segment.scl) {
+      throw new BorealisError(
+        ErrorCode.NOT_COMPLETE,
+        `pg ${pg} on node ${this.id} is complete to ${lsnToString(segment.scl)}, below read point ${lsnToString(readPoint)}`,
+        { context: { pg, scl: segment.scl.toString(), readPoint: readPoint.toString(), node: this.id } },
+      );
+    }
+    const page = this.#materialise(segment, pageNo, readPoint);
+    return { type: 'page', versionLsn: page.lsn, page: page.bytes };
+  }
+
+  /** The page as of readPoint: the newest stored version, plus records not yet coalesced. */
+  #materialise(segment: Segment, pageNo: number, readPoint: Lsn): { lsn: Lsn; bytes: Uint8Array } {
+    const base = this.#pages.latest(segment.pg, pageNo, readPoint);
+    let lsn = base?.lsn ?? 0n;
+    let bytes: Uint8Array = base?.bytes ?? new Uint8Array(0);
+    if (base && !base.intact) {
+      throw new BorealisError(
+        ErrorCode.NOT_COMPLETE,
+        `page ${pageNo} version ${lsnToString(base.lsn)} is corrupt; scrub repairs it`,
+        {
+          context: { pg: segment.pg, pageNo },
+          retryable: true,
+        },
+      );
+    }
+    for (const recordLsn of segment.uncoalescedFor(pageNo, lsn, readPoint)) {
+      const record = this.#readRecord(segment, recordLsn);
+      bytes = this.#applyRecord(bytes, record);
+      lsn = recordLsn;
+    }
+    return { lsn, bytes };
+  }
+
+  #applyRecord(page: Uint8Array, record: RedoRecord): Uint8Array {
+    if (record.kind === RecordKind.PageImage) return Buffer.from(record.payload);
+    const base = page.length === 0 ? new Uint8Array(this.volume.pageSizeBytes) : page;
+    return applyDelta(base, record.payload);
+  }
+
+  #readRecord(segment: Segment, lsn: Lsn): RedoRecord {
+    const entry = segment.entry(lsn);
+    if (!entry) {
+      throw new BorealisError(
+        ErrorCode.INTERNAL,
+        `record ${lsnToString(lsn)} of pg ${segment.pg} is not held`,
+      );
+    }
+    const { record } = decodeRecord(this.#log.read(entry.location), 0);
+    if (record.lsn !== lsn || record.pg !== segment.pg) {
+      throw new BorealisError(ErrorCode.BAD_CRC, `log entry for ${lsnToString(lsn)} holds another record`);
+    }
+    return record;
+  }
+
+  async #recoveryInfo(epoch: bigint): Promise<StorageMessage> {
+    if (epoch > 0n) {
+      this.#checkEpoch(epoch, 'recovery');
+      const marker = this.#adoptEpoch(epoch);
+      if (marker.length > 0) await this.#log.append(marker);
+    }
+    return { type: 'recoveryInfoReply', epoch: this.epoch, segments: this.recoveryInfo() };
+  }
+
+  recoveryInfo(): SegmentRecoveryInfo[] {
+    return [...this.segments.values()].map((s) => ({
+      pg: s.pg,
+      kind: s.kind,
+      scl: s.scl,
+      maxLsn: s.maxLsn,
+      truncatedUpto: s.truncatedUpto,
+    }));
+  }
+
+  async #truncate(epoch: bigint, pg: number, aboveLsn: Lsn, uptoLsn: Lsn): Promise<StorageMessage> {
+    this.#checkEpoch(epoch, 'truncate');
+    const segment = this.#segment(pg);
+    if (aboveLsn > uptoLsn) {
+      throw new BorealisError(ErrorCode.INVALID_ARGUMENT, 'truncate needs aboveLsn <= uptoLsn', {
+        context: { aboveLsn: aboveLsn.toString(), uptoLsn: uptoLsn.toString() },
+      });
+    }
+    await this.applyTruncations(pg, [{ epoch, aboveLsn, uptoLsn }], this.#adoptEpoch(epoch));
+    return { type: 'truncated', pg, scl: segment.scl, tailLsn: segment.lastHeldAtOrBelow(aboveLsn) };
+  }
+
+  /** Persists truncation markers (and any epoch marker) and applies them to the segment and its pages. */
+  async applyTruncations(pg: number, ranges: TruncationRange[], extra: Buffer[] = []): Promise<void> {
+    const segment = this.#segment(pg);
+    const fresh = ranges.filter(
+      (t) => !segment.truncations.some((x) => x.aboveLsn === t.aboveLsn && x.uptoLsn === t.uptoLsn),
+    );
+    const buffers = [
+      ...extra,
+      ...fresh.map((t) =>
+        encodeRecords([
+          {
+            lsn: t.uptoLsn > 0n ? t.uptoLsn : 1n,
+            pg,
+            pageNo: 0,
+            prevLsnInPg: 0n,
+            prevLsnOfPage: 0n,
+            kind: RecordKind.TruncateRange,
+            flags: 0,
+            payload: encodeTruncateRangePayload(t),
+          },
+        ]),
+      ),
+    ];
+    if (buffers.length > 0) await this.#log.append(buffers);
+    for (const t of fresh) {
+      segment.truncate(t);
+      this.#logger.info(
+        { pg, epoch: t.epoch.toString(), aboveLsn: lsnToString(t.aboveLsn), uptoLsn: lsnToString(t.uptoLsn) },
+        'truncated segment',
+      );
+      if (segment.kind === 'full') {
+        await this.#withPageStore(() => this.#pages.removeRange(pg, t.aboveLsn, t.uptoLsn));
+      }
+    }
+  }
+
+  #gossipPull(pg: number, afterLsn: Lsn, uptoLsn: Lsn, maxBytes: number): GossipRecordsMessage {
+    const segment = this.#segment(pg);
+    const records: RedoRecord[] = [];
+    let bytes = 0;
+    for (const lsn of segment.lsnsInRange(afterLsn, uptoLsn, recordsPerGossipMax)) {
+      const entry = segment.entry(lsn)!;
+      if (records.length > 0 && bytes + entry.location.length > maxBytes) break;
+      const raw = this.#log.read(entry.location);
+      const decoded = tryDecode(raw);
+      // A corrupt copy is never passed on: stop here, the scrub repairs it and the peer asks again.
+      if (!decoded || decoded.lsn !== lsn) break;
+      records.push(decoded);
+      bytes += entry.location.length;
+    }
+    return {
+      type: 'gossipRecords',
+      pg,
+      peerScl: segment.scl,
+      epoch: this.epoch,
+      truncations: segment.truncations.map((t) => ({ ...t })),
+      records,
+    };
+  }
+
+  /** Takes records a peer sent (gossip, rebuild, repair): the same durable path as an append. */
+  async acceptGossip(reply: GossipRecordsMessage): Promise<number> {
+    const segment = this.#segment(reply.pg);
+    const extra = this.#adoptEpoch(reply.epoch);
+    await this.applyTruncations(reply.pg, reply.truncations, extra);
+    const writes: RedoRecord[] = [];
+    const claims = new Map<Lsn, Lsn>();
+    for (const record of reply.records) {
+      if (record.pg !== reply.pg || !segment.needsWrite(record)) continue;
+      if (segment.problemWith(record, claims) !== undefined) continue; // a peer's contradiction: skip it
+      segment.claim(record);
+      writes.push({ ...record, payload: Buffer.from(record.payload) });
+    }
+    if (writes.length === 0) return 0;
+    const locations = await this.#log.append(writes.map((r) => encodeRecords([r])));
+    const added = this.#holdAll(writes, locations);
+    this.#metrics?.gossipFills.inc(added);
+    return added;
+  }
+
+  #withPageStore<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#pageStoreQueue.then(work, work);
+    this.#pageStoreQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Background: turn records up to SCL into page versions. Returns the number coalesced. */
+  coalesce(): Promise<number> {
+    return this.#withPageStore(async () => {
+      let total = 0;
+      for (const segment of this.segments.values()) {
+        if (segment.kind !== 'full' || segment.coalescedLsn >= segment.scl) continue;
+        const lsns = segment.lsnsInRange(segment.coalescedLsn, segment.scl, coalesceRecordsPerTick);
+        if (lsns.length === 0) continue;
+        const latest = new Map<number, Uint8Array>();
+        const versions: { pageNo: number; lsn: Lsn; bytes: Uint8Array }[] = [];
+        for (const lsn of lsns) {
+          const entry = segment.entry(lsn)!;
+          if (!isPageRecord(entry.kind)) continue;
+          const record = this.#readRecord(segment, lsn);
+          const base =
+            latest.get(record.pageNo) ??
+            this.#pages.latest(segment.pg, record.pageNo, lsn)?.bytes ??
+            new Uint8Array(0);
+          const bytes = this.#applyRecord(base, record);
+          latest.set(record.pageNo, bytes);
+          versions.push({ pageNo: record.pageNo, lsn, bytes });
+        }
+        const upto = lsns[lsns.length - 1]!;
+        await this.#pages.putVersions(segment.pg, versions, upto, this.#clock());
+        // A truncation may have run while this batch was written (it waits for this queue, so not).
+        segment.markCoalesced(upto);
+        total += versions.length;
+      }
+      this.#metrics?.versionsCoalesced.inc(total);
+      return total;
+    });
+  }
+
+  /**
+   * Background: drop page versions nobody can read any more — older than the retention window and
+   * superseded by a newer version at or below the lowest read point in use (PGMRPL).
+   */
+  collectGarbage(): Promise<number> {
+    return this.#withPageStore(async () => {
+      const now = this.#clock();
+      let collected = 0;
+      for (const segment of this.segments.values()) {
+        if (segment.kind !== 'full') continue;
+        const floor = this.#readPointFloor.get(segment.pg) ?? this.#readPointFloor.get(pgIdAll);
+        if (floor === undefined) continue; // no reader has told us its read point: keep everything
+        const doomed: { pg: number; pageNo: number; lsn: Lsn }[] = [];
+        let previous: { pageNo: number; lsn: Lsn; createdAtMs: number } | undefined;
+        let examined = 0;
+        for (const v of this.#pages.versionsOf(segment.pg)) {
+          if (++examined > gcVersionsPerTick) break;
+          // `previous` is superseded by v when v is the same page and still visible at the floor.
+          if (
+            previous &&
+            previous.pageNo === v.pageNo &&
+            v.lsn <= floor &&
+            previous.createdAtMs < now - this.#retentionMs
+          ) {
+            doomed.push({ pg: segment.pg, pageNo: previous.pageNo, lsn: previous.lsn });
+          }
+          previous = v;
+        }
+        await this.#pages.remove(doomed);
+        collected += doomed.length;
+      }
+      this.#metrics?.versionsCollected.inc(collected);
+      return collected;
+    });
+  }
+
+  /**
+   * Background scrub, records: re-checks the CRC of a bounded batch per segment, resuming where the
+   * last round stopped (each segment gets its share, so a long segment cannot starve the others).
+   */
+  *scrubRecordsCandidates(
+    cursorBySegment: Map<number, Lsn>,
+  ): Generator<{ segment: Segment; lsn: Lsn; ok: boolean }> {
+    const share = Math.max(64, Math.floor(scrubItemsPerTick / this.segments.size));
+    for (const segment of this.segments.values()) {
+      let budget = share;
+      let last = cursorBySegment.get(segment.pg) ?? 0n;
+      let wrapped = true;
+      for (const [lsn, entry] of segment.entries(last)) {
+        if (budget-- <= 0) {
+          wrapped = false;
+          break;
+        }
+        const decoded = tryDecode(this.#log.read(entry.location));
+        this.#metrics?.scrubChecked.inc({ what: 'record' });
+        yield { segment, lsn, ok: decoded !== undefined && decoded.lsn === lsn && decoded.pg === segment.pg };
+        last = lsn;
+      }
+      cursorBySegment.set(segment.pg, wrapped ? 0n : last);
+    }
+  }
+
+  /** Writes a good copy of a record (from a peer) and points the index at it. */
+  async replaceRecord(segment: Segment, record: RedoRecord): Promise<void> {
+    const [location] = await this.#log.append([encodeRecords([record])]);
+    segment.relocate(record.lsn, location!);
+    this.#metrics?.scrubRepairs.inc({ what: 'record' });
+  }
+
+  /** Page versions whose CRC does not match (a bounded batch). */
+  corruptVersions(
+    limit = scrubItemsPerTick,
+  ): { pg: number; pageNo: number; lsn: Lsn; createdAtMs: number }[] {
+    const bad = [];
+    let checked = 0;
+    for (const segment of this.segments.values()) {
+      if (segment.kind !== 'full') continue;
+      for (const v of this.#pages.versionsOf(segment.pg)) {
+        checked++;
+        if (!v.intact) bad.push({ pg: v.pg, pageNo: v.pageNo, lsn: v.lsn, createdAtMs: v.createdAtMs });
+        if (checked >= limit) break;
+      }
+    }
+    this.#metrics?.scrubChecked.inc({ what: 'page' }, checked);
+    return bad;
+  }
+
+  async repairVersion(
+    v: { pg: number; pageNo: number; lsn: Lsn; createdAtMs: number },
+    bytes: Uint8Array,
+  ): Promise<void> {
+    await this.#withPageStore(() =>
+      this.#pages.repair({ ...v, bytes: Buffer.alloc(0), intact: false }, bytes),
+    );
+    this.#metrics?.scrubRepairs.inc({ what: 'page' });
+  }
+
+  async close(): Promise<void> {
+    await this.#pageStoreQueue;
+    this.#log.close();
+    await this.#pages.close();
+  }
+}
+
+function tryDecode(raw: Buffer): RedoRecord | undefined {
+  try {
+    return decodeRecord(raw, 0).record;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,296 @@
+// The storage node's durable log: append-only files of encoded records (each with its own CRC32C),
+// shared by all segments on the node so that one fsync covers every PG (group commit). The only
+// foreground I/O in Borealis storage: write, fdatasync, then acknowledge. On open, a torn or corrupt
+// tail is detected by decoding and cut; every record before it is recovered exactly.
+import {
+  closeSync,
+  fdatasync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writev,
+} from 'node:fs';
+import { join } from 'node:path';
+import { assert } from '../../../core/assert.ts';
+import { type RedoRecord, tryDecodeRecord } from '../../../core/record.ts';
+
+/** Where a record lives on disk. */
+export interface LogLocation {
+  fileNo: number;
+  offset: number;
+  length: number;
+}
+
+export interface LogOpenStats {
+  files: number;
+  records: number;
+  bytes: number;
+  /** Bytes cut from a torn or corrupt tail (0 when the log was clean). */
+  tailCutBytes: number;
+  tailCutReason?: string;
+}
+
+export type FlushObserver = (info: { batches: number; bytes: number; fsyncSeconds: number }) => void;
+
+/** A file rolls over at this size; old files can then be dropped whole once GC allows it. */
+export const logFileBytesMax = 64 * 1024 * 1024;
+/** Reading a file on open goes in chunks of this size (records never exceed a chunk). */
+const scanChunkBytes = 8 * 1024 * 1024;
+
+interface PendingAppend {
+  buffers: Buffer[];
+  bytes: number;
+  resolve: (locations: LogLocation[]) => void;
+  reject: (error: Error) => void;
+}
+
+function fileName(fileNo: number): string {
+  return `${String(fileNo).padStart(8, '0')}.log`;
+}
+
+export class LogFile {
+  readonly #dir: string;
+  readonly #fds = new Map<number, number>();
+  #fileNo = 0;
+  #size = 0;
+  #queue: PendingAppend[] = [];
+  #flushing = false;
+  #failed: Error | undefined;
+  #closed = false;
+  onFlush: FlushObserver | undefined;
+
+  private constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /**
+   * Opens (or creates) the log in dir and calls visit for every intact record in order. The first
+   * record that does not decode ends the log: it and everything after it are cut and made durable.
+   */
+  static open(
+    dir: string,
+    visit: (record: RedoRecord, location: LogLocation) => void,
+  ): {
+    log: LogFile;
+    stats: LogOpenStats;
+  } {
+    mkdirSync(dir, { recursive: true });
+    const log = new LogFile(dir);
+    const fileNos = readdirSync(dir)
+      .filter((f) => /^\d{8}\.log$/.test(f))
+      .map((f) => Number(f.slice(0, 8)))
+      .sort((a, b) => a - b);
+    const stats: LogOpenStats = { files: fileNos.length, records: 0, bytes: 0, tailCutBytes: 0 };
+    let cutAt: { index: number; offset: number } | undefined;
+    for (let i = 0; i < fileNos.length && cutAt === undefined; i++) {
+      const fileNo = fileNos[i]!;
+      const fd = openSync(join(dir, fileName(fileNo)), 'r+');
+      log.#fds.set(fileNo, fd);
+      const size = statSync(join(dir, fileName(fileNo))).size;
+      const end = scanFile(fd, size, fileNo, (record, location) => {
+        stats.records++;
+        stats.bytes += location.length;
+        visit(record, location);
+      });
+      if (end.offset < size) {
+        cutAt = { index: i, offset: end.offset };
+        stats.tailCutReason = `${fileName(fileNo)} @${end.offset}: ${end.reason}`;
+        stats.tailCutBytes += size - end.offset;
+      }
+    }
+    if (cutAt !== undefined) {
+      const fileNo = fileNos[cutAt.index]!;
+      const fd = log.#fds.get(fileNo)!;
+      ftruncateSync(fd, cutAt.offset);
+      fsyncSync(fd);
+      for (const later of fileNos.slice(cutAt.index + 1)) {
+        const path = join(dir, fileName(later));
+        stats.tailCutBytes += statSync(path).size;
+        rmSync(path);
+      }
+      fileNos.length = cutAt.index + 1;
+      syncDir(dir);
+    }
+    if (fileNos.length === 0) {
+      log.#openNewFile(1);
+    } else {
+      log.#fileNo = fileNos[fileNos.length - 1]!;
+      log.#size = statSync(join(dir, fileName(log.#fileNo))).size;
+    }
+    return { log, stats };
+  }
+
+  /**
+   * Appends encoded records; resolves with their locations once they are on disk (fdatasync).
+   * Appends issued while an fsync is in flight share the next one.
+   */
+  append(buffers: Buffer[]): Promise<LogLocation[]> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    assert(!this.#closed, 'append on a closed log');
+    let bytes = 0;
+    for (const b of buffers) bytes += b.length;
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ buffers, bytes, resolve, reject });
+      if (!this.#flushing) this.#flush();
+    });
+  }
+
+  /** Reads the bytes of one record back (for gossip, scrub, page materialisation). */
+  read(location: LogLocation): Buffer {
+    const fd = this.#fds.get(location.fileNo);
+    assert(fd !== undefined, () => `log file ${location.fileNo} is not open`);
+    const buf = Buffer.allocUnsafe(location.length);
+    const n = readSync(fd, buf, 0, location.length, location.offset);
+    if (n !== location.length) return buf.subarray(0, n);
+    return buf;
+  }
+
+  get currentFileNo(): number {
+    return this.#fileNo;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const fd of this.#fds.values()) closeSync(fd);
+    this.#fds.clear();
+  }
+
+  #openNewFile(fileNo: number): void {
+    // 'wx+': a new file must not exist yet, and no O_APPEND (writes go to explicit positions).
+    const fd = openSync(join(this.#dir, fileName(fileNo)), 'wx+');
+    this.#fds.set(fileNo, fd);
+    this.#fileNo = fileNo;
+    this.#size = 0;
+    syncDir(this.#dir);
+  }
+
+  #flush(): void {
+    const batch = this.#queue;
+    this.#queue = [];
+    if (batch.length === 0 || this.#closed) {
+      this.#flushing = false;
+      return;
+    }
+    this.#flushing = true;
+    if (this.#size >= logFileBytesMax) this.#openNewFile(this.#fileNo + 1);
+    const fileNo = this.#fileNo;
+    const fd = this.#fds.get(fileNo)!;
+    const locations: LogLocation[][] = [];
+    const all: Buffer[] = [];
+    let offset = this.#size;
+    for (const pending of batch) {
+      const locs: LogLocation[] = [];
+      for (const b of pending.buffers) {
+        locs.push({ fileNo, offset, length: b.length });
+        offset += b.length;
+        all.push(b);
+      }
+      locations.push(locs);
+    }
+    const bytes = offset - this.#size;
+    const fail = (error: Error) => {
+      // A failed write or fsync leaves the file in an unknown state: no later append may be acked
+      // (fsyncgate). The node fails stop; a restart re-reads what is really on disk.
+      this.#failed = error;
+      for (const p of batch) p.reject(error);
+      for (const p of this.#queue) p.reject(error);
+      this.#queue = [];
+      this.#flushing = false;
+    };
+    writevAll(fd, all, this.#size, (writeError) => {
+      if (writeError) return fail(writeError);
+      this.#size = offset;
+      const started = process.hrtime.bigint();
+      fdatasync(fd, (syncError) => {
+        if (syncError) return fail(syncError);
+        const fsyncSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.onFlush?.({ batches: batch.length, bytes, fsyncSeconds });
+        for (const [i, p] of batch.entries()) p.resolve(locations[i]!);
+        this.#flush();
+      });
+    });
+  }
+}
+
+/** writev may write fewer bytes than asked; keep going until everything is down. */
+function writevAll(
+  fd: number,
+  buffers: Buffer[],
+  position: number,
+  done: (error: Error | null) => void,
+): void {
+  // Linux caps iovec count at 1024 per call.
+  const chunk = buffers.slice(0, 1024);
+  writev(fd, chunk, position, (error, written) => {
+    if (error) return done(error);
+    let remaining = written;
+    let i = 0;
+    while (i < buffers.length && remaining >= buffers[i]!.length) {
+      remaining -= buffers[i]!.length;
+      i++;
+    }
+    const rest = buffers.slice(i);
+    if (remaining > 0) rest[0] = rest[0]!.subarray(remaining);
+    if (rest.length === 0) return done(null);
+    writevAll(fd, rest, position + written, done);
+  });
+}
+
+function scanFile(
+  fd: number,
+  size: number,
+  fileNo: number,
+  visit: (record: RedoRecord, location: LogLocation) => void,
+): { offset: number; reason: string } {
+  let base = 0;
+  let buf = Buffer.alloc(0);
+  let pos = 0;
+  for (;;) {
+    if (buf.length - pos < scanChunkBytes / 2 && base + buf.length < size) {
+      // Refill: keep the unread rest, read the next chunk after it.
+      const rest = buf.subarray(pos);
+      const want = Math.min(scanChunkBytes, size - (base + buf.length));
+      const next = Buffer.allocUnsafe(rest.length + want);
+      rest.copy(next, 0);
+      const n = readSync(fd, next, rest.length, want, base + buf.length);
+      base += pos;
+      buf = next.subarray(0, rest.length + n);
+      pos = 0;
+    }
+    if (base + pos >= size) return { offset: size, reason: 'end' };
+    const result = tryDecodeRecord(buf, pos);
+    if (!result.ok) {
+      // A record cut by the end of the buffer but not by the end of the file: read more.
+      if (result.reason === 'truncated' && base + buf.length < size) {
+        const rest = buf.subarray(pos);
+        const want = Math.min(scanChunkBytes * 2, size - (base + buf.length));
+        const next = Buffer.allocUnsafe(rest.length + want);
+        rest.copy(next, 0);
+        const n = readSync(fd, next, rest.length, want, base + buf.length);
+        base += pos;
+        buf = next.subarray(0, rest.length + n);
+        pos = 0;
+        continue;
+      }
+      return { offset: base + pos, reason: `${result.reason}: ${result.detail}` };
+    }
+    // The visitor may keep the record: give it its own copy of the payload, not a view of buf.
+    const record = { ...result.record, payload: Buffer.from(result.record.payload) };
+    visit(record, { fileNo, offset: base + pos, length: result.length });
+    pos += result.length;
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
