@@ -78,9 +78,11 @@ export async function spawnProcess(options: SpawnOptions): Promise<ManagedProces
   mkdirSync(dirname(options.logFile), { recursive: true });
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const tsFlags = options.entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  // e.g. BOREALIS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every child (NODE_OPTIONS may not).
+  const extraFlags = (process.env.BOREALIS_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   const child = spawn(
     process.execPath,
-    [...(options.nodeFlags ?? []), ...tsFlags, options.entry, ...(options.args ?? [])],
+    [...(options.nodeFlags ?? []), ...extraFlags, ...tsFlags, options.entry, ...(options.args ?? [])],
     {
       env: { ...process.env, ...options.env, [parentPidVariable]: String(process.pid) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,6 @@
 // Six real storage-node processes in three AZs on loopback, with a volume config of several PGs:
 // the fixture for every test and benchmark that needs the quorum volume. Kill, restart, wipe by id.
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
@@ -49,11 +49,19 @@ export class StorageCluster {
       nodes,
       placement: defaultPlacement(nodes, options.pgCount ?? 4),
     };
+    mkdirSync(options.dir, { recursive: true });
     const volumePath = join(options.dir, 'volume.json');
     writeFileSync(volumePath, JSON.stringify(volume, null, 2));
     const cluster = new StorageCluster(options.dir, volume, volumePath, options.nodeArgs ?? []);
     try {
       await Promise.all(nodes.map((n) => cluster.start(n.id)));
+      // A node on an empty dir takes appends once gossip has taught it the epoch (a round or two).
+      await eventually(
+        async () =>
+          (await Promise.all(nodes.map((n) => cluster.health(n.id)))).every((h) => h.acceptsAppends),
+        20_000,
+        'storage nodes taking appends',
+      );
     } catch (error) {
       await cluster.stopAll();
       throw error;

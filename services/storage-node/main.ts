@@ -138,9 +138,14 @@ const http = await startServiceHttp({
 });
 
 /** Runs a background task every periodMs, never two at once; a failure is logged, not fatal — except a broken invariant. */
-function every(name: string, periodMs: number, task: () => Promise<unknown>): NodeJS.Timeout {
+function every(
+  name: string,
+  periodMs: number,
+  task: () => Promise<unknown>,
+  immediate = false,
+): NodeJS.Timeout {
   let running = false;
-  return setInterval(() => {
+  const tick = () => {
     if (running || stopping) return;
     running = true;
     task()
@@ -151,10 +156,25 @@ function every(name: string, periodMs: number, task: () => Promise<unknown>): No
       .finally(() => {
         running = false;
       });
-  }, periodMs);
+  };
+  if (immediate) setImmediate(tick);
+  return setInterval(tick, periodMs);
 }
+const gossipIntervalMs = intFlag('gossip-interval-ms');
+let lastGossipMs = 0;
 const timers = [
-  every('gossip', intFlag('gossip-interval-ms'), () => peers.gossipRound()),
+  // A node on an empty dir learns the epoch by gossip before it takes appends: until then it asks
+  // every 100 ms, whatever the configured interval.
+  every(
+    'gossip',
+    Math.min(100, gossipIntervalMs),
+    async () => {
+      if (node.acceptsAppends && Date.now() - lastGossipMs < gossipIntervalMs) return;
+      lastGossipMs = Date.now();
+      await peers.gossipRound();
+    },
+    true,
+  ),
   every('coalesce', intFlag('coalesce-interval-ms'), () => node.coalesce()),
   every('scrub', intFlag('scrub-interval-ms'), () => peers.scrubRound()),
   every('gc', intFlag('gc-interval-ms'), () => node.collectGarbage()),

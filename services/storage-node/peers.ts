@@ -20,6 +20,8 @@ export class Peers {
   readonly #peersOfPg = new Map<number, { nodeId: string; kind: 'full' | 'tail' }[]>();
   readonly #epochHeardFrom = new Set<string>();
   readonly #scrubCursor = new Map<number, Lsn>();
+  /** Each peer's maxLsn per PG as seen in the previous round (`${nodeId}/${pg}` → LSN). */
+  readonly #seenLastRound = new Map<string, Lsn>();
 
   constructor(
     private readonly node: StorageNode,
@@ -80,24 +82,33 @@ export class Peers {
     let filled = 0;
     for (const segment of this.node.segments.values()) {
       const truncatedUpto = segment.truncatedUpto;
-      // Peers that hold records this segment lacks, or truncations it has not applied; best first.
-      const ahead = infos
-        .flatMap((i) =>
-          i
-            ? i.reply.segments.filter((s) => s.pg === segment.pg).map((s) => ({ ...s, nodeId: i.nodeId }))
-            : [],
-        )
-        .filter((s) => s.maxLsn > segment.scl || s.truncatedUpto > truncatedUpto)
-        .sort((a, b) => (b.scl > a.scl ? 1 : b.scl < a.scl ? -1 : 0));
-      for (const peer of ahead) {
+      // Pull only what a peer already had a round ago and this segment still lacks: records the
+      // writer is delivering right now arrive on their own, and fetching them too would double the
+      // work of every append. A gap that outlives a round is a real gap (a crash, a lost message).
+      const candidates: { nodeId: string; scl: Lsn; uptoLsn: Lsn; newTruncations: boolean }[] = [];
+      for (const info of infos) {
+        const s = info?.reply.segments.find((x) => x.pg === segment.pg);
+        if (!info || !s) continue;
+        const key = `${info.nodeId}/${segment.pg}`;
+        const previous = this.#seenLastRound.get(key) ?? 0n;
+        this.#seenLastRound.set(key, s.maxLsn);
+        const uptoLsn = s.maxLsn < previous ? s.maxLsn : previous;
+        const newTruncations = s.truncatedUpto > truncatedUpto;
+        if (uptoLsn > segment.scl || newTruncations) {
+          candidates.push({ nodeId: info.nodeId, scl: s.scl, uptoLsn, newTruncations });
+        }
+      }
+      candidates.sort((a, b) => (b.scl > a.scl ? 1 : b.scl < a.scl ? -1 : 0));
+      for (const peer of candidates) {
         for (let i = 0; i < pullsPerSegmentPerRound; i++) {
-          const reply = await this.#pull(peer.nodeId, segment.pg, segment.scl, peer.maxLsn);
+          const upto = peer.uptoLsn > segment.scl ? peer.uptoLsn : segment.scl;
+          const reply = await this.#pull(peer.nodeId, segment.pg, segment.scl, upto);
           if (!reply) break;
           const added = await this.node.acceptGossip(reply);
           filled += added;
-          if (added === 0 || segment.scl >= peer.maxLsn) break;
+          if (added === 0 || segment.scl >= peer.uptoLsn) break;
         }
-        if (segment.scl >= peer.maxLsn) break;
+        if (segment.scl >= peer.uptoLsn) break;
       }
     }
     return filled;
