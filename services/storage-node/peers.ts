@@ -3,7 +3,7 @@
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { gossipBytesPerPullMax } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
-import type { Lsn } from '../../core/lsn.ts';
+import { type Lsn, lsnCompare, lsnMax, lsnMin } from '../../core/lsn.ts';
 import type { VolumeConfig } from '../../core/volume.ts';
 import { expectReply, StorageClient } from '../../core/wire/client.ts';
 import type { StorageNode } from './storage-node.ts';
@@ -92,16 +92,16 @@ export class Peers {
         const key = `${info.nodeId}/${segment.pg}`;
         const previous = this.#seenLastRound.get(key) ?? 0n;
         this.#seenLastRound.set(key, s.maxLsn);
-        const uptoLsn = s.maxLsn < previous ? s.maxLsn : previous;
+        const uptoLsn = lsnMin(s.maxLsn, previous);
         const newTruncations = s.truncatedUpto > truncatedUpto;
         if (uptoLsn > segment.scl || newTruncations) {
           candidates.push({ nodeId: info.nodeId, scl: s.scl, uptoLsn, newTruncations });
         }
       }
-      candidates.sort((a, b) => (b.scl > a.scl ? 1 : b.scl < a.scl ? -1 : 0));
+      candidates.sort((a, b) => lsnCompare(b.scl, a.scl));
       for (const peer of candidates) {
         for (let i = 0; i < pullsPerSegmentPerRound; i++) {
-          const upto = peer.uptoLsn > segment.scl ? peer.uptoLsn : segment.scl;
+          const upto = lsnMax(peer.uptoLsn, segment.scl);
           const reply = await this.#pull(peer.nodeId, segment.pg, segment.scl, upto);
           if (!reply) break;
           const added = await this.node.acceptGossip(reply);
