@@ -339,6 +339,8 @@ const arbCommit: fc.Arbitrary<CommitPayload> = fc.record({
       ),
     ),
   vdlHint: fc.bigInt({ min: 0n, max: LSN_MAX }),
+  prevCommitLsn: fc.bigInt({ min: 0n, max: LSN_MAX }),
+  prevCommitPg: fc.integer({ min: 0, max: 0xffff_fffe }),
 });
 
 describe('commit payload', () => {
@@ -346,7 +348,7 @@ describe('commit payload', () => {
     fc.assert(
       fc.property(arbCommit, (payload) => {
         const bytes = encodeCommitPayload(payload);
-        expect(bytes.length).toBe(28 + 12 * payload.pgTails.length);
+        expect(bytes.length).toBe(40 + 12 * payload.pgTails.length);
         expect(decodeCommitPayload(bytes)).toEqual(payload);
       }),
     );
@@ -358,6 +360,8 @@ describe('commit payload', () => {
       commitTimeMs: 1_700_000_000_123,
       pgTails: [{ pg: 1, lastLsn: 5n }],
       vdlHint: 3n,
+      prevCommitLsn: 2n,
+      prevCommitPg: 0,
     });
     const bytes = encodeOne(sampleRecord({ kind: RecordKind.Commit, payload }));
     const { record } = decodeRecord(Buffer.concat([Buffer.alloc(1), bytes]), 1);
@@ -373,28 +377,30 @@ describe('commit payload', () => {
         { pg: 2, lastLsn: 6n },
       ],
       vdlHint: 0n,
+      prevCommitLsn: 0n,
+      prevCommitPg: 0,
     });
     const cases: Uint8Array[] = [];
-    cases.push(good.subarray(0, 27)); // short fixed part
+    cases.push(good.subarray(0, 39)); // short fixed part
     cases.push(good.subarray(0, good.length - 1)); // short tail
     cases.push(Buffer.concat([good, Buffer.alloc(1)])); // trailing byte
     const badCount = Buffer.from(good);
-    badCount.writeUInt32LE(3, 24);
+    badCount.writeUInt32LE(3, 36);
     cases.push(badCount);
     const hugeCount = Buffer.from(good);
-    hugeCount.writeUInt32LE(0xffff_ffff, 24);
+    hugeCount.writeUInt32LE(0xffff_ffff, 36);
     cases.push(hugeCount);
     const badTime = Buffer.from(good);
     badTime.writeBigUInt64LE(2n ** 53n, 8);
     cases.push(badTime);
     const unsorted = Buffer.from(good);
-    unsorted.writeUInt32LE(1, 28 + 12);
+    unsorted.writeUInt32LE(1, 40 + 12);
     cases.push(unsorted);
     const zeroLsn = Buffer.from(good);
-    zeroLsn.writeBigUInt64LE(0n, 28 + 4);
+    zeroLsn.writeBigUInt64LE(0n, 40 + 4);
     cases.push(zeroLsn);
     const allPg = Buffer.from(good);
-    allPg.writeUInt32LE(0xffff_ffff, 28 + 12);
+    allPg.writeUInt32LE(0xffff_ffff, 40 + 12);
     cases.push(allPg);
     for (const bytes of cases) expect(errorOf(() => decodeCommitPayload(bytes)).code).toBe('MALFORMED_FRAME');
   });
@@ -412,7 +418,7 @@ describe('commit payload', () => {
   });
 
   it('asserts on unsorted tails, unsafe times and zero tail LSNs', () => {
-    const base = { txnId: 1n, commitTimeMs: 1, vdlHint: 0n };
+    const base = { txnId: 1n, commitTimeMs: 1, vdlHint: 0n, prevCommitLsn: 0n, prevCommitPg: 0 };
     expect(() =>
       encodeCommitPayload({
         ...base,

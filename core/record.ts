@@ -263,9 +263,16 @@ export interface CommitPayload {
   pgTails: PgTail[];
   /** The VDL the writer knew when it wrote this record: a floor for consumers of the redo stream. */
   vdlHint: Lsn;
+  /**
+   * The volume's previous commit record (LSN and PG; 0 and 0 for the first): commits form a chain a
+   * recovering writer walks back from the newest one it finds, so it never scans the log.
+   */
+  prevCommitLsn: Lsn;
+  prevCommitPg: number;
 }
 
-const commitFixedBytes = 28; // txnId u64 | commitTimeMs u64 | vdlHint u64 | pgTailCount u32
+// txnId u64 | commitTimeMs u64 | vdlHint u64 | prevCommitLsn u64 | prevCommitPg u32 | pgTailCount u32
+const commitFixedBytes = 40;
 const pgTailBytes = 12; // pg u32 | lastLsn u64
 assert(commitFixedBytes + pgTailBytes * pgsPerVolumeMax <= recordPayloadBytesMax, 'a commit fits a record');
 
@@ -276,6 +283,8 @@ export function encodeCommitPayload(payload: CommitPayload): Buffer {
     'commitTimeMs must be a non-negative safe integer',
   );
   assert(payload.vdlHint >= 0n && payload.vdlHint <= LSN_MAX, 'vdlHint must be an LSN');
+  assert(payload.prevCommitLsn >= 0n && payload.prevCommitLsn <= LSN_MAX, 'prevCommitLsn must be an LSN');
+  assert(isU32(payload.prevCommitPg) && payload.prevCommitPg < pgIdAll, 'prevCommitPg must be a pg');
   const tails = payload.pgTails;
   assert(tails.length <= pgsPerVolumeMax, 'commit touches more PGs than a volume has');
   const out = Buffer.allocUnsafe(commitFixedBytes + pgTailBytes * tails.length);
@@ -283,7 +292,9 @@ export function encodeCommitPayload(payload: CommitPayload): Buffer {
   view.setBigUint64(0, payload.txnId, true);
   view.setBigUint64(8, BigInt(payload.commitTimeMs), true);
   view.setBigUint64(16, payload.vdlHint, true);
-  view.setUint32(24, tails.length, true);
+  view.setBigUint64(24, payload.prevCommitLsn, true);
+  view.setUint32(32, payload.prevCommitPg, true);
+  view.setUint32(36, tails.length, true);
   let offset = commitFixedBytes;
   let pgBefore = -1;
   for (const tail of tails) {
@@ -303,7 +314,10 @@ export function decodeCommitPayload(bytes: Uint8Array): CommitPayload {
   const txnId = view.getBigUint64(0, true);
   const commitTime = view.getBigUint64(8, true);
   const vdlHint = view.getBigUint64(16, true);
-  const count = view.getUint32(24, true);
+  const prevCommitLsn = view.getBigUint64(24, true);
+  const prevCommitPg = view.getUint32(32, true);
+  const count = view.getUint32(36, true);
+  if (prevCommitPg === pgIdAll) throw malformedPayload('commit', 'prevCommitPg is not a pg', bytes.length);
   if (commitTime > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw malformedPayload('commit', 'commitTimeMs beyond 2^53', bytes.length);
   }
@@ -323,7 +337,7 @@ export function decodeCommitPayload(bytes: Uint8Array): CommitPayload {
     offset += pgTailBytes;
     pgBefore = pg;
   }
-  return { txnId, commitTimeMs: Number(commitTime), pgTails, vdlHint };
+  return { txnId, commitTimeMs: Number(commitTime), pgTails, vdlHint, prevCommitLsn, prevCommitPg };
 }
 
 export interface EpochPayload {

@@ -77,6 +77,7 @@ const arbMessage: fc.Arbitrary<StorageMessage> = fc.oneof(
           scl: low,
           maxLsn: high,
           truncatedUpto,
+          lastCplLsn: low,
         })),
       { maxLength: 8 },
     ),
@@ -314,7 +315,7 @@ describe('decodeMessage on bad input', () => {
       {
         type: 'recoveryInfoReply',
         epoch: 1n,
-        segments: [{ pg: 1, kind: 'full', scl: 1n, maxLsn: 2n, truncatedUpto: 0n }],
+        segments: [{ pg: 1, kind: 'full', scl: 1n, maxLsn: 2n, truncatedUpto: 0n, lastCplLsn: 0n }],
       },
       { type: 'truncate', epoch: 1n, pg: 1, aboveLsn: 1n, uptoLsn: 2n },
       { type: 'truncated', pg: 1, scl: 1n, tailLsn: 1n },
@@ -386,7 +387,7 @@ describe('decodeMessage on bad input', () => {
         {
           type: 'recoveryInfoReply',
           epoch: 1n,
-          segments: [{ pg: 1, kind: 'tail', scl: 1n, maxLsn: 2n, truncatedUpto: 0n }],
+          segments: [{ pg: 1, kind: 'tail', scl: 1n, maxLsn: 2n, truncatedUpto: 0n, lastCplLsn: 0n }],
         },
       ],
       [
@@ -395,7 +396,7 @@ describe('decodeMessage on bad input', () => {
         {
           type: 'recoveryInfoReply',
           epoch: 1n,
-          segments: [{ pg: 1, kind: 'tail', scl: 1n, maxLsn: 2n, truncatedUpto: 0n }],
+          segments: [{ pg: 1, kind: 'tail', scl: 1n, maxLsn: 2n, truncatedUpto: 0n, lastCplLsn: 0n }],
         },
       ],
       [
@@ -530,7 +531,7 @@ describe('encodeMessage guards', () => {
       {
         type: 'recoveryInfoReply',
         epoch: 1n,
-        segments: [{ pg: 1, kind: 'full', scl: 3n, maxLsn: 2n, truncatedUpto: 0n }],
+        segments: [{ pg: 1, kind: 'full', scl: 3n, maxLsn: 2n, truncatedUpto: 0n, lastCplLsn: 0n }],
       },
       { type: 'page', versionLsn: 1n, page: new Uint8Array(pageSizeBytesMax + 1) },
       { type: 'bogus' } as unknown as StorageMessage,

@@ -50,6 +50,8 @@ export interface SegmentRecoveryInfo {
   maxLsn: Lsn;
   /** Highest uptoLsn of the truncations the segment applied (0: none). */
   truncatedUpto: Lsn;
+  /** Highest commit (CPL) record the segment holds (0: none): where a recovering writer starts walking. */
+  lastCplLsn: Lsn;
 }
 
 export interface TruncationRange {
@@ -177,7 +179,7 @@ const getPageBytes = 16;
 const pageFixedBytes = 12; // versionLsn u64 | length u32
 const recoveryInfoBytes = 8;
 const recoveryInfoReplyFixedBytes = 12; // epoch u64 | n u32
-const segmentInfoBytes = 29; // pg u32 | kind u8 | scl u64 | maxLsn u64 | truncatedUpto u64
+const segmentInfoBytes = 37; // pg u32 | kind u8 | scl u64 | maxLsn u64 | truncatedUpto u64 | lastCplLsn u64
 const truncateBytes = 28;
 const truncatedBytes = 20;
 const gossipPullBytes = 32;
@@ -333,6 +335,7 @@ export function encodeMessage(msg: StorageMessage): { type: MessageTypeValue; bo
         w.u64(segment.scl, 'scl');
         w.u64(segment.maxLsn, 'maxLsn');
         w.u64(segment.truncatedUpto, 'truncatedUpto');
+        w.u64(segment.lastCplLsn, 'lastCplLsn');
       }
       return { type: MessageType.RecoveryInfoReply, body: w.finish() };
     }
@@ -570,13 +573,16 @@ function decodeBody(type: MessageTypeValue, r: BodyReader): StorageMessage {
         const scl = r.u64('scl');
         const maxLsn = r.u64('maxLsn');
         const truncatedUpto = r.u64('truncatedUpto');
+        const lastCplLsn = r.u64('lastCplLsn');
         if (scl > maxLsn) throw r.malformed('segment scl above its maxLsn');
+        if (lastCplLsn > maxLsn) throw r.malformed('segment lastCplLsn above its maxLsn');
         segments[i] = {
           pg,
           kind: kindByte === segmentKindFull ? 'full' : 'tail',
           scl,
           maxLsn,
           truncatedUpto,
+          lastCplLsn,
         };
       }
       return { type: 'recoveryInfoReply', epoch, segments };

@@ -69,6 +69,8 @@ export class RedoWorkload {
         commitTimeMs: Date.now(),
         pgTails: [],
         vdlHint: 0n,
+        prevCommitLsn: 0n,
+        prevCommitPg: 0,
       }),
     });
     return records;

@@ -33,6 +33,8 @@ export class Segment {
   readonly #claims = new Map<Lsn, Lsn>();
   /** Held LSNs ascending, for range reads (gossip, coalescing). Appends are nearly always in order. */
   #sorted: Lsn[] = [];
+  /** Held commit (CPL) records, ascending: recovery starts from the last one. */
+  #commits: Lsn[] = [];
   /** Full segments: pageNo → LSNs of page records above coalescedLsn, ascending. */
   readonly #uncoalesced = new Map<number, Lsn[]>();
   coalescedLsn: Lsn;
@@ -51,6 +53,11 @@ export class Segment {
 
   get maxLsn(): Lsn {
     return this.chain.maxLsn;
+  }
+
+  /** The highest commit record held (0: none). */
+  get lastCplLsn(): Lsn {
+    return this.#commits[this.#commits.length - 1] ?? 0n;
   }
 
   get recordCount(): number {
@@ -117,6 +124,7 @@ export class Segment {
       prevLsnInPg: record.prevLsnInPg,
     });
     insertSorted(this.#sorted, record.lsn);
+    if (record.kind === RecordKind.Commit) insertSorted(this.#commits, record.lsn);
     if (this.kind === 'full' && isPageRecord(record.kind) && record.lsn > this.coalescedLsn) {
       let list = this.#uncoalesced.get(record.pageNo);
       if (!list) {
@@ -136,6 +144,7 @@ export class Segment {
     const inRange = (lsn: Lsn) => lsn > t.aboveLsn && lsn <= t.uptoLsn;
     for (const lsn of this.#sorted) if (inRange(lsn)) this.#entries.delete(lsn);
     this.#sorted = this.#sorted.filter((lsn) => !inRange(lsn));
+    this.#commits = this.#commits.filter((lsn) => !inRange(lsn));
     for (const [pageNo, list] of this.#uncoalesced) {
       const kept = list.filter((lsn) => !inRange(lsn));
       if (kept.length === 0) this.#uncoalesced.delete(pageNo);

@@ -382,6 +382,7 @@ export class StorageNode {
       scl: s.scl,
       maxLsn: s.maxLsn,
       truncatedUpto: s.truncatedUpto,
+      lastCplLsn: s.lastCplLsn,
     }));
   }
 
