@@ -7,10 +7,15 @@
 import { assert } from '../../core/assert.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import type { Lsn } from '../../core/lsn.ts';
+import { lsnAllocationLimit } from '../../core/limits.ts';
 import { pgCompleteLsn, type SegmentKind } from '../../core/quorum.ts';
-import type { RedoRecord } from '../../core/record.ts';
+import { encodedRecordLength, type RedoRecord, recordIsCpl } from '../../core/record.ts';
 import { pgOfPage, type VolumeConfig } from '../../core/volume.ts';
 import type { StorageClient } from '../../core/wire/client.ts';
+import { VolumeDurability } from './volume-durability.ts';
+
+/** One Append request carries at most this much: a 100 MB transaction goes out as many requests. */
+const appendBytesMax = 4 * 1024 * 1024;
 
 export type NewRecord = Omit<RedoRecord, 'lsn' | 'prevLsnInPg' | 'prevLsnOfPage' | 'pg'> & {
   /** Required for records without a page (commit); derived from pageNo otherwise. */
@@ -23,10 +28,16 @@ export interface ShippedBatch {
   durable: Promise<void>;
 }
 
+interface VdlWaiter {
+  lsn: Lsn;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
 interface PendingBatch {
   lastLsnByPg: Map<number, Lsn>;
-  /** Node id → the Append body for that node. */
-  bodies: Map<string, RedoRecord[]>;
+  /** Node id → the Append requests for that node (one per chunk of at most appendBytesMax). */
+  bodies: Map<string, RedoRecord[][]>;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -39,6 +50,11 @@ export interface LogShipperOptions {
   nextLsn: Lsn;
   /** Last LSN of each PG so far (the backlink of its next record); absent = none. */
   pgTails?: Map<number, Lsn>;
+  /** Everything up to here is durable already (after recovery: the recovered VDL). */
+  durableLsn?: Lsn;
+  lsnAllocationLimit?: Lsn;
+  /** Called whenever VDL advances. */
+  onVdl?: (vdl: Lsn) => void;
   retryIntervalMs?: number;
   /** Called when a node reports a newer epoch: this writer is fenced. */
   onFenced?: (error: BorealisError) => void;
@@ -59,6 +75,10 @@ export class LogShipper {
   readonly #retryTimer: NodeJS.Timeout;
   #fenced: BorealisError | undefined;
   readonly #onFenced: ((error: BorealisError) => void) | undefined;
+  readonly #durability: VolumeDurability;
+  readonly #onVdl: ((vdl: Lsn) => void) | undefined;
+  /** Commits waiting for VDL to pass them. */
+  #vdlWaiters: VdlWaiter[] = [];
 
   constructor(options: LogShipperOptions) {
     assert(options.epoch > 0n, 'the shipper needs an epoch');
@@ -68,6 +88,11 @@ export class LogShipper {
     this.#nextLsn = options.nextLsn;
     this.#pgTails = new Map(options.pgTails ?? []);
     this.#onFenced = options.onFenced;
+    this.#onVdl = options.onVdl;
+    this.#durability = new VolumeDurability(
+      options.durableLsn ?? options.nextLsn - 1n,
+      options.lsnAllocationLimit ?? lsnAllocationLimit,
+    );
     for (const p of options.volume.placement) {
       this.#scl.set(
         p.pg,
@@ -95,6 +120,30 @@ export class LogShipper {
     return this.#nextLsn;
   }
 
+  get vdl(): Lsn {
+    return this.#durability.vdl;
+  }
+
+  get vcl(): Lsn {
+    return this.#durability.vcl;
+  }
+
+  get fenced(): BorealisError | undefined {
+    return this.#fenced;
+  }
+
+  /** LAL back-pressure: whether a batch of `count` records may be allocated now. */
+  canAllocate(count: number): boolean {
+    return this.#durability.canAllocate(count);
+  }
+
+  /** Resolves once VDL >= lsn (the acknowledgement of a commit); rejects if the writer is fenced. */
+  waitForVdl(lsn: Lsn): Promise<void> {
+    if (this.#durability.vdl >= lsn) return Promise.resolve();
+    if (this.#fenced) return Promise.reject(this.#fenced);
+    return new Promise((resolve, reject) => this.#vdlWaiters.push({ lsn, resolve, reject }));
+  }
+
   /** Assigns LSNs and backlinks, sends the batch, returns at once; `durable` settles later. */
   ship(newRecords: NewRecord[]): ShippedBatch {
     if (this.#fenced) return { records: [], durable: Promise.reject(this.#fenced) };
@@ -111,25 +160,33 @@ export class LogShipper {
       };
       this.#pgTails.set(pg, lsn);
       if (r.pageNo !== 0) this.#pageTails.set(r.pageNo, lsn);
+      this.#durability.allocated(lsn, pg, recordIsCpl(record));
       return record;
     });
     const lastLsnByPg = new Map<number, Lsn>();
-    const byNode = new Map<string, RedoRecord[]>();
+    const byNode = new Map<string, { chunks: RedoRecord[][]; bytes: number }>();
     for (const record of records) {
       lastLsnByPg.set(record.pg, record.lsn);
+      const size = encodedRecordLength(record);
       for (const nodeId of this.#nodesOfPg.get(record.pg)!) {
-        let list = byNode.get(nodeId);
-        if (!list) {
-          list = [];
-          byNode.set(nodeId, list);
+        let entry = byNode.get(nodeId);
+        if (!entry) {
+          entry = { chunks: [[]], bytes: 0 };
+          byNode.set(nodeId, entry);
         }
-        list.push(record);
+        if (entry.bytes + size > appendBytesMax && entry.chunks[entry.chunks.length - 1]!.length > 0) {
+          entry.chunks.push([]);
+          entry.bytes = 0;
+        }
+        entry.chunks[entry.chunks.length - 1]!.push(record);
+        entry.bytes += size;
       }
     }
+    const bodies = new Map([...byNode].map(([nodeId, e]) => [nodeId, e.chunks]));
     const durable = new Promise<void>((resolve, reject) => {
-      const batch: PendingBatch = { lastLsnByPg, bodies: byNode, resolve, reject };
+      const batch: PendingBatch = { lastLsnByPg, bodies, resolve, reject };
       this.#pending.add(batch);
-      for (const [nodeId, body] of byNode) this.#send(nodeId, body);
+      for (const [nodeId, chunks] of bodies) for (const chunk of chunks) this.#send(nodeId, chunk);
     });
     return { records, durable };
   }
@@ -155,7 +212,23 @@ export class LogShipper {
     if (index < 0) return;
     const scls = this.#scl.get(pg)!;
     // A segment's SCL only falls by truncation, which this writer (same epoch) never asks for.
-    if (scl > scls[index]!) scls[index] = scl;
+    if (scl <= scls[index]!) return;
+    scls[index] = scl;
+    const before = this.#durability.vdl;
+    const vdl = this.#durability.pgComplete(pg, this.pgCompleteLsn(pg));
+    if (vdl > before) this.#vdlAdvanced(vdl);
+  }
+
+  #vdlAdvanced(vdl: Lsn): void {
+    if (this.#vdlWaiters.length > 0) {
+      const still: VdlWaiter[] = [];
+      for (const w of this.#vdlWaiters) {
+        if (w.lsn <= vdl) w.resolve();
+        else still.push(w);
+      }
+      this.#vdlWaiters = still;
+    }
+    this.#onVdl?.(vdl);
   }
 
   #settle(): void {
@@ -188,7 +261,7 @@ export class LogShipper {
           if (scl < lsn) behind.add(nodes[i]!);
         });
       }
-      for (const nodeId of behind) this.#send(nodeId, batch.bodies.get(nodeId)!);
+      for (const nodeId of behind) for (const chunk of batch.bodies.get(nodeId)!) this.#send(nodeId, chunk);
     }
   }
 
@@ -197,6 +270,8 @@ export class LogShipper {
     this.#fenced = error;
     for (const batch of this.#pending) batch.reject(error);
     this.#pending.clear();
+    for (const w of this.#vdlWaiters) w.reject(error);
+    this.#vdlWaiters = [];
     this.#onFenced?.(error);
   }
 
@@ -205,5 +280,7 @@ export class LogShipper {
     const error = new BorealisError(ErrorCode.UNAVAILABLE, 'log shipper closed');
     for (const batch of this.#pending) batch.reject(error);
     this.#pending.clear();
+    for (const w of this.#vdlWaiters) w.reject(error);
+    this.#vdlWaiters = [];
   }
 }
