@@ -40,3 +40,14 @@ export function regionalResources(
     binlogStream: { name: `${clusterName}-binlog`, shardCount: 1 },
   };
 }
+
+/** What a Data API client passes as resourceArn and secretArn for a cluster (embedded defaults). */
+export function clusterArns(
+  region: string,
+  clusterName: string = defaultClusterName,
+): { resourceArn: string; secretArn: string } {
+  return {
+    resourceArn: `arn:aws:rds:${region}:000000000000:cluster:${clusterName}`,
+    secretArn: `arn:aws:secretsmanager:${region}:000000000000:secret:${clusterName}-admin`,
+  };
+}

@@ -29,3 +29,12 @@ declare module 's3rver' {
   }
   export default S3rver;
 }
+
+declare module '@journeyapps/wa-sqlite/src/FacadeVFS.js' {
+  export class FacadeVFS {
+    constructor(name: string, module: unknown);
+    name: string;
+    isReady(): Promise<boolean>;
+    close(): void | Promise<void>;
+  }
+}

@@ -123,6 +123,13 @@ const arbMessage: fc.Arbitrary<StorageMessage> = fc.oneof(
   fc.constant({ type: 'readPointFloorAck' as const }),
   fc.constant({ type: 'ping' as const }),
   fc.constant({ type: 'pong' as const }),
+  fc.record({ type: fc.constant('subscribe' as const), fromLsn: arbU64 }),
+  fc.record({
+    type: fc.constant('redoBatch' as const),
+    vdl: arbU64,
+    records: fc.array(arbRecordOfPg(arbU32), { maxLength: 5 }),
+  }),
+  fc.record({ type: fc.constant('resync' as const), vdl: arbU64 }),
   fc.record({
     type: fc.constant('error' as const),
     code: fc.constantFrom(...Object.values(ErrorCode)),
@@ -186,6 +193,9 @@ describe('message types', () => {
       ReadPointFloorAck: 12,
       Ping: 13,
       Pong: 14,
+      Subscribe: 20,
+      RedoBatch: 21,
+      Resync: 22,
       Error: 255,
     });
     expect(messageTypeName(1)).toBe('Append');
@@ -332,6 +342,9 @@ describe('decodeMessage on bad input', () => {
       { type: 'readPointFloorAck' },
       { type: 'ping' },
       { type: 'pong' },
+      { type: 'subscribe', fromLsn: 5n },
+      { type: 'redoBatch', vdl: 3n, records: [sampleRecord(1, 10n)] },
+      { type: 'resync', vdl: 7n },
       { type: 'error', code: 'TIMEOUT', message: 'late' },
     ];
     expect(new Set(samples.map((s) => s.type)).size).toBe(messageTypes.length);

@@ -34,6 +34,9 @@ export const MessageType = {
   ReadPointFloorAck: 12,
   Ping: 13,
   Pong: 14,
+  Subscribe: 20,
+  RedoBatch: 21,
+  Resync: 22,
   Error: 255,
 } as const;
 export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
@@ -144,6 +147,22 @@ export interface PingMessage {
 export interface PongMessage {
   type: 'pong';
 }
+/** Reader → writer: stream me every record after fromLsn, and VDL as it moves. */
+export interface SubscribeMessage {
+  type: 'subscribe';
+  fromLsn: Lsn;
+}
+/** Writer → reader (pushed, requestId of the subscription): records in LSN order, and the current VDL. */
+export interface RedoBatchMessage {
+  type: 'redoBatch';
+  vdl: Lsn;
+  records: RedoRecord[];
+}
+/** Writer → reader: the records after your fromLsn are gone from my buffer; drop your cache, go on from vdl. */
+export interface ResyncMessage {
+  type: 'resync';
+  vdl: Lsn;
+}
 /** The answer to any request that failed; the frame's requestId names the request. */
 export interface ErrorMessage {
   type: 'error';
@@ -152,6 +171,9 @@ export interface ErrorMessage {
 }
 
 export type StorageMessage =
+  | SubscribeMessage
+  | RedoBatchMessage
+  | ResyncMessage
   | AppendMessage
   | AppendAckMessage
   | GetPageMessage
@@ -398,6 +420,24 @@ export function encodeMessage(msg: StorageMessage): { type: MessageTypeValue; bo
     }
     case 'readPointFloorAck':
       return { type: MessageType.ReadPointFloorAck, body: Buffer.alloc(0) };
+    case 'subscribe': {
+      const w = new BodyWriter(8);
+      w.u64(msg.fromLsn, 'fromLsn');
+      return { type: MessageType.Subscribe, body: w.finish() };
+    }
+    case 'redoBatch': {
+      assert(msg.records.length <= recordsPerAppendMax, 'redo batch carries too many records');
+      const w = new BodyWriter(appendFixedBytes + recordsLength(msg.records));
+      w.u64(msg.vdl, 'vdl');
+      w.u32(msg.records.length, 'recordCount');
+      w.records(msg.records);
+      return { type: MessageType.RedoBatch, body: w.finish() };
+    }
+    case 'resync': {
+      const w = new BodyWriter(8);
+      w.u64(msg.vdl, 'vdl');
+      return { type: MessageType.Resync, body: w.finish() };
+    }
     case 'ping':
       return { type: MessageType.Ping, body: Buffer.alloc(0) };
     case 'pong':
@@ -633,6 +673,15 @@ function decodeBody(type: MessageTypeValue, r: BodyReader): StorageMessage {
       return { type: 'readPointFloor', pg: r.u32('pg'), lsn: r.u64('lsn') };
     case MessageType.ReadPointFloorAck:
       return { type: 'readPointFloorAck' };
+    case MessageType.Subscribe:
+      return { type: 'subscribe', fromLsn: r.u64('fromLsn') };
+    case MessageType.RedoBatch: {
+      const vdl = r.u64('vdl');
+      const count = r.count('recordCount', recordsPerAppendMax, recordOverheadBytes);
+      return { type: 'redoBatch', vdl, records: r.records(count) };
+    }
+    case MessageType.Resync:
+      return { type: 'resync', vdl: r.u64('vdl') };
     case MessageType.Ping:
       return { type: 'ping' };
     case MessageType.Pong:

@@ -6,8 +6,8 @@
 // that comes back is given the chance to report the SCL that gossip has brought it to.
 import { assert } from '../../core/assert.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
-import type { Lsn } from '../../core/lsn.ts';
 import { lsnAllocationLimit } from '../../core/limits.ts';
+import type { Lsn } from '../../core/lsn.ts';
 import { pgCompleteLsn, type SegmentKind } from '../../core/quorum.ts';
 import { encodedRecordLength, type RedoRecord, recordIsCpl } from '../../core/record.ts';
 import { pgOfPage, type VolumeConfig } from '../../core/volume.ts';

@@ -21,8 +21,13 @@ describe('VolumeDurability', () => {
   it('matches the definition of VCL and VDL for any allocation and ack order', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ pg: fc.integer({ min: 0, max: 3 }), cpl: fc.boolean() }), { minLength: 1, maxLength: 60 }),
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 70 })), { maxLength: 80 }),
+        fc.array(fc.record({ pg: fc.integer({ min: 0, max: 3 }), cpl: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 60,
+        }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 70 })), {
+          maxLength: 80,
+        }),
         fc.integer({ min: 0, max: 5 }),
         (shapes, acks, baseNumber) => {
           const base = BigInt(baseNumber);

@@ -1,0 +1,209 @@
+// One SQLite connection on the instance's runtime: runs statements with named parameters and returns
+// typed rows. Every call into the module goes through runtime.exclusive (it is not re-entrant).
+import type { ResultColumn, SqlValue } from '../data-api/types.ts';
+import { SQLite, type SqliteRuntime } from './runtime.ts';
+
+export interface StatementOutcome {
+  columns: ResultColumn[];
+  rows: SqlValue[][];
+  /** Rows changed by the last statement (0 for a read). */
+  changes: number;
+  lastInsertRowid: bigint;
+  /** The SQL changed nothing (sqlite3_stmt_readonly for every statement in it). */
+  readonly: boolean;
+  resultBytes: number;
+}
+
+export interface ExecuteOptions {
+  /** Interrupt the statement at this wall-clock time (ms since epoch). */
+  deadlineMs?: number;
+  /** Stop collecting rows beyond this many bytes and report it. */
+  resultBytesMax?: number;
+}
+
+/** An SQLite error with its result code, for the layer that maps it to a Data API exception. */
+export class SqlError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+    this.name = 'SqlError';
+  }
+}
+
+export class ResultTooLargeError extends Error {
+  constructor(readonly resultBytes: number) {
+    super(`result of more than ${resultBytes} bytes`);
+    this.name = 'ResultTooLargeError';
+  }
+}
+
+export class StatementInterruptedError extends Error {
+  constructor() {
+    super('statement interrupted at its deadline');
+    this.name = 'StatementInterruptedError';
+  }
+}
+
+let nextConnectionId = 1;
+
+export class Connection {
+  readonly id = nextConnectionId++;
+  #closed = false;
+
+  private constructor(
+    private readonly runtime: SqliteRuntime,
+    readonly db: number,
+  ) {}
+
+  static async open(
+    runtime: SqliteRuntime,
+    databaseName: string,
+    vfsName: string,
+    readOnly: boolean,
+    initSql = '',
+  ): Promise<Connection> {
+    const flags = readOnly
+      ? SQLite.SQLITE_OPEN_READONLY
+      : SQLite.SQLITE_OPEN_READWRITE | SQLite.SQLITE_OPEN_CREATE;
+    const db = await runtime.exclusive(async () => {
+      const handle = await runtime.sqlite3.open_v2(databaseName, flags, vfsName);
+      if (initSql !== '') await runtime.sqlite3.exec(handle, initSql);
+      return handle;
+    });
+    return new Connection(runtime, db);
+  }
+
+  get inTransaction(): boolean {
+    return this.runtime.sqlite3.get_autocommit(this.db) === 0;
+  }
+
+  /** Whether every statement in sql only reads (prepared, not run). */
+  isReadonly(sql: string): Promise<boolean> {
+    return this.runtime.exclusive(async () => {
+      for await (const stmt of this.runtime.sqlite3.statements(this.db, sql)) {
+        if (!this.runtime.stmtReadonly(stmt)) return false;
+      }
+      return true;
+    });
+  }
+
+  execute(
+    sql: string,
+    parameters: Map<string, SqlValue> = new Map(),
+    options: ExecuteOptions = {},
+  ): Promise<StatementOutcome> {
+    return this.runtime.exclusive(() => this.#execute(sql, parameters, options));
+  }
+
+  async #execute(
+    sql: string,
+    parameters: Map<string, SqlValue>,
+    options: ExecuteOptions,
+  ): Promise<StatementOutcome> {
+    const sqlite3 = this.runtime.sqlite3;
+    const outcome: StatementOutcome = {
+      columns: [],
+      rows: [],
+      changes: 0,
+      lastInsertRowid: 0n,
+      readonly: true,
+      resultBytes: 0,
+    };
+    if (options.deadlineMs !== undefined) {
+      const deadline = options.deadlineMs;
+      sqlite3.progress_handler(this.db, 10_000, () => (Date.now() > deadline ? 1 : 0), null);
+    }
+    try {
+      for await (const stmt of sqlite3.statements(this.db, sql)) {
+        this.#bind(stmt, parameters);
+        const readonly = this.runtime.stmtReadonly(stmt);
+        outcome.readonly &&= readonly;
+        const columnCount = sqlite3.column_count(stmt);
+        const columns: ResultColumn[] = [];
+        for (let i = 0; i < columnCount; i++) columns.push({ name: sqlite3.column_name(stmt, i) });
+        const rows: SqlValue[][] = [];
+        let bytes = 0;
+        while ((await sqlite3.step(stmt)) === SQLite.SQLITE_ROW) {
+          const row: SqlValue[] = new Array(columnCount);
+          for (let i = 0; i < columnCount; i++) {
+            const value = readColumn(sqlite3, stmt, i);
+            row[i] = value;
+            bytes += valueBytes(value);
+          }
+          rows.push(row);
+          if (options.resultBytesMax !== undefined && bytes > options.resultBytesMax) {
+            throw new ResultTooLargeError(options.resultBytesMax);
+          }
+        }
+        if (columnCount > 0) {
+          outcome.columns = columns;
+          outcome.rows = rows;
+          outcome.resultBytes = bytes;
+        }
+        if (!readonly) {
+          outcome.changes = sqlite3.changes(this.db);
+          outcome.lastInsertRowid = BigInt(sqlite3.last_insert_id(this.db));
+        }
+      }
+    } catch (error) {
+      if (error instanceof ResultTooLargeError) throw error;
+      const code = (error as { code?: number }).code;
+      if (code === SQLite.SQLITE_INTERRUPT) throw new StatementInterruptedError();
+      if (typeof code === 'number') throw new SqlError((error as Error).message, code);
+      throw error;
+    } finally {
+      if (options.deadlineMs !== undefined) sqlite3.progress_handler(this.db, 0, null as never, null);
+    }
+    return outcome;
+  }
+
+  #bind(stmt: number, parameters: Map<string, SqlValue>): void {
+    const sqlite3 = this.runtime.sqlite3;
+    const count = sqlite3.bind_parameter_count(stmt);
+    for (let i = 1; i <= count; i++) {
+      const name = sqlite3.bind_parameter_name(stmt, i);
+      const key = name.replace(/^[:@$]/, '');
+      if (!parameters.has(key)) {
+        throw new SqlError(`no value for parameter ${name || `#${i}`}`, SQLite.SQLITE_RANGE);
+      }
+      const value = parameters.get(key)!;
+      if (value === null) sqlite3.bind_null(stmt, i);
+      else if (typeof value === 'bigint') sqlite3.bind_int64(stmt, i, value);
+      else if (typeof value === 'number') sqlite3.bind_double(stmt, i, value);
+      else if (typeof value === 'boolean') sqlite3.bind_int(stmt, i, value ? 1 : 0);
+      else if (typeof value === 'string') sqlite3.bind_text(stmt, i, value);
+      else sqlite3.bind_blob(stmt, i, value);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.runtime.exclusive(() => this.runtime.sqlite3.close(this.db));
+  }
+}
+
+function readColumn(sqlite3: SqliteRuntime['sqlite3'], stmt: number, i: number): SqlValue {
+  switch (sqlite3.column_type(stmt, i)) {
+    case SQLite.SQLITE_NULL:
+      return null;
+    case SQLite.SQLITE_INTEGER:
+      return BigInt(sqlite3.column_int64(stmt, i));
+    case SQLite.SQLITE_FLOAT:
+      return sqlite3.column_double(stmt, i);
+    case SQLite.SQLITE_TEXT:
+      return sqlite3.column_text(stmt, i);
+    default:
+      // The blob is a view into the module's memory: copy it out.
+      return sqlite3.column_blob(stmt, i).slice();
+  }
+}
+
+function valueBytes(value: SqlValue): number {
+  if (value === null) return 4;
+  if (typeof value === 'string') return value.length + 8;
+  if (value instanceof Uint8Array) return Math.ceil(value.length * 1.34) + 8;
+  return 12;
+}

@@ -1,0 +1,378 @@
+// The Data API executor of an instance: connections, transactions, the write lock and the
+// durability rule. Each open transaction has its own connection; autocommit statements borrow an
+// idle one. Writes take the instance's single write lock (fair queue), held by a transaction from
+// its first write to its end. Every response waits until VDL covers what it saw (writer) — a client
+// is never shown data that a crash could take back.
+import { randomBytes } from 'node:crypto';
+import {
+  badRequest,
+  DataApiError,
+  serviceUnavailable,
+  statementTimeout,
+  transactionNotFound,
+} from '../data-api/errors.ts';
+import type { DataApiExecutor, SqlValue, StatementRequest, StatementResult } from '../data-api/types.ts';
+import { BorealisError, ErrorCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Lsn } from '../lsn.ts';
+import { Connection, ResultTooLargeError, SqlError, StatementInterruptedError } from './connection.ts';
+import { FairLock } from './fair-lock.ts';
+import { SQLite, type SqliteRuntime } from './runtime.ts';
+
+export interface SqlExecutorOptions {
+  runtime: SqliteRuntime;
+  databaseName: string;
+  vfsName: string;
+  readOnly: boolean;
+  /** Run on every new connection (pragmas). */
+  connectionInitSql?: string;
+  logger: Logger;
+  /** The commit point a response must wait to be durable (writer: latest commit; reader: none). */
+  visibleLsn: () => Lsn;
+  waitDurable: (lsn: Lsn) => Promise<void>;
+  /** The Data API's statement timeout (45 s) unless the caller asks to continue. */
+  statementTimeoutMs?: number;
+  /** Transactions idle longer than this are rolled back (the Data API: 3 minutes). */
+  idleTransactionTimeoutMs?: number;
+  writeLockWaitMs?: number;
+  /** How long a response may wait for durability before the caller is told the outcome is unknown. */
+  durableWaitMs?: number;
+  transactionsOpenMax?: number;
+  resultBytesMax?: number;
+}
+
+interface Transaction {
+  id: string;
+  connection: Connection;
+  releaseWrite: (() => void) | undefined;
+  idleTimer: NodeJS.Timeout;
+  busy: boolean;
+}
+
+const ddlPattern = /^\s*(create|alter|drop|truncate|rename)\b/i;
+const transactionControlPattern = /^\s*(begin|commit|end|rollback|savepoint|release)\b/i;
+
+export class SqlExecutor implements DataApiExecutor {
+  readonly #options: SqlExecutorOptions;
+  readonly #writeLock = new FairLock();
+  readonly #transactions = new Map<string, Transaction>();
+  readonly #idle: Connection[] = [];
+  readonly #readonlyCache = new Map<string, boolean>();
+  #closed = false;
+  statements = 0;
+
+  constructor(options: SqlExecutorOptions) {
+    this.#options = options;
+  }
+
+  get openTransactions(): number {
+    return this.#transactions.size;
+  }
+
+  get writeLockQueue(): number {
+    return this.#writeLock.waiting;
+  }
+
+  async #borrow(): Promise<Connection> {
+    const idle = this.#idle.pop();
+    if (idle) return idle;
+    const o = this.#options;
+    return Connection.open(o.runtime, o.databaseName, o.vfsName, o.readOnly, o.connectionInitSql);
+  }
+
+  #giveBack(connection: Connection): void {
+    if (this.#closed || this.#idle.length >= 16) void connection.close();
+    else this.#idle.push(connection);
+  }
+
+  async #isReadonly(connection: Connection, sql: string): Promise<boolean> {
+    const cached = this.#readonlyCache.get(sql);
+    if (cached !== undefined) return cached;
+    const readonly = await connection.isReadonly(sql);
+    if (this.#readonlyCache.size > 4096) this.#readonlyCache.clear();
+    this.#readonlyCache.set(sql, readonly);
+    return readonly;
+  }
+
+  async executeStatement(req: StatementRequest): Promise<StatementResult> {
+    this.statements++;
+    if (transactionControlPattern.test(req.sql)) {
+      throw badRequest(
+        'Use BeginTransaction, CommitTransaction and RollbackTransaction to control transactions',
+      );
+    }
+    if (req.transactionId !== undefined) return this.#inTransaction(req);
+    const connection = await this.#borrow();
+    try {
+      return await this.#autocommit(connection, req.sql, req.parameters, req.continueAfterTimeout);
+    } finally {
+      this.#giveBack(connection);
+    }
+  }
+
+  async #autocommit(
+    connection: Connection,
+    sql: string,
+    parameters: Map<string, SqlValue>,
+    continueAfterTimeout: boolean,
+  ): Promise<StatementResult> {
+    const readonly = await this.#isReadonly(connection, sql).catch((e) => this.#throwMapped(e, connection));
+    if (readonly) {
+      const result = await this.#run(connection, sql, parameters, continueAfterTimeout);
+      await this.#durable(this.#options.visibleLsn());
+      return result;
+    }
+    this.#refuseWriteOnReader();
+    const release = await this.#acquireWrite();
+    let result: StatementResult;
+    try {
+      result = await this.#run(connection, sql, parameters, continueAfterTimeout);
+    } finally {
+      release();
+    }
+    await this.#durable(this.#options.visibleLsn());
+    return result;
+  }
+
+  async #inTransaction(req: StatementRequest): Promise<StatementResult> {
+    const txn = this.#take(req.transactionId!);
+    try {
+      const readonly = await this.#isReadonly(txn.connection, req.sql).catch((e) =>
+        this.#throwMapped(e, txn.connection),
+      );
+      if (!readonly) {
+        this.#refuseWriteOnReader();
+        if (!txn.releaseWrite) txn.releaseWrite = await this.#acquireWrite();
+        if (ddlPattern.test(req.sql)) {
+          // DDL commits the transaction it runs in (MySQL semantics), then the transaction goes on.
+          await txn.connection.execute('COMMIT');
+          const result = await this.#run(txn.connection, req.sql, req.parameters, req.continueAfterTimeout);
+          await txn.connection.execute('BEGIN');
+          await this.#durable(this.#options.visibleLsn());
+          return result;
+        }
+      }
+      let result: StatementResult;
+      try {
+        result = await this.#run(txn.connection, req.sql, req.parameters, req.continueAfterTimeout);
+      } catch (error) {
+        if (error instanceof DataApiError && (error as DataApiError & { conflict?: boolean }).conflict) {
+          await this.#end(txn, 'ROLLBACK');
+        }
+        throw error;
+      }
+      await this.#durable(this.#options.visibleLsn());
+      return result;
+    } finally {
+      this.#release(txn);
+    }
+  }
+
+  async batchExecuteStatement(
+    sql: string,
+    parameterSets: Map<string, SqlValue>[],
+    transactionId?: string,
+  ): Promise<{ generatedFields: SqlValue[][] }> {
+    const sets = parameterSets.length === 0 ? [new Map<string, SqlValue>()] : parameterSets;
+    // Without a transaction the whole batch is still atomic: it runs in one of its own.
+    const ownTransaction = transactionId === undefined;
+    const id = transactionId ?? (await this.beginTransaction());
+    const generatedFields: SqlValue[][] = [];
+    try {
+      for (const parameters of sets) {
+        const result = await this.executeStatement({
+          sql,
+          parameters,
+          transactionId: id,
+          includeResultMetadata: false,
+          formatRecordsAs: 'NONE',
+          continueAfterTimeout: false,
+        });
+        generatedFields.push(result.generatedFields ?? []);
+      }
+      if (ownTransaction) await this.commitTransaction(id);
+    } catch (error) {
+      if (ownTransaction && this.#transactions.has(id))
+        await this.rollbackTransaction(id).catch(() => undefined);
+      throw error;
+    }
+    return { generatedFields };
+  }
+
+  async beginTransaction(): Promise<string> {
+    if (this.#transactions.size >= (this.#options.transactionsOpenMax ?? 1024)) {
+      throw serviceUnavailable('Too many open transactions; try again later');
+    }
+    const connection = await this.#borrow();
+    await connection.execute('BEGIN');
+    const id = randomBytes(24).toString('base64url');
+    const txn: Transaction = {
+      id,
+      connection,
+      releaseWrite: undefined,
+      idleTimer: setTimeout(() => {}, 0),
+      busy: false,
+    };
+    this.#transactions.set(id, txn);
+    this.#armIdle(txn);
+    return id;
+  }
+
+  async commitTransaction(id: string): Promise<void> {
+    const txn = this.#take(id);
+    try {
+      await this.#end(txn, 'COMMIT');
+    } catch (error) {
+      await this.#end(txn, 'ROLLBACK').catch(() => undefined);
+      this.#throwMapped(error, txn.connection);
+    }
+    await this.#durable(this.#options.visibleLsn());
+  }
+
+  async rollbackTransaction(id: string): Promise<void> {
+    const txn = this.#take(id);
+    await this.#end(txn, 'ROLLBACK');
+  }
+
+  #take(id: string): Transaction {
+    const txn = this.#transactions.get(id);
+    if (!txn) throw transactionNotFound(`Transaction ${id.slice(0, 64)} is not found`);
+    if (txn.busy) throw badRequest('The transaction is running another statement');
+    txn.busy = true;
+    clearTimeout(txn.idleTimer);
+    return txn;
+  }
+
+  #release(txn: Transaction): void {
+    txn.busy = false;
+    if (this.#transactions.has(txn.id)) this.#armIdle(txn);
+  }
+
+  #armIdle(txn: Transaction): void {
+    clearTimeout(txn.idleTimer);
+    txn.idleTimer = setTimeout(() => {
+      if (txn.busy || !this.#transactions.has(txn.id)) return;
+      this.#options.logger.info({ transactionId: txn.id.slice(0, 8) }, 'rolled back an idle transaction');
+      void this.#end(txn, 'ROLLBACK').catch(() => undefined);
+    }, this.#options.idleTransactionTimeoutMs ?? 180_000);
+    txn.idleTimer.unref();
+  }
+
+  async #end(txn: Transaction, how: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+    this.#transactions.delete(txn.id);
+    clearTimeout(txn.idleTimer);
+    try {
+      if (txn.connection.inTransaction) await txn.connection.execute(how);
+    } finally {
+      txn.releaseWrite?.();
+      txn.releaseWrite = undefined;
+      if (txn.connection.inTransaction) await txn.connection.execute('ROLLBACK').catch(() => undefined);
+      this.#giveBack(txn.connection);
+    }
+  }
+
+  #refuseWriteOnReader(): void {
+    if (this.#options.readOnly) {
+      throw badRequest(
+        'The database is read-only: this is a reader instance; send writes to the cluster (writer) endpoint',
+      );
+    }
+  }
+
+  async #acquireWrite(): Promise<() => void> {
+    try {
+      return await this.#writeLock.acquire(this.#options.writeLockWaitMs ?? 30_000);
+    } catch {
+      throw statementTimeout('Timed out waiting for the write lock', 0);
+    }
+  }
+
+  async #durable(lsn: Lsn): Promise<void> {
+    const waitMs = this.#options.durableWaitMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#options.waitDurable(lsn),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                serviceUnavailable(
+                  'The change is not yet durable on a write quorum of storage (too many storage nodes are down); its outcome is unknown',
+                ),
+              ),
+            waitMs,
+          );
+        }),
+      ]);
+    } catch (error) {
+      if (error instanceof DataApiError) throw error;
+      if (error instanceof BorealisError && error.code === ErrorCode.STALE_EPOCH) {
+        throw serviceUnavailable(
+          'This writer was replaced by a newer one (fenced); retry on the cluster endpoint',
+        );
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #run(
+    connection: Connection,
+    sql: string,
+    parameters: Map<string, SqlValue>,
+    continueAfterTimeout: boolean,
+  ): Promise<StatementResult> {
+    try {
+      const outcome = await connection.execute(sql, parameters, {
+        deadlineMs: continueAfterTimeout
+          ? undefined
+          : Date.now() + (this.#options.statementTimeoutMs ?? 45_000),
+        resultBytesMax: this.#options.resultBytesMax ?? 1024 * 1024,
+      });
+      const isInsert = /^\s*(insert|replace)\b/i.test(sql);
+      return {
+        columns: outcome.columns,
+        rows: outcome.rows,
+        numberOfRecordsUpdated: outcome.readonly ? 0 : outcome.changes,
+        ...(isInsert && outcome.changes > 0 ? { generatedFields: [outcome.lastInsertRowid] } : {}),
+      };
+    } catch (error) {
+      return this.#throwMapped(error, connection);
+    }
+  }
+
+  #throwMapped(error: unknown, connection: Connection): never {
+    if (error instanceof DataApiError) throw error;
+    if (error instanceof StatementInterruptedError) {
+      throw statementTimeout(
+        'The statement exceeded the timeout (set continueAfterTimeout to let it run)',
+        connection.id,
+      );
+    }
+    if (error instanceof ResultTooLargeError) {
+      throw badRequest('Database returned more than the allowed response size limit');
+    }
+    if (error instanceof SqlError) {
+      if (error.code === SQLite.SQLITE_BUSY) {
+        const conflict = badRequest(
+          'Deadlock found when trying to get lock; try restarting transaction (another transaction committed a change this one had not seen)',
+        );
+        throw Object.assign(conflict, { conflict: true });
+      }
+      if (error.code === SQLite.SQLITE_READONLY) {
+        throw badRequest('The database is read-only: this is a reader instance');
+      }
+      throw badRequest(`Database error: ${error.message}`);
+    }
+    throw error;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const txn of [...this.#transactions.values()])
+      await this.#end(txn, 'ROLLBACK').catch(() => undefined);
+    for (const connection of this.#idle.splice(0)) await connection.close();
+  }
+}

@@ -1,0 +1,182 @@
+// Process entry of the writer (the primary instance): recovers the volume (no replay), then serves
+// the RDS Data API on --port and the redo stream to readers on --redo-port. /health and /metrics on
+// --http-port. Prints {"ready":true,...} with its ports and how long the open took.
+import { parseArgs } from 'node:util';
+import { startDataApiServer } from '../../core/data-api/server.ts';
+import { PageFetcher } from '../../core/engine/page-fetcher.ts';
+import { SqliteRuntime } from '../../core/engine/runtime.ts';
+import { SqlExecutor } from '../../core/engine/sql-executor.ts';
+import { VolumeVfs } from '../../core/engine/volume-vfs.ts';
+import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
+import { createLogger } from '../../core/log.ts';
+import { lsnToString } from '../../core/lsn.ts';
+import { exitWithParent } from '../../core/process/parent-watch.ts';
+import { announceReady } from '../../core/process/spawn.ts';
+import { clusterArns, primaryRegion } from '../../core/resources.ts';
+import { readVolumeConfig } from '../../core/volume.ts';
+import { StorageClient } from '../../core/wire/client.ts';
+import { LogShipper } from './log-shipper.ts';
+import { writerMetrics } from './metrics.ts';
+import { recoverVolume } from './recovery.ts';
+import { RedoStreamServer } from './redo-stream.ts';
+import { WriterEngine } from './writer-engine.ts';
+
+const usage = `usage: writer --volume-config FILE [options]
+
+The Borealis writer: opens the volume (bumping the epoch, no redo replay) and serves SQL.
+
+options:
+  --id ID                 instance id (default writer-1)
+  --volume-config FILE    geometry and placement of the storage nodes (JSON)
+  --port N                RDS Data API port (default 0: any)
+  --redo-port N           redo stream port for readers (default 0: any)
+  --http-port N           /health and /metrics (default 0: any)
+  --region R              region of the cluster ARNs (default ${primaryRegion})
+  --cluster NAME          cluster name in the ARNs (default borealis)
+  --cache-pages N         buffer cache size in pages (default 65536)
+  --help                  this text`;
+
+const { values } = parseArgs({
+  options: {
+    id: { type: 'string', default: 'writer-1' },
+    'volume-config': { type: 'string' },
+    port: { type: 'string', default: '0' },
+    'redo-port': { type: 'string', default: '0' },
+    'http-port': { type: 'string', default: '0' },
+    region: { type: 'string', default: primaryRegion },
+    cluster: { type: 'string', default: 'borealis' },
+    'cache-pages': { type: 'string', default: '65536' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+if (!values['volume-config']) {
+  console.error(`writer: --volume-config is required\n\n${usage}`);
+  process.exit(2);
+}
+function intFlag(name: 'port' | 'redo-port' | 'http-port' | 'cache-pages'): number {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`writer: --${name} must be a non-negative integer, got '${values[name]}'`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const logger = createLogger('writer', { instance: values.id });
+const volume = readVolumeConfig(values['volume-config']);
+const clients = new Map(
+  volume.nodes.map((n) => [
+    n.id,
+    new StorageClient({ host: n.host, port: n.port, name: n.id, requestTimeoutMs: 5_000 }),
+  ]),
+);
+const openStarted = performance.now();
+const recovered = await recoverVolume({ volume, clients, logger });
+
+let redo: RedoStreamServer | undefined;
+const shipper = new LogShipper({
+  volume,
+  epoch: recovered.epoch,
+  clients,
+  nextLsn: recovered.nextLsn,
+  pgTails: recovered.pgTails,
+  onVdl: (vdl) => redo?.vdlAdvanced(vdl),
+  onFenced: (error) => {
+    // Deliberate fail-stop: a newer writer owns the volume; this one must not serve another write.
+    logger.fatal({ err: error.message }, 'fenced by a newer epoch: stopping');
+    setTimeout(() => process.exit(75), 50);
+  },
+});
+const engine = new WriterEngine({
+  volume,
+  shipper,
+  fetcher: new PageFetcher({ volume, clients }),
+  logger,
+  cacheCapacityPages: intFlag('cache-pages'),
+  vdl: recovered.vdl,
+  lastCommit: recovered.lastCommit,
+  nextTxnId: recovered.nextTxnId,
+  onShipped: (records) => redo?.publish(records),
+});
+const runtime = await SqliteRuntime.load();
+const vfs = new VolumeVfs('borealis', runtime.module, 'borealis.db', engine);
+runtime.sqlite3.vfs_register(vfs as never, false);
+const executor = new SqlExecutor({
+  runtime,
+  databaseName: 'borealis.db',
+  vfsName: 'borealis',
+  readOnly: false,
+  // MEMORY is the only journal mode in which SQLite hands every transaction to the VFS as one
+  // atomic batch; a large page cache keeps big transactions from spilling (spills are staged anyway).
+  connectionInitSql: `PRAGMA page_size=${volume.pageSizeBytes}; PRAGMA journal_mode=MEMORY; PRAGMA cache_size=-65536;`,
+  logger,
+  visibleLsn: () => engine.latestCommitLsn,
+  waitDurable: (lsn) => shipper.waitForVdl(lsn),
+});
+redo = await RedoStreamServer.start({ port: intFlag('redo-port'), logger, vdl: recovered.vdl });
+const arns = clusterArns(values.region, values.cluster);
+const dataApi = await startDataApiServer({ port: intFlag('port'), executor, ...arns, logger });
+const openMs = performance.now() - openStarted;
+
+const registry = newRegistry('writer', { instance: values.id });
+const metrics = writerMetrics(registry, {
+  vdl: () => shipper.vdl,
+  vcl: () => shipper.vcl,
+  epoch: () => recovered.epoch,
+  commits: () => engine.commitsShipped,
+  bytesShipped: () => engine.bytesShipped,
+  cacheHits: () => engine.cache.hits,
+  cacheMisses: () => engine.cache.misses,
+  cachePages: () => engine.cache.pageCount,
+  openTransactions: () => executor.openTransactions,
+  writeLockQueue: () => executor.writeLockQueue,
+  readers: () => redo?.subscriberCount ?? 0,
+});
+void metrics;
+const http = await startServiceHttp({
+  port: intFlag('http-port'),
+  registry,
+  health: () => ({
+    healthy: shipper.fenced === undefined,
+    id: values.id,
+    role: 'writer',
+    epoch: recovered.epoch.toString(),
+    vdl: shipper.vdl.toString(),
+    vcl: shipper.vcl.toString(),
+    latestCommit: engine.latestCommitLsn.toString(),
+    openMs: Math.round(openMs),
+    readers: redo?.subscriberCount ?? 0,
+  }),
+});
+
+async function stop(code: number): Promise<never> {
+  dataApi.server.close();
+  redo?.close();
+  http.server.close();
+  shipper.close();
+  for (const c of clients.values()) c.close();
+  process.exit(code);
+}
+process.on('SIGTERM', () => void stop(0));
+process.on('SIGINT', () => void stop(0));
+exitWithParent(() => void stop(0));
+logger.info(
+  { openMs: Math.round(openMs), vdl: lsnToString(recovered.vdl), epoch: recovered.epoch.toString() },
+  'writer open',
+);
+announceReady({
+  service: 'writer',
+  id: values.id,
+  port: dataApi.port,
+  redoPort: redo.port,
+  httpPort: http.port,
+  epoch: recovered.epoch.toString(),
+  vdl: recovered.vdl.toString(),
+  openMs,
+  recoveryMs: recovered.stats.durationMs,
+  ...arns,
+});
