@@ -82,10 +82,14 @@ export class Connection {
   /** Whether every statement in sql only reads (prepared, not run). */
   isReadonly(sql: string): Promise<boolean> {
     return this.runtime.exclusive(async () => {
-      for await (const stmt of this.runtime.sqlite3.statements(this.db, sql)) {
-        if (!this.runtime.stmtReadonly(stmt)) return false;
+      try {
+        for await (const stmt of this.runtime.sqlite3.statements(this.db, sql)) {
+          if (!this.runtime.stmtReadonly(stmt)) return false;
+        }
+        return true;
+      } catch (error) {
+        throw asSqlError(error);
       }
-      return true;
     });
   }
 
@@ -148,11 +152,10 @@ export class Connection {
         }
       }
     } catch (error) {
-      if (error instanceof ResultTooLargeError) throw error;
-      const code = (error as { code?: number }).code;
-      if (code === SQLite.SQLITE_INTERRUPT) throw new StatementInterruptedError();
-      if (typeof code === 'number') throw new SqlError((error as Error).message, code);
-      throw error;
+      if (error instanceof ResultTooLargeError || error instanceof SqlError) throw error;
+      if ((error as { code?: number }).code === SQLite.SQLITE_INTERRUPT)
+        throw new StatementInterruptedError();
+      throw asSqlError(error);
     } finally {
       if (options.deadlineMs !== undefined) sqlite3.progress_handler(this.db, 0, null as never, null);
     }
@@ -183,6 +186,12 @@ export class Connection {
     this.#closed = true;
     await this.runtime.exclusive(() => this.runtime.sqlite3.close(this.db));
   }
+}
+
+/** wa-sqlite throws SQLiteError with a result code; anything else is not an SQL error. */
+function asSqlError(error: unknown): unknown {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' ? new SqlError((error as Error).message, code) : error;
 }
 
 function readColumn(sqlite3: SqliteRuntime['sqlite3'], stmt: number, i: number): SqlValue {

@@ -1,0 +1,140 @@
+// Process entry of a reader (a replica): shares the volume, does no writes, follows the writer's redo
+// stream, and serves read-only SQL over the RDS Data API on --port. /health reports its lag.
+import { parseArgs } from 'node:util';
+import { Histogram } from 'prom-client';
+import { startDataApiServer } from '../../core/data-api/server.ts';
+import { PageFetcher } from '../../core/engine/page-fetcher.ts';
+import { SqliteRuntime } from '../../core/engine/runtime.ts';
+import { SqlExecutor } from '../../core/engine/sql-executor.ts';
+import { VolumeVfs } from '../../core/engine/volume-vfs.ts';
+import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
+import { createLogger } from '../../core/log.ts';
+import { exitWithParent } from '../../core/process/parent-watch.ts';
+import { announceReady } from '../../core/process/spawn.ts';
+import { clusterArns, primaryRegion } from '../../core/resources.ts';
+import { readVolumeConfig } from '../../core/volume.ts';
+import { StorageClient } from '../../core/wire/client.ts';
+import { ReaderEngine } from './reader-engine.ts';
+import { RedoSubscriber } from './redo-subscriber.ts';
+
+const usage = `usage: reader --volume-config FILE --writer-redo HOST:PORT [options]
+
+A Borealis reader: a read-only instance on the shared volume, following the writer's redo stream.
+
+options:
+  --id ID                 instance id (default reader-1)
+  --volume-config FILE    geometry and placement of the storage nodes (JSON)
+  --writer-redo HOST:PORT the writer's redo stream
+  --port N                RDS Data API port (default 0: any)
+  --http-port N           /health and /metrics (default 0: any)
+  --region R              region of the cluster ARNs (default ${primaryRegion})
+  --cluster NAME          cluster name in the ARNs (default borealis)
+  --cache-pages N         buffer cache size in pages (default 65536)
+  --help                  this text`;
+
+const { values } = parseArgs({
+  options: {
+    id: { type: 'string', default: 'reader-1' },
+    'volume-config': { type: 'string' },
+    'writer-redo': { type: 'string' },
+    port: { type: 'string', default: '0' },
+    'http-port': { type: 'string', default: '0' },
+    region: { type: 'string', default: primaryRegion },
+    cluster: { type: 'string', default: 'borealis' },
+    'cache-pages': { type: 'string', default: '65536' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const redoAddress = /^([^:]+):(\d+)$/.exec(values['writer-redo'] ?? '');
+if (!values['volume-config'] || !redoAddress) {
+  console.error(`reader: --volume-config and --writer-redo HOST:PORT are required\n\n${usage}`);
+  process.exit(2);
+}
+function intFlag(name: 'port' | 'http-port' | 'cache-pages'): number {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`reader: --${name} must be a non-negative integer, got '${values[name]}'`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const logger = createLogger('reader', { instance: values.id });
+const volume = readVolumeConfig(values['volume-config']);
+const clients = new Map(
+  volume.nodes.map((n) => [
+    n.id,
+    new StorageClient({ host: n.host, port: n.port, name: n.id, requestTimeoutMs: 5_000 }),
+  ]),
+);
+const registry = newRegistry('reader', { instance: values.id });
+const lagHistogram = new Histogram({
+  name: 'borealis_reader_lag_seconds',
+  help: 'Replica lag: commit on the writer to visible on this reader',
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+  registers: [registry],
+});
+let lastLagMs = 0;
+const engine = new ReaderEngine({
+  pageSizeBytes: volume.pageSizeBytes,
+  fetcher: new PageFetcher({ volume, clients }),
+  cacheCapacityPages: intFlag('cache-pages'),
+  onCommitApplied: (commitTimeMs) => {
+    lastLagMs = Math.max(0, Date.now() - commitTimeMs);
+    lagHistogram.observe(lastLagMs / 1000);
+  },
+});
+const subscriber = new RedoSubscriber(
+  { host: redoAddress[1]!, port: Number(redoAddress[2]) },
+  engine,
+  logger,
+);
+subscriber.start();
+
+const runtime = await SqliteRuntime.load();
+const vfs = new VolumeVfs('borealis', runtime.module, 'borealis.db', engine);
+runtime.sqlite3.vfs_register(vfs as never, false);
+const executor = new SqlExecutor({
+  runtime,
+  databaseName: 'borealis.db',
+  vfsName: 'borealis',
+  readOnly: true,
+  logger,
+  // A reader only shows commits at or below VDL: nothing to wait for.
+  visibleLsn: () => engine.visibleLsn,
+  waitDurable: async () => undefined,
+});
+const arns = clusterArns(values.region, values.cluster);
+const dataApi = await startDataApiServer({ port: intFlag('port'), executor, ...arns, logger });
+const http = await startServiceHttp({
+  port: intFlag('http-port'),
+  registry,
+  health: () => ({
+    healthy: true,
+    id: values.id,
+    role: 'reader',
+    connectedToWriter: subscriber.connected,
+    visibleLsn: engine.visibleLsn.toString(),
+    writerVdl: engine.writerVdl.toString(),
+    lagLsn: engine.lagLsn.toString(),
+    lagMs: lastLagMs,
+    resyncs: engine.resyncs,
+    cachePages: engine.cache.pageCount,
+  }),
+});
+
+function stop(code: number): never {
+  subscriber.stop();
+  dataApi.server.close();
+  http.server.close();
+  for (const c of clients.values()) c.close();
+  process.exit(code);
+}
+process.on('SIGTERM', () => stop(0));
+process.on('SIGINT', () => stop(0));
+exitWithParent(() => stop(0));
+announceReady({ service: 'reader', id: values.id, port: dataApi.port, httpPort: http.port, ...arns });
