@@ -79,7 +79,10 @@ describe('reader under load', () => {
     };
     const started = Date.now();
     while (Date.now() - started < 3_000) await observe();
-    const health = await (await fetch(`http://127.0.0.1:${reader.httpPort}/health`)).json();
+    const health = (await (await fetch(`http://127.0.0.1:${reader.httpPort}/health`)).json()) as Record<
+      string,
+      string
+    >;
     expect(health).toMatchObject({ role: 'reader', connectedToWriter: true });
     console.log(`reader lag at ~${updatesPerSecond} updates/s: ${health.lagMs} ms, ${health.lagLsn} LSNs`);
     expect(Number(health.lagLsn)).toBeGreaterThanOrEqual(0);

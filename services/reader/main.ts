@@ -75,7 +75,9 @@ const registry = newRegistry('reader', { instance: values.id });
 const lagHistogram = new Histogram({
   name: 'borealis_reader_lag_seconds',
   help: 'Replica lag: commit on the writer to visible on this reader',
-  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+  buckets: [
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 5,
+  ],
   registers: [registry],
 });
 let lastLagMs = 0;
