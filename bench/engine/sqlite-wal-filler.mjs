@@ -14,6 +14,5 @@ const many = db.transaction((start) => {
   for (let i = 0; i < 200; i++)
     update.run(`c-${start + i}-${Math.random()}`.padEnd(120, 'z'), 1 + ((start + i) % 10000));
 });
-let n = 0;
-while (statSync(`${path}-wal`).size < target) many((n += 200));
+for (let n = 0; statSync(`${path}-wal`).size < target; n += 200) many(n);
 process.kill(process.pid, 'SIGKILL');
