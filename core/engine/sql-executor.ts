@@ -30,12 +30,14 @@ export interface SqlExecutorOptions {
   /** The commit point a response must wait to be durable (writer: latest commit; reader: none). */
   visibleLsn: () => Lsn;
   waitDurable: (lsn: Lsn) => Promise<void>;
+  /** How far acknowledgements have come (VCL): a durability wait gives up only when this stops moving. */
+  progressLsn?: () => Lsn;
   /** The Data API's statement timeout (45 s) unless the caller asks to continue. */
   statementTimeoutMs?: number;
   /** Transactions idle longer than this are rolled back (the Data API: 3 minutes). */
   idleTransactionTimeoutMs?: number;
   writeLockWaitMs?: number;
-  /** How long a response may wait for durability before the caller is told the outcome is unknown. */
+  /** How long VDL may stand still while a response waits, before the caller is told the outcome is unknown. */
   durableWaitMs?: number;
   transactionsOpenMax?: number;
   resultBytesMax?: number;
@@ -288,20 +290,31 @@ export class SqlExecutor implements DataApiExecutor {
   }
 
   async #durable(lsn: Lsn): Promise<void> {
-    const waitMs = this.#options.durableWaitMs ?? 30_000;
+    const stallMs = this.#options.durableWaitMs ?? 30_000;
+    const progress = this.#options.progressLsn;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         this.#options.waitDurable(lsn),
         new Promise((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                serviceUnavailable(
-                  'The change is not yet durable on a write quorum of storage (too many storage nodes are down); its outcome is unknown',
-                ),
-              ),
-            waitMs,
+          // Give up only when acknowledgements stopped for stallMs: storage lost its write quorum.
+          let seen = progress?.();
+          let stalledSince = Date.now();
+          timer = setInterval(
+            () => {
+              const now = progress?.();
+              if (now !== seen) {
+                seen = now;
+                stalledSince = Date.now();
+              } else if (Date.now() - stalledSince >= stallMs) {
+                reject(
+                  serviceUnavailable(
+                    'The change is not yet durable on a write quorum of storage (too many storage nodes are down); its outcome is unknown',
+                  ),
+                );
+              }
+            },
+            Math.min(1_000, stallMs),
           );
         }),
       ]);
@@ -314,7 +327,7 @@ export class SqlExecutor implements DataApiExecutor {
       }
       throw error;
     } finally {
-      clearTimeout(timer);
+      clearInterval(timer);
     }
   }
 

@@ -12,6 +12,7 @@ import { pgCompleteLsn, type SegmentKind } from '../../core/quorum.ts';
 import { encodedRecordLength, type RedoRecord, recordIsCpl } from '../../core/record.ts';
 import { pgOfPage, type VolumeConfig } from '../../core/volume.ts';
 import type { StorageClient } from '../../core/wire/client.ts';
+import type { StorageMessage } from '../../core/wire/messages.ts';
 import { VolumeDurability } from './volume-durability.ts';
 
 /** One Append request carries at most this much: a 100 MB transaction goes out as many requests. */
@@ -34,10 +35,24 @@ interface VdlWaiter {
   reject: (error: Error) => void;
 }
 
+/** Chunks go to a node in order, a few at a time: a 100 MB transaction must not swamp a node. */
+interface SendState {
+  /** Index of the next chunk to send. */
+  next: number;
+  inFlight: number;
+  /** The first chunk that failed (resend from there), if any. */
+  failedAt: number | undefined;
+}
+
+/** Chunks of one batch in flight to one node at a time. */
+const chunksInFlightMax = 2;
+
 interface PendingBatch {
   lastLsnByPg: Map<number, Lsn>;
   /** Node id → the Append requests for that node (one per chunk of at most appendBytesMax). */
   bodies: Map<string, RedoRecord[][]>;
+  /** Node id → how far sending this batch to it has come. */
+  sends: Map<string, SendState>;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -184,25 +199,51 @@ export class LogShipper {
     }
     const bodies = new Map([...byNode].map(([nodeId, e]) => [nodeId, e.chunks]));
     const durable = new Promise<void>((resolve, reject) => {
-      const batch: PendingBatch = { lastLsnByPg, bodies, resolve, reject };
+      const batch: PendingBatch = { lastLsnByPg, bodies, sends: new Map(), resolve, reject };
       this.#pending.add(batch);
-      for (const [nodeId, chunks] of bodies) for (const chunk of chunks) this.#send(nodeId, chunk);
+      for (const nodeId of bodies.keys()) this.#sendBatch(batch, nodeId);
     });
     return { records, durable };
   }
 
-  #send(nodeId: string, records: RedoRecord[]): void {
+  /** Sends (or resumes sending) a batch's chunks to one node, in order, a few in flight at a time. */
+  #sendBatch(batch: PendingBatch, nodeId: string, from = 0): void {
+    const state: SendState = { next: from, inFlight: 0, failedAt: undefined };
+    batch.sends.set(nodeId, state);
+    this.#pump(batch, nodeId, state);
+  }
+
+  #pump(batch: PendingBatch, nodeId: string, state: SendState): void {
+    const chunks = batch.bodies.get(nodeId)!;
+    while (state.failedAt === undefined && state.inFlight < chunksInFlightMax && state.next < chunks.length) {
+      const index = state.next++;
+      state.inFlight++;
+      this.#request(nodeId, { type: 'append', epoch: this.#epoch, records: chunks[index]! }).then(
+        () => {
+          state.inFlight--;
+          if (batch.sends.get(nodeId) === state && this.#pending.has(batch)) this.#pump(batch, nodeId, state);
+        },
+        () => {
+          state.inFlight--;
+          if (state.failedAt === undefined || index < state.failedAt) state.failedAt = index;
+        },
+      );
+    }
+  }
+
+  #request(nodeId: string, message: StorageMessage): Promise<void> {
     const client = this.#clients.get(nodeId);
     assert(client !== undefined, () => `no client for storage node ${nodeId}`);
-    client.request({ type: 'append', epoch: this.#epoch, records }).then(
+    return client.request(message).then(
       (reply) => {
-        if (reply.type !== 'appendAck') return;
-        for (const { pg, scl } of reply.scls) this.#noteScl(pg, nodeId, scl);
+        if (reply.type === 'appendAck') for (const { pg, scl } of reply.scls) this.#noteScl(pg, nodeId, scl);
+        if (reply.type === 'recoveryInfoReply')
+          for (const { pg, scl } of reply.segments) this.#noteScl(pg, nodeId, scl);
         this.#settle();
       },
       (error: unknown) => {
         if (error instanceof BorealisError && error.code === ErrorCode.STALE_EPOCH) this.#fence(error);
-        // Anything else (node down, timeout, not ready): the retry timer tries again.
+        throw error;
       },
     );
   }
@@ -248,11 +289,13 @@ export class LogShipper {
   }
 
   /**
-   * Re-sends a batch that is not durable yet to every node still short of it in some PG: nodes that
-   * were down, and nodes that acknowledged while behind and may have caught up by gossip since (the
-   * re-send is idempotent and its ack carries the node's current SCL).
+   * For a batch that is not durable yet, every node still short of it in some PG gets: the batch
+   * again if a send to it failed (it was down, or timed out); a cheap SCL probe if it acknowledged
+   * while behind (it may have caught up by gossip since, and only tells us when asked). Nothing for a
+   * node whose chunks are still in flight — a large batch is never sent twice over.
    */
   #retry(): void {
+    const probe = new Set<string>();
     for (const batch of this.#pending) {
       const behind = new Set<string>();
       for (const [pg, lsn] of batch.lastLsnByPg) {
@@ -261,8 +304,16 @@ export class LogShipper {
           if (scl < lsn) behind.add(nodes[i]!);
         });
       }
-      for (const nodeId of behind) for (const chunk of batch.bodies.get(nodeId)!) this.#send(nodeId, chunk);
+      for (const nodeId of behind) {
+        const state = batch.sends.get(nodeId);
+        if (!state) this.#sendBatch(batch, nodeId);
+        else if (state.failedAt !== undefined && state.inFlight === 0)
+          this.#sendBatch(batch, nodeId, state.failedAt);
+        else if (state.inFlight === 0 && state.next >= batch.bodies.get(nodeId)!.length) probe.add(nodeId);
+      }
     }
+    for (const nodeId of probe)
+      this.#request(nodeId, { type: 'recoveryInfo', epoch: 0n }).catch(() => undefined);
   }
 
   #fence(error: BorealisError): void {

@@ -116,6 +116,7 @@ const executor = new SqlExecutor({
   logger,
   visibleLsn: () => engine.latestCommitLsn,
   waitDurable: (lsn) => shipper.waitForVdl(lsn),
+  progressLsn: () => shipper.vcl,
 });
 redo = await RedoStreamServer.start({ port: intFlag('redo-port'), logger, vdl: recovered.vdl });
 const arns = clusterArns(values.region, values.cluster);
