@@ -16,7 +16,9 @@ describe('SQL over the RDS Data API', () => {
 
   beforeAll(async () => {
     cluster = await StorageCluster.start({ dir: dir.path, pgCount: 4, pagesPerPg: 256 });
-    writer = await startWriter(cluster);
+    writer = await startWriter(cluster, {
+      args: ['--statement-timeout-ms', '1000', '--idle-transaction-timeout-ms', '1500'],
+    });
     reader = await startReader(cluster, `127.0.0.1:${writer.redoPort}`);
     w = new Sql(writer);
     r = new Sql(reader);
@@ -137,5 +139,29 @@ describe('SQL over the RDS Data API', () => {
     ).rejects.toMatchObject({ name: 'ForbiddenException' });
     expect(await w.rows('select count(*), sum(balance) from accounts')).toEqual(before);
     expect(writer.process.running && reader.process.running).toBe(true);
+  });
+
+  it('commits a transaction implicitly at DDL, times out long statements, and rolls back idle transactions', async () => {
+    const txn = await w.begin();
+    await w.exec('insert into accounts(id, balance) values (10, 0)', {}, { transactionId: txn });
+    await w.exec('create table audit(id integer primary key)', {}, { transactionId: txn });
+    await w.exec('insert into accounts(id, balance) values (11, 0)', {}, { transactionId: txn });
+    await w.rollback(txn);
+    // The insert before the DDL was committed with it; the one after it was rolled back.
+    expect(await w.rows('select id from accounts where id >= 10 order by id')).toEqual([[10]]);
+    await w.exec('delete from accounts where id = 10');
+
+    await expect(
+      w.exec('with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n'),
+    ).rejects.toMatchObject({ name: 'StatementTimeoutException' });
+    expect(await w.rows('select 1')).toEqual([[1]]);
+
+    const idle = await w.begin();
+    await w.exec('update accounts set balance = 0 where id = 1', {}, { transactionId: idle });
+    await new Promise((r) => setTimeout(r, 2_500));
+    await expect(w.commit(idle)).rejects.toMatchObject({ name: 'TransactionNotFoundException' });
+    // Rolled back, and its write lock released: others write again.
+    expect(await w.rows('select balance from accounts where id = 1')).toEqual([[70]]);
+    await w.exec('update accounts set balance = balance where id = 1');
   });
 });

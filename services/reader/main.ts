@@ -30,6 +30,8 @@ options:
   --region R              region of the cluster ARNs (default ${primaryRegion})
   --cluster NAME          cluster name in the ARNs (default borealis)
   --cache-pages N         buffer cache size in pages (default 65536)
+  --statement-timeout-ms N        Data API statement timeout (default 45000)
+  --idle-transaction-timeout-ms N roll back transactions idle this long (default 180000)
   --help                  this text`;
 
 const { values } = parseArgs({
@@ -42,6 +44,8 @@ const { values } = parseArgs({
     region: { type: 'string', default: primaryRegion },
     cluster: { type: 'string', default: 'borealis' },
     'cache-pages': { type: 'string', default: '65536' },
+    'statement-timeout-ms': { type: 'string', default: '45000' },
+    'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -54,7 +58,9 @@ if (!values['volume-config'] || !redoAddress) {
   console.error(`reader: --volume-config and --writer-redo HOST:PORT are required\n\n${usage}`);
   process.exit(2);
 }
-function intFlag(name: 'port' | 'http-port' | 'cache-pages'): number {
+function intFlag(
+  name: 'port' | 'http-port' | 'cache-pages' | 'statement-timeout-ms' | 'idle-transaction-timeout-ms',
+): number {
   const n = Number(values[name]);
   if (!Number.isInteger(n) || n < 0) {
     console.error(`reader: --${name} must be a non-negative integer, got '${values[name]}'`);
@@ -106,6 +112,8 @@ const executor = new SqlExecutor({
   vfsName: 'borealis',
   readOnly: true,
   logger,
+  statementTimeoutMs: intFlag('statement-timeout-ms'),
+  idleTransactionTimeoutMs: intFlag('idle-transaction-timeout-ms'),
   // A reader only shows commits at or below VDL: nothing to wait for.
   visibleLsn: () => engine.visibleLsn,
   waitDurable: async () => undefined,

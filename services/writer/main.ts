@@ -34,6 +34,8 @@ options:
   --region R              region of the cluster ARNs (default ${primaryRegion})
   --cluster NAME          cluster name in the ARNs (default borealis)
   --cache-pages N         buffer cache size in pages (default 65536)
+  --statement-timeout-ms N        Data API statement timeout (default 45000)
+  --idle-transaction-timeout-ms N roll back transactions idle this long (default 180000)
   --help                  this text`;
 
 const { values } = parseArgs({
@@ -46,6 +48,8 @@ const { values } = parseArgs({
     region: { type: 'string', default: primaryRegion },
     cluster: { type: 'string', default: 'borealis' },
     'cache-pages': { type: 'string', default: '65536' },
+    'statement-timeout-ms': { type: 'string', default: '45000' },
+    'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -57,7 +61,15 @@ if (!values['volume-config']) {
   console.error(`writer: --volume-config is required\n\n${usage}`);
   process.exit(2);
 }
-function intFlag(name: 'port' | 'redo-port' | 'http-port' | 'cache-pages'): number {
+function intFlag(
+  name:
+    | 'port'
+    | 'redo-port'
+    | 'http-port'
+    | 'cache-pages'
+    | 'statement-timeout-ms'
+    | 'idle-transaction-timeout-ms',
+): number {
   const n = Number(values[name]);
   if (!Number.isInteger(n) || n < 0) {
     console.error(`writer: --${name} must be a non-negative integer, got '${values[name]}'`);
@@ -114,6 +126,8 @@ const executor = new SqlExecutor({
   // atomic batch; a large page cache keeps big transactions from spilling (spills are staged anyway).
   connectionInitSql: `PRAGMA page_size=${volume.pageSizeBytes}; PRAGMA journal_mode=MEMORY; PRAGMA cache_size=-65536;`,
   logger,
+  statementTimeoutMs: intFlag('statement-timeout-ms'),
+  idleTransactionTimeoutMs: intFlag('idle-transaction-timeout-ms'),
   visibleLsn: () => engine.latestCommitLsn,
   waitDurable: (lsn) => shipper.waitForVdl(lsn),
   progressLsn: () => shipper.vcl,
