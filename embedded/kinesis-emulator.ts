@@ -2,8 +2,8 @@
 // (its own CLI listens on every interface). Prints a ready line with the port it got.
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import kinesalite from 'kinesalite';
+import { parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
 import { announceReady } from '../core/process/spawn.ts';
 
@@ -12,12 +12,10 @@ const usage = `usage: kinesis-emulator --data-dir DIR [--port N]
 Runs kinesalite on 127.0.0.1. --port 0 (the default) picks a free port; the chosen
 port is printed as {"ready":true,"port":N}.`;
 
-const { values } = parseArgs({
-  options: {
-    'data-dir': { type: 'string' },
-    port: { type: 'string', default: '0' },
-    help: { type: 'boolean', default: false },
-  },
+const { values } = parseFlags('kinesis-emulator', {
+  'data-dir': { type: 'string' },
+  port: { type: 'string', default: '0' },
+  help: { type: 'boolean', default: false },
 });
 if (values.help || values['data-dir'] === undefined) {
   console.log(usage);

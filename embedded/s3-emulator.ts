@@ -1,8 +1,8 @@
 // Process entry: an S3-compatible server (s3rver) for one region on 127.0.0.1. Must run with
 // node --openssl-legacy-provider, or ListObjectsV2 continuation tokens fail with HTTP 500.
 import { mkdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import S3rver from 's3rver';
+import { parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
 import { announceReady } from '../core/process/spawn.ts';
 
@@ -11,12 +11,10 @@ const usage = `usage: s3-emulator --data-dir DIR [--port N]
 Runs s3rver on 127.0.0.1 (credentials S3RVER/S3RVER). --port 0 (the default) picks a free
 port; the chosen port is printed as {"ready":true,"port":N}.`;
 
-const { values } = parseArgs({
-  options: {
-    'data-dir': { type: 'string' },
-    port: { type: 'string', default: '0' },
-    help: { type: 'boolean', default: false },
-  },
+const { values } = parseFlags('s3-emulator', {
+  'data-dir': { type: 'string' },
+  port: { type: 'string', default: '0' },
+  help: { type: 'boolean', default: false },
 });
 if (values.help || values['data-dir'] === undefined) {
   console.log(usage);

@@ -2,7 +2,7 @@
 // Today: the embedded AWS (S3 + Kinesis per region) with the Borealis buckets and streams.
 // Every process it starts is stopped on exit, and each also exits if this launcher dies.
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../core/process/flags.ts';
 import { embeddedRegions, regionalResources } from '../core/resources.ts';
 import { Emulators } from './emulators.ts';
 import { provisionRegion } from './provision.ts';
@@ -25,11 +25,9 @@ options:
   --state-dir DIR   where data, logs and system.json go (default ${defaultStateDir})
   --help            this text`;
 
-const { values } = parseArgs({
-  options: {
-    'state-dir': { type: 'string', default: defaultStateDir },
-    help: { type: 'boolean', default: false },
-  },
+const { values } = parseFlags('npm start', {
+  'state-dir': { type: 'string', default: defaultStateDir },
+  help: { type: 'boolean', default: false },
 });
 if (values.help) {
   console.log(usage);

@@ -1,19 +1,16 @@
 // Process entry of a reader (a replica): shares the volume, does no writes, follows the writer's redo
 // stream, and serves read-only SQL over the RDS Data API on --port. /health reports its lag.
-import { parseArgs } from 'node:util';
 import { Histogram } from 'prom-client';
 import { startDataApiServer } from '../../core/data-api/server.ts';
+import { databaseName, loadRuntimeOver, storageClients, vfsName } from '../../core/engine/instance.ts';
 import { PageFetcher } from '../../core/engine/page-fetcher.ts';
-import { SqliteRuntime } from '../../core/engine/runtime.ts';
 import { SqlExecutor } from '../../core/engine/sql-executor.ts';
-import { VolumeVfs } from '../../core/engine/volume-vfs.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
+import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
 import { clusterArns, primaryRegion } from '../../core/resources.ts';
-import { readVolumeConfig } from '../../core/volume.ts';
-import { StorageClient } from '../../core/wire/client.ts';
 import { ReaderEngine } from './reader-engine.ts';
 import { RedoSubscriber } from './redo-subscriber.ts';
 
@@ -34,20 +31,18 @@ options:
   --idle-transaction-timeout-ms N roll back transactions idle this long (default 180000)
   --help                  this text`;
 
-const { values } = parseArgs({
-  options: {
-    id: { type: 'string', default: 'reader-1' },
-    'volume-config': { type: 'string' },
-    'writer-redo': { type: 'string' },
-    port: { type: 'string', default: '0' },
-    'http-port': { type: 'string', default: '0' },
-    region: { type: 'string', default: primaryRegion },
-    cluster: { type: 'string', default: 'borealis' },
-    'cache-pages': { type: 'string', default: '65536' },
-    'statement-timeout-ms': { type: 'string', default: '45000' },
-    'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
-    help: { type: 'boolean', default: false },
-  },
+const { values } = parseFlags('reader', {
+  id: { type: 'string', default: 'reader-1' },
+  'volume-config': { type: 'string' },
+  'writer-redo': { type: 'string' },
+  port: { type: 'string', default: '0' },
+  'http-port': { type: 'string', default: '0' },
+  region: { type: 'string', default: primaryRegion },
+  cluster: { type: 'string', default: 'borealis' },
+  'cache-pages': { type: 'string', default: '65536' },
+  'statement-timeout-ms': { type: 'string', default: '45000' },
+  'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
+  help: { type: 'boolean', default: false },
 });
 if (values.help) {
   console.log(usage);
@@ -61,22 +56,12 @@ if (!values['volume-config'] || !redoAddress) {
 function intFlag(
   name: 'port' | 'http-port' | 'cache-pages' | 'statement-timeout-ms' | 'idle-transaction-timeout-ms',
 ): number {
-  const n = Number(values[name]);
-  if (!Number.isInteger(n) || n < 0) {
-    console.error(`reader: --${name} must be a non-negative integer, got '${values[name]}'`);
-    process.exit(2);
-  }
-  return n;
+  return nonNegativeIntFlag('reader', name, values[name]);
 }
 
 const logger = createLogger('reader', { instance: values.id });
-const volume = readVolumeConfig(values['volume-config']);
-const clients = new Map(
-  volume.nodes.map((n) => [
-    n.id,
-    new StorageClient({ host: n.host, port: n.port, name: n.id, requestTimeoutMs: 5_000 }),
-  ]),
-);
+const volume = volumeConfigFlag('reader', values['volume-config']);
+const clients = storageClients(volume);
 const registry = newRegistry('reader', { instance: values.id });
 const lagHistogram = new Histogram({
   name: 'borealis_reader_lag_seconds',
@@ -103,13 +88,11 @@ const subscriber = new RedoSubscriber(
 );
 subscriber.start();
 
-const runtime = await SqliteRuntime.load();
-const vfs = new VolumeVfs('borealis', runtime.module, 'borealis.db', engine);
-runtime.sqlite3.vfs_register(vfs as never, false);
+const runtime = await loadRuntimeOver(engine);
 const executor = new SqlExecutor({
   runtime,
-  databaseName: 'borealis.db',
-  vfsName: 'borealis',
+  databaseName,
+  vfsName,
   readOnly: true,
   logger,
   statementTimeoutMs: intFlag('statement-timeout-ms'),

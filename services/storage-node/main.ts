@@ -2,13 +2,13 @@
 // us-east-1a --port P --data-dir D --volume-config volume.json`. Serves the binary storage protocol
 // on --port and /health + /metrics on --http-port, runs gossip, coalescing, GC and scrub in the
 // background, and prints {"ready":true,...} once it serves.
-import { parseArgs } from 'node:util';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
 import { lsnToString } from '../../core/lsn.ts';
+import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
-import { nodeById, readVolumeConfig } from '../../core/volume.ts';
+import { nodeById } from '../../core/volume.ts';
 import { storageMetrics } from './metrics.ts';
 import { Peers } from './peers.ts';
 import { startStorageServer } from './server.ts';
@@ -32,21 +32,19 @@ options:
   --retention-ms N         keep page versions at least this long (default 3600000)
   --help                   this text`;
 
-const { values } = parseArgs({
-  options: {
-    id: { type: 'string' },
-    az: { type: 'string' },
-    port: { type: 'string' },
-    'http-port': { type: 'string' },
-    'data-dir': { type: 'string' },
-    'volume-config': { type: 'string' },
-    'gossip-interval-ms': { type: 'string', default: '200' },
-    'coalesce-interval-ms': { type: 'string', default: '50' },
-    'scrub-interval-ms': { type: 'string', default: '5000' },
-    'gc-interval-ms': { type: 'string', default: '5000' },
-    'retention-ms': { type: 'string', default: '3600000' },
-    help: { type: 'boolean', default: false },
-  },
+const { values } = parseFlags('storage-node', {
+  id: { type: 'string' },
+  az: { type: 'string' },
+  port: { type: 'string' },
+  'http-port': { type: 'string' },
+  'data-dir': { type: 'string' },
+  'volume-config': { type: 'string' },
+  'gossip-interval-ms': { type: 'string', default: '200' },
+  'coalesce-interval-ms': { type: 'string', default: '50' },
+  'scrub-interval-ms': { type: 'string', default: '5000' },
+  'gc-interval-ms': { type: 'string', default: '5000' },
+  'retention-ms': { type: 'string', default: '3600000' },
+  help: { type: 'boolean', default: false },
 });
 if (values.help) {
   console.log(usage);
@@ -59,18 +57,12 @@ for (const required of ['id', 'az', 'data-dir', 'volume-config'] as const) {
   }
 }
 function intFlag(name: keyof typeof values): number {
-  const raw = values[name] as string;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) {
-    console.error(`storage-node: --${name} must be a non-negative integer, got '${raw}'`);
-    process.exit(2);
-  }
-  return n;
+  return nonNegativeIntFlag('storage-node', name, values[name] as string | undefined);
 }
 
 const id = values.id!;
 const logger = createLogger('storage-node', { node: id, az: values.az });
-const volume = readVolumeConfig(values['volume-config']!);
+const volume = volumeConfigFlag('storage-node', values['volume-config']!);
 const self = nodeById(volume, id);
 if (self.az !== values.az) {
   console.error(`storage-node: --az ${values.az} does not match the volume config (${self.az})`);

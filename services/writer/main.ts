@@ -1,20 +1,17 @@
 // Process entry of the writer (the primary instance): recovers the volume (no replay), then serves
 // the RDS Data API on --port and the redo stream to readers on --redo-port. /health and /metrics on
 // --http-port. Prints {"ready":true,...} with its ports and how long the open took.
-import { parseArgs } from 'node:util';
 import { startDataApiServer } from '../../core/data-api/server.ts';
+import { databaseName, loadRuntimeOver, storageClients, vfsName } from '../../core/engine/instance.ts';
 import { PageFetcher } from '../../core/engine/page-fetcher.ts';
-import { SqliteRuntime } from '../../core/engine/runtime.ts';
 import { SqlExecutor } from '../../core/engine/sql-executor.ts';
-import { VolumeVfs } from '../../core/engine/volume-vfs.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
 import { lsnToString } from '../../core/lsn.ts';
+import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
 import { clusterArns, primaryRegion } from '../../core/resources.ts';
-import { readVolumeConfig } from '../../core/volume.ts';
-import { StorageClient } from '../../core/wire/client.ts';
 import { LogShipper } from './log-shipper.ts';
 import { writerMetrics } from './metrics.ts';
 import { recoverVolume } from './recovery.ts';
@@ -38,20 +35,18 @@ options:
   --idle-transaction-timeout-ms N roll back transactions idle this long (default 180000)
   --help                  this text`;
 
-const { values } = parseArgs({
-  options: {
-    id: { type: 'string', default: 'writer-1' },
-    'volume-config': { type: 'string' },
-    port: { type: 'string', default: '0' },
-    'redo-port': { type: 'string', default: '0' },
-    'http-port': { type: 'string', default: '0' },
-    region: { type: 'string', default: primaryRegion },
-    cluster: { type: 'string', default: 'borealis' },
-    'cache-pages': { type: 'string', default: '65536' },
-    'statement-timeout-ms': { type: 'string', default: '45000' },
-    'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
-    help: { type: 'boolean', default: false },
-  },
+const { values } = parseFlags('writer', {
+  id: { type: 'string', default: 'writer-1' },
+  'volume-config': { type: 'string' },
+  port: { type: 'string', default: '0' },
+  'redo-port': { type: 'string', default: '0' },
+  'http-port': { type: 'string', default: '0' },
+  region: { type: 'string', default: primaryRegion },
+  cluster: { type: 'string', default: 'borealis' },
+  'cache-pages': { type: 'string', default: '65536' },
+  'statement-timeout-ms': { type: 'string', default: '45000' },
+  'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
+  help: { type: 'boolean', default: false },
 });
 if (values.help) {
   console.log(usage);
@@ -70,22 +65,12 @@ function intFlag(
     | 'statement-timeout-ms'
     | 'idle-transaction-timeout-ms',
 ): number {
-  const n = Number(values[name]);
-  if (!Number.isInteger(n) || n < 0) {
-    console.error(`writer: --${name} must be a non-negative integer, got '${values[name]}'`);
-    process.exit(2);
-  }
-  return n;
+  return nonNegativeIntFlag('writer', name, values[name]);
 }
 
 const logger = createLogger('writer', { instance: values.id });
-const volume = readVolumeConfig(values['volume-config']);
-const clients = new Map(
-  volume.nodes.map((n) => [
-    n.id,
-    new StorageClient({ host: n.host, port: n.port, name: n.id, requestTimeoutMs: 5_000 }),
-  ]),
-);
+const volume = volumeConfigFlag('writer', values['volume-config']);
+const clients = storageClients(volume);
 const openStarted = performance.now();
 const recovered = await recoverVolume({ volume, clients, logger });
 
@@ -114,13 +99,11 @@ const engine = new WriterEngine({
   nextTxnId: recovered.nextTxnId,
   onShipped: (records) => redo?.publish(records),
 });
-const runtime = await SqliteRuntime.load();
-const vfs = new VolumeVfs('borealis', runtime.module, 'borealis.db', engine);
-runtime.sqlite3.vfs_register(vfs as never, false);
+const runtime = await loadRuntimeOver(engine);
 const executor = new SqlExecutor({
   runtime,
-  databaseName: 'borealis.db',
-  vfsName: 'borealis',
+  databaseName,
+  vfsName,
   readOnly: false,
   // MEMORY is the only journal mode in which SQLite hands every transaction to the VFS as one
   // atomic batch; a large page cache keeps big transactions from spilling (spills are staged anyway).

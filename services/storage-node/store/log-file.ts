@@ -250,31 +250,25 @@ function scanFile(
   let base = 0;
   let buf = Buffer.alloc(0);
   let pos = 0;
+  // Keeps the unread rest of the buffer and reads up to `chunk` more bytes of the file after it.
+  const refill = (chunk: number) => {
+    const rest = buf.subarray(pos);
+    const want = Math.min(chunk, size - (base + buf.length));
+    const next = Buffer.allocUnsafe(rest.length + want);
+    rest.copy(next, 0);
+    const n = readSync(fd, next, rest.length, want, base + buf.length);
+    base += pos;
+    buf = next.subarray(0, rest.length + n);
+    pos = 0;
+  };
   for (;;) {
-    if (buf.length - pos < scanChunkBytes / 2 && base + buf.length < size) {
-      // Refill: keep the unread rest, read the next chunk after it.
-      const rest = buf.subarray(pos);
-      const want = Math.min(scanChunkBytes, size - (base + buf.length));
-      const next = Buffer.allocUnsafe(rest.length + want);
-      rest.copy(next, 0);
-      const n = readSync(fd, next, rest.length, want, base + buf.length);
-      base += pos;
-      buf = next.subarray(0, rest.length + n);
-      pos = 0;
-    }
+    if (buf.length - pos < scanChunkBytes / 2 && base + buf.length < size) refill(scanChunkBytes);
     if (base + pos >= size) return { offset: size, reason: 'end' };
     const result = tryDecodeRecord(buf, pos);
     if (!result.ok) {
       // A record cut by the end of the buffer but not by the end of the file: read more.
       if (result.reason === 'truncated' && base + buf.length < size) {
-        const rest = buf.subarray(pos);
-        const want = Math.min(scanChunkBytes * 2, size - (base + buf.length));
-        const next = Buffer.allocUnsafe(rest.length + want);
-        rest.copy(next, 0);
-        const n = readSync(fd, next, rest.length, want, base + buf.length);
-        base += pos;
-        buf = next.subarray(0, rest.length + n);
-        pos = 0;
+        refill(scanChunkBytes * 2);
         continue;
       }
       return { offset: base + pos, reason: `${result.reason}: ${result.detail}` };
