@@ -374,6 +374,11 @@ export class SqlExecutor implements DataApiExecutor {
         );
         throw Object.assign(conflict, { conflict: true });
       }
+      if ((error.code & 0xff) === SQLite.SQLITE_IOERR) {
+        throw serviceUnavailable(
+          'Storage could not serve a page right now (no complete full segment reachable); retry',
+        );
+      }
       if (error.code === SQLite.SQLITE_READONLY) {
         throw badRequest('The database is read-only: this is a reader instance');
       }

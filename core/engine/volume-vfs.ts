@@ -47,6 +47,8 @@ interface MemoryHandle {
 export class VolumeVfs extends FacadeVFS {
   readonly #handles = new Map<number, MainHandle | MemoryHandle>();
   readonly #memoryFiles = new Map<string, MemoryFile>();
+  /** The last failure behind an error code returned to SQLite, for logs. */
+  lastError: unknown;
 
   constructor(
     name: string,
@@ -111,7 +113,15 @@ export class VolumeVfs extends FacadeVFS {
     const within = iOffset % pageSize;
     assert(within + pData.length <= pageSize, 'a main-database read never spans pages');
     const readPoint = handle.readPoint ?? this.engine.currentReadPoint();
-    const page = handle.staged.get(pageNo) ?? (await this.engine.readPage(pageNo, readPoint));
+    let page: Uint8Array;
+    try {
+      page = handle.staged.get(pageNo) ?? (await this.engine.readPage(pageNo, readPoint));
+    } catch (error) {
+      // Storage could not serve the page (no full segment reachable and complete): the statement
+      // fails with an I/O error; the instance stays up.
+      this.lastError = error;
+      return SQLite.SQLITE_IOERR_READ;
+    }
     if (page.length === 0) {
       pData.fill(0);
       return SQLite.SQLITE_IOERR_SHORT_READ;
@@ -153,7 +163,13 @@ export class VolumeVfs extends FacadeVFS {
       return SQLite.SQLITE_OK;
     }
     const readPoint = handle.readPoint ?? this.engine.currentReadPoint();
-    const page1 = handle.staged.get(1) ?? (await this.engine.readPage(1, readPoint));
+    let page1: Uint8Array;
+    try {
+      page1 = handle.staged.get(1) ?? (await this.engine.readPage(1, readPoint));
+    } catch (error) {
+      this.lastError = error;
+      return SQLite.SQLITE_IOERR_FSTAT;
+    }
     // Bytes 28–31 of page 1: the database size in pages, kept by SQLite on every commit.
     let pages = page1.length >= 32 ? new DataView(page1.buffer, page1.byteOffset, 32).getUint32(28) : 0;
     for (const pageNo of handle.staged.keys()) if (pageNo > pages) pages = pageNo;
@@ -204,7 +220,15 @@ export class VolumeVfs extends FacadeVFS {
         return SQLite.SQLITE_OK;
       case SQLite.SQLITE_FCNTL_COMMIT_ATOMIC_WRITE: {
         assert(handle.readPoint !== undefined, 'a commit happens under a lock');
-        const { rc, commitLsn } = await this.engine.commitPages(handle.staged, handle.readPoint);
+        let outcome: { rc: number; commitLsn?: Lsn };
+        try {
+          outcome = await this.engine.commitPages(handle.staged, handle.readPoint);
+        } catch (error) {
+          // Never SQLITE_IOERR here: SQLite would fall back to a journal and report success.
+          this.lastError = error;
+          return SQLite.SQLITE_BUSY;
+        }
+        const { rc, commitLsn } = outcome;
         // On failure SQLite rolls the transaction back itself; SQLITE_BUSY/FULL keep that clean.
         if (rc !== SQLite.SQLITE_OK) return rc;
         handle.staged.clear();

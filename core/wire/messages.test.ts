@@ -129,7 +129,11 @@ const arbMessage: fc.Arbitrary<StorageMessage> = fc.oneof(
     vdl: arbU64,
     records: fc.array(arbRecordOfPg(arbU32), { maxLength: 5 }),
   }),
-  fc.record({ type: fc.constant('resync' as const), vdl: arbU64 }),
+  fc.record({
+    type: fc.constant('resync' as const),
+    vdl: arbU64,
+    pgTails: fc.array(fc.record({ pg: arbU32, scl: arbU64 }), { maxLength: 4 }),
+  }),
   fc.record({
     type: fc.constant('error' as const),
     code: fc.constantFrom(...Object.values(ErrorCode)),
@@ -344,7 +348,7 @@ describe('decodeMessage on bad input', () => {
       { type: 'pong' },
       { type: 'subscribe', fromLsn: 5n },
       { type: 'redoBatch', vdl: 3n, records: [sampleRecord(1, 10n)] },
-      { type: 'resync', vdl: 7n },
+      { type: 'resync', vdl: 7n, pgTails: [{ pg: 0, scl: 3n }] },
       { type: 'error', code: 'TIMEOUT', message: 'late' },
     ];
     expect(new Set(samples.map((s) => s.type)).size).toBe(messageTypes.length);

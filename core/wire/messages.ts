@@ -158,10 +158,14 @@ export interface RedoBatchMessage {
   vdl: Lsn;
   records: RedoRecord[];
 }
-/** Writer → reader: the records after your fromLsn are gone from my buffer; drop your cache, go on from vdl. */
+/**
+ * Writer → reader: the records after your fromLsn are gone from my buffer; drop your cache, go on
+ * from vdl. pgTails: each PG's last LSN, so the reader can read quiet PGs from storage.
+ */
 export interface ResyncMessage {
   type: 'resync';
   vdl: Lsn;
+  pgTails: SegmentScl[];
 }
 /** The answer to any request that failed; the frame's requestId names the request. */
 export interface ErrorMessage {
@@ -434,8 +438,13 @@ export function encodeMessage(msg: StorageMessage): { type: MessageTypeValue; bo
       return { type: MessageType.RedoBatch, body: w.finish() };
     }
     case 'resync': {
-      const w = new BodyWriter(8);
+      const w = new BodyWriter(12 + 12 * msg.pgTails.length);
       w.u64(msg.vdl, 'vdl');
+      w.u32(msg.pgTails.length, 'pgTailCount');
+      for (const t of msg.pgTails) {
+        w.u32(t.pg, 'pg');
+        w.u64(t.scl, 'lastLsn');
+      }
       return { type: MessageType.Resync, body: w.finish() };
     }
     case 'ping':
@@ -680,8 +689,13 @@ function decodeBody(type: MessageTypeValue, r: BodyReader): StorageMessage {
       const count = r.count('recordCount', recordsPerAppendMax, recordOverheadBytes);
       return { type: 'redoBatch', vdl, records: r.records(count) };
     }
-    case MessageType.Resync:
-      return { type: 'resync', vdl: r.u64('vdl') };
+    case MessageType.Resync: {
+      const vdl = r.u64('vdl');
+      const count = r.count('pgTailCount', segmentsPerNodeMax, 12);
+      const pgTails: SegmentScl[] = [];
+      for (let i = 0; i < count; i++) pgTails.push({ pg: r.u32('pg'), scl: r.u64('lastLsn') });
+      return { type: 'resync', vdl, pgTails };
+    }
     case MessageType.Ping:
       return { type: 'ping' };
     case MessageType.Pong:

@@ -11,6 +11,7 @@ import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/pro
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
 import { clusterArns, primaryRegion } from '../../core/resources.ts';
+import { pgOfPage } from '../../core/volume.ts';
 import { ReaderEngine } from './reader-engine.ts';
 import { RedoSubscriber } from './redo-subscriber.ts';
 
@@ -74,6 +75,7 @@ const lagHistogram = new Histogram({
 let lastLagMs = 0;
 const engine = new ReaderEngine({
   pageSizeBytes: volume.pageSizeBytes,
+  pgOf: (pageNo) => pgOfPage(volume, pageNo),
   fetcher: new PageFetcher({ volume, clients }),
   cacheCapacityPages: intFlag('cache-pages'),
   onCommitApplied: (commitTimeMs) => {

@@ -12,6 +12,8 @@ import { decodeCommitPayload, RecordKind, type RedoRecord } from '../../core/rec
 
 export interface ReaderEngineOptions {
   pageSizeBytes: number;
+  /** The PG a page belongs to. */
+  pgOf: (pageNo: number) => number;
   fetcher: PageFetcher;
   cacheCapacityPages: number;
   /** Called for every commit applied: its commit time, for the replica lag in milliseconds. */
@@ -28,6 +30,8 @@ export class ReaderEngine implements VolumeEngine {
   #pending: RedoRecord[] = [];
   /** Pages being fetched from storage: records for them are queued, not dropped. */
   readonly #fetching = new Map<number, { records: RedoRecord[]; done: Promise<Uint8Array> }>();
+  /** Each PG's last LSN applied (or told at resync): reads of a quiet PG ask storage as of it. */
+  readonly #pgTails = new Map<number, Lsn>();
   /** The newest commit applied: the read point of new transactions. */
   #visible: Lsn = 0n;
   /** The newest VDL the writer announced. */
@@ -80,10 +84,14 @@ export class ReaderEngine implements VolumeEngine {
   readPage(pageNo: number, readPoint: Lsn): Uint8Array | Promise<Uint8Array> {
     const cached = this.cache.get(pageNo, readPoint);
     if (cached) return cached.bytes;
+    // No record of the page's PG lies above its last LSN: asking as of that LSN is the same read,
+    // and one that a segment of a quiet PG (SCL far below the read point) can serve.
+    const tail = this.#pgTails.get(this.#options.pgOf(pageNo));
+    const storageReadPoint = tail !== undefined && tail < readPoint ? tail : readPoint;
     if (readPoint < this.#visible) {
       // An old snapshot: records after it were dropped for uncached pages, so what storage returns
       // cannot seed the cache — serve it to this transaction only.
-      return this.#options.fetcher.fetch(pageNo, readPoint).then((v) => v.bytes);
+      return this.#options.fetcher.fetch(pageNo, storageReadPoint).then((v) => v.bytes);
     }
     const inFlight = this.#fetching.get(pageNo);
     if (inFlight) return inFlight.done;
@@ -91,7 +99,7 @@ export class ReaderEngine implements VolumeEngine {
       records: [] as RedoRecord[],
       done: Promise.resolve(new Uint8Array(0)) as Promise<Uint8Array>,
     };
-    entry.done = this.#options.fetcher.fetch(pageNo, readPoint).then(
+    entry.done = this.#options.fetcher.fetch(pageNo, storageReadPoint).then(
       (version) => {
         this.#fetching.delete(pageNo);
         this.cache.load(pageNo, version);
@@ -122,6 +130,7 @@ export class ReaderEngine implements VolumeEngine {
   }
 
   #apply(record: RedoRecord): void {
+    this.#pgTails.set(record.pg, record.lsn);
     if (record.kind === RecordKind.Commit) {
       this.#visible = record.lsn;
       const { commitTimeMs } = decodeCommitPayload(record.payload);
@@ -154,10 +163,13 @@ export class ReaderEngine implements VolumeEngine {
   }
 
   /** The writer no longer has the records after our position: forget the cache, go on from vdl. */
-  resync(vdl: Lsn): void {
+  resync(vdl: Lsn, pgTails: { pg: number; scl: Lsn }[]): void {
     this.resyncs++;
     this.cache.clear();
     this.#pending = [];
+    this.#pgTails.clear();
+    // A tail above vdl belongs to records still on their way: they set it when applied.
+    for (const t of pgTails) if (t.scl <= vdl) this.#pgTails.set(t.pg, t.scl);
     this.writerVdl = vdl;
     this.#visible = vdl;
   }

@@ -52,7 +52,7 @@ export class RedoSubscriber {
             { vdl: message.vdl.toString() },
             'fell behind the redo buffer: resync from storage',
           );
-          this.engine.resync(message.vdl);
+          this.engine.resync(message.vdl, message.pgTails);
         }
       }
     });

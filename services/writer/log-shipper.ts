@@ -139,6 +139,16 @@ export class LogShipper {
     return this.#durability.vdl;
   }
 
+  /** The last LSN allocated in a PG (0: none yet): no record of it lies above this. */
+  pgTail(pg: number): Lsn {
+    return this.#pgTails.get(pg) ?? 0n;
+  }
+
+  /** Every PG's last LSN, for readers that join the redo stream. */
+  pgTails(): Map<number, Lsn> {
+    return new Map(this.#pgTails);
+  }
+
   get vcl(): Lsn {
     return this.#durability.vcl;
   }

@@ -115,7 +115,12 @@ const executor = new SqlExecutor({
   waitDurable: (lsn) => shipper.waitForVdl(lsn),
   progressLsn: () => shipper.vcl,
 });
-redo = await RedoStreamServer.start({ port: intFlag('redo-port'), logger, vdl: recovered.vdl });
+redo = await RedoStreamServer.start({
+  port: intFlag('redo-port'),
+  logger,
+  vdl: recovered.vdl,
+  pgTails: () => shipper.pgTails(),
+});
 const arns = clusterArns(values.region, values.cluster);
 const dataApi = await startDataApiServer({ port: intFlag('port'), executor, ...arns, logger });
 const openMs = performance.now() - openStarted;

@@ -34,16 +34,22 @@ export class RedoStreamServer {
     server: Server,
     private readonly logger: Logger,
     startLsn: Lsn,
+    private readonly pgTails: () => Map<number, Lsn>,
   ) {
     this.#server = server;
     this.#bufferFloor = startLsn;
     this.#vdl = startLsn;
   }
 
-  static async start(options: { port: number; logger: Logger; vdl: Lsn }): Promise<RedoStreamServer> {
+  static async start(options: {
+    port: number;
+    logger: Logger;
+    vdl: Lsn;
+    pgTails: () => Map<number, Lsn>;
+  }): Promise<RedoStreamServer> {
     let self: RedoStreamServer | undefined;
     const server = createServer((socket) => self!.#accept(socket));
-    self = new RedoStreamServer(server, options.logger, options.vdl);
+    self = new RedoStreamServer(server, options.logger, options.vdl, options.pgTails);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port, '127.0.0.1', () => resolve());
@@ -104,7 +110,8 @@ export class RedoStreamServer {
   #subscribe(subscriber: Subscriber, fromLsn: Lsn): void {
     if (fromLsn < this.#bufferFloor) {
       // The records it needs are gone from the buffer: it drops its cache and goes on from here.
-      this.#send(subscriber.socket, subscriber.requestId, { type: 'resync', vdl: this.#vdl });
+      const pgTails = [...this.pgTails()].map(([pg, scl]) => ({ pg, scl }));
+      this.#send(subscriber.socket, subscriber.requestId, { type: 'resync', vdl: this.#vdl, pgTails });
       subscriber.queue = [...this.#buffer.filter((r) => r.lsn > this.#vdl)];
     } else {
       subscriber.queue = this.#buffer.filter((r) => r.lsn > fromLsn);

@@ -90,8 +90,11 @@ export class WriterEngine implements VolumeEngine {
 
   async #fetch(pageNo: number, readPoint: Lsn): Promise<Uint8Array> {
     // A page missing here has not changed above VDL (such pages are never evicted), so storage
-    // has it as of min(read point, VDL) — and a full segment is complete that far.
-    const version = await this.#options.fetcher.fetch(pageNo, lsnMin(readPoint, this.#options.shipper.vdl));
+    // has it as of min(read point, VDL). And no record of its PG lies above the PG's last LSN, so
+    // asking as of that LSN is the same read — one a segment of a quiet PG (low SCL) can prove.
+    const shipper = this.#options.shipper;
+    const pgTail = shipper.pgTail(pgOfPage(this.#options.volume, pageNo));
+    const version = await this.#options.fetcher.fetch(pageNo, lsnMin(lsnMin(readPoint, shipper.vdl), pgTail));
     this.cache.load(pageNo, version);
     return version.bytes;
   }
