@@ -26,6 +26,7 @@ import {
   recordOverheadBytes,
   tryDecodeRecord,
 } from './record.ts';
+import { errorOf } from './testing.ts';
 
 const arbU32 = fc.integer({ min: 0, max: 0xffff_ffff });
 const arbKind = fc.constantFrom(...(Object.values(RecordKind) as RecordKindValue[]));
@@ -73,16 +74,6 @@ function reseal(bytes: Uint8Array): Uint8Array {
 
 function plain(record: RedoRecord): RedoRecord {
   return { ...record, payload: Uint8Array.from(record.payload) };
-}
-
-function errorOf(fn: () => unknown): BorealisError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(BorealisError);
-    return error as BorealisError;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('record layout', () => {

@@ -18,6 +18,7 @@ import {
   type RecordKindValue,
   type RedoRecord,
 } from '../record.ts';
+import { errorOf } from '../testing.ts';
 import { encodeFrame, FrameDecoder } from './frame.ts';
 import {
   decodeMessage,
@@ -149,16 +150,6 @@ function normalize(value: unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, normalize(v)]));
   }
   return value;
-}
-
-function errorOf(fn: () => unknown): BorealisError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(BorealisError);
-    return error as BorealisError;
-  }
-  throw new Error('expected a throw');
 }
 
 const messageTypes = Object.values(MessageType) as number[];
