@@ -11,6 +11,18 @@ export interface SystemState {
   launcherPid: number;
   startedAt: string;
   emulators: EmulatorState;
+  /** The primary cluster, once its control plane runs (absent while emulators are starting). */
+  cluster?: ClusterEntry;
+}
+
+/** How a second terminal reaches the running cluster: everything else comes from the control plane. */
+export interface ClusterEntry {
+  name: string;
+  region: string;
+  /** Base URL of the control plane's HTTP API (core/cluster/topology.ts: controlPlaneRoutes). */
+  controlPlaneUrl: string;
+  /** True once storage, writer, readers and proxy all serve. */
+  ready: boolean;
 }
 
 export function stateDirPath(stateDir: string = defaultStateDir): string {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
 import { defaultPlacement, type StorageNodeAddress, type VolumeConfig } from '../../core/volume.ts';
 import { StorageClient } from '../../core/wire/client.ts';
-import { freePorts } from './ports.ts';
+import { freePorts } from '../../core/process/ports.ts';
 
 const storageNodeEntry = fileURLToPath(new URL('../../services/storage-node/main.ts', import.meta.url));
 

@@ -1,6 +1,6 @@
 // Free loopback ports for processes whose addresses must be known before they start (storage nodes
 // list each other in the volume config). The kernel picks; the tiny window until the node binds is
-// acceptable in tests.
+// acceptable.
 import { createServer } from 'node:net';
 
 export async function freePorts(count: number): Promise<number[]> {

@@ -1,0 +1,153 @@
+// The cluster's topology and status as the control plane publishes them: one definition that the
+// control plane writes, the proxy follows, the CLI prints and scripts read (`borealis status --json`).
+// Field names are a contract: add fields, never rename or remove one.
+
+export type InstanceRole = 'writer' | 'reader';
+
+/** What the control plane knows of an instance's process. */
+export type InstanceState =
+  /** Process spawned, not ready yet (a writer is recovering the volume). */
+  | 'starting'
+  /** Ready and answering health checks. */
+  | 'running'
+  /** Failed health checks or exited; waiting to be restarted (a failed instance returns as a reader). */
+  | 'down'
+  /** Being stopped on purpose (planned failover, promotion, `borealis down`). */
+  | 'stopping';
+
+/** The writer as the proxy needs it. `incarnation` changes with every process start. */
+export interface TopologyWriter {
+  id: string;
+  /** RDS Data API base URL of the instance itself (not the proxy). */
+  endpoint: string;
+  /** host:port of its redo stream, for readers. */
+  redo: string;
+  incarnation: number;
+}
+
+export interface TopologyReader {
+  id: string;
+  endpoint: string;
+  incarnation: number;
+  healthy: boolean;
+  /** Replica lag in ms as the reader last reported it (null before its first commit). */
+  lagMs: number | null;
+}
+
+/**
+ * What routing needs, versioned: every change bumps `version`. `writer` is null while no writer
+ * serves (failover in progress, or no instance can open the volume): the proxy holds writes then.
+ */
+export interface Topology {
+  version: number;
+  cluster: string;
+  region: string;
+  /** Volume epoch of the current writer (decimal string: epochs are 64-bit). */
+  epoch: string;
+  writer: TopologyWriter | null;
+  readers: TopologyReader[];
+  failoverInProgress: boolean;
+  resourceArn: string;
+  secretArn: string;
+  updatedAt: string;
+}
+
+export interface InstanceStatus {
+  id: string;
+  az: string;
+  role: InstanceRole;
+  /** Failover priority 0 (first) to 15 (last), as in Aurora. */
+  tier: number;
+  state: InstanceState;
+  healthy: boolean;
+  pid: number | null;
+  /** Data API URL of the instance itself (null while it has no process). */
+  endpoint: string | null;
+  httpPort: number | null;
+  /** Readers: replica lag in ms; writers: 0. */
+  lagMs: number | null;
+  incarnation: number;
+  restarts: number;
+}
+
+export interface StorageNodeStatus {
+  id: string;
+  az: string;
+  role: 'storage';
+  healthy: boolean;
+  pid: number | null;
+  port: number;
+  httpPort: number;
+  /** SCL per PG (decimal LSN strings), as the node last reported it. */
+  scl: Record<string, string>;
+  epoch: string | null;
+}
+
+export interface FailoverEvent {
+  at: string;
+  kind: 'unplanned' | 'planned' | 'restart';
+  from: string | null;
+  to: string;
+  reason: string;
+  /** Writer failure detected (or planned failover asked) → new writer ready. */
+  durationMs: number;
+  epoch: string;
+}
+
+/** `borealis status --json`: documented in docs/cluster.md. */
+export interface ClusterStatus {
+  cluster: string;
+  region: string;
+  epoch: string;
+  /** The writer's VDL (decimal string), null when no writer answers. */
+  vdl: string | null;
+  writer: string | null;
+  failoverInProgress: boolean;
+  endpoints: { writer: string | null; reader: string | null };
+  resourceArn: string;
+  secretArn: string;
+  instances: InstanceStatus[];
+  storageNodes: StorageNodeStatus[];
+  failovers: FailoverEvent[];
+  updatedAt: string;
+}
+
+/** The control plane's HTTP API (loopback), used by the proxy and the CLI. */
+export const controlPlaneRoutes = {
+  /** GET → ClusterStatus */
+  status: '/status',
+  /** GET ?after=VERSION → Topology; waits (up to ~10 s) until version > VERSION. */
+  topology: '/topology',
+  /** POST {writer, reader} (the proxy's Data API URLs) → 204 */
+  endpoints: '/endpoints',
+  /** POST {node} | {az} | {writer: true} | {instance} → {killed: [{id, pid}]} (SIGKILL) */
+  kill: '/kill',
+  /** POST {node} | {instance} → {started: id} */
+  start: '/start',
+  /** POST {target?} → FailoverEvent */
+  failover: '/failover',
+} as const;
+
+/** Error body of every control-plane route that fails: one line a CLI can print as it is. */
+export interface ControlPlaneError {
+  error: 'NotFound' | 'BadRequest' | 'Conflict' | 'Unavailable' | 'Internal';
+  message: string;
+}
+
+export interface FailoverCandidate {
+  id: string;
+  tier: number;
+  healthy: boolean;
+  lagMs: number | null;
+}
+
+/**
+ * Aurora's promotion order: the healthy reader with the lowest tier; among equal tiers the one with
+ * the least lag (an unknown lag sorts last), then the lowest id so the choice is deterministic.
+ */
+export function chooseFailoverTarget(candidates: readonly FailoverCandidate[]): string | undefined {
+  const lag = (c: FailoverCandidate) => c.lagMs ?? Number.POSITIVE_INFINITY;
+  return [...candidates]
+    .filter((c) => c.healthy)
+    .sort((a, b) => a.tier - b.tier || lag(a) - lag(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))[0]?.id;
+}
