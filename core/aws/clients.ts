@@ -3,6 +3,7 @@
 // with checksums only when required. Credentials come from the environment's default chain.
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { type AwsService, resolveEndpoint } from './endpoints.ts';
 
@@ -55,5 +56,15 @@ export function kinesisClient(options: ClientOptions): KinesisClient {
     ...(endpoint === undefined ? {} : { endpoint }),
     // The default HTTP/2 handler breaks on emulator responses over ~16 KB.
     requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+  });
+}
+
+export function ssmClient(options: ClientOptions): SSMClient {
+  const endpoint = endpointFor('ssm', options);
+  return new SSMClient({
+    region: options.region,
+    ...credentialsFor(options),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 10_000 }),
   });
 }

@@ -10,6 +10,52 @@ export interface ServiceHttpOptions {
   registry: Registry;
   /** Returns the health document; `healthy: false` answers 503. */
   health: () => { healthy: boolean; [key: string]: unknown };
+  /** Control routes of the service (admin API): undefined means "not mine" (404). */
+  routes?: (request: ServiceRequest) => Promise<ServiceResponse | undefined>;
+}
+
+export interface ServiceRequest {
+  method: string;
+  url: URL;
+  /** Parsed JSON body of a POST (undefined when empty). */
+  body: unknown;
+}
+
+export interface ServiceResponse {
+  status: number;
+  body?: unknown;
+}
+
+/** Control requests are small; anything bigger is a mistake or an attack. */
+const controlBodyBytesMax = 64 * 1024;
+
+class BadControlRequest extends Error {}
+
+async function readJsonBody(req: import('node:http').IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > controlBodyBytesMax)
+      throw new BadControlRequest(`body larger than ${controlBodyBytesMax} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new BadControlRequest('body is not valid JSON');
+  }
+}
+
+function sendJson(res: import('node:http').ServerResponse, status: number, body: unknown): void {
+  if (body === undefined) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
 }
 
 export function newRegistry(service: string, labels: Record<string, string> = {}): Registry {
@@ -37,11 +83,20 @@ export async function startServiceHttp(
           res.end(JSON.stringify(doc, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
           return;
         }
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'NotFound', message: `no route ${req.method} ${req.url}` }));
+        if (options.routes) {
+          const url = new URL(req.url ?? '/', 'http://service.local');
+          const body = req.method === 'POST' ? await readJsonBody(req) : undefined;
+          const response = await options.routes({ method: req.method ?? 'GET', url, body });
+          if (response) {
+            sendJson(res, response.status, response.body);
+            return;
+          }
+        }
+        sendJson(res, 404, { error: 'NotFound', message: `no route ${req.method} ${req.url}` });
       } catch (error) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'InternalError', message: (error as Error).message }));
+        if (error instanceof BadControlRequest)
+          sendJson(res, 400, { error: 'BadRequest', message: error.message });
+        else sendJson(res, 500, { error: 'Internal', message: (error as Error).message });
       }
     })();
   });

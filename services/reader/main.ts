@@ -113,6 +113,7 @@ const http = await startServiceHttp({
     id: values.id,
     role: 'reader',
     connectedToWriter: subscriber.connected,
+    writerRedo: subscriber.writerRedo,
     visibleLsn: engine.visibleLsn.toString(),
     writerVdl: engine.writerVdl.toString(),
     lagLsn: engine.lagLsn.toString(),
@@ -120,6 +121,17 @@ const http = await startServiceHttp({
     resyncs: engine.resyncs,
     cachePages: engine.cache.pageCount,
   }),
+  // The control plane points readers at the new writer after a failover.
+  routes: async ({ method, url, body }) => {
+    if (method !== 'POST' || url.pathname !== '/admin/writer-redo') return undefined;
+    const address = /^([^:]+):(\d+)$/.exec(
+      String((body as { writerRedo?: unknown } | undefined)?.writerRedo),
+    );
+    if (!address)
+      return { status: 400, body: { error: 'BadRequest', message: 'writerRedo must be HOST:PORT' } };
+    subscriber.retarget({ host: address[1]!, port: Number(address[2]) });
+    return { status: 200, body: { writerRedo: subscriber.writerRedo } };
+  },
 });
 
 function stop(code: number): never {

@@ -162,6 +162,15 @@ export class ReaderEngine implements VolumeEngine {
     this.recordsApplied++;
   }
 
+  /**
+   * A new subscription (reconnect, or another writer after failover) resends every record above
+   * visibleLsn: what waited above VDL is dropped. A new writer truncated everything above its
+   * recovered VDL and reuses those LSNs, so an old pending record applied later would corrupt pages.
+   */
+  streamRestarted(): void {
+    this.#pending = [];
+  }
+
   /** The writer no longer has the records after our position: forget the cache, go on from vdl. */
   resync(vdl: Lsn, pgTails: { pg: number; scl: Lsn }[]): void {
     this.resyncs++;

@@ -1,5 +1,6 @@
 // The reader's connection to the writer's redo stream: subscribes from the last LSN it applied,
-// feeds every batch to the engine, and reconnects with backoff when the writer goes away.
+// feeds every batch to the engine, and reconnects with backoff when the writer goes away. After a
+// failover the control plane points it at the new writer (retarget).
 import { connect, type Socket } from 'node:net';
 import type { Logger } from '../../core/log.ts';
 import type { Lsn } from '../../core/lsn.ts';
@@ -15,13 +16,31 @@ export class RedoSubscriber {
   reconnects = 0;
 
   constructor(
-    private readonly address: { host: string; port: number },
+    private address: { host: string; port: number },
     private readonly engine: ReaderEngine,
     private readonly logger: Logger,
   ) {}
 
   start(): void {
     this.#connect();
+  }
+
+  /** host:port of the writer this reader follows. */
+  get writerRedo(): string {
+    return `${this.address.host}:${this.address.port}`;
+  }
+
+  /** Follow another writer (after a failover): drop the current stream and subscribe there. */
+  retarget(address: { host: string; port: number }): void {
+    if (address.host === this.address.host && address.port === this.address.port) return;
+    this.logger.info(
+      { from: this.writerRedo, to: `${address.host}:${address.port}` },
+      'following a new writer',
+    );
+    this.address = address;
+    this.#backoffMs = 50;
+    // The close handler reconnects, now to the new address.
+    this.#socket?.destroy();
   }
 
   #connect(): void {
@@ -33,6 +52,9 @@ export class RedoSubscriber {
     socket.once('connect', () => {
       this.connected = true;
       this.#backoffMs = 50;
+      // A stream starts again from what was applied: records received above VDL before are resent
+      // (and after a failover, those above the new writer's VDL were truncated and must never apply).
+      this.engine.streamRestarted();
       const fromLsn: Lsn = this.engine.visibleLsn;
       const { type, body } = encodeMessage({ type: 'subscribe', fromLsn });
       socket.write(encodeFrame(type, 1, body));

@@ -1,0 +1,537 @@
+// The control plane's decisions: health checks of every instance and storage node, failover of the
+// writer (promote the reader with the lowest tier, ties by least lag; with no reader, a new writer
+// on the volume), failed instances brought back as readers, readers pointed at the new writer, and
+// the topology the proxy routes by. Opening the volume as writer bumps the epoch on storage — that
+// is what fences the old writer, so the control plane needs no consensus of its own.
+import {
+  type ClusterStatus,
+  chooseFailoverTarget,
+  type FailoverEvent,
+  type InstanceStatus,
+  type StorageNodeStatus,
+  type TopologyReader,
+} from '../../core/cluster/topology.ts';
+import type { Logger } from '../../core/log.ts';
+import { type Fleet, type HealthDoc, type InstanceSlot, instanceEndpoint, storageRunning } from './fleet.ts';
+import type { TopologyContent, TopologyPublisher } from './topology-publisher.ts';
+
+export interface ControllerOptions {
+  fleet: Fleet;
+  logger: Logger;
+  cluster: string;
+  region: string;
+  resourceArn: string;
+  secretArn: string;
+  healthIntervalMs: number;
+  healthTimeoutMs: number;
+  /** A process that has not answered /health for this long is declared failed (and SIGKILLed). */
+  failureThresholdMs: number;
+  /** How long a failed instance stays down before it comes back as a reader. */
+  restartDelayMs: number;
+  /** Planned failover: how long the proxy gets to drain statements in flight on the old writer. */
+  drainMs: number;
+  onEvent?: (event: FailoverEvent) => void;
+}
+
+export class ControlPlaneError extends Error {
+  constructor(
+    readonly code: 'NotFound' | 'BadRequest' | 'Conflict' | 'Unavailable',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const failoversKept = 20;
+
+export class Controller {
+  readonly fleet: Fleet;
+  #publisher: TopologyPublisher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #failover: Promise<FailoverEvent | undefined> | undefined;
+  #stopping = false;
+  #failingOver = false;
+  #epoch = '0';
+  #endpoints: { writer: string | null; reader: string | null } = { writer: null, reader: null };
+  readonly failovers: FailoverEvent[] = [];
+  readonly #retargetedAt = new Map<string, number>();
+  #healthBusy = false;
+
+  constructor(private readonly options: ControllerOptions) {
+    this.fleet = options.fleet;
+  }
+
+  get writer(): InstanceSlot | undefined {
+    for (const slot of this.fleet.instances.values()) {
+      if (slot.role === 'writer' && slot.state === 'running') return slot;
+    }
+    return undefined;
+  }
+
+  get failoverInProgress(): boolean {
+    return this.#failingOver;
+  }
+
+  attach(publisher: TopologyPublisher): void {
+    this.#publisher = publisher;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.#tick(), this.options.healthIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    await this.fleet.stopAll();
+  }
+
+  setEndpoints(endpoints: { writer: string; reader: string }): void {
+    this.#endpoints = endpoints;
+  }
+
+  /** Starts the cluster: every storage node, the writer (recovers the volume), then the readers. */
+  async bootstrap(writerId: string): Promise<void> {
+    const log = this.options.logger;
+    await Promise.all([...this.fleet.storage.keys()].map((id) => this.fleet.startStorage(id)));
+    log.info('storage nodes up');
+    const started = performance.now();
+    await this.#startWriter(writerId);
+    log.info({ writer: writerId, ms: Math.round(performance.now() - started) }, 'writer open');
+    const writerRedo = this.#writerRedo()!;
+    await Promise.all(
+      [...this.fleet.instances.values()]
+        .filter((s) => s.id !== writerId)
+        .map((s) => this.fleet.startInstance(s.id, 'reader', writerRedo)),
+    );
+    this.publish();
+  }
+
+  /** Recomputes the topology from the fleet and publishes it if it changed. */
+  publish(): void {
+    this.#publisher?.update(this.#topology());
+    this.#publisher?.retryPending();
+  }
+
+  #writerRedo(): string | undefined {
+    const w = this.writer;
+    return w?.redoPort ? `127.0.0.1:${w.redoPort}` : undefined;
+  }
+
+  #topology(): TopologyContent {
+    const writer = this.failoverInProgress ? undefined : this.writer;
+    const readers: TopologyReader[] = [...this.fleet.instances.values()]
+      .filter((s) => s.role === 'reader' && s.state === 'running')
+      .map((s) => ({
+        id: s.id,
+        endpoint: instanceEndpoint(s)!,
+        incarnation: s.incarnation,
+        healthy: s.health?.healthy === true,
+        lagMs: typeof s.health?.lagMs === 'number' ? Math.round(s.health.lagMs) : null,
+      }));
+    return {
+      cluster: this.options.cluster,
+      region: this.options.region,
+      epoch: this.#epoch,
+      writer: writer
+        ? {
+            id: writer.id,
+            endpoint: instanceEndpoint(writer)!,
+            redo: `127.0.0.1:${writer.redoPort}`,
+            incarnation: writer.incarnation,
+          }
+        : null,
+      readers,
+      failoverInProgress: this.failoverInProgress,
+      resourceArn: this.options.resourceArn,
+      secretArn: this.options.secretArn,
+    };
+  }
+
+  // --- the control loop --------------------------------------------------------------------------
+
+  async #tick(): Promise<void> {
+    if (this.#stopping || this.#healthBusy) return;
+    this.#healthBusy = true;
+    try {
+      await this.#checkHealth();
+      if (this.#stopping) return;
+      this.#reconcile();
+      this.publish();
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message }, 'control loop failed');
+    } finally {
+      this.#healthBusy = false;
+    }
+  }
+
+  async #checkHealth(): Promise<void> {
+    const now = Date.now();
+    const probe = async (
+      slot: {
+        process?: { running: boolean } | undefined;
+        health: HealthDoc | undefined;
+        lastHealthyAt: number;
+      },
+      httpPort: number | null,
+    ): Promise<boolean> => {
+      if (!slot.process?.running || httpPort === null) return true;
+      try {
+        const response = await fetch(`http://127.0.0.1:${httpPort}/health`, {
+          signal: AbortSignal.timeout(this.options.healthTimeoutMs),
+        });
+        slot.health = (await response.json()) as HealthDoc;
+        if (slot.health.healthy === true) slot.lastHealthyAt = Date.now();
+      } catch {
+        // No answer: counted against failureThresholdMs below.
+      }
+      return now - slot.lastHealthyAt <= this.options.failureThresholdMs;
+    };
+    await Promise.all([
+      ...[...this.fleet.storage.values()].map(async (slot) => {
+        // A slow storage node is only reported: the quorum tolerates it, and killing a node that is
+        // merely busy (coalescing a backlog) could turn one slow node into a lost quorum.
+        if (!(await probe(slot, slot.node.httpPort)) && slot.health) {
+          this.options.logger.warn({ node: slot.node.id }, 'storage node stopped answering');
+          slot.health = { ...slot.health, healthy: false };
+        }
+      }),
+      ...[...this.fleet.instances.values()]
+        .filter((slot) => slot.state === 'running')
+        .map(async (slot) => {
+          if (!(await probe(slot, slot.httpPort))) {
+            // Fail-stop: a hung instance is killed so it can never serve again (a hung writer is also
+            // fenced by the next writer's epoch, but a process we gave up on must not linger).
+            this.options.logger.warn(
+              { instance: slot.id, role: slot.role },
+              'instance stopped answering: killing it',
+            );
+            await this.fleet.kill('instance', slot.id);
+          }
+        }),
+    ]);
+    const epoch = this.writer?.health?.epoch;
+    if (typeof epoch === 'string' && !this.failoverInProgress) this.#epoch = epoch;
+  }
+
+  #reconcile(): void {
+    const writer = this.writer;
+    if (!writer && !this.failoverInProgress) {
+      void this.failover({ planned: false, reason: 'no writer is running' });
+      return;
+    }
+    if (!writer || this.failoverInProgress) return;
+    const writerRedo = this.#writerRedo()!;
+    const now = Date.now();
+    for (const slot of this.fleet.instances.values()) {
+      if (slot.state === 'down' && slot.restartAt !== undefined && slot.restartAt <= now) {
+        slot.restartAt = undefined;
+        this.options.logger.info({ instance: slot.id }, 'bringing a failed instance back as a reader');
+        this.fleet.startInstance(slot.id, 'reader', writerRedo).then(
+          () => this.publish(),
+          (error: Error) => {
+            this.options.logger.error({ instance: slot.id, err: error.message }, 'reader restart failed');
+            slot.restartAt = Date.now() + this.options.restartDelayMs;
+          },
+        );
+      }
+      // Readers follow the writer's redo stream; after a failover each is pointed at the new one.
+      if (
+        slot.role === 'reader' &&
+        slot.state === 'running' &&
+        slot.health !== undefined &&
+        slot.health.writerRedo !== writerRedo &&
+        now - (this.#retargetedAt.get(slot.id) ?? 0) > 1_000
+      ) {
+        this.#retargetedAt.set(slot.id, now);
+        void fetch(`http://127.0.0.1:${slot.httpPort}/admin/writer-redo`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ writerRedo }),
+          signal: AbortSignal.timeout(this.options.healthTimeoutMs),
+        }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** A process exited without being asked to (crash, SIGKILL, fenced writer). */
+  onExit(
+    kind: 'storage' | 'instance',
+    id: string,
+    info: { code: number | null; signal: string | null },
+  ): void {
+    if (this.#stopping) return;
+    const log = this.options.logger;
+    if (kind === 'storage') {
+      log.warn({ node: id, ...info }, 'storage node exited');
+      this.publish();
+      return;
+    }
+    const slot = this.fleet.instance(id)!;
+    log.warn({ instance: id, role: slot.role, ...info }, 'instance exited');
+    slot.restartAt = Date.now() + this.options.restartDelayMs;
+    if (slot.role === 'writer') void this.failover({ planned: false, reason: `writer ${id} failed` });
+    this.publish();
+  }
+
+  // --- failover ------------------------------------------------------------------------------------
+
+  /**
+   * Makes another instance the writer. Unplanned: the writer is gone. Planned: the proxy holds new
+   * requests, the old writer gets `drainMs` to finish statements in flight, then stops cleanly.
+   * Concurrent calls share the failover in progress.
+   */
+  failover(request: {
+    planned: boolean;
+    reason: string;
+    target?: string;
+  }): Promise<FailoverEvent | undefined> {
+    if (this.#failover) return this.#failover;
+    this.#failingOver = true;
+    const run = this.#runFailover(request).finally(() => {
+      this.#failingOver = false;
+      this.#failover = undefined;
+      this.publish();
+    });
+    this.#failover = run;
+    return run;
+  }
+
+  async #runFailover(request: {
+    planned: boolean;
+    reason: string;
+    target?: string;
+  }): Promise<FailoverEvent | undefined> {
+    const log = this.options.logger;
+    const started = performance.now();
+    const old = [...this.fleet.instances.values()].find((s) => s.role === 'writer' && s.state !== 'down');
+    const from = old?.id ?? [...this.fleet.instances.values()].find((s) => s.role === 'writer')?.id ?? null;
+    this.publish(); // writer: null — the proxy holds requests from here on
+    if (request.planned && old) {
+      await new Promise((r) => setTimeout(r, this.options.drainMs));
+      await this.fleet.stopInstance(old.id);
+      old.restartAt = Date.now(); // a planned failover brings the old writer back as a reader at once
+    }
+    for (let attempt = 1; !this.#stopping; attempt++) {
+      const target = this.#chooseTarget(request.target, from);
+      if (!target) {
+        log.error('no instance can become the writer; retrying');
+        await new Promise((r) => setTimeout(r, 1_000));
+        continue;
+      }
+      log.warn({ from, to: target, reason: request.reason, attempt }, 'failover: promoting');
+      try {
+        await this.fleet.stopInstance(target);
+        await this.#startWriter(target);
+      } catch (error) {
+        // E.g. no write quorum yet (an AZ and a node down): the writer gives up and exits; try again.
+        log.error({ target, err: (error as Error).message }, 'failover: the new writer did not open');
+        const slot = this.fleet.instance(target)!;
+        slot.restartAt = undefined;
+        request.target = undefined;
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      const event: FailoverEvent = {
+        at: new Date().toISOString(),
+        kind: request.planned ? 'planned' : from === target ? 'restart' : 'unplanned',
+        from,
+        to: target,
+        reason: request.reason,
+        durationMs: Math.round(performance.now() - started),
+        epoch: this.#epoch,
+      };
+      this.failovers.push(event);
+      if (this.failovers.length > failoversKept) this.failovers.shift();
+      log.warn(event, 'failover complete');
+      this.options.onEvent?.(event);
+      return event;
+    }
+    return undefined;
+  }
+
+  async #startWriter(id: string): Promise<void> {
+    await this.fleet.startInstance(id, 'writer');
+    const slot = this.fleet.instance(id)!;
+    const ready = slot.process!.ready as Record<string, unknown>;
+    if (typeof ready.epoch === 'string') this.#epoch = ready.epoch;
+    this.#retargetedAt.clear();
+  }
+
+  /**
+   * The instance to promote: the asked target, else the best healthy reader by tier and lag, else
+   * (no reader) a new writer on the volume — in the failed writer's slot if nothing else is free.
+   */
+  #chooseTarget(asked: string | undefined, from: string | null): string | undefined {
+    const slots = [...this.fleet.instances.values()];
+    if (asked) {
+      const slot = this.fleet.instance(asked);
+      if (slot && slot.state !== 'stopping') return asked;
+    }
+    const best = chooseFailoverTarget(
+      slots
+        .filter((s) => s.role === 'reader' && s.state === 'running')
+        .map((s) => ({
+          id: s.id,
+          tier: s.tier,
+          healthy: s.health?.healthy === true,
+          lagMs: typeof s.health?.lagMs === 'number' ? s.health.lagMs : null,
+        })),
+    );
+    if (best) return best;
+    const down = slots.filter((s) => s.state === 'down');
+    return (down.find((s) => s.id !== from) ?? down[0])?.id;
+  }
+
+  // --- operator actions (the CLI through the HTTP API) ---------------------------------------------
+
+  async kill(target: { node?: string; az?: string; writer?: boolean; instance?: string }) {
+    const killed: { id: string; pid: number }[] = [];
+    const killOne = async (kind: 'storage' | 'instance', id: string) => {
+      const pid = await this.fleet.kill(kind, id);
+      if (pid !== undefined) killed.push({ id, pid });
+    };
+    if (target.node !== undefined) {
+      if (!this.fleet.storageSlot(target.node))
+        throw new ControlPlaneError('NotFound', `no storage node ${target.node}`);
+      if (!storageRunning(this.fleet.storageSlot(target.node)!)) {
+        throw new ControlPlaneError('Conflict', `storage node ${target.node} is not running`);
+      }
+      await killOne('storage', target.node);
+    } else if (target.instance !== undefined) {
+      const slot = this.fleet.instance(target.instance);
+      if (!slot) throw new ControlPlaneError('NotFound', `no instance ${target.instance}`);
+      if (!slot.process?.running)
+        throw new ControlPlaneError('Conflict', `instance ${target.instance} is not running`);
+      await killOne('instance', target.instance);
+    } else if (target.writer === true) {
+      const writer = this.writer;
+      if (!writer)
+        throw new ControlPlaneError('Conflict', 'no writer is running (a failover is in progress)');
+      await killOne('instance', writer.id);
+    } else if (target.az !== undefined) {
+      const az = target.az;
+      const nodes = [...this.fleet.storage.values()].filter((s) => s.node.az === az);
+      const instances = [...this.fleet.instances.values()].filter((s) => s.az === az);
+      if (nodes.length === 0 && instances.length === 0) {
+        const azs = [...new Set([...this.fleet.storage.values()].map((s) => s.node.az))].join(', ');
+        throw new ControlPlaneError('NotFound', `no AZ ${az} (the cluster spans ${azs})`);
+      }
+      // An AZ fails at once: every process in it together.
+      await Promise.all([
+        ...nodes.map((s) => killOne('storage', s.node.id)),
+        ...instances.map((s) => killOne('instance', s.id)),
+      ]);
+    } else {
+      throw new ControlPlaneError('BadRequest', 'name one target: node, az, writer or instance');
+    }
+    return { killed };
+  }
+
+  async startProcess(target: {
+    node?: string;
+    instance?: string;
+  }): Promise<{ started: string; role: string }> {
+    if (target.node !== undefined) {
+      const slot = this.fleet.storageSlot(target.node);
+      if (!slot) throw new ControlPlaneError('NotFound', `no storage node ${target.node}`);
+      if (storageRunning(slot))
+        throw new ControlPlaneError('Conflict', `storage node ${target.node} already runs`);
+      await this.fleet.startStorage(target.node);
+      this.publish();
+      return { started: target.node, role: 'storage' };
+    }
+    if (target.instance !== undefined) {
+      const slot = this.fleet.instance(target.instance);
+      if (!slot) throw new ControlPlaneError('NotFound', `no instance ${target.instance}`);
+      if (slot.state !== 'down') {
+        throw new ControlPlaneError('Conflict', `instance ${target.instance} is ${slot.state}, not down`);
+      }
+      const writerRedo = this.#writerRedo();
+      if (!writerRedo || this.failoverInProgress) {
+        throw new ControlPlaneError(
+          'Unavailable',
+          'no writer yet (failover in progress): it comes back on its own',
+        );
+      }
+      slot.restartAt = undefined;
+      await this.fleet.startInstance(slot.id, 'reader', writerRedo);
+      this.publish();
+      return { started: slot.id, role: 'reader' };
+    }
+    throw new ControlPlaneError('BadRequest', 'name one target: node or instance');
+  }
+
+  async plannedFailover(target: string | undefined): Promise<FailoverEvent> {
+    if (this.failoverInProgress) throw new ControlPlaneError('Conflict', 'a failover is already in progress');
+    const writer = this.writer;
+    if (!writer) throw new ControlPlaneError('Unavailable', 'no writer is running');
+    if (target !== undefined) {
+      const slot = this.fleet.instance(target);
+      if (!slot) throw new ControlPlaneError('NotFound', `no instance ${target}`);
+      if (slot.id === writer.id) throw new ControlPlaneError('BadRequest', `${target} is already the writer`);
+      if (slot.state !== 'running')
+        throw new ControlPlaneError('Conflict', `instance ${target} is ${slot.state}`);
+    } else if (
+      ![...this.fleet.instances.values()].some((s) => s.role === 'reader' && s.state === 'running')
+    ) {
+      throw new ControlPlaneError('Conflict', 'no running reader to fail over to');
+    }
+    const event = await this.failover({ planned: true, reason: 'planned failover', target });
+    if (!event) throw new ControlPlaneError('Unavailable', 'the control plane is stopping');
+    return event;
+  }
+
+  // --- status ---------------------------------------------------------------------------------------
+
+  status(): ClusterStatus {
+    const writer = this.failoverInProgress ? undefined : this.writer;
+    const instances: InstanceStatus[] = [...this.fleet.instances.values()].map((s) => ({
+      id: s.id,
+      az: s.az,
+      role: s.role,
+      tier: s.tier,
+      state: s.state,
+      healthy: s.state === 'running' && s.health?.healthy === true,
+      pid: s.process?.running ? s.process.pid : null,
+      endpoint: s.state === 'running' ? instanceEndpoint(s) : null,
+      httpPort: s.state === 'running' ? s.httpPort : null,
+      lagMs:
+        s.role === 'writer' ? 0 : typeof s.health?.lagMs === 'number' ? Math.round(s.health.lagMs) : null,
+      incarnation: s.incarnation,
+      restarts: Math.max(0, s.restarts),
+    }));
+    const storageNodes: StorageNodeStatus[] = [...this.fleet.storage.values()].map((s) => {
+      const running = storageRunning(s);
+      const segments =
+        (running ? (s.health?.segments as { pg: number; scl: string }[] | undefined) : undefined) ?? [];
+      return {
+        id: s.node.id,
+        az: s.node.az,
+        role: 'storage',
+        healthy: running && s.health?.healthy === true,
+        pid: running ? s.process!.pid : null,
+        port: s.node.port,
+        httpPort: s.node.httpPort,
+        scl: Object.fromEntries(segments.map((x) => [String(x.pg), x.scl])),
+        epoch: running && typeof s.health?.epoch === 'string' ? s.health.epoch : null,
+      };
+    });
+    const vdl = writer?.health?.vdl;
+    return {
+      cluster: this.options.cluster,
+      region: this.options.region,
+      epoch: this.#epoch,
+      vdl: typeof vdl === 'string' ? vdl : null,
+      writer: writer?.id ?? null,
+      failoverInProgress: this.failoverInProgress,
+      endpoints: this.#endpoints,
+      resourceArn: this.options.resourceArn,
+      secretArn: this.options.secretArn,
+      instances,
+      storageNodes,
+      failovers: [...this.failovers],
+      updatedAt: new Date().toISOString(),
+    };
+  }
+}

@@ -1,0 +1,244 @@
+// Process entry of the control plane: owns one cluster's processes (six storage nodes in three AZs,
+// a writer, readers), health-checks them, fails the writer over, brings failed instances back as
+// readers and publishes the topology (state dir file; SSM when an AWS endpoint is configured).
+// Serves its API, /health and /metrics on --port. Prints {"ready":true,...} once the cluster serves.
+import { join } from 'node:path';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { ssmClient } from '../../core/aws/clients.ts';
+import { resolveEndpoint } from '../../core/aws/endpoints.ts';
+import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
+import { createLogger } from '../../core/log.ts';
+import { nonNegativeIntFlag, parseFlags } from '../../core/process/flags.ts';
+import { exitWithParent } from '../../core/process/parent-watch.ts';
+import { announceReady } from '../../core/process/spawn.ts';
+import { clusterArns, defaultClusterName, primaryRegion } from '../../core/resources.ts';
+import { controlPlaneApi } from './api.ts';
+import { Controller } from './controller.ts';
+import { Fleet } from './fleet.ts';
+import { readPersistedTopology, TopologyPublisher } from './topology-publisher.ts';
+import { setUpVolume, volumePath } from './volume-setup.ts';
+
+const usage = `usage: control-plane --dir DIR [options]
+
+The Borealis control plane for one cluster: starts six storage nodes in three AZs, a writer and
+readers, health-checks them, fails over, and publishes the topology.
+
+options:
+  --dir DIR                 the cluster's data: volume.json, nodes/, logs/, topology.json
+  --cluster NAME            cluster name (default ${defaultClusterName})
+  --region R                region (default ${primaryRegion}); AZs are R + a, b, c
+  --readers N               readers besides the writer, 0-15 (default 2); tiers 0, 1, 2, …
+  --port N                  API, /health and /metrics (default 0: any)
+  --pg-count N              protection groups of a new volume (default 8)
+  --pages-per-pg N          pages per PG of a new volume (default 65536)
+  --page-size N             page size of a new volume (default 4096)
+  --cache-pages N           buffer cache of each instance in pages (default 65536)
+  --health-interval-ms N    health check period (default 250)
+  --health-timeout-ms N     one health check's timeout (default 1000)
+  --failure-threshold-ms N  no healthy answer for this long: the instance is failed (default 5000)
+  --restart-delay-ms N      a failed instance comes back as a reader after this (default 3000)
+  --drain-ms N              planned failover: time for statements in flight (default 500)
+  --publish-ssm             also write the topology to SSM (on by default when an SSM/AWS
+                            endpoint is configured: AWS_ENDPOINT_URL[_SSM])
+  --help                    this text
+
+API (JSON): GET /status, GET /topology?after=V (long-poll), POST /endpoints, POST /kill,
+POST /start, POST /failover — see core/cluster/topology.ts and docs/cluster.md.`;
+
+const { values } = parseFlags('control-plane', {
+  dir: { type: 'string' },
+  cluster: { type: 'string', default: defaultClusterName },
+  region: { type: 'string', default: primaryRegion },
+  readers: { type: 'string', default: '2' },
+  port: { type: 'string', default: '0' },
+  'pg-count': { type: 'string', default: '8' },
+  'pages-per-pg': { type: 'string', default: '65536' },
+  'page-size': { type: 'string', default: '4096' },
+  'cache-pages': { type: 'string', default: '65536' },
+  'health-interval-ms': { type: 'string', default: '250' },
+  'health-timeout-ms': { type: 'string', default: '1000' },
+  'failure-threshold-ms': { type: 'string', default: '5000' },
+  'restart-delay-ms': { type: 'string', default: '3000' },
+  'drain-ms': { type: 'string', default: '500' },
+  'publish-ssm': { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+if (!values.dir) {
+  console.error(`control-plane: --dir is required\n\n${usage}`);
+  process.exit(2);
+}
+type IntFlag =
+  | 'readers'
+  | 'port'
+  | 'pg-count'
+  | 'pages-per-pg'
+  | 'page-size'
+  | 'cache-pages'
+  | 'health-interval-ms'
+  | 'health-timeout-ms'
+  | 'failure-threshold-ms'
+  | 'restart-delay-ms'
+  | 'drain-ms';
+const int = (name: IntFlag) => nonNegativeIntFlag('control-plane', name, values[name]);
+const readers = int('readers');
+if (readers > 15) {
+  console.error('control-plane: --readers must be 0-15 (Aurora allows 15 replicas)');
+  process.exit(2);
+}
+
+const dir = values.dir;
+const { cluster, region } = values;
+const logger = createLogger('control-plane', { cluster });
+const azs = ['a', 'b', 'c'].map((x) => `${region}${x}`);
+const volume = await setUpVolume({
+  dir,
+  azs,
+  volumeId: `${cluster}-volume`,
+  pgCount: int('pg-count'),
+  pagesPerPg: int('pages-per-pg'),
+  pageSizeBytes: int('page-size'),
+});
+// instance-1 starts as the writer (tier 1); readers get tiers 0, 1, 2, … in order; AZs round-robin.
+const instances = Array.from({ length: readers + 1 }, (_, i) => ({
+  id: `instance-${i + 1}`,
+  az: azs[i % azs.length]!,
+  tier: i === 0 ? 1 : Math.min(i - 1, 15),
+}));
+const topologyFile = join(dir, 'topology.json');
+const persisted = readPersistedTopology(topologyFile);
+const firstWriter =
+  persisted?.writer && instances.some((i) => i.id === persisted.writer!.id)
+    ? persisted.writer.id
+    : 'instance-1';
+
+const registry = newRegistry('control-plane', { cluster });
+const failovers = new Counter({
+  name: 'borealis_control_plane_failovers_total',
+  help: 'Writer failovers by kind (unplanned, planned, restart)',
+  labelNames: ['kind'],
+  registers: [registry],
+});
+const failoverSeconds = new Histogram({
+  name: 'borealis_control_plane_failover_duration_seconds',
+  help: 'Writer failure detected (or planned failover asked) to new writer open',
+  buckets: [0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60],
+  registers: [registry],
+});
+let controller: Controller | undefined;
+const fleet = new Fleet(
+  {
+    dir,
+    volumePath: volumePath(dir),
+    region,
+    cluster,
+    storageArgs: [],
+    instanceArgs: ['--cache-pages', String(int('cache-pages'))],
+    onExit: (kind, id, info) => controller?.onExit(kind, id, info),
+  },
+  volume.nodes,
+  instances,
+);
+const arns = clusterArns(region, cluster);
+controller = new Controller({
+  fleet,
+  logger,
+  cluster,
+  region,
+  ...arns,
+  healthIntervalMs: int('health-interval-ms'),
+  healthTimeoutMs: int('health-timeout-ms'),
+  failureThresholdMs: int('failure-threshold-ms'),
+  restartDelayMs: int('restart-delay-ms'),
+  drainMs: int('drain-ms'),
+  onEvent: (event) => {
+    failovers.inc({ kind: event.kind });
+    failoverSeconds.observe(event.durationMs / 1000);
+  },
+});
+const ctl = controller;
+new Gauge({
+  name: 'borealis_control_plane_instances_healthy',
+  help: 'Instances answering their health checks, by role',
+  labelNames: ['role'],
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const i of ctl.status().instances) if (i.healthy) this.inc({ role: i.role });
+  },
+});
+new Gauge({
+  name: 'borealis_control_plane_storage_nodes_healthy',
+  help: 'Storage nodes answering their health checks',
+  registers: [registry],
+  collect() {
+    this.set(ctl.status().storageNodes.filter((n) => n.healthy).length);
+  },
+});
+new Gauge({
+  name: 'borealis_control_plane_epoch',
+  help: 'Volume epoch of the current writer',
+  registers: [registry],
+  collect() {
+    this.set(Number(ctl.status().epoch));
+  },
+});
+
+const publishSsm = values['publish-ssm'] || resolveEndpoint('ssm', region) !== undefined;
+const publisher = new TopologyPublisher(
+  { file: topologyFile, logger, ssm: publishSsm ? ssmClient({ region }) : undefined },
+  {
+    cluster,
+    region,
+    epoch: persisted?.epoch ?? '0',
+    writer: null,
+    readers: [],
+    failoverInProgress: false,
+    ...arns,
+  },
+  persisted?.version ?? 0,
+);
+controller.attach(publisher);
+const http = await startServiceHttp({
+  port: int('port'),
+  registry,
+  health: () => ({ healthy: true, service: 'control-plane', cluster, writer: ctl.writer?.id ?? null }),
+  routes: controlPlaneApi(controller, publisher),
+});
+
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    logger.info('stopping the cluster');
+    publisher.close();
+    await ctl.stop();
+    http.server.close();
+  }
+  process.exit(code);
+}
+process.on('SIGTERM', () => void stop(0));
+process.on('SIGINT', () => void stop(0));
+exitWithParent(() => void stop(0));
+
+try {
+  await controller.bootstrap(firstWriter);
+} catch (error) {
+  logger.fatal({ err: (error as Error).message }, 'the cluster did not start');
+  console.error(`control-plane: the cluster did not start: ${(error as Error).message}`);
+  await stop(1);
+}
+controller.start();
+logger.info({ port: http.port, writer: firstWriter, readers }, 'control plane ready');
+announceReady({
+  service: 'control-plane',
+  port: http.port,
+  url: `http://127.0.0.1:${http.port}`,
+  cluster,
+  region,
+  writer: firstWriter,
+  ...arns,
+});
