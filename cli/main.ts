@@ -1,29 +1,20 @@
 // The `borealis` command line: operate the system that `npm start` runs (or one on LocalStack/AWS).
-// Errors are one line on stderr and a non-zero exit, never a stack trace.
-import { Command, CommanderError } from 'commander';
-import { listResources } from './resources.ts';
+// Process entry only: the commands are in program.ts; errors are one line on stderr, never a stack.
+import { errorLine } from './errors.ts';
+import { runCli } from './program.ts';
 
-const program = new Command()
-  .name('borealis')
-  .description('Operate a Borealis cluster: the Aurora architecture on your machine.')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
-
-program
-  .command('resources')
-  .description("list each region's S3 buckets and Kinesis streams through the AWS SDK")
-  .option('--state-dir <dir>', 'state dir of the running system', '.borealis')
-  .option('--json', 'print JSON')
-  .action(async (options: { stateDir: string; json?: boolean }) => {
-    await listResources(options);
-  });
-
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  if (error instanceof CommanderError) {
-    process.exit(error.exitCode);
-  }
-  console.error(`borealis: ${(error as Error).message}`);
+// `borealis status | head` closes stdout early: that is not an error worth a line.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+});
+// A failure outside any command's await (a socket error event): still one line, never a stack.
+const lastResort = (error: unknown) => {
+  process.stderr.write(`borealis: ${errorLine(error).line}\n`);
   process.exit(1);
-}
+};
+process.on('uncaughtException', lastResort);
+process.on('unhandledRejection', lastResort);
+
+const exitCode = await runCli(process.argv.slice(2));
+// Exit now, once stdout and stderr are flushed: an idle keep-alive socket must not hold the command open.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(exitCode)));

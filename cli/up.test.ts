@@ -1,0 +1,67 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { sampleStatus } from './testing.ts';
+import { exitStatusOf, formatReady, launcherArgs, launcherLogPath, reasonIn } from './up.ts';
+
+describe('up', () => {
+  it('runs embedded/start.ts through tsx with an absolute state dir, --readers only when given', () => {
+    const args = launcherArgs({ stateDir: 'relative/dir' });
+    expect(args[0]).toBe('--import');
+    expect(args[1]).toMatch(/^file:\/\/.*\/node_modules\/tsx\//);
+    expect(args[2]).toBe(resolve('embedded/start.ts'));
+    expect(args.slice(3)).toEqual(['--state-dir', resolve('relative/dir')]);
+    expect(launcherArgs({ stateDir: '/s', readers: 0 }).slice(3)).toEqual([
+      '--state-dir',
+      '/s',
+      '--readers',
+      '0',
+    ]);
+  });
+
+  it('logs the detached launcher under <state-dir>/logs', () => {
+    expect(launcherLogPath('/s')).toBe('/s/logs/launcher.log');
+  });
+
+  it('exits with the launcher status, or 128 + signal as a shell does', () => {
+    expect(exitStatusOf(0, null)).toBe(0);
+    expect(exitStatusOf(3, null)).toBe(3);
+    expect(exitStatusOf(null, 'SIGINT')).toBe(130);
+    expect(exitStatusOf(null, 'SIGKILL')).toBe(137);
+  });
+
+  it('picks the line of a launcher log that says why it stopped', () => {
+    const log = [
+      'borealis: starting the embedded system (state dir /s)',
+      'borealis: the cluster did not start: proxy exited before it was ready (code 1)',
+      '',
+      'borealis: stopping every process this launcher started…',
+      'borealis: stopped',
+    ].join('\n');
+    expect(reasonIn(log)).toBe(
+      'borealis: the cluster did not start: proxy exited before it was ready (code 1)',
+    );
+    const crash =
+      "Error [ERR_MODULE_NOT_FOUND]: Cannot find package 'tsx'\n    at packageResolve (x)\n\nNode.js v20.20.2\n";
+    expect(reasonIn(crash)).toBe("Error [ERR_MODULE_NOT_FOUND]: Cannot find package 'tsx'");
+    expect(reasonIn('just a line\n')).toBe('just a line');
+    expect(reasonIn('')).toBeUndefined();
+  });
+
+  it('prints the endpoints once ready', () => {
+    const text = formatReady(
+      { launcherPid: 7, stateDir: '/s', controlPlane: 'http://127.0.0.1:9000', log: '/s/logs/launcher.log' },
+      sampleStatus(),
+    );
+    expect(text.split('\n')).toEqual([
+      'borealis: cluster borealis (us-east-1) is ready (launcher pid 7)',
+      '  writer endpoint  http://127.0.0.1:9001',
+      '  reader endpoint  http://127.0.0.1:9002',
+      '  resourceArn      arn:aws:rds:us-east-1:000000000000:cluster:borealis',
+      '  secretArn        arn:aws:secretsmanager:us-east-1:000000000000:secret:borealis',
+      '  control plane    http://127.0.0.1:9000',
+      '  log              /s/logs/launcher.log',
+      '  stop it with     borealis down --state-dir /s',
+      '',
+    ]);
+  });
+});

@@ -1,0 +1,256 @@
+// `borealis up`: run the embedded system (embedded/start.ts, what `npm start` runs) in the foreground,
+// or with --detach in the background until its cluster is ready, then print the endpoints.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import type { ClusterStatus } from '../core/cluster/topology.ts';
+import { parentPidVariable } from '../core/process/parent-watch.ts';
+import { stateDirPath } from '../embedded/state.ts';
+import { findControlPlane, getStatus, readRunningSystem } from './control-plane.ts';
+import { CliError, oneLine } from './errors.ts';
+import { type CommandContext, printJson } from './io.ts';
+import { addStateDirOption, integerFlag, type StateDirOptions } from './options.ts';
+
+/** How long `up --detach` waits for `cluster.ready` in system.json. */
+export const readyTimeoutMsDefault = 120_000;
+/** How often `up --detach` reads system.json while it waits. */
+const readyPollIntervalMs = 200;
+/** Aurora's limit: up to 15 readers (replicas) per cluster. */
+export const readersMax = 15;
+/** How long a launcher that did not get ready in time has to stop after SIGTERM, before SIGKILL. */
+const abandonGraceMs = 10_000;
+
+const launcherEntry = fileURLToPath(new URL('../embedded/start.ts', import.meta.url));
+/**
+ * The launcher runs from the repository root: it starts its children with `--import tsx`, which
+ * resolves from the working directory, and every path it gets is absolute.
+ */
+const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
+
+export interface UpOptions extends StateDirOptions {
+  detach?: boolean;
+  readers?: number;
+  timeoutMs: number;
+  json?: boolean;
+}
+
+/** node's argv for the launcher: tsx resolved from this install, so any working directory works. */
+export function launcherArgs(options: { stateDir: string; readers?: number }): string[] {
+  return [
+    '--import',
+    import.meta.resolve('tsx'),
+    launcherEntry,
+    '--state-dir',
+    stateDirPath(options.stateDir),
+    ...(options.readers === undefined ? [] : ['--readers', String(options.readers)]),
+  ];
+}
+
+export function launcherLogPath(stateDir: string): string {
+  return join(stateDirPath(stateDir), 'logs', 'launcher.log');
+}
+
+function refuseIfRunning(stateDir: string): void {
+  const running = readRunningSystem(stateDir);
+  if (running !== undefined) {
+    throw new CliError(
+      `a system already runs from ${stateDirPath(stateDir)} (launcher pid ${running.launcherPid}); stop it with \`borealis down\` first`,
+    );
+  }
+}
+
+/** Exit status of a child as a shell reports it: its code, or 128 + the signal number. */
+export function exitStatusOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0));
+}
+
+/**
+ * Foreground: the launcher inherits stdout/stderr and runs in its own process group, so that a
+ * terminal's Ctrl-C reaches it exactly once — forwarded from here — instead of twice (the launcher
+ * would treat a second signal as "exit now"). SIGHUP (terminal closed) becomes SIGTERM.
+ */
+async function runForeground(options: UpOptions): Promise<number> {
+  const child = spawn(process.execPath, launcherArgs(options), {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    cwd: repositoryRoot,
+    detached: true,
+    env: { ...process.env, [parentPidVariable]: String(process.pid) },
+  });
+  const forwards: [NodeJS.Signals, () => void][] = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map(
+    (signal) => [
+      signal,
+      () => {
+        if (child.exitCode === null && child.signalCode === null)
+          child.kill(signal === 'SIGHUP' ? 'SIGTERM' : signal);
+      },
+    ],
+  );
+  for (const [signal, forward] of forwards) process.on(signal, forward);
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.once('error', (error) => reject(new CliError(`cannot start the launcher: ${error.message}`)));
+      child.once('exit', (code, signal) => resolve(exitStatusOf(code, signal)));
+    });
+  } finally {
+    for (const [signal, forward] of forwards) process.off(signal, forward);
+  }
+}
+
+/**
+ * The line of a launcher log that most likely says why it stopped, so the error line explains without
+ * opening the file: the last line that reads like a failure, else the last line.
+ */
+export function lastLogLine(logFile: string): string | undefined {
+  try {
+    return reasonIn(readFileSync(logFile, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export function reasonIn(log: string): string | undefined {
+  const lines = log
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^Node\.js v\d/.test(l));
+  const failure = /\b(\w*error|failed|did not|cannot|could not|exited|unknown|must|invalid|already runs)\b/i;
+  const reason = lines.findLast((l) => failure.test(l)) ?? lines.at(-1);
+  return reason === undefined ? undefined : oneLine(reason, 300);
+}
+
+async function runDetached(options: UpOptions, ctx: CommandContext): Promise<void> {
+  const logFile = launcherLogPath(options.stateDir);
+  mkdirSync(join(stateDirPath(options.stateDir), 'logs'), { recursive: true });
+  const log = openSync(logFile, 'a');
+  const env = { ...process.env };
+  delete env[parentPidVariable];
+  const child = spawn(process.execPath, launcherArgs(options), {
+    stdio: ['ignore', log, log],
+    cwd: repositoryRoot,
+    detached: true,
+    env,
+  });
+  closeSync(log);
+  let exit: { code: number | null; signal: NodeJS.Signals | null; error?: Error } | undefined;
+  child.once('exit', (code, signal) => {
+    exit = { code, signal };
+  });
+  child.once('error', (error) => {
+    exit = { code: null, signal: null, error };
+  });
+  child.unref();
+
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    if (exit !== undefined) {
+      const how = exit.error
+        ? `could not start (${exit.error.message})`
+        : `exited with status ${exitStatusOf(exit.code, exit.signal)}`;
+      const last = lastLogLine(logFile);
+      throw new CliError(
+        `the launcher ${how} before the cluster was ready${last ? `: ${last}` : ''} (log: ${logFile})`,
+      );
+    }
+    const state = readRunningSystem(options.stateDir);
+    if (state !== undefined && state.launcherPid === child.pid && state.cluster?.ready === true) break;
+    if (Date.now() >= deadline) {
+      await abandon(child.pid!, () => exit !== undefined);
+      throw new CliError(
+        `the cluster was not ready within ${options.timeoutMs} ms; stopped the launcher (pid ${child.pid}) (log: ${logFile})`,
+      );
+    }
+    await sleep(readyPollIntervalMs);
+  }
+
+  const controlPlane = findControlPlane(options.stateDir);
+  const status = await getStatus(controlPlane);
+  const summary = {
+    cluster: status.cluster,
+    region: status.region,
+    launcherPid: child.pid!,
+    stateDir: stateDirPath(options.stateDir),
+    controlPlane: controlPlane.url,
+    endpoints: status.endpoints,
+    resourceArn: status.resourceArn,
+    secretArn: status.secretArn,
+    log: logFile,
+  };
+  if (options.json) printJson(ctx.io, summary);
+  else ctx.io.out(formatReady(summary, status));
+}
+
+export function formatReady(
+  summary: { launcherPid: number; stateDir: string; controlPlane: string; log: string },
+  status: Pick<ClusterStatus, 'cluster' | 'region' | 'endpoints' | 'resourceArn' | 'secretArn'>,
+): string {
+  const stateDirFlag = summary.stateDir === stateDirPath() ? '' : ` --state-dir ${summary.stateDir}`;
+  return [
+    `borealis: cluster ${status.cluster} (${status.region}) is ready (launcher pid ${summary.launcherPid})`,
+    `  writer endpoint  ${status.endpoints.writer ?? '-'}`,
+    `  reader endpoint  ${status.endpoints.reader ?? '-'}`,
+    `  resourceArn      ${status.resourceArn}`,
+    `  secretArn        ${status.secretArn}`,
+    `  control plane    ${summary.controlPlane}`,
+    `  log              ${summary.log}`,
+    `  stop it with     borealis down${stateDirFlag}`,
+    '',
+  ].join('\n');
+}
+
+/** SIGTERM a launcher we started and gave up on, SIGKILL if it does not go. */
+async function abandon(pid: number, exited: () => boolean): Promise<void> {
+  signal(pid, 'SIGTERM');
+  const deadline = Date.now() + abandonGraceMs;
+  while (!exited() && Date.now() < deadline) await sleep(readyPollIntervalMs);
+  if (!exited()) signal(pid, 'SIGKILL');
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function registerUp(program: Command, ctx: CommandContext): void {
+  const command = program
+    .command('up')
+    .description('start the whole system on this machine (what `npm start` runs)')
+    .option(
+      '--detach',
+      'run it in the background; wait until the cluster is ready, print the endpoints, exit',
+    )
+    .option(
+      '--readers <n>',
+      `reader instances besides the writer (0-${readersMax})`,
+      integerFlag(0, readersMax),
+    )
+    .option(
+      '--timeout-ms <ms>',
+      'with --detach: how long to wait for the cluster to be ready',
+      integerFlag(1),
+      readyTimeoutMsDefault,
+    )
+    .option('--json', 'with --detach: print the endpoints as JSON')
+    .addHelpText(
+      'after',
+      `
+Without --detach the system runs in this terminal until Ctrl-C (exit status: the launcher's).
+With --detach its output goes to <state-dir>/logs/launcher.log; stop it with \`borealis down\`.
+Fails if a system already runs from the state dir.`,
+    );
+  addStateDirOption(command).action(async (options: UpOptions) => {
+    refuseIfRunning(options.stateDir);
+    if (options.detach) await runDetached(options, ctx);
+    else ctx.exitCode = await runForeground(options);
+  });
+}
