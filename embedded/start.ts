@@ -1,9 +1,13 @@
-// `npm start`: the whole Borealis system on this machine, in the foreground, until Ctrl-C.
-// Today: the embedded AWS (S3 + Kinesis per region) with the Borealis buckets and streams.
-// Every process it starts is stopped on exit, and each also exits if this launcher dies.
+// `npm start` (and `borealis up`): the whole Borealis system on this machine, in the foreground, until
+// Ctrl-C — the embedded AWS (S3 + Kinesis per region) and the primary cluster: control plane, six
+// storage nodes in three AZs, a writer, readers and the proxy. Every process it starts is stopped
+// on exit, and each also exits if this launcher dies.
 import { join } from 'node:path';
-import { parseFlags } from '../core/process/flags.ts';
-import { embeddedRegions, regionalResources } from '../core/resources.ts';
+import type { ClusterStatus } from '../core/cluster/topology.ts';
+import { nonNegativeIntFlag, parseFlags } from '../core/process/flags.ts';
+import { exitWithParent } from '../core/process/parent-watch.ts';
+import { defaultClusterName, embeddedRegions, primaryRegion, regionalResources } from '../core/resources.ts';
+import { LocalCluster } from './cluster.ts';
 import { Emulators } from './emulators.ts';
 import { provisionRegion } from './provision.ts';
 import {
@@ -14,61 +18,119 @@ import {
   writeSystemState,
 } from './state.ts';
 
-const usage = `usage: npm start [-- --state-dir DIR]
+const usage = `usage: npm start [-- options]    (the same as: npx borealis up [options])
 
 Starts the embedded Borealis system in the foreground and stays up until Ctrl-C:
-  per region (${embeddedRegions.join(', ')}): an S3-compatible server (s3rver) and a
-  Kinesis-compatible server (kinesalite) on free 127.0.0.1 ports, with the Borealis
-  backup bucket, redo stream and binlog stream created.
+  - per region (${embeddedRegions.join(', ')}): an S3-compatible server (s3rver) and a
+    Kinesis-compatible server (kinesalite) on free 127.0.0.1 ports, with the Borealis backup
+    bucket, redo stream and binlog stream;
+  - the primary cluster in ${primaryRegion}: six storage nodes in three AZs, a writer, readers
+    (failover tiers 0, 1, …), the control plane and the proxy (cluster + reader endpoints).
+Data survives a restart: the same state dir brings the same volume back.
 
 options:
   --state-dir DIR   where data, logs and system.json go (default ${defaultStateDir})
+  --readers N       readers besides the writer, 0-15 (default 2)
+  --pg-count N      protection groups of a new volume (default 8)
+  --pages-per-pg N  pages per PG of a new volume (default 65536, 256 MiB of 4 KiB pages)
   --help            this text`;
 
 const { values } = parseFlags('npm start', {
   'state-dir': { type: 'string', default: defaultStateDir },
+  readers: { type: 'string', default: '2' },
+  'pg-count': { type: 'string', default: '8' },
+  'pages-per-pg': { type: 'string', default: '65536' },
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
   console.log(usage);
   process.exit(0);
 }
+const readers = nonNegativeIntFlag('npm start', 'readers', values.readers);
+if (readers > 15) {
+  console.error('npm start: --readers must be 0-15 (Aurora allows 15 replicas)');
+  process.exit(2);
+}
+const pgCount = nonNegativeIntFlag('npm start', 'pg-count', values['pg-count']);
+const pagesPerPg = nonNegativeIntFlag('npm start', 'pages-per-pg', values['pages-per-pg']);
 const stateDir = values['state-dir'];
 const running = readSystemState(stateDir);
 if (running) {
   console.error(
-    `borealis: a system already runs from ${stateDirPath(stateDir)} (launcher pid ${running.launcherPid}); stop it with Ctrl-C in its terminal first`,
+    `borealis: a system already runs from ${stateDirPath(stateDir)} (launcher pid ${running.launcherPid}); stop it with Ctrl-C in its terminal or \`npx borealis down\``,
   );
   process.exit(1);
 }
 
+const clusterName = defaultClusterName;
+const clusterDir = join(stateDirPath(stateDir), 'clusters', clusterName);
 console.log(`borealis: starting the embedded system (state dir ${stateDirPath(stateDir)})`);
 const emulators = await Emulators.start({ regions: embeddedRegions, dataDir: join(stateDir, 'emulators') });
+let cluster: LocalCluster | undefined;
 let stopping = false;
-async function shutdown(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
-    console.log('\nborealis: stopping every process this launcher started…');
-    await emulators.stop();
-    removeSystemState(stateDir);
-    console.log('borealis: stopped');
-  }
+async function shutdown(code: number): Promise<void> {
+  // npm and the terminal may both deliver Ctrl-C: a second signal must not cut the cleanup short.
+  if (stopping) return;
+  stopping = true;
+  console.log('\nborealis: stopping every process this launcher started…');
+  await cluster?.stop().catch(() => undefined);
+  await emulators.stop();
+  removeSystemState(stateDir);
+  console.log('borealis: stopped');
   process.exit(code);
+}
+/** Stops everything; never returns (a shutdown already under way exits the process itself). */
+async function stopAndWait(code: number): Promise<never> {
+  await shutdown(code);
+  return new Promise<never>(() => undefined);
 }
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
+// Run by `borealis up` in the foreground: go down with it even if it is SIGKILLed.
+exitWithParent(() => void shutdown(0));
 
+const env = { ...process.env, ...emulators.env() };
 try {
-  const env = { ...process.env, ...emulators.env() };
   for (const region of embeddedRegions) await provisionRegion(regionalResources(region), env);
 } catch (error) {
   console.error(`borealis: could not create the buckets and streams: ${(error as Error).message}`);
-  await shutdown(1);
+  await stopAndWait(1);
 }
-writeSystemState(stateDir, {
+const systemState = {
   launcherPid: process.pid,
   startedAt: new Date().toISOString(),
   emulators: emulators.state,
+};
+writeSystemState(stateDir, systemState);
+
+console.log(
+  `borealis: starting cluster '${clusterName}' (${readers} readers; logs in ${join(clusterDir, 'logs')})`,
+);
+let status: ClusterStatus;
+try {
+  cluster = await LocalCluster.start({
+    dir: clusterDir,
+    name: clusterName,
+    region: primaryRegion,
+    readers,
+    env,
+    controlPlaneArgs: ['--pg-count', String(pgCount), '--pages-per-pg', String(pagesPerPg)],
+  });
+  status = await cluster.status();
+} catch (error) {
+  console.error(`borealis: the cluster did not start: ${(error as Error).message}`);
+  await stopAndWait(1);
+}
+writeSystemState(stateDir, {
+  ...systemState,
+  cluster: {
+    name: clusterName,
+    region: primaryRegion,
+    controlPlaneUrl: cluster!.controlPlaneUrl,
+    ready: true,
+    controlPlanePid: cluster!.controlPlane.pid,
+    proxyPid: cluster!.proxy.pid,
+  },
 });
 
 for (const region of embeddedRegions) {
@@ -80,15 +142,73 @@ for (const region of embeddedRegions) {
     `    Kinesis  ${endpoints.kinesis}   streams ${resources.redoStream.name}, ${resources.binlogStream.name}`,
   );
 }
-console.log(`\n  logs: ${join(stateDirPath(stateDir), 'emulators', 'logs')}`);
-console.log('  list what is there from another terminal:  npx borealis resources');
-console.log('\nborealis: ready — Ctrl-C stops everything');
+console.log(`
+  cluster '${status!.cluster}' (${status!.region})
+    cluster endpoint (writer)   ${status!.endpoints.writer}
+    reader endpoint             ${status!.endpoints.reader}
+    resourceArn                 ${status!.resourceArn}
+    secretArn                   ${status!.secretArn}
 
-// A child that dies on its own leaves the system broken: say so and stop the rest.
+  from another terminal:
+    npx borealis sql "create table t(id integer primary key, v text)"
+    npx borealis status
+    npx borealis kill --writer
+
+  from code (@aws-sdk/client-rds-data):
+    import { RDSDataClient, ExecuteStatementCommand } from '@aws-sdk/client-rds-data';
+    const client = new RDSDataClient({ endpoint: '${status!.endpoints.writer}', region: '${status!.region}',
+      credentials: { accessKeyId: 'borealis', secretAccessKey: 'borealis' } });
+    const out = await client.send(new ExecuteStatementCommand({
+      resourceArn: '${status!.resourceArn}',
+      secretArn: '${status!.secretArn}',
+      sql: 'select 1 as one', includeResultMetadata: true }));
+`);
+console.log('borealis: ready — Ctrl-C stops everything');
+
+// Live status: one line whenever the shape of the cluster changes (roles, health, failovers).
+let lastLine = '';
+let lastFailover = status!.failovers.at(-1)?.at;
+function summary(s: ClusterStatus): string {
+  const readersUp = s.instances.filter((i) => i.role === 'reader' && i.healthy).length;
+  const readersAll = s.instances.filter((i) => i.role === 'reader').length;
+  const storageUp = s.storageNodes.filter((n) => n.healthy);
+  const down = s.storageNodes.filter((n) => !n.healthy).map((n) => n.id);
+  const instancesDown = s.instances.filter((i) => !i.healthy).map((i) => `${i.id} ${i.state}`);
+  return [
+    s.failoverInProgress ? 'writer: FAILOVER IN PROGRESS' : `writer ${s.writer ?? 'none'}`,
+    `epoch ${s.epoch}`,
+    `readers ${readersUp}/${readersAll}`,
+    `storage ${storageUp.length}/${s.storageNodes.length}${down.length ? ` (down: ${down.join(', ')})` : ''}`,
+    ...(instancesDown.length ? [`instances down: ${instancesDown.join(', ')}`] : []),
+  ].join(' · ');
+}
 const watch = setInterval(() => {
-  if (!emulators.running && !stopping) {
-    console.error('borealis: an emulator process exited unexpectedly; see the logs above');
-    clearInterval(watch);
-    void shutdown(1);
-  }
-}, 1_000);
+  void (async () => {
+    if (stopping) return;
+    if (!emulators.running || !cluster!.running) {
+      console.error(
+        'borealis: a process of the system exited unexpectedly; see the logs under the state dir',
+      );
+      clearInterval(watch);
+      await shutdown(1);
+      return;
+    }
+    try {
+      const s = await cluster!.status();
+      const time = new Date().toISOString().slice(11, 19);
+      for (const f of s.failovers.filter((x) => lastFailover === undefined || x.at > lastFailover)) {
+        console.log(
+          `[${time}] failover (${f.kind}): ${f.from ?? '-'} → ${f.to} in ${f.durationMs} ms, epoch ${f.epoch}`,
+        );
+        lastFailover = f.at;
+      }
+      const line = summary(s);
+      if (line !== lastLine) {
+        console.log(`[${time}] ${line}`);
+        lastLine = line;
+      }
+    } catch {
+      // The control plane is busy or restarting: the next tick tells.
+    }
+  })();
+}, 500);

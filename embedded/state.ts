@@ -23,6 +23,8 @@ export interface ClusterEntry {
   controlPlaneUrl: string;
   /** True once storage, writer, readers and proxy all serve. */
   ready: boolean;
+  controlPlanePid?: number;
+  proxyPid?: number;
 }
 
 export function stateDirPath(stateDir: string = defaultStateDir): string {

@@ -111,6 +111,11 @@ const operations: ReadonlyMap<string, Operation> = new Map([
   ['/ExecuteSql', { name: 'ExecuteSql', handle: executeSql, checksCaller: false }],
 ]);
 
+/** POST path → operation, for a front end that checks and routes requests without serving them (proxy). */
+export const dataApiRoutes: ReadonlyMap<string, { name: string; checksCaller: boolean }> = new Map(
+  [...operations].map(([path, { name, checksCaller }]) => [path, { name, checksCaller }]),
+);
+
 export async function startDataApiServer(options: DataApiServerOptions): Promise<DataApiServer> {
   const settings = compileOptions(options);
   const inFlight = new Set<Promise<void>>();
@@ -195,7 +200,7 @@ async function handleRequest(settings: Settings, req: IncomingMessage, res: Serv
   }
 }
 
-function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -233,7 +238,7 @@ function requestTooLarge(bytesMax: number): DataApiError {
   return badRequest(`The request is too large: the limit is ${bytesMax} bytes`, { statusCode: 413 });
 }
 
-function parseInput(body: Buffer): Input {
+export function parseInput(body: Buffer): Input {
   const text = body.toString('utf8');
   if (text.trim() === '') return {};
   let parsed: unknown;
@@ -251,7 +256,7 @@ function parseInput(body: Buffer): Input {
 }
 
 /** Borealis has no IAM: the cluster ARN and the secret ARN a caller names are its whole credential. */
-function checkCaller(settings: Settings, input: Input): void {
+export function checkCaller(settings: Pick<Settings, 'resourceArn' | 'secretArn'>, input: Input): void {
   const resourceArn = stringField(input, 'resourceArn', { required: true });
   if (resourceArn !== settings.resourceArn) {
     throw badRequest(`Invalid cluster arn: ${truncate(resourceArn, 200)}`);
@@ -280,7 +285,12 @@ function send(
 }
 
 /** The error shape the SDK's rest-json protocol reads: name in x-amzn-ErrorType, members in the body. */
-function sendError(req: IncomingMessage, res: ServerResponse, error: DataApiError, requestId: string): void {
+export function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: DataApiError,
+  requestId: string,
+): void {
   const body = stringifyJson({ message: error.message, dbConnectionId: error.dbConnectionId });
   send(req, res, error.statusCode, body, { 'x-amzn-ErrorType': error.name, 'x-amzn-RequestId': requestId });
 }
@@ -297,13 +307,17 @@ function logFailure(logger: Logger | undefined, error: DataApiError, context: Re
 // --- Input fields --------------------------------------------------------------------------------------
 // Smithy clients omit absent members, but a JSON null is read as absent too, as the service does.
 
-function stringField(input: Input, field: string, options: { required: true; charsMax?: number }): string;
-function stringField(
+export function stringField(
+  input: Input,
+  field: string,
+  options: { required: true; charsMax?: number },
+): string;
+export function stringField(
   input: Input,
   field: string,
   options?: { required?: false; charsMax?: number },
 ): string | undefined;
-function stringField(
+export function stringField(
   input: Input,
   field: string,
   options: { required?: boolean; charsMax?: number } = {},

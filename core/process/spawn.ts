@@ -7,6 +7,9 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parentPidVariable } from './parent-watch.ts';
 
+// Resolved from this file, not the working directory: `npm start` run from elsewhere must still work.
+const tsxLoader = import.meta.resolve('tsx');
+
 export interface SpawnOptions {
   name: string;
   /** A .ts entry (run through tsx) or .js/.cjs file. */
@@ -77,7 +80,7 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
 export async function spawnProcess(options: SpawnOptions): Promise<ManagedProcess> {
   mkdirSync(dirname(options.logFile), { recursive: true });
   const log = createWriteStream(options.logFile, { flags: 'a' });
-  const tsFlags = options.entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const tsFlags = options.entry.endsWith('.ts') ? ['--import', tsxLoader] : [];
   // e.g. BOREALIS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every child (NODE_OPTIONS may not).
   const extraFlags = (process.env.BOREALIS_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   const child = spawn(

@@ -88,7 +88,10 @@ export async function startReader(
   return info(process);
 }
 
-export function dataApiClient(instance: InstanceInfo): RDSDataClient {
+/** Whatever serves the Data API: an instance, or the proxy's cluster or reader endpoint. */
+export type DataApiTarget = Pick<InstanceInfo, 'endpoint' | 'resourceArn' | 'secretArn'>;
+
+export function dataApiClient(instance: DataApiTarget): RDSDataClient {
   return new RDSDataClient({
     endpoint: instance.endpoint,
     region: 'us-east-1',

@@ -9,7 +9,7 @@ import {
   RollbackTransactionCommand,
   type SqlParameter,
 } from '@aws-sdk/client-rds-data';
-import { dataApiClient, type InstanceInfo } from './instances.ts';
+import { type DataApiTarget, dataApiClient } from './instances.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -29,7 +29,7 @@ export function params(values: Record<string, ParamValue>): SqlParameter[] {
 export class Sql {
   readonly client: RDSDataClient;
 
-  constructor(readonly instance: InstanceInfo) {
+  constructor(readonly instance: DataApiTarget) {
     this.client = dataApiClient(instance);
   }
 

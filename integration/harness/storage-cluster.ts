@@ -3,10 +3,10 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '../../core/process/ports.ts';
 import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
 import { defaultPlacement, type StorageNodeAddress, type VolumeConfig } from '../../core/volume.ts';
 import { StorageClient } from '../../core/wire/client.ts';
-import { freePorts } from '../../core/process/ports.ts';
 
 const storageNodeEntry = fileURLToPath(new URL('../../services/storage-node/main.ts', import.meta.url));
 

@@ -1,0 +1,92 @@
+// One cluster on this machine: its control plane (which starts and owns the storage nodes, writer and
+// readers) and its proxy (the cluster and reader endpoints). Used by `npm start` / `borealis up`,
+// tests and benchmarks, so they all run the cluster the same way.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClusterStatus } from '../core/cluster/topology.ts';
+import { type ManagedProcess, spawnProcess } from '../core/process/spawn.ts';
+
+const controlPlaneEntry = fileURLToPath(new URL('../services/control-plane/main.ts', import.meta.url));
+const proxyEntry = fileURLToPath(new URL('../services/proxy/main.ts', import.meta.url));
+
+export interface ClusterOptions {
+  /** The cluster's data dir (volume, nodes, logs, topology). */
+  dir: string;
+  name: string;
+  region: string;
+  readers: number;
+  env?: NodeJS.ProcessEnv;
+  /** Extra control-plane flags (geometry, intervals), e.g. ['--pg-count', '4']. */
+  controlPlaneArgs?: string[];
+  proxyArgs?: string[];
+}
+
+export class LocalCluster {
+  private constructor(
+    readonly options: ClusterOptions,
+    readonly controlPlane: ManagedProcess,
+    readonly proxy: ManagedProcess,
+    readonly controlPlaneUrl: string,
+  ) {}
+
+  static async start(options: ClusterOptions): Promise<LocalCluster> {
+    const logs = join(options.dir, 'logs');
+    const controlPlane = await spawnProcess({
+      name: 'control-plane',
+      entry: controlPlaneEntry,
+      args: [
+        '--dir',
+        options.dir,
+        '--cluster',
+        options.name,
+        '--region',
+        options.region,
+        '--readers',
+        String(options.readers),
+        ...(options.controlPlaneArgs ?? []),
+      ],
+      env: options.env,
+      logFile: join(logs, 'control-plane.log'),
+      // Six storage nodes, a volume recovery and the readers: slow only on a loaded machine.
+      readyTimeoutMs: 180_000,
+    });
+    const controlPlaneUrl = controlPlane.ready.url as string;
+    let proxy: ManagedProcess;
+    try {
+      proxy = await spawnProcess({
+        name: 'proxy',
+        entry: proxyEntry,
+        args: ['--control-plane', controlPlaneUrl, ...(options.proxyArgs ?? [])],
+        env: options.env,
+        logFile: join(logs, 'proxy.log'),
+      });
+      const cluster = new LocalCluster(options, controlPlane, proxy, controlPlaneUrl);
+      // The proxy registers its endpoints with the control plane as it starts.
+      const deadline = Date.now() + 30_000;
+      while ((await cluster.status()).endpoints.writer === null) {
+        if (Date.now() > deadline) throw new Error('the proxy did not register its endpoints');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return cluster;
+    } catch (error) {
+      await controlPlane.stop(10_000);
+      throw error;
+    }
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const response = await fetch(`${this.controlPlaneUrl}/status`, { signal: AbortSignal.timeout(5_000) });
+    if (!response.ok) throw new Error(`control plane: ${response.status} ${await response.text()}`);
+    return (await response.json()) as ClusterStatus;
+  }
+
+  get running(): boolean {
+    return this.controlPlane.running && this.proxy.running;
+  }
+
+  /** The proxy first (no new requests), then the control plane, which stops every process it owns. */
+  async stop(): Promise<void> {
+    await this.proxy.stop();
+    await this.controlPlane.stop(15_000);
+  }
+}
