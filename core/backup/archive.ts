@@ -1,0 +1,165 @@
+// The continuous backup in S3, as keys and pure planning: log chunks (compressed redo batches), the
+// archive watermark, snapshots (manifests + content-addressed pages). Every key a writer, the
+// archiver, the snapshot and restore functions and the CLI use is built here, so they agree.
+//
+// A log chunk's key carries everything planning needs (LSN range, prevLsn, last commit and its
+// time), so a restore or a watermark advance is planned from one listing, without downloads. Keys
+// are deterministic functions of the content: writing the same chunk twice is a no-op overwrite.
+import { BorealisError, ErrorCode } from '../errors.ts';
+import type { Lsn } from '../lsn.ts';
+import type { RedoBatchHeader } from './redo-batch.ts';
+
+const lsnDigits = 20;
+const timeDigits = 13;
+
+export function clusterPrefix(cluster: string): string {
+  return `clusters/${cluster}/`;
+}
+
+export function logPrefix(cluster: string): string {
+  return `${clusterPrefix(cluster)}log/`;
+}
+
+export function watermarkKey(cluster: string): string {
+  return `${clusterPrefix(cluster)}watermark.json`;
+}
+
+export function snapshotPrefix(cluster: string): string {
+  return `${clusterPrefix(cluster)}snapshots/`;
+}
+
+export function snapshotManifestKey(cluster: string, snapshotId: string): string {
+  return `${snapshotPrefix(cluster)}${snapshotId}.json`;
+}
+
+/** Page images are stored once per content: a page that did not change is not stored again. */
+export function pageObjectKey(cluster: string, sha256Hex: string): string {
+  return `${clusterPrefix(cluster)}pages/${sha256Hex.slice(0, 2)}/${sha256Hex}`;
+}
+
+/** What a chunk's key says about it. */
+export interface ChunkInfo {
+  key: string;
+  prevLsn: Lsn;
+  firstLsn: Lsn;
+  lastLsn: Lsn;
+  /** 0 when the chunk holds no commit (a slice of a large transaction). */
+  lastCommitLsn: Lsn;
+  firstCommitTimeMs: number;
+  lastCommitTimeMs: number;
+}
+
+const pad = (n: bigint | number, digits: number) => n.toString().padStart(digits, '0');
+
+export function logChunkKey(cluster: string, h: RedoBatchHeader): string {
+  return (
+    `${logPrefix(cluster)}${pad(h.firstLsn, lsnDigits)}-${pad(h.lastLsn, lsnDigits)}` +
+    `.p${pad(h.prevLsn, lsnDigits)}.c${pad(h.lastCommitLsn, lsnDigits)}` +
+    `.t${pad(h.firstCommitTimeMs, timeDigits)}-${pad(h.lastCommitTimeMs, timeDigits)}.brb.gz`
+  );
+}
+
+const chunkKeyPattern = /(\d{20})-(\d{20})\.p(\d{20})\.c(\d{20})\.t(\d{13})-(\d{13})\.brb\.gz$/;
+
+export function parseLogChunkKey(key: string): ChunkInfo | undefined {
+  const m = chunkKeyPattern.exec(key);
+  if (!m) return undefined;
+  return {
+    key,
+    firstLsn: BigInt(m[1]!),
+    lastLsn: BigInt(m[2]!),
+    prevLsn: BigInt(m[3]!),
+    lastCommitLsn: BigInt(m[4]!),
+    firstCommitTimeMs: Number(m[5]!),
+    lastCommitTimeMs: Number(m[6]!),
+  };
+}
+
+/** The archive watermark: the log is gap-free from the start (or the oldest snapshot) up to `lsn`. */
+export interface Watermark {
+  /** Last record of the contiguous archived log (decimal string: LSNs are 64-bit). */
+  lsn: string;
+  /** Newest commit in it: the latest restorable point. */
+  commitLsn: string;
+  commitTimeMs: number;
+  updatedAt: string;
+}
+
+export interface LogChain {
+  chunks: ChunkInfo[];
+  /** Where the chain ends (fromLsn when nothing continues it). */
+  endLsn: Lsn;
+  lastCommitLsn: Lsn;
+  lastCommitTimeMs: number;
+}
+
+/**
+ * The longest gap-free run of chunks continuing a log that ends at `fromLsn`: a chunk continues it
+ * when prevLsn <= W < lastLsn (it holds every durable record in (prevLsn, lastLsn], so also the ones
+ * after W). Overlapping chunks (re-sent or republished after a failover) agree on their overlap.
+ * With `untilTimeMs`, stops after the last chunk holding a commit with time <= untilTimeMs.
+ */
+export function planLogChain(
+  chunks: readonly ChunkInfo[],
+  fromLsn: Lsn,
+  options: { untilTimeMs?: number; lastCommitLsn?: Lsn; lastCommitTimeMs?: number } = {},
+): LogChain {
+  const sorted = [...chunks].sort((a, b) => (a.prevLsn < b.prevLsn ? -1 : a.prevLsn > b.prevLsn ? 1 : 0));
+  const chain: ChunkInfo[] = [];
+  let w = fromLsn;
+  let lastCommitLsn = options.lastCommitLsn ?? 0n;
+  let lastCommitTimeMs = options.lastCommitTimeMs ?? 0;
+  for (;;) {
+    let best: ChunkInfo | undefined;
+    for (const c of sorted) {
+      if (c.prevLsn > w) break;
+      if (c.lastLsn > w && (!best || c.lastLsn > best.lastLsn)) best = c;
+    }
+    if (!best) break;
+    const until = options.untilTimeMs;
+    // A chunk whose first commit is after T adds nothing restorable (its records before that commit
+    // belong to a transaction that commits after T).
+    if (until !== undefined && best.lastCommitLsn !== 0n && best.firstCommitTimeMs > until) break;
+    chain.push(best);
+    w = best.lastLsn;
+    if (best.lastCommitLsn !== 0n && best.lastCommitLsn > lastCommitLsn) {
+      lastCommitLsn = best.lastCommitLsn;
+      lastCommitTimeMs = best.lastCommitTimeMs;
+    }
+    if (until !== undefined && best.lastCommitTimeMs > until) break;
+  }
+  return { chunks: chain, endLsn: w, lastCommitLsn, lastCommitTimeMs };
+}
+
+/** Names the first gap after `from` in a listing: what a failed restore reports. */
+export function describeGap(chunks: readonly ChunkInfo[], from: Lsn): string {
+  const after = chunks.filter((c) => c.prevLsn > from).sort((a, b) => (a.prevLsn < b.prevLsn ? -1 : 1))[0];
+  return after
+    ? `log records after LSN ${from} up to ${after.prevLsn} are missing from the archive`
+    : `no archived log after LSN ${from}`;
+}
+
+export class ArchiveGapError extends BorealisError {
+  constructor(message: string, context: Record<string, unknown>) {
+    super(ErrorCode.NOT_COMPLETE, message, { context });
+  }
+}
+
+export interface SnapshotManifest {
+  snapshotId: string;
+  cluster: string;
+  /** The consistent point: a commit LSN (decimal string); pages are as of it. */
+  lsn: string;
+  commitTimeMs: number;
+  createdAt: string;
+  pageSizeBytes: number;
+  /** Database size in pages (SQLite's header): pages[i] is page i + 1. */
+  pageCount: number;
+  /** sha256 hex of each page image, stored at pageObjectKey. */
+  pages: string[];
+  /** The snapshot this one is incremental to (its unchanged pages are shared), or null. */
+  parent: string | null;
+  /** Bytes uploaded by this snapshot (new page images) and bytes it refers to in all. */
+  bytesUploaded: number;
+  bytesTotal: number;
+}
