@@ -5,6 +5,7 @@
 // printed for the issue note; BOREALIS_FAILOVER_RUNS sets the number of kills (default 3).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalCluster } from '../../embedded/cluster.ts';
+import { isPidAlive } from '../../embedded/state.ts';
 import {
   endpointClients,
   percentile,
@@ -64,12 +65,16 @@ describe('failover through the proxy', () => {
             .sort((a, b) => a.tier - b.tier || (a.lagMs ?? 1e9) - (b.lagMs ?? 1e9))[0]!;
           const killedAt = Date.now();
           process.kill(old.pid!, 'SIGKILL');
+          // A SIGKILLed process may still finish a write() it was in: count only writes sent once
+          // it is gone, but measure from the kill.
+          await waitUntil(() => !isPidAlive(old.pid!), 5_000, 'the writer gone');
+          const goneAt = Date.now();
           await waitUntil(
-            () => workload.firstAckAfter(killedAt) !== undefined,
+            () => workload.firstAckAfter(goneAt) !== undefined,
             60_000,
             'a write after the kill',
           );
-          rtos.push(workload.firstAckAfter(killedAt)!.doneAt - killedAt);
+          rtos.push(workload.firstAckAfter(goneAt)!.doneAt - killedAt);
           const after = await waitForStatus(cluster, (s) => s.writer !== null && s.writer !== old.id, 30_000);
           promotions.push(`${old.id}→${after.writer}`);
           // The lowest tier wins (equal tiers: least lag, which the test cannot predict exactly).

@@ -8,6 +8,7 @@ import {
   chooseFailoverTarget,
   type FailoverEvent,
   type InstanceStatus,
+  type RestoreProgress,
   type StorageNodeStatus,
   type TopologyReader,
 } from '../../core/cluster/topology.ts';
@@ -54,6 +55,8 @@ export class Controller {
   #epoch = '0';
   #endpoints: { writer: string | null; reader: string | null } = { writer: null, reader: null };
   readonly failovers: FailoverEvent[] = [];
+  /** Progress of the restore that creates this cluster, while and after it runs. */
+  restore: RestoreProgress | undefined;
   readonly #retargetedAt = new Map<string, number>();
   #healthBusy = false;
 
@@ -90,11 +93,15 @@ export class Controller {
     this.#endpoints = endpoints;
   }
 
-  /** Starts the cluster: every storage node, the writer (recovers the volume), then the readers. */
-  async bootstrap(writerId: string): Promise<void> {
+  /**
+   * Starts the cluster: every storage node, then `beforeInstances` (a restore hydrates the volume
+   * there), the writer (recovers the volume), then the readers.
+   */
+  async bootstrap(writerId: string, beforeInstances?: () => Promise<void>): Promise<void> {
     const log = this.options.logger;
     await Promise.all([...this.fleet.storage.keys()].map((id) => this.fleet.startStorage(id)));
     log.info('storage nodes up');
+    await beforeInstances?.();
     const started = performance.now();
     await this.#startWriter(writerId);
     log.info({ writer: writerId, ms: Math.round(performance.now() - started) }, 'writer open');
@@ -326,8 +333,8 @@ export class Controller {
       } catch (error) {
         // E.g. no write quorum yet (an AZ and a node down): the writer gives up and exits; try again.
         log.error({ target, err: (error as Error).message }, 'failover: the new writer did not open');
-        const slot = this.fleet.instance(target)!;
-        slot.restartAt = undefined;
+        // It comes back as a reader once a writer serves (or is chosen again while none can).
+        this.fleet.instance(target)!.restartAt = Date.now() + this.options.restartDelayMs;
         request.target = undefined;
         await new Promise((r) => setTimeout(r, 500));
         continue;
@@ -531,6 +538,7 @@ export class Controller {
       instances,
       storageNodes,
       failovers: [...this.failovers],
+      ...(this.restore ? { restore: this.restore } : {}),
       updatedAt: new Date().toISOString(),
     };
   }
