@@ -3,8 +3,10 @@
 // tests and benchmarks, so they all run the cluster the same way.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resolveEndpoint } from '../core/aws/endpoints.ts';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { type ManagedProcess, spawnProcess } from '../core/process/spawn.ts';
+import { regionalResources } from '../core/resources.ts';
 
 const controlPlaneEntry = fileURLToPath(new URL('../services/control-plane/main.ts', import.meta.url));
 const proxyEntry = fileURLToPath(new URL('../services/proxy/main.ts', import.meta.url));
@@ -19,6 +21,8 @@ export interface ClusterOptions {
   /** Extra control-plane flags (geometry, intervals), e.g. ['--pg-count', '4']. */
   controlPlaneArgs?: string[];
   proxyArgs?: string[];
+  /** Publish redo to the region's stream when an endpoint is configured (default true). */
+  publishRedo?: boolean;
 }
 
 export class LocalCluster {
@@ -31,6 +35,18 @@ export class LocalCluster {
 
   static async start(options: ClusterOptions): Promise<LocalCluster> {
     const logs = join(options.dir, 'logs');
+    // With the embedded AWS (or LocalStack) configured, writers publish to the region's redo stream.
+    // The stream and bucket are the cluster's own (core/resources.ts): only a cluster whose
+    // resources were provisioned publishes (a restored cluster's are not, yet).
+    const aws: string[] = [];
+    if (
+      options.publishRedo !== false &&
+      options.env !== undefined &&
+      resolveEndpoint('kinesis', options.region, options.env) !== undefined
+    ) {
+      const resources = regionalResources(options.region, options.name);
+      aws.push('--redo-stream', resources.redoStream.name, '--backup-bucket', resources.backupBucket);
+    }
     const controlPlane = await spawnProcess({
       name: 'control-plane',
       entry: controlPlaneEntry,
@@ -43,6 +59,7 @@ export class LocalCluster {
         options.region,
         '--readers',
         String(options.readers),
+        ...aws,
         ...(options.controlPlaneArgs ?? []),
       ],
       env: options.env,

@@ -3,18 +3,25 @@
 // storage nodes in three AZs, a writer, readers and the proxy. Every process it starts is stopped
 // on exit, and each also exits if this launcher dies.
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { nonNegativeIntFlag, parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
+import { type ManagedProcess, spawnProcess } from '../core/process/spawn.ts';
 import { defaultClusterName, embeddedRegions, primaryRegion, regionalResources } from '../core/resources.ts';
 import { LocalCluster } from './cluster.ts';
-import { Emulators } from './emulators.ts';
+import { Emulators, emulatorEnv } from './emulators.ts';
 import { provisionRegion } from './provision.ts';
 import {
+  clusterDirPath,
   defaultStateDir,
+  readClusterEntry,
   readSystemState,
+  removeClusterEntry,
   removeSystemState,
   stateDirPath,
+  stopOtherClusters,
+  writeClusterEntry,
   writeSystemState,
 } from './state.ts';
 
@@ -33,6 +40,9 @@ options:
   --readers N       readers besides the writer, 0-15 (default 2)
   --pg-count N      protection groups of a new volume (default 8)
   --pages-per-pg N  pages per PG of a new volume (default 65536, 256 MiB of 4 KiB pages)
+  --cluster NAME    run another cluster (e.g. a restored one) beside the running system, using
+                    its emulators (default: the primary cluster '${defaultClusterName}', with the emulators)
+  --restore-job F   create the cluster's volume from a backup first (written by the restore function)
   --help            this text`;
 
 const { values } = parseFlags('npm start', {
@@ -40,6 +50,8 @@ const { values } = parseFlags('npm start', {
   readers: { type: 'string', default: '2' },
   'pg-count': { type: 'string', default: '8' },
   'pages-per-pg': { type: 'string', default: '65536' },
+  cluster: { type: 'string', default: defaultClusterName },
+  'restore-job': { type: 'string' },
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -54,28 +66,51 @@ if (readers > 15) {
 const pgCount = nonNegativeIntFlag('npm start', 'pg-count', values['pg-count']);
 const pagesPerPg = nonNegativeIntFlag('npm start', 'pages-per-pg', values['pages-per-pg']);
 const stateDir = values['state-dir'];
+const clusterName = values.cluster;
+// The primary cluster comes with the system (emulators); any other cluster joins a running system.
+const primary = clusterName === defaultClusterName;
 const running = readSystemState(stateDir);
-if (running) {
+if (primary && running) {
   console.error(
     `borealis: a system already runs from ${stateDirPath(stateDir)} (launcher pid ${running.launcherPid}); stop it with Ctrl-C in its terminal or \`npx borealis down\``,
   );
   process.exit(1);
 }
+if (!primary && !running) {
+  console.error(
+    `borealis: cluster ${clusterName} needs the system running from ${stateDirPath(stateDir)}: start it with \`npm start\` first`,
+  );
+  process.exit(1);
+}
+if (!primary && readClusterEntry(stateDir, clusterName)) {
+  console.error(`borealis: cluster ${clusterName} already runs from ${stateDirPath(stateDir)}`);
+  process.exit(1);
+}
 
-const clusterName = defaultClusterName;
-const clusterDir = join(stateDirPath(stateDir), 'clusters', clusterName);
-console.log(`borealis: starting the embedded system (state dir ${stateDirPath(stateDir)})`);
-const emulators = await Emulators.start({ regions: embeddedRegions, dataDir: join(stateDir, 'emulators') });
+const clusterDir = clusterDirPath(stateDir, clusterName);
+console.log(
+  `borealis: starting ${primary ? 'the embedded system' : `cluster ${clusterName}`} (state dir ${stateDirPath(stateDir)})`,
+);
+const emulators = primary
+  ? await Emulators.start({ regions: embeddedRegions, dataDir: join(stateDir, 'emulators') })
+  : undefined;
 let cluster: LocalCluster | undefined;
+let runner: ManagedProcess | undefined;
 let stopping = false;
 async function shutdown(code: number): Promise<void> {
   // npm and the terminal may both deliver Ctrl-C: a second signal must not cut the cleanup short.
   if (stopping) return;
   stopping = true;
   console.log('\nborealis: stopping every process this launcher started…');
+  await runner?.stop().catch(() => undefined);
   await cluster?.stop().catch(() => undefined);
-  await emulators.stop();
-  removeSystemState(stateDir);
+  removeClusterEntry(stateDir, clusterName);
+  // Clusters started beside the system (restores) go with it: they live on its emulators.
+  if (emulators) await stopOtherClusters(stateDir, clusterName);
+  if (emulators) {
+    await emulators.stop();
+    removeSystemState(stateDir);
+  }
   console.log('borealis: stopped');
   process.exit(code);
 }
@@ -89,19 +124,21 @@ process.on('SIGTERM', () => void shutdown(0));
 // Run by `borealis up` in the foreground: go down with it even if it is SIGKILLed.
 exitWithParent(() => void shutdown(0));
 
-const env = { ...process.env, ...emulators.env() };
-try {
-  for (const region of embeddedRegions) await provisionRegion(regionalResources(region), env);
-} catch (error) {
-  console.error(`borealis: could not create the buckets and streams: ${(error as Error).message}`);
-  await stopAndWait(1);
-}
-const systemState = {
+const env = { ...process.env, ...(emulators ? emulators.env() : emulatorEnv(running!.emulators)) };
+const systemState = emulators && {
   launcherPid: process.pid,
   startedAt: new Date().toISOString(),
   emulators: emulators.state,
 };
-writeSystemState(stateDir, systemState);
+if (emulators) {
+  try {
+    for (const region of embeddedRegions) await provisionRegion(regionalResources(region), env);
+  } catch (error) {
+    console.error(`borealis: could not create the buckets and streams: ${(error as Error).message}`);
+    await stopAndWait(1);
+  }
+  writeSystemState(stateDir, systemState!);
+}
 
 console.log(
   `borealis: starting cluster '${clusterName}' (${readers} readers; logs in ${join(clusterDir, 'logs')})`,
@@ -114,27 +151,50 @@ try {
     region: primaryRegion,
     readers,
     env,
-    controlPlaneArgs: ['--pg-count', String(pgCount), '--pages-per-pg', String(pagesPerPg)],
+    publishRedo: primary,
+    controlPlaneArgs: [
+      '--pg-count',
+      String(pgCount),
+      '--pages-per-pg',
+      String(pagesPerPg),
+      ...(values['restore-job'] ? ['--restore-job', values['restore-job']] : []),
+    ],
   });
   status = await cluster.status();
 } catch (error) {
   console.error(`borealis: the cluster did not start: ${(error as Error).message}`);
   await stopAndWait(1);
 }
-writeSystemState(stateDir, {
-  ...systemState,
-  cluster: {
-    name: clusterName,
-    region: primaryRegion,
-    controlPlaneUrl: cluster!.controlPlaneUrl,
-    ready: true,
-    controlPlanePid: cluster!.controlPlane.pid,
-    proxyPid: cluster!.proxy.pid,
-  },
-});
+// The Lambda functions, run locally on the same event shapes (Kinesis, EventBridge): one runner
+// for the system, started with the primary cluster.
+if (emulators) {
+  try {
+    runner = await spawnProcess({
+      name: 'function-runner',
+      entry: fileURLToPath(new URL('./function-runner-main.ts', import.meta.url)),
+      args: ['--state-dir', stateDirPath(stateDir), '--region', primaryRegion, '--cluster', clusterName],
+      env,
+      logFile: join(stateDirPath(stateDir), 'logs', 'function-runner.log'),
+    });
+  } catch (error) {
+    console.error(`borealis: the function runner did not start: ${(error as Error).message}`);
+    await stopAndWait(1);
+  }
+}
 
-for (const region of embeddedRegions) {
-  const endpoints = emulators.endpoints(region);
+const entry = {
+  name: clusterName,
+  region: primaryRegion,
+  controlPlaneUrl: cluster!.controlPlaneUrl,
+  ready: true,
+  controlPlanePid: cluster!.controlPlane.pid,
+  proxyPid: cluster!.proxy.pid,
+};
+writeClusterEntry(stateDir, { ...entry, launcherPid: process.pid });
+if (systemState) writeSystemState(stateDir, { ...systemState, cluster: entry });
+
+for (const region of emulators ? embeddedRegions : []) {
+  const endpoints = emulators!.endpoints(region);
   const resources = regionalResources(region);
   console.log(`\n  ${region}`);
   console.log(`    S3       ${endpoints.s3}   bucket  ${resources.backupBucket}`);
@@ -185,7 +245,13 @@ function summary(s: ClusterStatus): string {
 const watch = setInterval(() => {
   void (async () => {
     if (stopping) return;
-    if (!emulators.running || !cluster!.running) {
+    if (!emulators && !readSystemState(stateDir)) {
+      console.error('borealis: the system this cluster runs beside has stopped');
+      clearInterval(watch);
+      await shutdown(0);
+      return;
+    }
+    if ((emulators && !emulators.running) || !cluster!.running || (runner && !runner.running)) {
       console.error(
         'borealis: a process of the system exited unexpectedly; see the logs under the state dir',
       );

@@ -1,6 +1,6 @@
 // The state dir (default .borealis/) is how the processes of one embedded system find each other:
 // `npm start` writes what it started there, and the CLI in a second terminal reads it.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { EmulatorState } from './emulators.ts';
 
@@ -62,4 +62,65 @@ export function readSystemState(stateDir: string = defaultStateDir): SystemState
   if (!existsSync(file)) return undefined;
   const state = JSON.parse(readFileSync(file, 'utf8')) as SystemState;
   return isPidAlive(state.launcherPid) ? state : undefined;
+}
+
+/** A running cluster's entry, one file per cluster: how the CLI finds a restored cluster too. */
+export interface RunningCluster extends ClusterEntry {
+  launcherPid: number;
+}
+
+export function clusterDirPath(stateDir: string, name: string): string {
+  return join(stateDirPath(stateDir), 'clusters', name);
+}
+
+function clusterEntryFile(stateDir: string, name: string): string {
+  return join(clusterDirPath(stateDir, name), 'cluster.json');
+}
+
+export function writeClusterEntry(stateDir: string, entry: RunningCluster): void {
+  const file = clusterEntryFile(stateDir, entry.name);
+  mkdirSync(clusterDirPath(stateDir, entry.name), { recursive: true });
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(entry, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
+export function removeClusterEntry(stateDir: string, name: string): void {
+  rmSync(clusterEntryFile(stateDir, name), { force: true });
+}
+
+/** The cluster's entry if its launcher still runs (the primary's also comes from system.json). */
+export function readClusterEntry(stateDir: string, name: string): RunningCluster | undefined {
+  const file = clusterEntryFile(stateDir, name);
+  if (existsSync(file)) {
+    const entry = JSON.parse(readFileSync(file, 'utf8')) as RunningCluster;
+    if (isPidAlive(entry.launcherPid)) return entry;
+  }
+  const system = readSystemState(stateDir);
+  if (system?.cluster?.name === name) return { ...system.cluster, launcherPid: system.launcherPid };
+  return undefined;
+}
+
+/** Where a control plane writes its URL as soon as it serves, before the cluster is ready. */
+export function controlPlaneUrlFile(clusterDir: string): string {
+  return join(clusterDir, 'control-plane.url');
+}
+
+/** SIGTERMs every other cluster's launcher under the state dir and waits (bounded) until they exit. */
+export async function stopOtherClusters(stateDir: string, except: string): Promise<void> {
+  const root = join(stateDirPath(stateDir), 'clusters');
+  if (!existsSync(root)) return;
+  const launchers = readdirSync(root)
+    .filter((name) => name !== except)
+    .map((name) => readClusterEntry(stateDir, name))
+    .filter((e): e is RunningCluster => e !== undefined && e.name !== except)
+    .map((e) => e.launcherPid);
+  for (const pid of launchers) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone already
+    }
+  }
+  const deadline = Date.now() + 30_000;
+  while (launchers.some(isPidAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }

@@ -2,59 +2,35 @@
 // `borealis sql` to create a table, insert and select, `borealis kill --writer`, and the select again.
 // Then `borealis status --json` follows kills and starts within 2 s, bad input is one line, and Ctrl-C
 // leaves no process behind (every pid the system reported is checked).
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { isPidAlive, readSystemState } from '../embedded/state.ts';
+import { TestSystem } from './harness/system.ts';
 import { makeTempDir } from './harness/temp.ts';
-
-const run = promisify(execFile);
 
 describe('quick start: npm start, then the borealis CLI', () => {
   const dir = makeTempDir('quickstart');
-  let launcher: ChildProcess;
-  let output = '';
-  const cli = (...args: string[]) =>
-    run(process.execPath, ['bin/borealis.js', ...args, '--state-dir', dir.path], { timeout: 60_000 });
-  const statusNow = async (): Promise<ClusterStatus> => {
-    const url = readSystemState(dir.path)!.cluster!.controlPlaneUrl;
-    return (await (await fetch(`${url}/status`)).json()) as ClusterStatus;
-  };
+  let system: TestSystem;
+  const cli = (...args: string[]) => system.cli(...args);
+  const statusNow = () => system.status();
   const pids = new Set<number>();
 
   beforeAll(async () => {
-    launcher = spawn(process.execPath, ['--import', 'tsx', 'embedded/start.ts', '--state-dir', dir.path], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not ready in time:\n${output}`)), 170_000);
-      launcher.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('borealis: ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      launcher.stderr!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-      });
-      launcher.once('exit', (code) => reject(new Error(`launcher exited with ${code}:\n${output}`)));
-    });
+    system = await TestSystem.start(dir.path);
   }, 180_000);
 
   afterAll(async () => {
-    if (launcher.exitCode === null) launcher.kill('SIGKILL');
+    system?.kill();
     for (const pid of pids) if (isPidAlive(pid)) process.kill(pid, 'SIGKILL');
     dir.remove();
   });
 
   it('prints the endpoints and a Data API snippet', async () => {
     const status = await statusNow();
-    expect(output).toContain(status.endpoints.writer!);
-    expect(output).toContain(status.endpoints.reader!);
-    expect(output).toContain(status.resourceArn);
-    expect(output).toContain("from '@aws-sdk/client-rds-data'");
+    expect(system.output).toContain(status.endpoints.writer!);
+    expect(system.output).toContain(status.endpoints.reader!);
+    expect(system.output).toContain(status.resourceArn);
+    expect(system.output).toContain("from '@aws-sdk/client-rds-data'");
     // Both regions' emulated S3 and Kinesis, with the Borealis buckets and streams, through the SDK.
     const listing = JSON.parse((await cli('resources', '--json')).stdout) as {
       regions: { region: string; buckets: string[]; streams: string[] }[];
@@ -163,9 +139,7 @@ describe('quick start: npm start, then the borealis CLI', () => {
       if (pid !== null) pids.add(pid);
     }
     expect(pids.size).toBeGreaterThanOrEqual(4 + 2 + 3 + 6);
-    const exited = new Promise<number | null>((resolve) => launcher.once('exit', (code) => resolve(code)));
-    launcher.kill('SIGINT');
-    expect(await exited).toBe(0);
+    expect(await system.stop()).toBe(0);
     expect([...pids].filter(isPidAlive)).toEqual([]);
     expect(readSystemState(dir.path)).toBeUndefined();
   }, 60_000);

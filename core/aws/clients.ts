@@ -1,6 +1,7 @@
 // The one place that builds AWS SDK v3 clients. Every service, function, test and benchmark asks
 // here, so the emulator quirks (STACK.md) are handled once: Kinesis over HTTP/1.1, S3 path-style
 // with checksums only when required. Credentials come from the environment's default chain.
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -62,6 +63,16 @@ export function kinesisClient(options: ClientOptions): KinesisClient {
 export function ssmClient(options: ClientOptions): SSMClient {
   const endpoint = endpointFor('ssm', options);
   return new SSMClient({
+    region: options.region,
+    ...credentialsFor(options),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 10_000 }),
+  });
+}
+
+export function eventBridgeClient(options: ClientOptions): EventBridgeClient {
+  const endpoint = endpointFor('eventbridge', options);
+  return new EventBridgeClient({
     region: options.region,
     ...credentialsFor(options),
     ...(endpoint === undefined ? {} : { endpoint }),

@@ -59,6 +59,14 @@ export function logChunkKey(cluster: string, h: RedoBatchHeader): string {
   );
 }
 
+/**
+ * A ListObjectsV2 StartAfter that skips every chunk whose firstLsn is <= `lsn`: keys sort by their
+ * zero-padded firstLsn, and '.' sorts after the '-' that follows it.
+ */
+export function logChunkStartAfter(cluster: string, lsn: Lsn): string {
+  return `${logPrefix(cluster)}${pad(lsn, lsnDigits)}.`;
+}
+
 const chunkKeyPattern = /(\d{20})-(\d{20})\.p(\d{20})\.c(\d{20})\.t(\d{13})-(\d{13})\.brb\.gz$/;
 
 export function parseLogChunkKey(key: string): ChunkInfo | undefined {

@@ -156,6 +156,10 @@ export function decodeRedoBatch(buf: Uint8Array): RedoBatch & { header: RedoBatc
     records.push({ ...record, payload: Buffer.from(record.payload) });
     offset += length;
   }
+  for (let i = 0; i < records.length; i++) {
+    const before = i === 0 ? header.prevLsn : records[i - 1]!.lsn;
+    if (records[i]!.lsn <= before) throw invalid(`records out of LSN order at ${i}`);
+  }
   const batch = { epoch: header.epoch, prevLsn: header.prevLsn, records };
   const check = records.length > 0 ? headerOf(batch) : undefined;
   if (!check || JSON.stringify(check, bigints) !== JSON.stringify(header, bigints)) {
@@ -195,7 +199,9 @@ export function packRedoBatches(
   for (const record of records) {
     const size = encodedRecordLength(record);
     if (redoBatchHeaderBytes + size > maxBytes) {
-      throw invalid(`a ${size}-byte record does not fit a ${maxBytes}-byte batch`, { lsn: record.lsn.toString() });
+      throw invalid(`a ${size}-byte record does not fit a ${maxBytes}-byte batch`, {
+        lsn: record.lsn.toString(),
+      });
     }
     if (bytes + size > maxBytes && current.length > 0) {
       // Prefer a commit boundary; else cut right here.

@@ -109,7 +109,23 @@ export interface ClusterStatus {
   instances: InstanceStatus[];
   storageNodes: StorageNodeStatus[];
   failovers: FailoverEvent[];
+  /** Present on a cluster created by a restore: how far it got. */
+  restore?: RestoreProgress;
   updatedAt: string;
+}
+
+export interface RestoreProgress {
+  requestId: string;
+  sourceCluster: string;
+  /** downloading: snapshot pages and log chunks; loading: writing pages to the new volume. */
+  phase: 'downloading' | 'loading' | 'done' | 'failed';
+  done: number;
+  total: number;
+  /** The restore time asked for and the last commit restored (ISO), once known. */
+  restoreTime: string;
+  restoredToCommitTime: string | null;
+  bytes: number;
+  error?: string;
 }
 
 /** The control plane's HTTP API (loopback), used by the proxy and the CLI. */

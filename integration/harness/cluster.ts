@@ -12,6 +12,11 @@ export interface TestClusterOptions {
   /** Control-plane flags beyond the small test geometry. */
   controlPlaneArgs?: string[];
   proxyArgs?: string[];
+  /**
+   * Environment of the cluster's processes. With emulator endpoints in it (Emulators.env(), after
+   * provisionRegion(regionalResources('us-east-1'))), writers publish to the redo stream.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startTestCluster(options: TestClusterOptions): Promise<LocalCluster> {
@@ -32,6 +37,7 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Loc
       ...(options.controlPlaneArgs ?? []),
     ],
     proxyArgs: options.proxyArgs,
+    ...(options.env && { env: { ...process.env, ...options.env } }),
   });
 }
 

@@ -54,6 +54,8 @@ export interface FleetOptions {
   cluster: string;
   storageArgs: string[];
   instanceArgs: string[];
+  /** Flags for writers only (the redo stream and backup bucket). */
+  writerArgs?: string[];
   /** Called when a process exits on its own (or by SIGKILL), never for a stop the fleet asked. */
   onExit: (
     kind: 'storage' | 'instance',
@@ -162,7 +164,13 @@ export class Fleet {
     const common = ['--id', id, '--volume-config', this.options.volumePath, '--region', this.options.region];
     const args =
       role === 'writer'
-        ? [...common, '--cluster', this.options.cluster, ...this.options.instanceArgs]
+        ? [
+            ...common,
+            '--cluster',
+            this.options.cluster,
+            ...this.options.instanceArgs,
+            ...(this.options.writerArgs ?? []),
+          ]
         : [
             ...common,
             '--cluster',

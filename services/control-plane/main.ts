@@ -2,6 +2,7 @@
 // a writer, readers), health-checks them, fails the writer over, brings failed instances back as
 // readers and publishes the topology (state dir file; SSM when an AWS endpoint is configured).
 // Serves its API, /health and /metrics on --port. Prints {"ready":true,...} once the cluster serves.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { ssmClient } from '../../core/aws/clients.ts';
@@ -15,6 +16,7 @@ import { clusterArns, defaultClusterName, primaryRegion } from '../../core/resou
 import { controlPlaneApi } from './api.ts';
 import { Controller } from './controller.ts';
 import { Fleet } from './fleet.ts';
+import { readRestoreJob, runRestore } from './restore.ts';
 import { readPersistedTopology, TopologyPublisher } from './topology-publisher.ts';
 import { setUpVolume, volumePath } from './volume-setup.ts';
 
@@ -38,6 +40,10 @@ options:
   --failure-threshold-ms N  no healthy answer for this long: the instance is failed (default 5000)
   --restart-delay-ms N      a failed instance comes back as a reader after this (default 3000)
   --drain-ms N              planned failover: time for statements in flight (default 500)
+  --restore-job FILE        create this cluster's volume from a backup first (a JSON RestoreJob
+                            written by the restore function; done once, remembered in the dir)
+  --redo-stream NAME        writers publish durable redo to this Kinesis stream (needs --backup-bucket)
+  --backup-bucket NAME      the backup bucket (archive watermark) writers resume the redo stream from
   --publish-ssm             also write the topology to SSM (on by default when an SSM/AWS
                             endpoint is configured: AWS_ENDPOINT_URL[_SSM])
   --help                    this text
@@ -61,6 +67,9 @@ const { values } = parseFlags('control-plane', {
   'restart-delay-ms': { type: 'string', default: '3000' },
   'drain-ms': { type: 'string', default: '500' },
   'publish-ssm': { type: 'boolean', default: false },
+  'redo-stream': { type: 'string' },
+  'backup-bucket': { type: 'string' },
+  'restore-job': { type: 'string' },
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -137,6 +146,10 @@ const fleet = new Fleet(
     cluster,
     storageArgs: [],
     instanceArgs: ['--cache-pages', String(int('cache-pages'))],
+    writerArgs: [
+      ...(values['redo-stream'] === undefined ? [] : ['--redo-stream', values['redo-stream']]),
+      ...(values['backup-bucket'] === undefined ? [] : ['--backup-bucket', values['backup-bucket']]),
+    ],
     onExit: (kind, id, info) => controller?.onExit(kind, id, info),
   },
   volume.nodes,
@@ -209,6 +222,9 @@ const http = await startServiceHttp({
   routes: controlPlaneApi(controller, publisher),
 });
 
+// Before the cluster is ready (a restore can take minutes) the CLI follows progress through /status.
+writeFileSync(join(dir, 'control-plane.url'), `http://127.0.0.1:${http.port}\n`);
+
 let stopping = false;
 async function stop(code: number): Promise<never> {
   if (!stopping) {
@@ -224,8 +240,22 @@ process.on('SIGTERM', () => void stop(0));
 process.on('SIGINT', () => void stop(0));
 exitWithParent(() => void stop(0));
 
+const restoreJob = values['restore-job'] ? readRestoreJob(values['restore-job']) : undefined;
 try {
-  await controller.bootstrap(firstWriter);
+  await controller.bootstrap(
+    firstWriter,
+    restoreJob &&
+      (() =>
+        runRestore({
+          job: restoreJob,
+          dir,
+          volume,
+          logger,
+          report: (progress) => {
+            ctl.restore = progress;
+          },
+        })),
+  );
 } catch (error) {
   logger.fatal({ err: (error as Error).message }, 'the cluster did not start');
   console.error(`control-plane: the cluster did not start: ${(error as Error).message}`);

@@ -1,6 +1,9 @@
 // Process entry of the writer (the primary instance): recovers the volume (no replay), then serves
 // the RDS Data API on --port and the redo stream to readers on --redo-port. /health and /metrics on
-// --http-port. Prints {"ready":true,...} with its ports and how long the open took.
+// --http-port. Prints {"ready":true,...} with its ports and how long the open took. With --redo-stream it
+// also publishes every durable batch to the region's Kinesis redo stream (redo-publisher.ts).
+import { kinesisClient, s3Client } from '../../core/aws/clients.ts';
+import { consistentPointRoute, encodeConsistentPoint } from '../../core/cluster/consistent-point.ts';
 import { startDataApiServer } from '../../core/data-api/server.ts';
 import { databaseName, loadRuntimeOver, storageClients, vfsName } from '../../core/engine/instance.ts';
 import { PageFetcher } from '../../core/engine/page-fetcher.ts';
@@ -15,6 +18,9 @@ import { clusterArns, primaryRegion } from '../../core/resources.ts';
 import { LogShipper } from './log-shipper.ts';
 import { writerMetrics } from './metrics.ts';
 import { recoverVolume } from './recovery.ts';
+import { publishBufferBytesMax, RedoPublisher, redoStreamHealth } from './redo-publisher.ts';
+import { KinesisRedoSink, readWatermark } from './redo-publisher-aws.ts';
+import { SegmentLogReader } from './redo-publisher-storage.ts';
 import { RedoStreamServer } from './redo-stream.ts';
 import { WriterEngine } from './writer-engine.ts';
 
@@ -31,6 +37,10 @@ options:
   --region R              region of the cluster ARNs (default ${primaryRegion})
   --cluster NAME          cluster name in the ARNs (default borealis)
   --cache-pages N         buffer cache size in pages (default 65536)
+  --redo-stream NAME      publish every durable redo batch to this Kinesis stream (off if absent)
+  --backup-bucket NAME    the backup bucket holding the archive watermark (required with --redo-stream)
+  --redo-buffer-bytes N   records waiting for the redo stream, at most (default 64 MiB; past it
+                          they are dropped and read back from storage)
   --statement-timeout-ms N        Data API statement timeout (default 45000)
   --idle-transaction-timeout-ms N roll back transactions idle this long (default 180000)
   --help                  this text`;
@@ -46,6 +56,9 @@ const { values } = parseFlags('writer', {
   'cache-pages': { type: 'string', default: '65536' },
   'statement-timeout-ms': { type: 'string', default: '45000' },
   'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
+  'redo-stream': { type: 'string' },
+  'backup-bucket': { type: 'string' },
+  'redo-buffer-bytes': { type: 'string', default: String(publishBufferBytesMax) },
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -56,6 +69,11 @@ if (!values['volume-config']) {
   console.error(`writer: --volume-config is required\n\n${usage}`);
   process.exit(2);
 }
+if (values['redo-stream'] !== undefined && values['backup-bucket'] === undefined) {
+  // Without the archive watermark a new writer cannot know where the stream's consumers stopped.
+  console.error(`writer: --redo-stream needs --backup-bucket (the archive watermark)\n\n${usage}`);
+  process.exit(2);
+}
 function intFlag(
   name:
     | 'port'
@@ -63,7 +81,8 @@ function intFlag(
     | 'http-port'
     | 'cache-pages'
     | 'statement-timeout-ms'
-    | 'idle-transaction-timeout-ms',
+    | 'idle-transaction-timeout-ms'
+    | 'redo-buffer-bytes',
 ): number {
   return nonNegativeIntFlag('writer', name, values[name]);
 }
@@ -75,13 +94,36 @@ const openStarted = performance.now();
 const recovered = await recoverVolume({ volume, clients, logger });
 
 let redo: RedoStreamServer | undefined;
+// The Kinesis redo stream: resumes from the archive watermark (republishing from storage), then live.
+const backupS3 = values['backup-bucket'] === undefined ? undefined : s3Client({ region: values.region });
+const publisher =
+  values['redo-stream'] === undefined
+    ? undefined
+    : new RedoPublisher({
+        epoch: recovered.epoch,
+        sink: new KinesisRedoSink(
+          kinesisClient({ region: values.region }),
+          values['redo-stream'],
+          values.cluster,
+        ),
+        storage: new SegmentLogReader(volume, clients, logger),
+        readWatermark: () => readWatermark(backupS3!, values['backup-bucket']!, values.cluster),
+        logger,
+        vdl: recovered.vdl,
+        vdlCommitTimeMs: recovered.lastCommit.commitTimeMs,
+        pgTails: recovered.pgTails,
+        bufferBytesMax: intFlag('redo-buffer-bytes'),
+      });
 const shipper = new LogShipper({
   volume,
   epoch: recovered.epoch,
   clients,
   nextLsn: recovered.nextLsn,
   pgTails: recovered.pgTails,
-  onVdl: (vdl) => redo?.vdlAdvanced(vdl),
+  onVdl: (vdl) => {
+    redo?.vdlAdvanced(vdl);
+    publisher?.vdlAdvanced(vdl);
+  },
   onFenced: (error) => {
     // Deliberate fail-stop: a newer writer owns the volume; this one must not serve another write.
     logger.fatal({ err: error.message }, 'fenced by a newer epoch: stopping');
@@ -97,7 +139,10 @@ const engine = new WriterEngine({
   vdl: recovered.vdl,
   lastCommit: recovered.lastCommit,
   nextTxnId: recovered.nextTxnId,
-  onShipped: (records) => redo?.publish(records),
+  onShipped: (records) => {
+    redo?.publish(records);
+    publisher?.shipped(records);
+  },
 });
 const runtime = await loadRuntimeOver(engine);
 const executor = new SqlExecutor({
@@ -125,6 +170,7 @@ const arns = clusterArns(values.region, values.cluster);
 const dataApi = await startDataApiServer({ port: intFlag('port'), executor, ...arns, logger });
 const openMs = performance.now() - openStarted;
 
+publisher?.start();
 const registry = newRegistry('writer', { instance: values.id });
 const metrics = writerMetrics(registry, {
   vdl: () => shipper.vdl,
@@ -138,6 +184,7 @@ const metrics = writerMetrics(registry, {
   openTransactions: () => executor.openTransactions,
   writeLockQueue: () => executor.writeLockQueue,
   readers: () => redo?.subscriberCount ?? 0,
+  redoPublisher: publisher && (() => publisher.snapshot()),
 });
 void metrics;
 const http = await startServiceHttp({
@@ -153,12 +200,21 @@ const http = await startServiceHttp({
     latestCommit: engine.latestCommitLsn.toString(),
     openMs: Math.round(openMs),
     readers: redo?.subscriberCount ?? 0,
+    ...(publisher && { redoStream: redoStreamHealth(values['redo-stream']!, publisher.snapshot()) }),
   }),
+  // Read-only: the point a snapshot pins (functions/snapshot reads pages from storage, not from here).
+  routes: async ({ method, url }) => {
+    if (method !== 'GET' || url.pathname !== consistentPointRoute) return undefined;
+    // One tick: the durable commit and the PG tails it is consistent with.
+    const point = { ...engine.durableCommit(), pgTails: shipper.pgTails() };
+    return { status: 200, body: encodeConsistentPoint(point, recovered.epoch) };
+  },
 });
 
 async function stop(code: number): Promise<never> {
   dataApi.server.close();
   redo?.close();
+  void publisher?.close();
   http.server.close();
   shipper.close();
   for (const c of clients.values()) c.close();

@@ -1,5 +1,6 @@
 // Prometheus metrics of the writer, in Aurora's vocabulary (VDL, VCL, epoch).
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { RedoPublisherStats } from './redo-publisher.ts';
 
 export function writerMetrics(
   registry: Registry,
@@ -15,6 +16,8 @@ export function writerMetrics(
     openTransactions: () => number;
     writeLockQueue: () => number;
     readers: () => number;
+    /** The Kinesis redo publisher, when it runs. */
+    redoPublisher?: (() => RedoPublisherStats) | undefined;
   },
 ): { statements: Counter } {
   const registers = [registry];
@@ -38,6 +41,75 @@ export function writerMetrics(
   gauge('borealis_writer_open_transactions', 'Open Data API transactions', live.openTransactions);
   gauge('borealis_writer_write_lock_queue', 'Statements waiting for the write lock', live.writeLockQueue);
   gauge('borealis_writer_readers', 'Readers subscribed to the redo stream', live.readers);
+  const redo = live.redoPublisher;
+  if (redo) {
+    // Counters read from the publisher's own tallies at scrape time.
+    const counter = (name: string, help: string, read: (s: RedoPublisherStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read(redo()));
+        },
+      });
+    counter(
+      'borealis_writer_redo_publish_batches_total',
+      'Redo batches put to the Kinesis redo stream',
+      (s) => s.batchesPublished,
+    );
+    counter(
+      'borealis_writer_redo_publish_bytes_total',
+      'Bytes of redo batches put to the redo stream',
+      (s) => s.bytesPublished,
+    );
+    counter(
+      'borealis_writer_redo_publish_records_total',
+      'Redo records put to the redo stream',
+      (s) => s.recordsPublished,
+    );
+    counter(
+      'borealis_writer_redo_republished_records_total',
+      'Redo records read back from storage and put (failover, restart, buffer overflow)',
+      (s) => s.recordsRepublished,
+    );
+    counter(
+      'borealis_writer_redo_publish_requests_total',
+      'PutRecords requests (attempts)',
+      (s) => s.requests,
+    );
+    counter(
+      'borealis_writer_redo_publish_errors_total',
+      'Failed or partly failed PutRecords and watermark reads',
+      (s) => s.errors,
+    );
+    counter(
+      'borealis_writer_redo_publish_overflows_total',
+      'Times the publish buffer was full (records re-read from storage)',
+      (s) => s.overflows,
+    );
+    gauge(
+      'borealis_writer_redo_published_lsn',
+      'Last redo record put to the redo stream',
+      () => redo().publishedLsn,
+    );
+    gauge(
+      'borealis_writer_redo_publish_lag_lsn',
+      'VDL minus the last LSN covered on the redo stream',
+      () => redo().lagLsn,
+    );
+    gauge(
+      'borealis_writer_redo_publish_lag_ms',
+      'Commit time of VDL minus that of the last commit put to the redo stream',
+      () => redo().lagMs,
+    );
+    gauge(
+      'borealis_writer_redo_publish_buffer_bytes',
+      'Shipped records waiting to be published',
+      () => redo().bufferBytes,
+    );
+  }
   return {
     statements: new Counter({
       name: 'borealis_writer_statements_total',

@@ -41,8 +41,8 @@ export class WriterEngine implements VolumeEngine {
   #lastCommit: { lsn: Lsn; pg: number; commitTimeMs: number };
   #nextTxnId: bigint;
   /** Commits shipped and not yet known durable, ascending; and the newest one known durable. */
-  readonly #shippedCommits: Lsn[] = [];
-  #durableCommit: Lsn;
+  readonly #shippedCommits: { lsn: Lsn; commitTimeMs: number }[] = [];
+  #durableCommit: { lsn: Lsn; commitTimeMs: number };
   commitsShipped = 0;
   bytesShipped = 0;
 
@@ -53,7 +53,7 @@ export class WriterEngine implements VolumeEngine {
     this.#latestCommit = options.vdl;
     this.#lastCommit = options.lastCommit;
     this.#nextTxnId = options.nextTxnId;
-    this.#durableCommit = options.lastCommit.lsn;
+    this.#durableCommit = { lsn: options.lastCommit.lsn, commitTimeMs: options.lastCommit.commitTimeMs };
   }
 
   get latestCommitLsn(): Lsn {
@@ -158,7 +158,7 @@ export class WriterEngine implements VolumeEngine {
         txnId,
         commitTimeMs,
         pgTails: [...pgTails].sort((a, b) => a[0] - b[0]).map(([pg, lastLsn]) => ({ pg, lastLsn })),
-        vdlHint: this.#lastDurableCommit(),
+        vdlHint: this.durableCommit().lsn,
         prevCommitLsn: this.#lastCommit.lsn,
         prevCommitPg: this.#lastCommit.pg,
       }),
@@ -174,7 +174,7 @@ export class WriterEngine implements VolumeEngine {
     const commitLsn = shipped.records[shipped.records.length - 1]!.lsn;
     this.#latestCommit = commitLsn;
     this.#lastCommit = { lsn: commitLsn, pg: commitPg, commitTimeMs };
-    this.#shippedCommits.push(commitLsn);
+    this.#shippedCommits.push({ lsn: commitLsn, commitTimeMs });
     this.commitsShipped++;
     this.#options.onShipped?.(shipped.records);
     this.cache.evict(shipper.vdl);
@@ -183,11 +183,12 @@ export class WriterEngine implements VolumeEngine {
 
   /**
    * The newest commit known durable: what commit records carry as vdlHint. Always a real commit LSN
-   * (or 0), so a recovering writer can stop walking the commit chain there.
+   * (or 0), so a recovering writer can stop walking the commit chain there. With its commit time, it
+   * is the consistent point a snapshot pins (functions/snapshot).
    */
-  #lastDurableCommit(): Lsn {
+  durableCommit(): { lsn: Lsn; commitTimeMs: number } {
     const vdl = this.#options.shipper.vdl;
-    while (this.#shippedCommits.length > 0 && this.#shippedCommits[0]! <= vdl) {
+    while (this.#shippedCommits.length > 0 && this.#shippedCommits[0]!.lsn <= vdl) {
       this.#durableCommit = this.#shippedCommits.shift()!;
     }
     return this.#durableCommit;

@@ -1,0 +1,153 @@
+// Process entry of the local function runner (embedded mode): one per region and cluster, feeding the
+// Kinesis-triggered functions of core/functions.ts from that region's emulator. Endpoints and
+// credentials come from the environment, as for every Borealis process (core/aws/endpoints.ts).
+import { kinesisClient, s3Client } from '../core/aws/clients.ts';
+import {
+  borealisEventSource,
+  eventDetailTypes,
+  functionDefinitions,
+  functionEnvironment,
+  rateMs,
+} from '../core/functions.ts';
+import { createLogger } from '../core/log.ts';
+import { parseFlags } from '../core/process/flags.ts';
+import { exitWithParent } from '../core/process/parent-watch.ts';
+import { announceReady } from '../core/process/spawn.ts';
+import { defaultClusterName, primaryRegion, regionalResources } from '../core/resources.ts';
+import { handleRestoreRequested } from '../functions/restore/handler.ts';
+import { createHandler as createSnapshotHandler } from '../functions/snapshot/index.ts';
+import { EventRunner } from './event-runner.ts';
+import {
+  FunctionRunner,
+  kinesisFunctionsFor,
+  lambdaContext,
+  pollIntervalMsDefault,
+} from './function-runner.ts';
+import { makeEvent } from './local-events.ts';
+import { LocalProvisioner } from './restore-provisioner.ts';
+import { defaultStateDir } from './state.ts';
+
+const usage = `usage: function-runner [options]
+
+Runs the Borealis Lambda functions locally: reads each Kinesis trigger's stream from the emulator,
+invokes the same handlers with the same event shapes as Lambda, and checkpoints every shard in
+the state dir (<state-dir>/functions/<region>/checkpoints; skipped batches in .../failed).
+
+options:
+  --state-dir DIR    the embedded state dir (default ${defaultStateDir})
+  --region NAME      the region whose emulators and resources to use (default ${primaryRegion})
+  --cluster NAME     the cluster whose streams and bucket to use (default ${defaultClusterName})
+  --poll-ms N        idle poll interval per shard (default ${pollIntervalMsDefault})
+  --help             this text`;
+
+const { values } = parseFlags('function-runner', {
+  'state-dir': { type: 'string', default: defaultStateDir },
+  region: { type: 'string', default: primaryRegion },
+  cluster: { type: 'string', default: defaultClusterName },
+  'poll-ms': { type: 'string', default: String(pollIntervalMsDefault) },
+  help: { type: 'boolean', default: false },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const pollIntervalMs = Number(values['poll-ms']);
+if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
+  console.error(`function-runner: --poll-ms must be a positive integer, got '${values['poll-ms']}'`);
+  process.exit(2);
+}
+let resources: ReturnType<typeof regionalResources>;
+try {
+  resources = regionalResources(values.region, values.cluster);
+} catch (error) {
+  console.error(`function-runner: ${(error as Error).message}`);
+  process.exit(2);
+}
+
+const logger = createLogger('function-runner', { region: values.region, cluster: values.cluster });
+const kinesis = kinesisClient({ region: values.region, env: process.env });
+const functions = kinesisFunctionsFor(resources, values.cluster, process.env);
+const runner = new FunctionRunner({
+  region: values.region,
+  stateDir: values['state-dir'],
+  kinesis,
+  functions,
+  logger,
+  pollIntervalMs,
+});
+await runner.start();
+// EventBridge rules: events the CLI puts in the state dir's inbox, for the same handlers.
+const s3 = s3Client({ region: values.region, env: process.env });
+const events: EventRunner = new EventRunner({
+  stateDir: values['state-dir'],
+  logger,
+  routes: [
+    {
+      name: 'restore',
+      source: borealisEventSource,
+      detailType: eventDetailTypes.restoreRequested,
+      handler: (event) =>
+        handleRestoreRequested(event, {
+          s3,
+          bucket: resources.backupBucket,
+          region: values.region,
+          provisioner: new LocalProvisioner(values['state-dir']),
+          emit: async (detailType, detail) =>
+            events.emit(makeEvent(borealisEventSource, detailType, detail, values.region)),
+        }),
+    },
+    {
+      name: 'snapshot',
+      source: borealisEventSource,
+      detailType: eventDetailTypes.snapshotRequested,
+      handler: (event) => invokeSnapshot(event),
+    },
+  ],
+});
+events.start();
+
+// Schedules (EventBridge `rate(...)` expressions of core/functions.ts), for the snapshot function.
+const snapshotEnv = {
+  ...process.env,
+  AWS_REGION: values.region,
+  BOREALIS_STATE_DIR: values['state-dir'],
+  ...functionEnvironment(resources, values.cluster),
+};
+const snapshotHandler = createSnapshotHandler(snapshotEnv);
+const snapshotDefinition = functionDefinitions.snapshot;
+function invokeSnapshot(event: unknown): Promise<unknown> {
+  const deadline = Date.now() + snapshotDefinition.timeoutSeconds * 1000;
+  return snapshotHandler(event as never, lambdaContext(snapshotDefinition, values.region, deadline));
+}
+const schedules: NodeJS.Timeout[] = [];
+for (const trigger of snapshotDefinition.triggers) {
+  if (trigger.kind !== 'schedule') continue;
+  const everyMs = rateMs(trigger.expression);
+  schedules.push(
+    setInterval(() => {
+      invokeSnapshot(makeEvent('aws.events', 'Scheduled Event', {}, values.region)).catch((error: Error) =>
+        logger.error({ function: 'snapshot', err: error.message }, 'scheduled snapshot failed'),
+      );
+    }, everyMs),
+  );
+}
+logger.info({ functions: functions.map((f) => `${f.name} <- ${f.streamName}`) }, 'function runner started');
+announceReady({
+  service: 'function-runner',
+  functions: [...functions.map((f) => f.name), 'restore', 'snapshot'],
+});
+
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    events.stop();
+    for (const timer of schedules) clearInterval(timer);
+    await Promise.race([runner.stop(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    kinesis.destroy();
+  }
+  process.exit(code);
+}
+process.on('SIGTERM', () => void stop(0));
+process.on('SIGINT', () => void stop(0));
+exitWithParent(() => void stop(0));

@@ -1,0 +1,460 @@
+// The local function runner (embedded mode): plays Lambda's Kinesis event source mapping for every
+// Kinesis-triggered function in core/functions.ts. It reads each shard of the stream from the
+// emulator with the real SDK, hands the unchanged handler the exact KinesisStreamEvent Lambda would,
+// honours batchItemFailures (retry from the lowest failed sequence number with capped backoff, then
+// skip to a failed/ file as an on-failure destination would) and checkpoints each shard in the state
+// dir after success, so a restart resumes where it stopped.
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type KinesisClient,
+  type _Record as KinesisRecord,
+  ListShardsCommand,
+} from '@aws-sdk/client-kinesis';
+import type {
+  Context,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+  KinesisStreamRecord,
+} from 'aws-lambda';
+import {
+  type FunctionName,
+  functionEnvironment,
+  type KinesisTrigger,
+  kinesisTriggers,
+} from '../core/functions.ts';
+import type { Logger } from '../core/log.ts';
+import type { RegionalResources } from '../core/resources.ts';
+import { createHandler as createArchiverHandler } from '../functions/backup-archiver/index.ts';
+
+/** How often an idle shard is polled: latest restorable time must stay within seconds of now. */
+export const pollIntervalMsDefault = 150;
+/** Backoff between retries of a failing batch: doubles from the base up to the max. */
+const retryBackoffMsBase = 100;
+const retryBackoffMsMax = 5_000;
+/** How often the shard list is refreshed (new shards after a reshard). */
+const shardRefreshMs = 5_000;
+/** Lambda's invocation payload limit: an event source mapping never builds a bigger event. */
+export const eventPayloadBytesMax = 6 * 1024 * 1024;
+/** JSON around one record's base64 data in the event (ARNs, ids, field names), generously. */
+const eventRecordOverheadBytes = 1024;
+/** Account id in the ARNs of the events (LocalStack's default). */
+const localAccountId = '000000000000';
+
+export type KinesisHandler = (
+  event: KinesisStreamEvent,
+  context: Context,
+) => Promise<KinesisStreamBatchResponse | undefined>;
+
+export interface KinesisFunction {
+  name: string;
+  trigger: KinesisTrigger;
+  streamName: string;
+  timeoutSeconds: number;
+  memoryMb: number;
+  handler: KinesisHandler;
+}
+
+export interface FunctionRunnerOptions {
+  region: string;
+  /** Checkpoints and failed batches live under <stateDir>/functions/<region>/. */
+  stateDir: string;
+  kinesis: KinesisClient;
+  functions: KinesisFunction[];
+  logger: Logger;
+  pollIntervalMs?: number;
+}
+
+/** One record as Lambda's Kinesis event source puts it in the event. */
+export function toKinesisEventRecord(
+  record: { data: Uint8Array; sequenceNumber: string; partitionKey: string; arrivalMs: number },
+  source: { region: string; streamName: string; shardId: string; functionName: string },
+): KinesisStreamRecord {
+  return {
+    kinesis: {
+      kinesisSchemaVersion: '1.0',
+      partitionKey: record.partitionKey,
+      sequenceNumber: record.sequenceNumber,
+      data: Buffer.from(record.data).toString('base64'),
+      approximateArrivalTimestamp: record.arrivalMs / 1000,
+    },
+    eventSource: 'aws:kinesis',
+    eventVersion: '1.0',
+    eventID: `${source.shardId}:${record.sequenceNumber}`,
+    eventName: 'aws:kinesis:record',
+    invokeIdentityArn: `arn:aws:iam::${localAccountId}:role/${source.functionName}`,
+    awsRegion: source.region,
+    eventSourceARN: `arn:aws:kinesis:${source.region}:${localAccountId}:stream/${source.streamName}`,
+  };
+}
+
+interface Checkpoint {
+  sequenceNumber: string;
+  updatedAt: string;
+}
+
+export class FunctionRunner {
+  #stopped = false;
+  readonly #loops = new Map<string, Promise<void>>();
+  readonly #wakeups = new Set<() => void>();
+  #refreshTimer: NodeJS.Timeout | undefined;
+  readonly #pollIntervalMs: number;
+
+  constructor(private readonly options: FunctionRunnerOptions) {
+    this.#pollIntervalMs = options.pollIntervalMs ?? pollIntervalMsDefault;
+  }
+
+  /**
+   * Starts one loop per (function, shard); resolves once the shards are listed. A stream that does
+   * not exist yet (provisioning still running) is waited for, up to startTimeoutMs.
+   */
+  async start(startTimeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + startTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#refreshShards();
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        if (attempt === 1) this.options.logger.warn({ err: error }, 'listing shards failed: retrying');
+        await this.#sleep(backoffMs(attempt));
+      }
+    }
+    this.#refreshTimer = setInterval(() => {
+      this.#refreshShards().catch((error) =>
+        this.options.logger.warn({ err: error }, 'shard list refresh failed'),
+      );
+    }, shardRefreshMs);
+    this.#refreshTimer.unref();
+  }
+
+  /** Stops polling; an invocation in flight finishes (its checkpoint is written) first. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#refreshTimer);
+    for (const wake of this.#wakeups) wake();
+    await Promise.all(this.#loops.values());
+  }
+
+  checkpointFile(fn: KinesisFunction, shardId: string): string {
+    return join(this.#dir('checkpoints', fn), `${shardId}.json`);
+  }
+
+  #dir(kind: 'checkpoints' | 'failed', fn: KinesisFunction): string {
+    return join(this.options.stateDir, 'functions', this.options.region, kind, fn.name, fn.streamName);
+  }
+
+  async #refreshShards(): Promise<void> {
+    for (const fn of this.options.functions) {
+      let token: string | undefined;
+      do {
+        const listed = await this.options.kinesis.send(
+          new ListShardsCommand(token ? { NextToken: token } : { StreamName: fn.streamName }),
+        );
+        for (const shard of listed.Shards ?? []) {
+          const key = `${fn.name}/${fn.streamName}/${shard.ShardId}`;
+          if (this.#stopped || this.#loops.has(key)) continue;
+          this.#loops.set(
+            key,
+            this.#shardLoop(fn, shard.ShardId!).catch((error) =>
+              this.options.logger.error(
+                { err: error, function: fn.name, shard: shard.ShardId },
+                'shard loop died',
+              ),
+            ),
+          );
+        }
+        token = listed.NextToken;
+      } while (token);
+    }
+  }
+
+  async #shardLoop(fn: KinesisFunction, shardId: string): Promise<void> {
+    const logger = this.options.logger.child({ function: fn.name, stream: fn.streamName, shard: shardId });
+    let iterator: string | undefined;
+    let failures = 0;
+    while (!this.#stopped) {
+      try {
+        iterator ??= await this.#iterator(fn, shardId);
+        const got = await this.options.kinesis.send(
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: fn.trigger.batchSize }),
+        );
+        failures = 0;
+        iterator = got.NextShardIterator;
+        const records = got.Records ?? [];
+        if (records.length > 0) {
+          for (const group of groupByPayload(records)) {
+            await this.#deliver(fn, shardId, group, logger);
+            if (this.#stopped) return;
+          }
+        } else if (iterator === undefined) {
+          logger.info('shard closed and drained');
+          return;
+        } else {
+          await this.#sleep(this.#pollIntervalMs);
+        }
+      } catch (error) {
+        // Expired iterator, emulator restart, network: start again from the checkpoint.
+        iterator = undefined;
+        failures++;
+        if (failures === 1 || failures % 50 === 0)
+          logger.warn({ err: error, failures }, 'reading the shard failed');
+        await this.#sleep(backoffMs(failures));
+      }
+    }
+  }
+
+  async #iterator(fn: KinesisFunction, shardId: string): Promise<string> {
+    const checkpoint = this.#readCheckpoint(fn, shardId);
+    const got = await this.options.kinesis.send(
+      new GetShardIteratorCommand(
+        checkpoint
+          ? {
+              StreamName: fn.streamName,
+              ShardId: shardId,
+              ShardIteratorType: 'AFTER_SEQUENCE_NUMBER',
+              StartingSequenceNumber: checkpoint.sequenceNumber,
+            }
+          : { StreamName: fn.streamName, ShardId: shardId, ShardIteratorType: fn.trigger.startingPosition },
+      ),
+    );
+    if (got.ShardIterator === undefined) throw new Error(`no shard iterator for ${fn.streamName}/${shardId}`);
+    return got.ShardIterator;
+  }
+
+  /**
+   * One batch through the handler, as Lambda does it: success checkpoints the batch; a
+   * batchItemFailures answer checkpoints before the lowest failed record and retries from it; a
+   * thrown error retries the batch (bisecting it when the trigger says so). After retryAttempts
+   * retries the rest is written to failed/ and skipped.
+   */
+  async #deliver(
+    fn: KinesisFunction,
+    shardId: string,
+    records: KinesisRecord[],
+    logger: Logger,
+  ): Promise<void> {
+    let pending = records;
+    let retries = 0;
+    while (pending.length > 0) {
+      if (this.#stopped) return; // not checkpointed: delivered again after a restart
+      let failedFrom: number;
+      let reason: string;
+      try {
+        const response = await this.#invoke(fn, shardId, pending);
+        const failures = fn.trigger.reportBatchItemFailures ? (response?.batchItemFailures ?? []) : [];
+        if (failures.length === 0) {
+          this.#writeCheckpoint(fn, shardId, pending.at(-1)!.SequenceNumber!);
+          return;
+        }
+        failedFrom = lowestFailure(
+          pending,
+          failures.map((f) => f.itemIdentifier),
+        );
+        reason = `${failures.length} batch item failure(s)`;
+      } catch (error) {
+        if (fn.trigger.bisectOnError && pending.length > 1) {
+          logger.warn({ err: error, records: pending.length }, 'invocation failed: bisecting the batch');
+          const half = Math.ceil(pending.length / 2);
+          await this.#deliver(fn, shardId, pending.slice(0, half), logger);
+          await this.#deliver(fn, shardId, pending.slice(half), logger);
+          return;
+        }
+        failedFrom = 0;
+        reason = (error as Error).message;
+      }
+      if (failedFrom > 0) {
+        this.#writeCheckpoint(fn, shardId, pending[failedFrom - 1]!.SequenceNumber!);
+        pending = pending.slice(failedFrom);
+      }
+      retries++;
+      if (retries > (fn.trigger.retryAttempts ?? Number.POSITIVE_INFINITY)) {
+        this.#writeFailed(fn, shardId, pending, reason);
+        logger.error(
+          { records: pending.length, firstSequenceNumber: pending[0]!.SequenceNumber, reason },
+          'retries exhausted: batch skipped to failed/',
+        );
+        this.#writeCheckpoint(fn, shardId, pending.at(-1)!.SequenceNumber!);
+        return;
+      }
+      if (retries === 1 || retries % 20 === 0) {
+        logger.warn({ retries, records: pending.length, reason }, 'batch failed: retrying');
+      }
+      await this.#sleep(backoffMs(retries));
+    }
+  }
+
+  async #invoke(
+    fn: KinesisFunction,
+    shardId: string,
+    records: KinesisRecord[],
+  ): Promise<KinesisStreamBatchResponse | undefined> {
+    const source = { region: this.options.region, streamName: fn.streamName, shardId, functionName: fn.name };
+    const event: KinesisStreamEvent = {
+      Records: records.map((r) =>
+        toKinesisEventRecord(
+          {
+            data: r.Data ?? new Uint8Array(),
+            sequenceNumber: r.SequenceNumber!,
+            partitionKey: r.PartitionKey ?? '',
+            arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? Date.now(),
+          },
+          source,
+        ),
+      ),
+    };
+    const deadline = Date.now() + fn.timeoutSeconds * 1000;
+    const context = lambdaContext(fn, this.options.region, deadline);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${fn.name} timed out after ${fn.timeoutSeconds} s`)),
+        fn.timeoutSeconds * 1000,
+      );
+    });
+    try {
+      return await Promise.race([fn.handler(event, context), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #readCheckpoint(fn: KinesisFunction, shardId: string): Checkpoint | undefined {
+    const file = this.checkpointFile(fn, shardId);
+    if (!existsSync(file)) return undefined;
+    return JSON.parse(readFileSync(file, 'utf8')) as Checkpoint;
+  }
+
+  #writeCheckpoint(fn: KinesisFunction, shardId: string, sequenceNumber: string): void {
+    const file = this.checkpointFile(fn, shardId);
+    mkdirSync(this.#dir('checkpoints', fn), { recursive: true });
+    const checkpoint: Checkpoint = { sequenceNumber, updatedAt: new Date().toISOString() };
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(checkpoint)}\n`);
+    renameSync(`${file}.tmp`, file);
+  }
+
+  #writeFailed(fn: KinesisFunction, shardId: string, records: KinesisRecord[], reason: string): void {
+    const dir = this.#dir('failed', fn);
+    mkdirSync(dir, { recursive: true });
+    const first = records[0]!.SequenceNumber!;
+    const body = {
+      function: fn.name,
+      stream: fn.streamName,
+      shardId,
+      reason,
+      failedAt: new Date().toISOString(),
+      records: records.map((r) => ({
+        sequenceNumber: r.SequenceNumber,
+        partitionKey: r.PartitionKey,
+        data: Buffer.from(r.Data ?? new Uint8Array()).toString('base64'),
+      })),
+    };
+    writeFileSync(join(dir, `${shardId}-${first}.json`), `${JSON.stringify(body)}\n`);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#wakeups.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#wakeups.add(wake);
+    });
+  }
+}
+
+/** Index in `records` of the lowest reported sequence number; 0 (the whole batch) if none is known. */
+function lowestFailure(records: KinesisRecord[], identifiers: Array<string | undefined>): number {
+  let lowest: bigint | undefined;
+  for (const id of identifiers) {
+    if (id === undefined || !/^\d+$/.test(id)) return 0; // Lambda treats a bad answer as a failed batch
+    const n = BigInt(id);
+    if (lowest === undefined || n < lowest) lowest = n;
+  }
+  const index = records.findIndex((r) => BigInt(r.SequenceNumber!) >= lowest!);
+  return Math.max(index, 0);
+}
+
+/** Consecutive runs of records whose event stays within Lambda's payload limit. */
+export function groupByPayload(records: KinesisRecord[], bytesMax = eventPayloadBytesMax): KinesisRecord[][] {
+  const groups: KinesisRecord[][] = [];
+  let group: KinesisRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = Math.ceil((record.Data?.length ?? 0) / 3) * 4 + eventRecordOverheadBytes;
+    if (group.length > 0 && bytes + size > bytesMax) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(record);
+    bytes += size;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+function backoffMs(attempt: number): number {
+  return Math.min(retryBackoffMsMax, retryBackoffMsBase * 2 ** Math.min(attempt - 1, 16));
+}
+
+/** The Lambda context a handler gets: its name, memory and the time left before its timeout. */
+export function lambdaContext(
+  fn: { name: string; memoryMb: number },
+  region: string,
+  deadline: number,
+): Context {
+  const unsupported = () => {
+    throw new Error('callback-style context methods are not supported: return a promise');
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: fn.name,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${region}:${localAccountId}:function:${fn.name}`,
+    memoryLimitInMB: String(fn.memoryMb),
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${fn.name}`,
+    logStreamName: `local/${process.pid}`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: unsupported,
+    fail: unsupported,
+    succeed: unsupported,
+  };
+}
+
+/** The Kinesis-triggered functions of core/functions.ts for one cluster in a region, with their handlers. */
+export function kinesisFunctionsFor(
+  resources: RegionalResources,
+  cluster: string,
+  env: NodeJS.ProcessEnv,
+): KinesisFunction[] {
+  const functionEnvVars = {
+    ...env,
+    AWS_REGION: resources.region,
+    ...functionEnvironment(resources, cluster),
+  };
+  return kinesisTriggers(resources).map(({ definition, trigger, streamName }) => {
+    const factory = kinesisHandlerFactories[definition.name];
+    if (!factory) throw new Error(`function ${definition.name} has a Kinesis trigger but no local handler`);
+    return {
+      name: definition.name,
+      trigger,
+      streamName,
+      timeoutSeconds: definition.timeoutSeconds,
+      memoryMb: definition.memoryMb,
+      handler: factory(functionEnvVars),
+    };
+  });
+}
+
+/** The handler module of each Kinesis-triggered function: the same `createHandler` its index.ts exports. */
+const kinesisHandlerFactories: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => KinesisHandler>> = {
+  'backup-archiver': (env) => createArchiverHandler(env),
+};

@@ -1,0 +1,423 @@
+// The backup archiver (Lambda, Kinesis trigger on the region's redo stream): stores the redo batches
+// of each invocation as gzip'd, LSN-named log chunks in the backup bucket, then advances the archive
+// watermark (latest restorable LSN and time) over the contiguous log only. Pure logic on the event
+// and injected dependencies; index.ts wraps it in middy. Keys and formats: core/backup/.
+//
+// Decisions:
+// - A record that does not decode as a redo batch (bad magic, CRC, order) will never get better: it
+//   is logged at error level with its sequence number and skipped, NOT reported in
+//   batchItemFailures. Reporting it would hold the shard for the whole retry budget and then skip it
+//   anyway; skipping costs nothing in safety, because the watermark cannot pass the gap it leaves
+//   (the writer's republish or an operator fills it, and `backup status` shows the stall).
+// - A failed S3 write is transient: every record whose content went into an unwritten chunk is
+//   reported in batchItemFailures, so Lambda (or the local runner) retries from the lowest one. If
+//   the chunks are stored but the watermark could not be advanced, the records of this event above
+//   the watermark are reported too, so the retry advances it (rewriting the chunks is a no-op).
+// - Idempotence: chunk keys are a function of the content (core/backup/archive.ts), and the merge
+//   below is a deterministic function of the event's batches, so the same event writes the same
+//   objects. Chunks wholly at or below the watermark are not written again at all.
+// - s3rver quirk: it overwrites objects in place and can answer a PUT before the bytes are on disk,
+//   so a read racing a write may see a torn watermark; readWatermark reads again before giving up.
+// - Watermark concurrency: the value written is always planLogChain() from the value read, over
+//   immutable chunks, so it can only be a true gap-free end. Each write is conditional (IfMatch on
+//   the ETag read, IfNoneMatch '*' when absent): a real compare-and-swap on S3 and LocalStack, where
+//   a lost race re-reads and re-plans. s3rver ignores those headers, so after every write the object
+//   is read back and, if a racing invocation left an older value, re-planned and written again.
+//   Should a regression still slip through (a racer writing after our read-back), it heals: the next
+//   invocation plans forward from the older value over the same chunks.
+// - Listing is bounded: chunks are listed from firstLsn > min(watermark, lowest prevLsn of the
+//   event's batches above the watermark), which holds every chunk that can continue the watermark
+//   except one that overlaps it from below and was written by an earlier invocation that also
+//   failed to advance the watermark (then the next republish from the watermark unblocks it).
+// - A volume's first batch has prevLsn 0, so an absent watermark means "the log starts at LSN 0". A
+//   cluster whose log starts elsewhere (a restored one) must have its watermark seeded by whoever
+//   creates it.
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type {
+  KinesisStreamBatchItemFailure,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+} from 'aws-lambda';
+import { assert } from '../../core/assert.ts';
+import {
+  type ChunkInfo,
+  logChunkKey,
+  logChunkStartAfter,
+  logPrefix,
+  parseLogChunkKey,
+  planLogChain,
+  type Watermark,
+  watermarkKey,
+} from '../../core/backup/archive.ts';
+import {
+  decodeRedoBatch,
+  encodeRedoBatch,
+  headerOf,
+  type RedoBatch,
+  type RedoBatchHeader,
+  redoBatchHeaderBytes,
+} from '../../core/backup/redo-batch.ts';
+import { BorealisError, ErrorCode } from '../../core/errors.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
+import { type Lsn, lsnMin } from '../../core/lsn.ts';
+import { encodedRecordLength, type RedoRecord } from '../../core/record.ts';
+
+const gzip = promisify(gzipCallback);
+
+/** A log chunk holds at most this many bytes before compression (a Lambda event holds <= 6 MB). */
+export const logChunkBytesMax = 4 * 1024 * 1024;
+/** Conditional-write or read-back rounds before the watermark update is given up (and retried). */
+const watermarkWriteAttemptsMax = 5;
+/** Reads of a watermark body that does not parse before it is reported as corrupt. */
+const watermarkReadAttemptsMax = 5;
+/** ListObjectsV2 pages per listing (1,000 keys each); a longer backlog is planned in later calls. */
+const listPagesMax = 100;
+
+export interface ArchiverDeps {
+  s3: S3Client;
+  bucket: string;
+  cluster: string;
+  now?: () => number;
+  logger?: Logger;
+  /** Keys per ListObjectsV2 page (S3's maximum, 1,000, unless a test wants many pages). */
+  listPageKeys?: number;
+}
+
+/** One decoded Kinesis record. */
+export interface SourceBatch {
+  /** Position in event.Records. */
+  index: number;
+  batch: RedoBatch;
+  header: RedoBatchHeader;
+}
+
+/** A chunk to store: records contiguous from prevLsn, and the event records that supplied them. */
+export interface PlannedChunk {
+  batch: RedoBatch;
+  /** Encoded size (uncompressed). */
+  bytes: number;
+  sources: number[];
+}
+
+export async function archiveRedoBatches(
+  event: KinesisStreamEvent,
+  deps: ArchiverDeps,
+): Promise<KinesisStreamBatchResponse> {
+  const logger = deps.logger ?? defaultLogger(deps.cluster);
+  const records = event.Records ?? [];
+  const sources: SourceBatch[] = [];
+  for (const [index, record] of records.entries()) {
+    try {
+      const decoded = decodeRedoBatch(Buffer.from(record.kinesis.data, 'base64'));
+      sources.push({ index, batch: decoded, header: decoded.header });
+    } catch (error) {
+      logger.error(
+        {
+          sequenceNumber: record.kinesis.sequenceNumber,
+          partitionKey: record.kinesis.partitionKey,
+          eventSourceARN: record.eventSourceARN,
+          err: error,
+        },
+        'corrupt redo batch skipped: it cannot be archived, the watermark will stop at the gap it leaves',
+      );
+    }
+  }
+  const failed = new Set<number>();
+  const response = (): KinesisStreamBatchResponse => ({
+    batchItemFailures: [...failed]
+      .sort((a, b) => a - b)
+      .map((i): KinesisStreamBatchItemFailure => ({ itemIdentifier: records[i]!.kinesis.sequenceNumber })),
+  });
+  if (sources.length === 0) return response();
+
+  let current: StoredWatermark | undefined;
+  try {
+    current = await readWatermark(deps);
+  } catch (error) {
+    logger.warn({ err: error }, 'watermark read failed: the whole event will be retried');
+    for (const s of sources) failed.add(s.index);
+    return response();
+  }
+  const fromLsn = current ? BigInt(current.value.lsn) : 0n;
+
+  const chunks = mergeIntoChunks(sources).filter((c) => c.batch.records.at(-1)!.lsn > fromLsn);
+  const written: ChunkInfo[] = [];
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      const header = headerOf(chunk.batch);
+      const key = logChunkKey(deps.cluster, header);
+      try {
+        const body = await gzip(encodeRedoBatch(chunk.batch));
+        await deps.s3.send(
+          new PutObjectCommand({
+            Bucket: deps.bucket,
+            Key: key,
+            Body: body,
+            ContentType: 'application/gzip',
+          }),
+        );
+        written.push(parseLogChunkKey(key)!);
+      } catch (error) {
+        logger.warn({ key, err: error }, 'log chunk write failed: its records will be retried');
+        for (const i of chunk.sources) failed.add(i);
+      }
+    }),
+  );
+
+  let advancedTo: Lsn = fromLsn;
+  try {
+    // Batches wholly at or below the watermark (replays) must not widen the listing.
+    const eventPrevLsn = sources
+      .filter((s) => s.header.lastLsn > fromLsn)
+      .reduce((m, s) => lsnMin(m, s.header.prevLsn), fromLsn);
+    advancedTo = await advanceWatermark(deps, current, written, eventPrevLsn);
+  } catch (error) {
+    logger.warn({ err: error }, 'watermark update failed: the records above it will be retried');
+    for (const chunk of chunks) for (const i of chunk.sources) failed.add(i);
+  }
+  logger.debug(
+    {
+      records: records.length,
+      batches: sources.length,
+      chunksWritten: written.length,
+      chunksFailed: chunks.length - written.length,
+      watermarkFrom: fromLsn.toString(),
+      watermarkTo: advancedTo.toString(),
+    },
+    'archived',
+  );
+  return response();
+}
+
+/**
+ * Merges the event's batches into as few contiguous chunks as fit logChunkBytesMax: sorted by
+ * prevLsn, a batch inside the current chunk adds nothing, one that overlaps or continues it adds its
+ * records above the chunk's end (two batches agree on their overlap), one after a gap starts a new
+ * chunk. A new epoch or a full chunk also starts a new one, chained at the previous chunk's end.
+ */
+export function mergeIntoChunks(
+  sources: readonly SourceBatch[],
+  bytesMax = logChunkBytesMax,
+): PlannedChunk[] {
+  const sorted = [...sources].sort(
+    (a, b) =>
+      compare(a.header.prevLsn, b.header.prevLsn) ||
+      compare(b.header.lastLsn, a.header.lastLsn) ||
+      a.index - b.index,
+  );
+  const chunks: PlannedChunk[] = [];
+  let current: PlannedChunk | undefined;
+  for (const source of sorted) {
+    const { header, batch } = source;
+    const end = current?.batch.records.at(-1)?.lsn;
+    if (current && end !== undefined && header.lastLsn <= end) {
+      current.sources.push(source.index);
+      continue;
+    }
+    if (current && end !== undefined && header.prevLsn <= end) {
+      const suffix = batch.records.filter((r) => r.lsn > end);
+      const suffixBytes = bytesOf(suffix);
+      if (batch.epoch === current.batch.epoch && current.bytes + suffixBytes <= bytesMax) {
+        current.batch.records.push(...suffix);
+        current.bytes += suffixBytes;
+        current.sources.push(source.index);
+      } else {
+        chunks.push(current);
+        current = {
+          batch: { epoch: batch.epoch, prevLsn: end, records: suffix },
+          bytes: redoBatchHeaderBytes + suffixBytes,
+          sources: [source.index],
+        };
+      }
+      continue;
+    }
+    if (current) chunks.push(current);
+    current = {
+      batch: { epoch: batch.epoch, prevLsn: header.prevLsn, records: [...batch.records] },
+      bytes: redoBatchHeaderBytes + bytesOf(batch.records),
+      sources: [source.index],
+    };
+  }
+  if (current) chunks.push(current);
+  for (const chunk of chunks) assert(chunk.batch.records.length > 0, 'a planned chunk holds records');
+  return chunks;
+}
+
+function bytesOf(records: readonly RedoRecord[]): number {
+  let n = 0;
+  for (const r of records) n += encodedRecordLength(r);
+  return n;
+}
+
+function compare(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+// --- Watermark ---------------------------------------------------------------------------------------
+
+interface StoredWatermark {
+  value: Watermark;
+  etag: string | undefined;
+}
+
+/**
+ * The watermark object, or undefined when there is none. s3rver overwrites an object in place and
+ * may answer a PUT before the bytes are on disk, so a read racing a write can see a torn body: a
+ * body that does not parse is read again a few times before it counts as corrupt.
+ */
+export async function readWatermark(deps: ArchiverDeps): Promise<StoredWatermark | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readWatermarkOnce(deps);
+    } catch (error) {
+      if (!(error instanceof BorealisError) || attempt >= watermarkReadAttemptsMax) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
+}
+
+async function readWatermarkOnce(deps: ArchiverDeps): Promise<StoredWatermark | undefined> {
+  let text: string;
+  let etag: string | undefined;
+  try {
+    const got = await deps.s3.send(
+      new GetObjectCommand({ Bucket: deps.bucket, Key: watermarkKey(deps.cluster) }),
+    );
+    text = await got.Body!.transformToString();
+    etag = got.ETag;
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+  return { value: parseWatermark(text), etag };
+}
+
+function parseWatermark(text: string): Watermark {
+  const bad = (why: string) =>
+    new BorealisError(ErrorCode.INTERNAL, `archive watermark is malformed: ${why}`, { context: { text } });
+  let raw: Partial<Watermark>;
+  try {
+    raw = JSON.parse(text) as Partial<Watermark>;
+  } catch {
+    throw bad('not JSON');
+  }
+  const lsnLike = (x: unknown) => typeof x === 'string' && /^\d{1,20}$/.test(x);
+  if (!lsnLike(raw.lsn) || !lsnLike(raw.commitLsn)) throw bad('lsn and commitLsn must be decimal strings');
+  if (!Number.isSafeInteger(raw.commitTimeMs) || (raw.commitTimeMs as number) < 0) throw bad('commitTimeMs');
+  return {
+    lsn: raw.lsn!,
+    commitLsn: raw.commitLsn!,
+    commitTimeMs: raw.commitTimeMs!,
+    updatedAt: String(raw.updatedAt ?? ''),
+  };
+}
+
+function isConditionFailure(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    e.name === 'PreconditionFailed' ||
+    e.name === 'ConditionalRequestConflict' ||
+    e.$metadata?.httpStatusCode === 412 ||
+    e.$metadata?.httpStatusCode === 409
+  );
+}
+
+/**
+ * Moves the watermark to the end of the gap-free chain continuing it, never backwards. `written` are
+ * the chunks this call stored (planned even if a listing lags); `listFromLsn` bounds the listing.
+ * Returns the watermark LSN it leaves.
+ */
+export async function advanceWatermark(
+  deps: ArchiverDeps,
+  read: StoredWatermark | undefined,
+  written: readonly ChunkInfo[],
+  listFromLsn: Lsn,
+): Promise<Lsn> {
+  const now = deps.now ?? Date.now;
+  const byKey = new Map<string, ChunkInfo>();
+  for (const c of await listChunks(deps, listFromLsn)) byKey.set(c.key, c);
+  for (const c of written) byKey.set(c.key, c);
+  const chunks = [...byKey.values()];
+  let current = read;
+  for (let attempt = 1; attempt <= watermarkWriteAttemptsMax; attempt++) {
+    const fromLsn = current ? BigInt(current.value.lsn) : 0n;
+    const chain = planLogChain(
+      chunks.filter((c) => c.lastLsn > fromLsn),
+      fromLsn,
+      current
+        ? { lastCommitLsn: BigInt(current.value.commitLsn), lastCommitTimeMs: current.value.commitTimeMs }
+        : {},
+    );
+    if (chain.endLsn <= fromLsn) return fromLsn;
+    const next: Watermark = {
+      lsn: chain.endLsn.toString(),
+      commitLsn: chain.lastCommitLsn.toString(),
+      commitTimeMs: chain.lastCommitTimeMs,
+      updatedAt: new Date(now()).toISOString(),
+    };
+    const put: PutObjectCommandInput = {
+      Bucket: deps.bucket,
+      Key: watermarkKey(deps.cluster),
+      Body: `${JSON.stringify(next)}\n`,
+      ContentType: 'application/json',
+    };
+    if (current?.etag !== undefined) put.IfMatch = current.etag;
+    else if (current === undefined) put.IfNoneMatch = '*';
+    try {
+      await deps.s3.send(new PutObjectCommand(put));
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      current = await readWatermark(deps);
+      continue;
+    }
+    const after = await readWatermark(deps);
+    if (after !== undefined && BigInt(after.value.lsn) >= chain.endLsn) return BigInt(after.value.lsn);
+    // A racing invocation (where conditional writes are not enforced) left an older value: go again.
+    current = after;
+  }
+  throw new BorealisError(ErrorCode.UNAVAILABLE, 'archive watermark: too many conflicting writes', {
+    context: { cluster: deps.cluster, attempts: watermarkWriteAttemptsMax },
+  });
+}
+
+/** The chunks whose firstLsn is above `afterLsn`, from the key listing alone. */
+export async function listChunks(deps: ArchiverDeps, afterLsn: Lsn): Promise<ChunkInfo[]> {
+  const out: ChunkInfo[] = [];
+  let token: string | undefined;
+  for (let page = 0; page < listPagesMax; page++) {
+    const listed = await deps.s3.send(
+      new ListObjectsV2Command({
+        Bucket: deps.bucket,
+        Prefix: logPrefix(deps.cluster),
+        ...(token === undefined ? { StartAfter: logChunkStartAfter(deps.cluster, afterLsn) } : {}),
+        ContinuationToken: token,
+        MaxKeys: deps.listPageKeys,
+      }),
+    );
+    for (const object of listed.Contents ?? []) {
+      const info = object.Key === undefined ? undefined : parseLogChunkKey(object.Key);
+      if (info) out.push(info);
+    }
+    token = listed.IsTruncated ? listed.NextContinuationToken : undefined;
+    if (token === undefined) return out;
+  }
+  return out;
+}
+
+const loggers = new Map<string, Logger>();
+function defaultLogger(cluster: string): Logger {
+  let logger = loggers.get(cluster);
+  if (!logger) {
+    logger = createLogger('backup-archiver', { cluster });
+    loggers.set(cluster, logger);
+  }
+  return logger;
+}

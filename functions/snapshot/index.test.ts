@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { decodeConsistentPoint, encodeConsistentPoint } from '../../core/cluster/consistent-point.ts';
+import { parseSnapshotEvent } from './index.ts';
+
+describe('snapshot events', () => {
+  it('takes a scheduled event for CLUSTER_NAME', () => {
+    const event = { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} };
+    expect(parseSnapshotEvent(event, { CLUSTER_NAME: 'prod' })).toEqual({ cluster: 'prod', request: {} });
+    expect(parseSnapshotEvent(event, {})).toEqual({ cluster: 'borealis', request: {} });
+  });
+
+  it('takes an on-demand request with an optional id', () => {
+    const event = (detail: unknown) => ({
+      source: 'borealis',
+      'detail-type': 'Borealis Snapshot Requested',
+      detail,
+    });
+    expect(parseSnapshotEvent(event({ cluster: 'c1' }), {})).toEqual({ cluster: 'c1', request: {} });
+    expect(parseSnapshotEvent(event({ cluster: 'c1', snapshotId: 'nightly-3' }), {})).toEqual({
+      cluster: 'c1',
+      request: { snapshotId: 'nightly-3' },
+    });
+    expect(() => parseSnapshotEvent(event({}), {})).toThrow(/detail.cluster/);
+    expect(() => parseSnapshotEvent(event({ cluster: 'c', snapshotId: 'a/b' }), {})).toThrow(/snapshotId/);
+    expect(() =>
+      parseSnapshotEvent({ source: 'x', 'detail-type': 'Borealis Snapshot Requested' }, {}),
+    ).toThrow(/expected/);
+    expect(() => parseSnapshotEvent(null, {})).toThrow(/not an object/);
+  });
+
+  it('round-trips the writer consistent point document', () => {
+    const point = { lsn: 2n ** 63n, commitTimeMs: 17, pgTails: new Map([[3, 99n]]) };
+    const doc = encodeConsistentPoint(point, 4n);
+    expect(doc).toEqual({ lsn: '9223372036854775808', commitTimeMs: 17, pgTails: { '3': '99' }, epoch: '4' });
+    expect(decodeConsistentPoint(JSON.parse(JSON.stringify(doc)))).toEqual(point);
+    expect(() => decodeConsistentPoint({ ...doc, lsn: 5 })).toThrow(/lsn/);
+    expect(() => decodeConsistentPoint({ ...doc, pgTails: { x: '1' } })).toThrow(/tail/);
+  });
+});

@@ -1,0 +1,117 @@
+// Lambda entry of the snapshot function: middy over runSnapshot. Takes a scheduled EventBridge event
+// (`detail-type: 'Scheduled Event'`: the cluster is CLUSTER_NAME) or an on-demand one (`source:
+// 'borealis'`, `detail-type: 'Borealis Snapshot Requested'`, detail {cluster, snapshotId?}).
+// Environment: BACKUP_BUCKET (of CLUSTER_NAME; another cluster's bucket is derived from its name),
+// AWS_REGION, endpoints as core/aws/endpoints.ts resolves them; embedded mode: BOREALIS_STATE_DIR
+// (default .borealis) names the running system. Built per invocation, so importing never fails.
+import { join } from 'node:path';
+import middy from '@middy/core';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { s3Client } from '../../core/aws/clients.ts';
+import { BorealisError, ErrorCode } from '../../core/errors.ts';
+import { borealisEventSource, eventDetailTypes, functionEnv } from '../../core/functions.ts';
+import { createLogger } from '../../core/log.ts';
+import { defaultClusterName, primaryRegion, regionalResources } from '../../core/resources.ts';
+import { defaultStateDir, readSystemState, stateDirPath } from '../../embedded/state.ts';
+import { snapshotIdPattern } from './catalog.ts';
+import type { SnapshotRequest } from './handler.ts';
+import { runSnapshot } from './run.ts';
+import { embeddedSource, type SnapshotSource } from './source.ts';
+
+export const scheduledDetailType = 'Scheduled Event';
+
+export interface SnapshotRequestedDetail {
+  cluster: string;
+  snapshotId?: string;
+}
+
+export type SnapshotEvent =
+  | EventBridgeEvent<'Scheduled Event', unknown>
+  | EventBridgeEvent<'Borealis Snapshot Requested', SnapshotRequestedDetail>;
+
+export interface SnapshotResponse {
+  snapshotId: string;
+  lsn: string;
+  created: boolean;
+  pageCount: number;
+  bytesUploaded: number;
+  bytesTotal: number;
+}
+
+/** The cluster and request an event names; a bad event is a non-retryable error. */
+export function parseSnapshotEvent(
+  event: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): { cluster: string; request: SnapshotRequest } {
+  const bad = (why: string) =>
+    new BorealisError(ErrorCode.INVALID_ARGUMENT, `snapshot event: ${why}`, { retryable: false });
+  if (typeof event !== 'object' || event === null) throw bad('not an object');
+  const e = event as Partial<EventBridgeEvent<string, unknown>>;
+  if (e['detail-type'] === scheduledDetailType) {
+    return { cluster: env[functionEnv.clusterName] || defaultClusterName, request: {} };
+  }
+  if (e['detail-type'] !== eventDetailTypes.snapshotRequested || e.source !== borealisEventSource) {
+    throw bad(
+      `expected a '${scheduledDetailType}' or a ${borealisEventSource} '${eventDetailTypes.snapshotRequested}' event`,
+    );
+  }
+  const detail = e.detail as Partial<SnapshotRequestedDetail> | undefined;
+  if (typeof detail?.cluster !== 'string' || detail.cluster === '') throw bad('detail.cluster is required');
+  const id = detail.snapshotId;
+  if (id !== undefined && (typeof id !== 'string' || !snapshotIdPattern.test(id))) {
+    throw bad(`detail.snapshotId must match ${snapshotIdPattern.source}`);
+  }
+  return { cluster: detail.cluster, request: id === undefined ? {} : { snapshotId: id } };
+}
+
+/** Embedded mode: the cluster of the system running from BOREALIS_STATE_DIR. */
+export function embeddedSourceFromEnv(cluster: string, env: NodeJS.ProcessEnv): SnapshotSource {
+  const stateDir = env.BOREALIS_STATE_DIR || defaultStateDir;
+  const state = readSystemState(stateDir);
+  if (state?.cluster?.name !== cluster) {
+    throw new BorealisError(
+      ErrorCode.UNAVAILABLE,
+      `no cluster '${cluster}' runs from ${stateDirPath(stateDir)}`,
+    );
+  }
+  return embeddedSource({
+    controlPlaneUrl: state.cluster.controlPlaneUrl,
+    clusterDir: join(stateDirPath(stateDir), 'clusters', cluster),
+  });
+}
+
+/** The middy handler over the given environment (the local runner passes its own). */
+export function createHandler(env: NodeJS.ProcessEnv = process.env) {
+  const logger = createLogger('snapshot');
+  return middy<SnapshotEvent, SnapshotResponse>(async (event: SnapshotEvent): Promise<SnapshotResponse> => {
+    const { cluster, request } = parseSnapshotEvent(event, env);
+    const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || primaryRegion;
+    const bucket =
+      cluster === env[functionEnv.clusterName] && env[functionEnv.backupBucket]
+        ? env[functionEnv.backupBucket]!
+        : regionalResources(region, cluster).backupBucket;
+    const s3 = s3Client({ region, env });
+    try {
+      const { manifest, created } = await runSnapshot({
+        s3,
+        bucket,
+        cluster,
+        source: embeddedSourceFromEnv(cluster, env),
+        request,
+        log: (message, fields) => logger.info(fields ?? {}, message),
+      });
+      return {
+        snapshotId: manifest.snapshotId,
+        lsn: manifest.lsn,
+        created,
+        pageCount: manifest.pageCount,
+        bytesUploaded: manifest.bytesUploaded,
+        bytesTotal: manifest.bytesTotal,
+      };
+    } finally {
+      s3.destroy();
+    }
+  });
+}
+
+export const handler = createHandler();
