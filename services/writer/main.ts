@@ -152,7 +152,9 @@ const executor = new SqlExecutor({
   readOnly: false,
   // MEMORY is the only journal mode in which SQLite hands every transaction to the VFS as one
   // atomic batch; a large page cache keeps big transactions from spilling (spills are staged anyway).
-  connectionInitSql: `PRAGMA page_size=${volume.pageSizeBytes}; PRAGMA journal_mode=MEMORY; PRAGMA cache_size=-65536;`,
+  // max_page_count: a full volume is SQLite's own "database or disk is full" (SQLITE_FULL, a clean
+  // rollback), not a commit that fails on a page beyond the last PG.
+  connectionInitSql: `PRAGMA page_size=${volume.pageSizeBytes}; PRAGMA journal_mode=MEMORY; PRAGMA cache_size=-65536; PRAGMA max_page_count=${volume.placement.length * volume.pagesPerPg};`,
   logger,
   statementTimeoutMs: intFlag('statement-timeout-ms'),
   idleTransactionTimeoutMs: intFlag('idle-transaction-timeout-ms'),
