@@ -2,8 +2,18 @@
 // the control plane, and every route answers JSON or a ControlPlaneError body that becomes one line.
 import { join } from 'node:path';
 import { type ClusterStatus, type ControlPlaneError, controlPlaneRoutes } from '../core/cluster/topology.ts';
-import { type ClusterEntry, readSystemState, type SystemState, stateDirPath } from '../embedded/state.ts';
+import { defaultClusterName } from '../core/resources.ts';
+import {
+  type ClusterEntry,
+  clusterDirPath,
+  type RunningCluster,
+  readClusterEntry,
+  readSystemState,
+  type SystemState,
+  stateDirPath,
+} from '../embedded/state.ts';
 import { CliError, describeError, isTimeout, oneLine, systemErrorCode } from './errors.ts';
+import { isPrimaryCluster } from './options.ts';
 
 /** POST /kill answer (core/cluster/topology.ts: controlPlaneRoutes.kill). */
 export interface KillResult {
@@ -57,12 +67,51 @@ export function readRunningSystem(stateDir: string): SystemState | undefined {
   }
 }
 
-/** The control plane of the system running from `stateDir`, or a CliError saying why there is none. */
-export function findControlPlane(stateDir: string): ControlPlane {
+/** Why a non-primary cluster cannot be reached: it is not running (or never was). */
+export function clusterNotRunningMessage(stateDir: string, cluster: string): string {
+  return `no cluster '${cluster}' is running from ${stateDirPath(stateDir)} (restore one with \`borealis restore … --as ${cluster}\`, or run it again with \`borealis up --cluster ${cluster}\`)`;
+}
+
+/**
+ * A non-primary cluster's entry (<state-dir>/clusters/NAME/cluster.json) if its launcher runs, or
+ * undefined; an unreadable file is a one-line error.
+ */
+export function readRunningCluster(stateDir: string, cluster: string): RunningCluster | undefined {
+  try {
+    return readClusterEntry(stateDir, cluster);
+  } catch (error) {
+    throw new CliError(
+      `cannot read ${join(clusterDirPath(stateDir, cluster), 'cluster.json')}: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The control plane of a cluster running from `stateDir`, or a CliError saying why there is none:
+ * the primary cluster from system.json, any other (a restored one) from its own cluster.json.
+ */
+export function findControlPlane(stateDir: string, cluster: string = defaultClusterName): ControlPlane {
+  if (!isPrimaryCluster(cluster)) {
+    const entry = readRunningCluster(stateDir, cluster);
+    if (entry === undefined) throw new CliError(clusterNotRunningMessage(stateDir, cluster));
+    if (typeof entry.controlPlaneUrl !== 'string' || entry.controlPlaneUrl === '' || !entry.ready) {
+      throw new CliError(
+        `cluster '${cluster}' (launcher pid ${entry.launcherPid}) has no control plane yet; wait until it is ready (\`borealis up --cluster ${cluster} --detach\` waits)`,
+      );
+    }
+    const { launcherPid, ...clusterEntry } = entry;
+    return {
+      stateDir: stateDirPath(stateDir),
+      launcherPid,
+      cluster: clusterEntry,
+      url: entry.controlPlaneUrl,
+    };
+  }
   const state = readRunningSystem(stateDir);
   if (state === undefined) throw new CliError(noClusterMessage(stateDir));
-  const cluster = state.cluster;
-  if (cluster === undefined || typeof cluster.controlPlaneUrl !== 'string') {
+  const primary = state.cluster;
+  if (primary === undefined || typeof primary.controlPlaneUrl !== 'string') {
     throw new CliError(
       `the system running from ${stateDirPath(stateDir)} (launcher pid ${state.launcherPid}) has no control plane yet; wait until it is ready (\`borealis up --detach\` waits)`,
     );
@@ -70,8 +119,8 @@ export function findControlPlane(stateDir: string): ControlPlane {
   return {
     stateDir: stateDirPath(stateDir),
     launcherPid: state.launcherPid,
-    cluster,
-    url: cluster.controlPlaneUrl,
+    cluster: primary,
+    url: primary.controlPlaneUrl,
   };
 }
 

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { FailoverEvent } from '../core/cluster/topology.ts';
 import { callControlPlane, findControlPlane } from './control-plane.ts';
 import { type CommandContext, printJson } from './io.ts';
-import { addStateDirOption, type StateDirOptions } from './options.ts';
+import { addClusterOption, addStateDirOption, type ClusterOptions, type StateDirOptions } from './options.ts';
 import { failoverSummary } from './status-view.ts';
 
 export function registerFailover(program: Command, ctx: CommandContext): void {
@@ -14,9 +14,10 @@ export function registerFailover(program: Command, ctx: CommandContext): void {
     .option('--target <id>', 'the instance to promote (default: lowest tier, then least replica lag)')
     .option('--json', 'print the FailoverEvent document')
     .addHelpText('after', '\nPrints e.g.: failover: instance-1 → instance-2 in 812 ms (epoch 4)');
-  addStateDirOption(command).action(
-    async (options: StateDirOptions & { target?: string; json?: boolean }) => {
-      const event = await callControlPlane<FailoverEvent>(findControlPlane(options.stateDir), 'failover', {
+  addStateDirOption(addClusterOption(command)).action(
+    async (options: StateDirOptions & ClusterOptions & { target?: string; json?: boolean }) => {
+      const controlPlane = findControlPlane(options.stateDir, options.cluster);
+      const event = await callControlPlane<FailoverEvent>(controlPlane, 'failover', {
         method: 'POST',
         body: options.target === undefined ? {} : { target: options.target },
       });

@@ -3,7 +3,13 @@
 import type { Command } from 'commander';
 import { callControlPlane, findControlPlane, type KillResult } from './control-plane.ts';
 import { type CommandContext, printJson } from './io.ts';
-import { addStateDirOption, exactlyOne, type StateDirOptions } from './options.ts';
+import {
+  addClusterOption,
+  addStateDirOption,
+  type ClusterOptions,
+  exactlyOne,
+  type StateDirOptions,
+} from './options.ts';
 
 export interface KillOptions {
   node?: string;
@@ -39,13 +45,13 @@ export function registerKill(program: Command, ctx: CommandContext): void {
     .option('--instance <id>', 'one instance (writer or reader)')
     .option('--json', "print the control plane's answer ({killed: [{id, pid}]})")
     .addHelpText('after', '\nExample: borealis kill --writer   (then watch `borealis status`)');
-  addStateDirOption(command).action(async (options: KillOptions & StateDirOptions & { json?: boolean }) => {
-    const body = killBody(options);
-    const result = await callControlPlane<KillResult>(findControlPlane(options.stateDir), 'kill', {
-      method: 'POST',
-      body,
-    });
-    if (options.json) printJson(ctx.io, result);
-    else ctx.io.out(formatKilled(result));
-  });
+  addStateDirOption(addClusterOption(command)).action(
+    async (options: KillOptions & StateDirOptions & ClusterOptions & { json?: boolean }) => {
+      const body = killBody(options);
+      const controlPlane = findControlPlane(options.stateDir, options.cluster);
+      const result = await callControlPlane<KillResult>(controlPlane, 'kill', { method: 'POST', body });
+      if (options.json) printJson(ctx.io, result);
+      else ctx.io.out(formatKilled(result));
+    },
+  );
 }

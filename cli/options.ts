@@ -1,6 +1,7 @@
 // Flags shared by the `borealis` commands and their validation: the state dir, numeric flags, and
 // "exactly one of these target flags". Pure, so that a bad command line is tested without a process.
 import { type Command, InvalidArgumentError } from 'commander';
+import { defaultClusterName } from '../core/resources.ts';
 import { defaultStateDir } from '../embedded/state.ts';
 import { UsageError } from './errors.ts';
 
@@ -15,6 +16,37 @@ export function addStateDirOption(command: Command): Command {
     'state dir of the system (its system.json says where the control plane is)',
     defaultStateDir,
   );
+}
+
+export interface ClusterOptions {
+  cluster: string;
+}
+
+/** A cluster name as a restore names it (functions/restore: the new cluster's name rule). */
+export const clusterNamePattern = /^[a-z][a-z0-9-]{0,40}$/;
+
+/** Commander's parser for `--cluster <name>`: a name that is also a safe directory name. */
+export function clusterNameFlag(raw: string): string {
+  if (!clusterNamePattern.test(raw)) {
+    throw new InvalidArgumentError("must be a lower-case letter, then up to 40 of a-z, 0-9 and '-'");
+  }
+  return raw;
+}
+
+/** The primary cluster is the one that comes with the system (emulators, system.json). */
+export function isPrimaryCluster(name: string): boolean {
+  return name === defaultClusterName;
+}
+
+/**
+ * `--cluster <name>`: which cluster of the state dir a command acts on — the primary cluster
+ * (default) or another one running beside it, such as a restored cluster.
+ */
+export function addClusterOption(
+  command: Command,
+  description = 'the cluster to act on: the primary one, or one running beside it (e.g. restored)',
+): Command {
+  return command.option('--cluster <name>', description, clusterNameFlag, defaultClusterName);
 }
 
 /** A commander argument parser for an integer flag in [min, max]. */

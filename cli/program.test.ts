@@ -70,8 +70,8 @@ describe('runCli', () => {
   });
 
   it('an unknown command names the top-level help', async () => {
-    expect((await run('destroy')).stderr).toBe(
-      "borealis: unknown command 'destroy'; see `borealis --help`\n",
+    expect((await run('obliterate')).stderr).toBe(
+      "borealis: unknown command 'obliterate'; see `borealis --help`\n",
     );
   });
 

@@ -1,12 +1,15 @@
 // The `borealis` program: every command registered on one commander program, and the one place where
 // whatever a command throws becomes a single `borealis: …` line on stderr and an exit status.
 import { Command, CommanderError } from 'commander';
+import { registerBackup } from './backup.ts';
 import { registerDown } from './down.ts';
 import { errorLine, exitCodes, oneLine, UsageError } from './errors.ts';
 import { registerFailover } from './failover.ts';
 import { type CliIo, type CommandContext, processIo } from './io.ts';
 import { registerKill } from './kill.ts';
 import { addStateDirOption } from './options.ts';
+import { registerRestore } from './restore.ts';
+import { registerSnapshot } from './snapshot.ts';
 import { registerSql } from './sql.ts';
 import { registerStart } from './start.ts';
 import { registerStatus } from './status.ts';
@@ -30,7 +33,8 @@ export function buildProgram(ctx: CommandContext): Command {
     .addHelpText(
       'after',
       `
-Every command finds the running system through <state-dir>/system.json (--state-dir, default .borealis).
+Every command finds the running system through <state-dir>/system.json (--state-dir, default .borealis);
+--cluster NAME picks another cluster running beside it (e.g. a restored one) instead of the primary.
 Exit status: 0 ok, 1 failed (one line on stderr: "borealis: …"), 2 bad command line.
 BOREALIS_DEBUG=1 adds the stack of an unexpected error.`,
     );
@@ -42,6 +46,9 @@ BOREALIS_DEBUG=1 adds the stack of an unexpected error.`,
   registerStart(program, ctx);
   registerFailover(program, ctx);
   registerSql(program, ctx);
+  registerSnapshot(program, ctx);
+  registerBackup(program, ctx);
+  registerRestore(program, ctx);
   const resources = program
     .command('resources')
     .description("list each region's S3 buckets and Kinesis streams through the AWS SDK")

@@ -5,7 +5,13 @@ import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { findControlPlane, getStatus } from './control-plane.ts';
 import { CliError, describeError, isAwsServiceException, isTimeout, systemErrorCode } from './errors.ts';
 import { type CommandContext, printJson } from './io.ts';
-import { addStateDirOption, integerFlag, type StateDirOptions } from './options.ts';
+import {
+  addClusterOption,
+  addStateDirOption,
+  type ClusterOptions,
+  integerFlag,
+  type StateDirOptions,
+} from './options.ts';
 import { formatOutcome, outcomeJson, outcomeOf } from './sql-format.ts';
 
 /** How long one statement may take before the CLI gives up (the Data API's own limit is 45 s). */
@@ -14,7 +20,7 @@ export const sqlTimeoutMsDefault = 60_000;
 /** The Data API signs requests; Borealis checks the ARNs, not the keys. */
 const dummyCredentials = { accessKeyId: 'borealis', secretAccessKey: 'borealis' };
 
-export interface SqlOptions extends StateDirOptions {
+export interface SqlOptions extends StateDirOptions, Partial<ClusterOptions> {
   reader?: boolean;
   json?: boolean;
   wide?: boolean;
@@ -48,7 +54,7 @@ export function sqlFailure(error: unknown, endpoint: string, timeoutMs: number):
 }
 
 export async function runSql(sql: string, options: SqlOptions, ctx: CommandContext): Promise<void> {
-  const status = await getStatus(findControlPlane(options.stateDir));
+  const status = await getStatus(findControlPlane(options.stateDir, options.cluster));
   const endpoint = sqlEndpoint(status, options.reader === true);
   // The SDK warns on Node 20 at every client construction; the version is pinned on purpose.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -109,9 +115,10 @@ Data API errors print as their exception name and message, e.g.
 Examples:
   borealis sql "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)"
   borealis sql "INSERT INTO t (name) VALUES ('ada')"
-  borealis sql --reader --json "SELECT * FROM t"`,
+  borealis sql --reader --json "SELECT * FROM t"
+  borealis sql --cluster r1 "SELECT count(*) FROM t"   (a restored cluster)`,
     );
-  addStateDirOption(command).action(async (sql: string, options: SqlOptions) => {
+  addStateDirOption(addClusterOption(command)).action(async (sql: string, options: SqlOptions) => {
     await runSql(sql, options, ctx);
   });
 }

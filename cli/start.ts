@@ -3,7 +3,13 @@
 import type { Command } from 'commander';
 import { callControlPlane, findControlPlane, type StartResult } from './control-plane.ts';
 import { type CommandContext, printJson } from './io.ts';
-import { addStateDirOption, exactlyOne, type StateDirOptions } from './options.ts';
+import {
+  addClusterOption,
+  addStateDirOption,
+  type ClusterOptions,
+  exactlyOne,
+  type StateDirOptions,
+} from './options.ts';
 
 export interface StartOptions {
   node?: string;
@@ -25,13 +31,13 @@ export function registerStart(program: Command, ctx: CommandContext): void {
     .option('--node <id>', 'one storage node, e.g. sn-3')
     .option('--instance <id>', 'one instance, e.g. instance-1')
     .option('--json', "print the control plane's answer ({started: id})");
-  addStateDirOption(command).action(async (options: StartOptions & StateDirOptions & { json?: boolean }) => {
-    const body = startBody(options);
-    const result = await callControlPlane<StartResult>(findControlPlane(options.stateDir), 'start', {
-      method: 'POST',
-      body,
-    });
-    if (options.json) printJson(ctx.io, result);
-    else ctx.io.out(`started ${result.started}\n`);
-  });
+  addStateDirOption(addClusterOption(command)).action(
+    async (options: StartOptions & StateDirOptions & ClusterOptions & { json?: boolean }) => {
+      const body = startBody(options);
+      const controlPlane = findControlPlane(options.stateDir, options.cluster);
+      const result = await callControlPlane<StartResult>(controlPlane, 'start', { method: 'POST', body });
+      if (options.json) printJson(ctx.io, result);
+      else ctx.io.out(`started ${result.started}\n`);
+    },
+  );
 }

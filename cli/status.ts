@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { findControlPlane, getStatus } from './control-plane.ts';
 import { type CommandContext, printJson } from './io.ts';
-import { addStateDirOption, type StateDirOptions } from './options.ts';
+import { addClusterOption, addStateDirOption, type ClusterOptions, type StateDirOptions } from './options.ts';
 import { formatStatus } from './status-view.ts';
 
 export function registerStatus(program: Command, ctx: CommandContext): void {
@@ -11,9 +11,11 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
     .command('status')
     .description('show the cluster: writer, endpoints, instances, storage nodes, failovers')
     .option('--json', "print the control plane's ClusterStatus document unchanged (for scripts)");
-  addStateDirOption(command).action(async (options: StateDirOptions & { json?: boolean }) => {
-    const status = await getStatus(findControlPlane(options.stateDir));
-    if (options.json) printJson(ctx.io, status);
-    else ctx.io.out(formatStatus(status));
-  });
+  addStateDirOption(addClusterOption(command)).action(
+    async (options: StateDirOptions & ClusterOptions & { json?: boolean }) => {
+      const status = await getStatus(findControlPlane(options.stateDir, options.cluster));
+      if (options.json) printJson(ctx.io, status);
+      else ctx.io.out(formatStatus(status));
+    },
+  );
 }

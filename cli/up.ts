@@ -1,18 +1,27 @@
 // `borealis up`: run the embedded system (embedded/start.ts, what `npm start` runs) in the foreground,
-// or with --detach in the background until its cluster is ready, then print the endpoints.
+// or with --detach in the background until its cluster is ready, then print the endpoints. With
+// `--cluster NAME` it runs another cluster (a restored one, from its dir) beside the running system.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { parentPidVariable } from '../core/process/parent-watch.ts';
-import { stateDirPath } from '../embedded/state.ts';
-import { findControlPlane, getStatus, readRunningSystem } from './control-plane.ts';
+import { defaultClusterName } from '../core/resources.ts';
+import { clusterDirPath, stateDirPath } from '../embedded/state.ts';
+import { findControlPlane, getStatus, readRunningCluster, readRunningSystem } from './control-plane.ts';
 import { CliError, oneLine } from './errors.ts';
 import { type CommandContext, printJson } from './io.ts';
-import { addStateDirOption, integerFlag, type StateDirOptions } from './options.ts';
+import {
+  addClusterOption,
+  addStateDirOption,
+  type ClusterOptions,
+  integerFlag,
+  isPrimaryCluster,
+  type StateDirOptions,
+} from './options.ts';
 
 /** How long `up --detach` waits for `cluster.ready` in system.json. */
 export const readyTimeoutMsDefault = 120_000;
@@ -30,15 +39,18 @@ const launcherEntry = fileURLToPath(new URL('../embedded/start.ts', import.meta.
  */
 const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 
-export interface UpOptions extends StateDirOptions {
+export interface UpOptions extends StateDirOptions, ClusterOptions {
   detach?: boolean;
   readers?: number;
   timeoutMs: number;
   json?: boolean;
 }
 
-/** node's argv for the launcher: tsx resolved from this install, so any working directory works. */
-export function launcherArgs(options: { stateDir: string; readers?: number }): string[] {
+/**
+ * node's argv for the launcher: tsx resolved from this install, so any working directory works;
+ * `--cluster NAME` only for a cluster other than the primary one.
+ */
+export function launcherArgs(options: { stateDir: string; readers?: number; cluster?: string }): string[] {
   return [
     '--import',
     import.meta.resolve('tsx'),
@@ -46,20 +58,67 @@ export function launcherArgs(options: { stateDir: string; readers?: number }): s
     '--state-dir',
     stateDirPath(options.stateDir),
     ...(options.readers === undefined ? [] : ['--readers', String(options.readers)]),
+    ...(options.cluster === undefined || isPrimaryCluster(options.cluster)
+      ? []
+      : ['--cluster', options.cluster]),
   ];
 }
 
-export function launcherLogPath(stateDir: string): string {
-  return join(stateDirPath(stateDir), 'logs', 'launcher.log');
+/** The system's launcher logs under <state-dir>/logs; another cluster's under its own dir. */
+export function launcherLogPath(stateDir: string, cluster: string = defaultClusterName): string {
+  const dir = isPrimaryCluster(cluster) ? stateDirPath(stateDir) : clusterDirPath(stateDir, cluster);
+  return join(dir, 'logs', 'launcher.log');
 }
 
-function refuseIfRunning(stateDir: string): void {
-  const running = readRunningSystem(stateDir);
-  if (running !== undefined) {
+/** `volume.json` in a cluster's dir: a restored (or once-run) cluster's data is there to run again. */
+export function clusterHasVolume(stateDir: string, cluster: string): boolean {
+  return existsSync(join(clusterDirPath(stateDir, cluster), 'volume.json'));
+}
+
+/** Why `up` must not start (one line), before anything is spawned. */
+export function refuseToStart(stateDir: string, cluster: string): void {
+  const dir = stateDirPath(stateDir);
+  const system = readRunningSystem(stateDir);
+  if (isPrimaryCluster(cluster)) {
+    if (system !== undefined) {
+      throw new CliError(
+        `a system already runs from ${dir} (launcher pid ${system.launcherPid}); stop it with \`borealis down\` first`,
+      );
+    }
+    return;
+  }
+  const flags = stateDirFlag(dir);
+  if (system === undefined) {
     throw new CliError(
-      `a system already runs from ${stateDirPath(stateDir)} (launcher pid ${running.launcherPid}); stop it with \`borealis down\` first`,
+      `cluster '${cluster}' runs beside the system, and none runs from ${dir}; start it first with \`borealis up --detach${flags}\``,
     );
   }
+  const running = readRunningCluster(stateDir, cluster);
+  if (running !== undefined) {
+    throw new CliError(
+      `cluster '${cluster}' already runs from ${dir} (launcher pid ${running.launcherPid}); stop it with \`borealis down --cluster ${cluster}${flags}\``,
+    );
+  }
+  if (!clusterHasVolume(stateDir, cluster)) {
+    throw new CliError(
+      `no cluster '${cluster}' in ${dir}: restore one first with \`borealis restore (--to-time ISO | --snapshot ID) --as ${cluster}${flags}\``,
+    );
+  }
+}
+
+/** ` --state-dir DIR` unless DIR is the default one, for commands printed as advice. */
+function stateDirFlag(dir: string): string {
+  return dir === stateDirPath() ? '' : ` --state-dir ${dir}`;
+}
+
+/** The pid of the launcher whose cluster is ready, from system.json or the cluster's cluster.json. */
+function readyLauncherPid(options: UpOptions): number | undefined {
+  if (isPrimaryCluster(options.cluster)) {
+    const state = readRunningSystem(options.stateDir);
+    return state?.cluster?.ready === true ? state.launcherPid : undefined;
+  }
+  const entry = readRunningCluster(options.stateDir, options.cluster);
+  return entry?.ready === true ? entry.launcherPid : undefined;
 }
 
 /** Exit status of a child as a shell reports it: its code, or 128 + the signal number. */
@@ -123,8 +182,8 @@ export function reasonIn(log: string): string | undefined {
 }
 
 async function runDetached(options: UpOptions, ctx: CommandContext): Promise<void> {
-  const logFile = launcherLogPath(options.stateDir);
-  mkdirSync(join(stateDirPath(options.stateDir), 'logs'), { recursive: true });
+  const logFile = launcherLogPath(options.stateDir, options.cluster);
+  mkdirSync(dirname(logFile), { recursive: true });
   const log = openSync(logFile, 'a');
   const env = { ...process.env };
   delete env[parentPidVariable];
@@ -155,8 +214,7 @@ async function runDetached(options: UpOptions, ctx: CommandContext): Promise<voi
         `the launcher ${how} before the cluster was ready${last ? `: ${last}` : ''} (log: ${logFile})`,
       );
     }
-    const state = readRunningSystem(options.stateDir);
-    if (state !== undefined && state.launcherPid === child.pid && state.cluster?.ready === true) break;
+    if (readyLauncherPid(options) === child.pid) break;
     if (Date.now() >= deadline) {
       await abandon(child.pid!, () => exit !== undefined);
       throw new CliError(
@@ -166,7 +224,7 @@ async function runDetached(options: UpOptions, ctx: CommandContext): Promise<voi
     await sleep(readyPollIntervalMs);
   }
 
-  const controlPlane = findControlPlane(options.stateDir);
+  const controlPlane = findControlPlane(options.stateDir, options.cluster);
   const status = await getStatus(controlPlane);
   const summary = {
     cluster: status.cluster,
@@ -187,7 +245,7 @@ export function formatReady(
   summary: { launcherPid: number; stateDir: string; controlPlane: string; log: string },
   status: Pick<ClusterStatus, 'cluster' | 'region' | 'endpoints' | 'resourceArn' | 'secretArn'>,
 ): string {
-  const stateDirFlag = summary.stateDir === stateDirPath() ? '' : ` --state-dir ${summary.stateDir}`;
+  const clusterFlag = isPrimaryCluster(status.cluster) ? '' : ` --cluster ${status.cluster}`;
   return [
     `borealis: cluster ${status.cluster} (${status.region}) is ready (launcher pid ${summary.launcherPid})`,
     `  writer endpoint  ${status.endpoints.writer ?? '-'}`,
@@ -196,7 +254,7 @@ export function formatReady(
     `  secretArn        ${status.secretArn}`,
     `  control plane    ${summary.controlPlane}`,
     `  log              ${summary.log}`,
-    `  stop it with     borealis down${stateDirFlag}`,
+    `  stop it with     borealis down${clusterFlag}${stateDirFlag(summary.stateDir)}`,
     '',
   ].join('\n');
 }
@@ -224,7 +282,9 @@ function sleep(ms: number): Promise<void> {
 export function registerUp(program: Command, ctx: CommandContext): void {
   const command = program
     .command('up')
-    .description('start the whole system on this machine (what `npm start` runs)')
+    .description(
+      'start the whole system on this machine (what `npm start` runs), or with --cluster another cluster beside it',
+    )
     .option(
       '--detach',
       'run it in the background; wait until the cluster is ready, print the endpoints, exit',
@@ -246,10 +306,15 @@ export function registerUp(program: Command, ctx: CommandContext): void {
       `
 Without --detach the system runs in this terminal until Ctrl-C (exit status: the launcher's).
 With --detach its output goes to <state-dir>/logs/launcher.log; stop it with \`borealis down\`.
-Fails if a system already runs from the state dir.`,
+Fails if a system already runs from the state dir.
+
+--cluster NAME runs a cluster other than the primary one (e.g. restored with \`borealis restore … --as NAME\`)
+from <state-dir>/clusters/NAME, with its data, beside the running system and on its emulators; its log
+is <state-dir>/clusters/NAME/logs/launcher.log; stop it with \`borealis down --cluster NAME\`.`,
     );
-  addStateDirOption(command).action(async (options: UpOptions) => {
-    refuseIfRunning(options.stateDir);
+  const clusterHelp = 'run this cluster (<state-dir>/clusters/NAME) beside the running system instead';
+  addStateDirOption(addClusterOption(command, clusterHelp)).action(async (options: UpOptions) => {
+    refuseToStart(options.stateDir, options.cluster);
     if (options.detach) await runDetached(options, ctx);
     else ctx.exitCode = await runForeground(options);
   });

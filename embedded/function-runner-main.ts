@@ -6,6 +6,7 @@ import {
   borealisEventSource,
   eventDetailTypes,
   functionDefinitions,
+  functionEnv,
   functionEnvironment,
   rateMs,
 } from '../core/functions.ts';
@@ -14,6 +15,7 @@ import { parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
 import { announceReady } from '../core/process/spawn.ts';
 import { defaultClusterName, primaryRegion, regionalResources } from '../core/resources.ts';
+import { createHandler as createRetentionHandler } from '../functions/backup-retention/index.ts';
 import { handleRestoreRequested } from '../functions/restore/handler.ts';
 import { createHandler as createSnapshotHandler } from '../functions/snapshot/index.ts';
 import { EventRunner } from './event-runner.ts';
@@ -59,6 +61,17 @@ if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 1) {
 let resources: ReturnType<typeof regionalResources>;
 try {
   resources = regionalResources(values.region, values.cluster);
+} catch (error) {
+  console.error(`function-runner: ${(error as Error).message}`);
+  process.exit(2);
+}
+// The backup retention period (BACKUP_RETENTION_DAYS of this process, 1–35, default 1): a bad value
+// stops the runner now rather than failing the hourly expiry.
+let retentionEnvironment: Record<string, string>;
+try {
+  retentionEnvironment = functionEnvironment(resources, values.cluster, {
+    backupRetentionDays: process.env[functionEnv.backupRetentionDays],
+  });
 } catch (error) {
   console.error(`function-runner: ${(error as Error).message}`);
   process.exit(2);
@@ -129,6 +142,29 @@ for (const trigger of snapshotDefinition.triggers) {
         logger.error({ function: 'snapshot', err: error.message }, 'scheduled snapshot failed'),
       );
     }, everyMs),
+  );
+}
+// The backup retention function, on its own schedule.
+const retentionHandler = createRetentionHandler({
+  ...process.env,
+  AWS_REGION: values.region,
+  ...retentionEnvironment,
+});
+const retentionDefinition = functionDefinitions['backup-retention'];
+for (const trigger of retentionDefinition.triggers) {
+  if (trigger.kind !== 'schedule') continue;
+  schedules.push(
+    setInterval(() => {
+      const deadline = Date.now() + retentionDefinition.timeoutSeconds * 1000;
+      const event = makeEvent('aws.events', 'Scheduled Event', {}, values.region);
+      retentionHandler(event as never, lambdaContext(retentionDefinition, values.region, deadline)).catch(
+        (error: Error) =>
+          logger.error(
+            { function: 'backup-retention', err: error.message },
+            'scheduled backup expiry failed',
+          ),
+      );
+    }, rateMs(trigger.expression)),
   );
 }
 logger.info({ functions: functions.map((f) => `${f.name} <- ${f.streamName}`) }, 'function runner started');

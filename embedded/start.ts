@@ -88,6 +88,15 @@ if (!primary && readClusterEntry(stateDir, clusterName)) {
 }
 
 const clusterDir = clusterDirPath(stateDir, clusterName);
+// Claimed at once (ready: false), so a second launcher of the same cluster — a restore takes a
+// while before it serves — sees this one and refuses to start.
+writeClusterEntry(stateDir, {
+  name: clusterName,
+  region: primaryRegion,
+  controlPlaneUrl: '',
+  ready: false,
+  launcherPid: process.pid,
+});
 console.log(
   `borealis: starting ${primary ? 'the embedded system' : `cluster ${clusterName}`} (state dir ${stateDirPath(stateDir)})`,
 );

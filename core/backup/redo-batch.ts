@@ -11,7 +11,8 @@
 // Layout (little-endian): magic u32 'BRB1' | version u8 | flags u8 | reserved u16 |
 //   epoch u64 | prevLsn u64 | firstLsn u64 | lastLsn u64 |
 //   lastCommitLsn u64 | firstCommitTimeMs u64 | lastCommitTimeMs u64 |
-//   commitCount u32 | recordCount u32 | bodyLength u32 | bodyCrc32c u32 | body (encodeRecords)
+//   commitCount u32 | recordCount u32 | bodyLength u32 | bodyCrc32c u32 |
+//   headerCrc32c u32 (of bytes 0-79) | reserved u32 | body (encodeRecords)
 // lastCommitLsn is 0 and the commit times are 0 when the batch holds no commit (a slice of a large
 // transaction); the body CRC covers the records on top of their own CRCs, so a torn object is
 // caught before any record is trusted.
@@ -117,7 +118,8 @@ export function encodeRedoBatch(batch: RedoBatch): Buffer {
   out.writeUInt32LE(h.recordCount, 68);
   out.writeUInt32LE(body.length, 72);
   out.writeUInt32LE(crc32c(body), 76);
-  out.writeBigUInt64LE(0n, 80);
+  out.writeUInt32LE(crc32c(out, 0, 80), 80);
+  out.writeUInt32LE(0, 84);
   body.copy(out, redoBatchHeaderBytes);
   return out;
 }
@@ -128,6 +130,7 @@ export function decodeRedoBatchHeader(buf: Uint8Array): RedoBatchHeader {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.readUInt32LE(0) !== magic) throw invalid('bad magic: not a Borealis redo batch');
   if (b.readUInt8(4) !== version) throw invalid(`unknown version ${b.readUInt8(4)}`);
+  if (crc32c(b, 0, 80) !== b.readUInt32LE(80)) throw invalid('header CRC mismatch');
   return {
     epoch: b.readBigUInt64LE(8),
     prevLsn: b.readBigUInt64LE(16),

@@ -1,0 +1,248 @@
+// The backup retention function's logic (pure: S3, the clock and the period are injected): expires
+// what the archive no longer needs to restore every point in [now − retention, latest restorable].
+//
+// - Base: the newest snapshot at or before now − retention (cutoff). A restore to any T >= cutoff
+//   plans from the base or a later snapshot (core/backup/restore-plan.ts picks the newest snapshot
+//   <= T), so snapshots older than the base are deleted, and log chunks whose records all lie at or
+//   below the base's LSN (lastLsn <= base.lsn): every chain from a kept snapshot continues past its
+//   LSN, so it only uses chunks with lastLsn above it. The chunk bound is also capped at the archive
+//   watermark: the archiver plans its advances from there and must find every chunk above it.
+// - No snapshot at or before the cutoff (none yet, or all newer): nothing but orphan pages expires;
+//   with no snapshot at all a restore replays the log from LSN 0, so the whole log is kept.
+// - Pages: content-addressed and shared between snapshots, so a page goes only when no remaining
+//   manifest names it AND it was last written more than `pageGraceMs` ago — a snapshot in progress
+//   has uploaded pages but no manifest yet. After deleting, manifests written meanwhile are checked:
+//   one naming a deleted page (a running snapshot re-stored old content in the race window) is
+//   removed, as an incomplete snapshot; the log still covers its time.
+// - Order: manifests, then chunks, then pages, so a crash midway never leaves a manifest whose log
+//   or pages are gone. Every delete is idempotent; a second run deletes nothing. The watermark and
+//   anything under log/ that is not a chunk key are never touched.
+// - Earliest restorable time after expiry is computed like `borealis backup status` does it (the
+//   oldest snapshot's time, or the first commit when the log still starts at LSN 0): with a base it
+//   is the base's time (<= cutoff), so the whole retention window is covered.
+import {
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import {
+  type ChunkInfo,
+  clusterPrefix,
+  logPrefix,
+  pageObjectKey,
+  parseLogChunkKey,
+  type SnapshotManifest,
+  snapshotManifestKey,
+  type Watermark,
+} from '../../core/backup/archive.ts';
+import { parseBackupRetentionDays } from '../../core/functions.ts';
+import { lsnMin } from '../../core/lsn.ts';
+import { readWatermark } from '../backup-archiver/handler.ts';
+import { listManifests, listSnapshotIds, readManifest } from '../snapshot/catalog.ts';
+import { forEachBounded } from '../snapshot/handler.ts';
+
+export const dayMs = 86_400_000;
+/** Pages written more recently than this are never deleted (a snapshot in progress owns them). */
+export const pageGraceMsDefault = 3_600_000;
+/** Deletes in flight at once. */
+export const deletesInFlightDefault = 16;
+
+export interface RetentionDeps {
+  s3: S3Client;
+  bucket: string;
+  cluster: string;
+  now: () => number;
+  /** Validated here: an integer in [1, 35]. */
+  retentionDays: number | string | undefined;
+  /** @default pageGraceMsDefault */
+  pageGraceMs?: number;
+  deletesInFlight?: number;
+  /** Keys per ListObjectsV2 page (tests use few, to exercise pagination). */
+  listPageKeys?: number;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface RetentionCounts {
+  manifests: number;
+  chunks: number;
+  pages: number;
+}
+
+export interface RetentionReport {
+  cluster: string;
+  retentionDays: number;
+  /** now − retention (ISO): every point from here to the latest restorable time stays restorable. */
+  retainFrom: string;
+  /** After expiry (ISO, null when nothing is restorable); <= retainFrom when the window is covered. */
+  earliestRestorableTime: string | null;
+  latestRestorableTime: string | null;
+  /** The snapshot restores at the start of the window begin from (null: none old enough yet). */
+  baseSnapshot: string | null;
+  deleted: RetentionCounts;
+  kept: RetentionCounts;
+  notes: string[];
+  checkedAt: string;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+/** Where pageObjectKey puts page images. */
+const pagesPrefix = (cluster: string) => `${clusterPrefix(cluster)}pages/`;
+
+async function listAll(
+  deps: RetentionDeps,
+  prefix: string,
+): Promise<{ key: string; lastModifiedMs: number }[]> {
+  const out: { key: string; lastModifiedMs: number }[] = [];
+  let token: string | undefined;
+  do {
+    const page: ListObjectsV2CommandOutput = await deps.s3.send(
+      new ListObjectsV2Command({
+        Bucket: deps.bucket,
+        Prefix: prefix,
+        ContinuationToken: token,
+        MaxKeys: deps.listPageKeys,
+      }),
+    );
+    for (const o of page.Contents ?? []) {
+      if (o.Key) out.push({ key: o.Key, lastModifiedMs: o.LastModified?.getTime() ?? 0 });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+/** What `backup status` reports as restorable, from manifests, chunks and the watermark (pure). */
+export function restorableWindow(input: {
+  snapshots: readonly Pick<SnapshotManifest, 'lsn' | 'commitTimeMs'>[];
+  chunks: readonly ChunkInfo[];
+  watermark: Watermark | undefined;
+}): { earliestMs: number | undefined; latestMs: number | undefined } {
+  const snapshots = [...input.snapshots].sort((a, b) => {
+    const x = BigInt(a.lsn);
+    const y = BigInt(b.lsn);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  const chunks = [...input.chunks].sort((a, b) =>
+    a.firstLsn < b.firstLsn ? -1 : a.firstLsn > b.firstLsn ? 1 : 0,
+  );
+  const w = input.watermark;
+  let latestMs = w && w.commitTimeMs > 0 ? w.commitTimeMs : undefined;
+  const newest = snapshots.at(-1);
+  if (newest && (latestMs === undefined || newest.commitTimeMs > latestMs)) latestMs = newest.commitTimeMs;
+  const firstCommit = chunks.find((c) => c.lastCommitLsn !== 0n);
+  const logFromStart = chunks[0]?.prevLsn === 0n && firstCommit !== undefined && w !== undefined;
+  const candidates = [
+    ...(snapshots[0] ? [snapshots[0].commitTimeMs] : []),
+    ...(logFromStart ? [firstCommit!.firstCommitTimeMs] : []),
+  ];
+  return { earliestMs: candidates.length > 0 ? Math.min(...candidates) : undefined, latestMs };
+}
+
+export async function expireBackups(deps: RetentionDeps): Promise<RetentionReport> {
+  const retentionDays = parseBackupRetentionDays(deps.retentionDays);
+  const { s3, bucket, cluster } = deps;
+  const log = deps.log ?? (() => undefined);
+  const nowMs = deps.now();
+  const cutoffMs = nowMs - retentionDays * dayMs;
+  const graceMs = deps.pageGraceMs ?? pageGraceMsDefault;
+  const inFlight = deps.deletesInFlight ?? deletesInFlightDefault;
+  const notes: string[] = [];
+
+  const [stored, manifests, logObjects] = await Promise.all([
+    readWatermark({ s3, bucket, cluster }),
+    listManifests(s3, bucket, cluster),
+    listAll(deps, logPrefix(cluster)),
+  ]);
+  const watermark = stored?.value;
+  const chunks = logObjects.flatMap((o) => {
+    const info = parseLogChunkKey(o.key);
+    return info ? [info] : [];
+  });
+
+  // listManifests sorts oldest first by LSN; commit times never go backwards along the log.
+  const base = manifests.filter((m) => m.commitTimeMs <= cutoffMs).at(-1);
+  const expiredManifests = base
+    ? manifests.filter((m) => BigInt(m.lsn) < BigInt(base.lsn) && m.commitTimeMs <= cutoffMs)
+    : [];
+  const expiredIds = new Set(expiredManifests.map((m) => m.snapshotId));
+  const keptManifests = manifests.filter((m) => !expiredIds.has(m.snapshotId));
+
+  // Chunks at or below every kept snapshot's LSN and the watermark are needed by no restore.
+  let chunkBound: bigint | undefined;
+  if (!base) {
+    notes.push(
+      manifests.length === 0
+        ? 'no snapshot yet: the whole log is kept (a restore replays it from LSN 0)'
+        : `no snapshot at or before ${iso(cutoffMs)} yet: the log is kept until one is older than the retention period`,
+    );
+  } else if (!watermark) {
+    notes.push('no archive watermark: log chunks are kept');
+  } else {
+    chunkBound = keptManifests.reduce((b, m) => lsnMin(b, BigInt(m.lsn)), BigInt(watermark.lsn));
+  }
+  const expiredChunks = chunkBound === undefined ? [] : chunks.filter((c) => c.lastLsn <= chunkBound!);
+  const expiredChunkKeys = new Set(expiredChunks.map((c) => c.key));
+  const keptChunks = chunks.filter((c) => !expiredChunkKeys.has(c.key));
+
+  const remove = (keys: readonly string[]) =>
+    forEachBounded(keys, inFlight, async (key) => {
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    });
+  await remove(expiredManifests.map((m) => snapshotManifestKey(cluster, m.snapshotId)));
+  await remove(expiredChunks.map((c) => c.key));
+
+  // Pages: those no kept manifest names, old enough not to belong to a snapshot in progress.
+  const referenced = new Set<string>();
+  for (const m of keptManifests) for (const h of m.pages) referenced.add(pageObjectKey(cluster, h));
+  const pageObjects = await listAll(deps, pagesPrefix(cluster));
+  const expiredPages = pageObjects.filter(
+    (o) => !referenced.has(o.key) && o.lastModifiedMs <= nowMs - graceMs,
+  );
+  await remove(expiredPages.map((o) => o.key));
+
+  // A manifest written since the listing that names a deleted page is an incomplete snapshot.
+  const deletedPages = new Set(expiredPages.map((o) => o.key));
+  const known = new Set(manifests.map((m) => m.snapshotId));
+  const damaged: string[] = [];
+  if (deletedPages.size > 0) {
+    for (const id of await listSnapshotIds(s3, bucket, cluster)) {
+      if (known.has(id)) continue;
+      const m = await readManifest(s3, bucket, cluster, id);
+      if (m?.pages.some((h) => deletedPages.has(pageObjectKey(cluster, h)))) damaged.push(id);
+    }
+    await remove(damaged.map((id) => snapshotManifestKey(cluster, id)));
+    for (const id of damaged) {
+      notes.push(
+        `snapshot ${id} was written during expiry and named a deleted page: removed (the log covers it)`,
+      );
+    }
+  }
+
+  const window = restorableWindow({ snapshots: keptManifests, chunks: keptChunks, watermark });
+  if (window.earliestMs !== undefined && window.earliestMs > cutoffMs) {
+    notes.push(`the archive starts after ${iso(cutoffMs)}: restorable only from ${iso(window.earliestMs)}`);
+  }
+  const report: RetentionReport = {
+    cluster,
+    retentionDays,
+    retainFrom: iso(cutoffMs),
+    earliestRestorableTime: window.earliestMs === undefined ? null : iso(window.earliestMs),
+    latestRestorableTime: window.latestMs === undefined ? null : iso(window.latestMs),
+    baseSnapshot: base?.snapshotId ?? null,
+    deleted: {
+      manifests: expiredManifests.length + damaged.length,
+      chunks: expiredChunks.length,
+      pages: expiredPages.length,
+    },
+    kept: {
+      manifests: keptManifests.length,
+      chunks: keptChunks.length,
+      pages: pageObjects.length - expiredPages.length,
+    },
+    notes,
+    checkedAt: iso(nowMs),
+  };
+  log('backup expiry done', { ...report });
+  return report;
+}
