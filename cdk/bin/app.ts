@@ -1,5 +1,8 @@
-// The CDK app: one RegionStack for the primary and one for the secondary region, from context.
-import { App } from 'aws-cdk-lib';
+// The CDK app: one RegionStack for the primary and one for the secondary region, from context
+// (`-c compute=ecs`, `-c borealis:primaryRegion=eu-west-1`, `-c backupRetentionDays=7`), checked by
+// AwsSolutions (cdk-nag) on every synth.
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { primaryRegion, secondaryRegion } from '../../core/resources.ts';
 import { buildApp } from '../lib/app.ts';
 
@@ -8,5 +11,8 @@ buildApp(app, {
   clusterName: app.node.tryGetContext('borealis:clusterName') ?? 'borealis',
   primaryRegion: app.node.tryGetContext('borealis:primaryRegion') ?? primaryRegion,
   secondaryRegion: app.node.tryGetContext('borealis:secondaryRegion') ?? secondaryRegion,
+  compute: app.node.tryGetContext('compute') ?? 'external',
+  backupRetentionDays: app.node.tryGetContext('backupRetentionDays'),
 });
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();

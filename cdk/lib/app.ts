@@ -1,11 +1,16 @@
 // Wires the stacks from validated options; shared by cdk/bin/app.ts and the assertion tests.
 import type { App } from 'aws-cdk-lib';
-import { RegionStack } from './stacks/region-stack.ts';
+import { parseBackupRetentionDays } from '../../core/functions.ts';
+import { type ComputeMode, computeModes, RegionStack } from './stacks/region-stack.ts';
 
 export interface BorealisAppOptions {
   clusterName: string;
   primaryRegion: string;
   secondaryRegion: string;
+  /** Default 'external'. */
+  compute?: ComputeMode;
+  /** BACKUP_RETENTION_DAYS of the functions (1–35); unset: the functions' default. */
+  backupRetentionDays?: number | string;
 }
 
 export function buildApp(
@@ -15,17 +20,26 @@ export function buildApp(
   if (options.primaryRegion === options.secondaryRegion) {
     throw new Error(`primary and secondary region must differ (both are ${options.primaryRegion})`);
   }
+  const compute = options.compute ?? 'external';
+  if (!computeModes.includes(compute)) {
+    throw new Error(`compute must be one of ${computeModes.join(', ')}, got '${compute}'`);
+  }
+  const retention =
+    options.backupRetentionDays === undefined || options.backupRetentionDays === ''
+      ? {}
+      : { backupRetentionDays: parseBackupRetentionDays(options.backupRetentionDays) };
   const stackName = (role: string) => `${options.clusterName}-${role}`;
+  const common = { clusterName: options.clusterName, compute, ...retention };
   return {
     primary: new RegionStack(app, 'Primary', {
       stackName: stackName('primary'),
-      clusterName: options.clusterName,
       region: options.primaryRegion,
+      ...common,
     }),
     secondary: new RegionStack(app, 'Secondary', {
       stackName: stackName('secondary'),
-      clusterName: options.clusterName,
       region: options.secondaryRegion,
+      ...common,
     }),
   };
 }

@@ -1,19 +1,35 @@
-// One stack per region: everything regional a Borealis cluster needs in AWS (or LocalStack).
-// Today the data plane's AWS resources; the functions and compute join as their issues land.
+// One stack per region: everything regional a Borealis cluster needs in AWS (or LocalStack) —
+// backup storage, streams, the topology parameter, the functions with their triggers, and with
+// compute=ecs the cluster's processes on Fargate. One construct per concern; names and sizes from
+// core/resources.ts, function settings from core/functions.ts.
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { regionalResources } from '../../../core/resources.ts';
 import { BackupStorage } from '../constructs/backup-storage.ts';
+import { EcsCompute } from '../constructs/ecs-compute.ts';
+import { Functions } from '../constructs/functions.ts';
 import { Streams } from '../constructs/streams.ts';
+import { TopologyParameter } from '../constructs/topology.ts';
+import { FunctionTriggers } from '../constructs/triggers.ts';
+
+/** external: the services run elsewhere (`borealis up`) and register in SSM; ecs: on Fargate here. */
+export type ComputeMode = 'external' | 'ecs';
+export const computeModes: readonly ComputeMode[] = ['external', 'ecs'];
 
 export interface RegionStackProps extends StackProps {
   clusterName: string;
   region: string;
+  compute: ComputeMode;
+  backupRetentionDays?: number;
 }
 
 export class RegionStack extends Stack {
   readonly backup: BackupStorage;
   readonly streams: Streams;
+  readonly topology: TopologyParameter;
+  readonly functions: Functions;
+  readonly triggers: FunctionTriggers;
+  readonly compute: EcsCompute | undefined;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, { ...props, env: { region: props.region } });
@@ -23,5 +39,28 @@ export class RegionStack extends Stack {
       redo: resources.redoStream,
       binlog: resources.binlogStream,
     });
+    this.topology = new TopologyParameter(this, 'Topology', { clusterName: props.clusterName });
+    this.functions = new Functions(this, 'Functions', {
+      clusterName: props.clusterName,
+      resources,
+      bucket: this.backup.bucket,
+      bucketKey: this.backup.key,
+      topology: this.topology.parameter,
+      ...(props.backupRetentionDays === undefined ? {} : { backupRetentionDays: props.backupRetentionDays }),
+    });
+    this.triggers = new FunctionTriggers(this, 'Triggers', {
+      functions: this.functions.functions,
+      streams: { redoStream: this.streams.redo, binlogStream: this.streams.binlog },
+    });
+    this.compute =
+      props.compute === 'ecs'
+        ? new EcsCompute(this, 'Compute', {
+            clusterName: props.clusterName,
+            region: props.region,
+            redoStream: this.streams.redo,
+            bucket: this.backup.bucket,
+            bucketKey: this.backup.key,
+          })
+        : undefined;
   }
 }

@@ -1,0 +1,187 @@
+// Every Lambda function of core/functions.ts as a NodejsFunction (the middy handler in
+// functions/<dir>/index.ts, bundled here with the local esbuild), each with its own role and log
+// group. Triggers are wired by FunctionTriggers; what each function may touch is granted here,
+// action by action, on the named resources only.
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import {
+  type FunctionDefinition,
+  type FunctionName,
+  functionDefinitions,
+  functionEnvironment,
+} from '../../../core/functions.ts';
+import type { RegionalResources } from '../../../core/resources.ts';
+import { functionEntry, lockFile, repoRoot } from '../paths.ts';
+
+/** What a function does with the region's resources; turned into IAM statements below. */
+interface FunctionAccess {
+  /** Object actions on the backup bucket (ListBucket is granted with any of them). */
+  objects: Array<'s3:GetObject' | 's3:PutObject' | 's3:DeleteObject'>;
+  /** Reads the topology parameter (the cluster's endpoints). */
+  readsTopology: boolean;
+  /** Puts events on the region's default bus (restore: Completed / Failed). */
+  putsEvents: boolean;
+}
+
+export const functionAccess: Readonly<Record<FunctionName, FunctionAccess>> = {
+  // Watermark read and write, log chunks written, the chunk listing for the gap-free chain.
+  'backup-archiver': { objects: ['s3:GetObject', 's3:PutObject'], readsTopology: false, putsEvents: false },
+  // Manifests and content-addressed pages (reads the previous manifest to stay incremental).
+  snapshot: { objects: ['s3:GetObject', 's3:PutObject'], readsTopology: true, putsEvents: false },
+  // Reads the archive to plan; the new cluster hydrates itself; answers on EventBridge.
+  restore: { objects: ['s3:GetObject'], readsTopology: true, putsEvents: true },
+  // Lists and reads manifests and chunks, deletes what left the window.
+  'backup-retention': {
+    objects: ['s3:GetObject', 's3:DeleteObject'],
+    readsTopology: false,
+    putsEvents: false,
+  },
+};
+
+/** Lambda logs: long enough to investigate a failed restore or archiver batch. */
+export const functionLogRetention = logs.RetentionDays.ONE_MONTH;
+
+/**
+ * ESM bundle. Some bundled dependencies (pino, the AWS SDK's CJS parts) call `require` for Node
+ * built-ins, which an ESM bundle lacks: the banner gives the module a real one.
+ */
+const esmRequireBanner =
+  "import { createRequire as __borealisCreateRequire } from 'node:module'; const require = __borealisCreateRequire(import.meta.url);";
+
+export interface FunctionsProps {
+  clusterName: string;
+  resources: RegionalResources;
+  bucket: s3.IBucket;
+  bucketKey: kms.IKey;
+  topology: ssm.IStringParameter;
+  /** BACKUP_RETENTION_DAYS for every function (1–35); unset: the functions' default. */
+  backupRetentionDays?: number;
+}
+
+export class Functions extends Construct {
+  readonly functions: Readonly<Record<FunctionName, nodejs.NodejsFunction>>;
+
+  constructor(scope: Construct, id: string, props: FunctionsProps) {
+    super(scope, id);
+    const environment = functionEnvironment(props.resources, props.clusterName, {
+      ...(props.backupRetentionDays === undefined ? {} : { backupRetentionDays: props.backupRetentionDays }),
+    });
+    const built: Partial<Record<FunctionName, nodejs.NodejsFunction>> = {};
+    for (const definition of Object.values(functionDefinitions)) {
+      built[definition.name] = this.#function(definition, environment, props);
+    }
+    this.functions = built as Record<FunctionName, nodejs.NodejsFunction>;
+  }
+
+  #function(
+    definition: FunctionDefinition,
+    environment: Record<string, string>,
+    props: FunctionsProps,
+  ): nodejs.NodejsFunction {
+    const scope = new Construct(this, definition.name);
+    const functionName = `${props.clusterName}-${definition.name}`;
+    const logGroup = new logs.LogGroup(scope, 'Logs', {
+      logGroupName: `/aws/lambda/${functionName}`,
+      retention: functionLogRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const role = new iam.Role(scope, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Borealis ${definition.name} (${props.clusterName})`,
+    });
+    logGroup.grantWrite(role);
+    this.#grant(role, functionAccess[definition.name], props);
+
+    const fn = new nodejs.NodejsFunction(scope, 'Function', {
+      functionName,
+      entry: functionEntry(definition.directory),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.X86_64,
+      memorySize: definition.memoryMb,
+      timeout: Duration.seconds(definition.timeoutSeconds),
+      environment,
+      role,
+      logGroup,
+      projectRoot: repoRoot,
+      depsLockFilePath: lockFile,
+      bundling: {
+        forceDockerBundling: false,
+        format: nodejs.OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        banner: esmRequireBanner,
+        logLevel: nodejs.LogLevel.ERROR,
+        // Bundle the pinned AWS SDK too, not the runtime's copy: the same code as in tests.
+        externalModules: [],
+      },
+    });
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'NODEJS_22_X is the newest runtime the project builds and tests for (Node 20/22 toolchain, ' +
+        '@middy/core 6); moving to a newer runtime is a deliberate upgrade, not a synth-time default.',
+    });
+    return fn;
+  }
+
+  #grant(role: iam.Role, access: FunctionAccess, props: FunctionsProps): void {
+    const writes = access.objects.includes('s3:PutObject');
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'BackupObjects',
+        actions: [...access.objects],
+        resources: [props.bucket.arnForObjects('*')],
+      }),
+    );
+    const bucketLogicalId = Stack.of(this).resolve(
+      (props.bucket.node.defaultChild as s3.CfnBucket).logicalId,
+    );
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/*]`,
+      reason:
+        'Backup object keys are LSN-named and content-addressed, created at run time, so no fixed key can ' +
+        'be named: the grant covers the objects of this one bucket, with exact actions only.',
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'BackupListing',
+        actions: ['s3:ListBucket'],
+        resources: [props.bucket.bucketArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'BackupKey',
+        actions: writes ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'],
+        resources: [props.bucketKey.keyArn],
+      }),
+    );
+    if (access.readsTopology) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'Topology',
+          actions: ['ssm:GetParameter'],
+          resources: [props.topology.parameterArn],
+        }),
+      );
+    }
+    if (access.putsEvents) {
+      const stack = Stack.of(this);
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'Events',
+          actions: ['events:PutEvents'],
+          resources: [stack.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' })],
+        }),
+      );
+    }
+  }
+}
