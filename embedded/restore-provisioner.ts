@@ -12,7 +12,6 @@ import type { ClusterProvisioner } from '../functions/restore/handler.ts';
 import { clusterDirPath, isPidAlive, readClusterEntry } from './state.ts';
 
 const launcherEntry = fileURLToPath(new URL('./start.ts', import.meta.url));
-const tsxLoader = import.meta.resolve('tsx');
 /** A 200 MB restore takes tens of seconds here; a stuck one must still end. */
 const createTimeoutMs = 30 * 60_000;
 
@@ -32,6 +31,8 @@ export class LocalProvisioner implements ClusterProvisioner {
     const jobFile = join(dir, 'restore-job.json');
     writeFileSync(jobFile, `${JSON.stringify(job, null, 2)}\n`);
     const log = openSync(join(dir, 'logs', 'launcher.log'), 'a');
+    // Resolved here, not at load: the module is bundled into the Lambda, where tsx does not exist.
+    const tsxLoader = import.meta.resolve('tsx');
     const child = spawn(
       process.execPath,
       [

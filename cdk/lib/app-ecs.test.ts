@@ -2,11 +2,11 @@
 // the readers on Fargate from one image asset (the repo's Dockerfile), Cloud Map names, task roles
 // scoped to the stream and the watermark, and the AwsSolutions pack — beside the same regional
 // resources and functions as compute=external.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { watermarkKey } from '../../core/backup/archive.ts';
 import { functionDefinitions } from '../../core/functions.ts';
 import { azCount, segmentsPerPg } from '../../core/limits.ts';
@@ -29,6 +29,7 @@ import {
 } from './testing.ts';
 
 const synthesized = synthesize({ compute: 'ecs' });
+afterAll(() => rmSync(synthesized.assemblyDir, { recursive: true, force: true }));
 const logicalId = (stack: Stack, construct: { node: { defaultChild?: unknown } }) =>
   stack.resolve((construct.node.defaultChild as { logicalId: string }).logicalId) as string;
 
