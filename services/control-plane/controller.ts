@@ -44,6 +44,7 @@ export class ControlPlaneError extends Error {
 }
 
 const failoversKept = 20;
+const topologyLagStepMs = 50;
 
 export class Controller {
   readonly fleet: Fleet;
@@ -134,7 +135,12 @@ export class Controller {
         endpoint: instanceEndpoint(s)!,
         incarnation: s.incarnation,
         healthy: s.health?.healthy === true,
-        lagMs: typeof s.health?.lagMs === 'number' ? Math.round(s.health.lagMs) : null,
+        // In 50 ms steps: the proxy treats closer lags as equal, and an exact figure would publish a
+        // new topology version (file, SSM, every long-poll) at every health check under load.
+        lagMs:
+          typeof s.health?.lagMs === 'number'
+            ? Math.round(s.health.lagMs / topologyLagStepMs) * topologyLagStepMs
+            : null,
       }));
     return {
       cluster: this.options.cluster,
