@@ -5,9 +5,8 @@
 // time until the new cluster serves.
 // Run: npm run bench:restore [-- --mb 200]
 import { parseArgs } from 'node:util';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '../../core/aws/clients.ts';
-import { type Watermark, watermarkKey } from '../../core/backup/archive.ts';
+import { readWatermark } from '../../core/backup/s3-archive.ts';
 import { primaryRegion, regionalResources } from '../../core/resources.ts';
 import { emulatorEnv } from '../../embedded/emulators.ts';
 import { readSystemState } from '../../embedded/state.ts';
@@ -59,11 +58,10 @@ async function measureLatestRestorableTime(writer: Sql, seconds: number) {
   const sampler = (async () => {
     while (Date.now() < end) {
       try {
-        const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: watermarkKey('borealis') }));
-        const w = JSON.parse(await out.Body!.transformToString()) as Watermark;
-        lags.push(Date.now() - w.commitTimeMs);
+        const w = await readWatermark(s3, bucket, 'borealis');
+        if (w) lags.push(Date.now() - w.value.commitTimeMs);
       } catch {
-        // not there yet, or read while being rewritten (s3rver): the next sample tells
+        // read while being rewritten more often than the reader retries: the next sample tells
       }
       await new Promise((r) => setTimeout(r, 250));
     }

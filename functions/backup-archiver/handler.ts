@@ -34,13 +34,7 @@
 //   creates it.
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import {
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type PutObjectCommandInput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import type {
   KinesisStreamBatchItemFailure,
   KinesisStreamBatchResponse,
@@ -65,6 +59,11 @@ import {
   type RedoBatchHeader,
   redoBatchHeaderBytes,
 } from '../../core/backup/redo-batch.ts';
+import {
+  listObjects,
+  readWatermark as readSharedWatermark,
+  type StoredWatermark,
+} from '../../core/backup/s3-archive.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import { type Lsn, lsnMin } from '../../core/lsn.ts';
@@ -76,8 +75,6 @@ const gzip = promisify(gzipCallback);
 export const logChunkBytesMax = 4 * 1024 * 1024;
 /** Conditional-write or read-back rounds before the watermark update is given up (and retried). */
 const watermarkWriteAttemptsMax = 5;
-/** Reads of a watermark body that does not parse before it is reported as corrupt. */
-const watermarkReadAttemptsMax = 5;
 /** ListObjectsV2 pages per listing (1,000 keys each); a longer backlog is planned in later calls. */
 const listPagesMax = 100;
 
@@ -263,61 +260,9 @@ function compare(a: bigint, b: bigint): number {
 
 // --- Watermark ---------------------------------------------------------------------------------------
 
-interface StoredWatermark {
-  value: Watermark;
-  etag: string | undefined;
-}
-
-/**
- * The watermark object, or undefined when there is none. s3rver overwrites an object in place and
- * may answer a PUT before the bytes are on disk, so a read racing a write can see a torn body: a
- * body that does not parse is read again a few times before it counts as corrupt.
- */
-export async function readWatermark(deps: ArchiverDeps): Promise<StoredWatermark | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await readWatermarkOnce(deps);
-    } catch (error) {
-      if (!(error instanceof BorealisError) || attempt >= watermarkReadAttemptsMax) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
-    }
-  }
-}
-
-async function readWatermarkOnce(deps: ArchiverDeps): Promise<StoredWatermark | undefined> {
-  let text: string;
-  let etag: string | undefined;
-  try {
-    const got = await deps.s3.send(
-      new GetObjectCommand({ Bucket: deps.bucket, Key: watermarkKey(deps.cluster) }),
-    );
-    text = await got.Body!.transformToString();
-    etag = got.ETag;
-  } catch (error) {
-    if ((error as Error).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
-  return { value: parseWatermark(text), etag };
-}
-
-function parseWatermark(text: string): Watermark {
-  const bad = (why: string) =>
-    new BorealisError(ErrorCode.INTERNAL, `archive watermark is malformed: ${why}`, { context: { text } });
-  let raw: Partial<Watermark>;
-  try {
-    raw = JSON.parse(text) as Partial<Watermark>;
-  } catch {
-    throw bad('not JSON');
-  }
-  const lsnLike = (x: unknown) => typeof x === 'string' && /^\d{1,20}$/.test(x);
-  if (!lsnLike(raw.lsn) || !lsnLike(raw.commitLsn)) throw bad('lsn and commitLsn must be decimal strings');
-  if (!Number.isSafeInteger(raw.commitTimeMs) || (raw.commitTimeMs as number) < 0) throw bad('commitTimeMs');
-  return {
-    lsn: raw.lsn!,
-    commitLsn: raw.commitLsn!,
-    commitTimeMs: raw.commitTimeMs!,
-    updatedAt: String(raw.updatedAt ?? ''),
-  };
+/** The watermark as the archiver reads it (shared reader: torn reads retried, contents checked). */
+export function readWatermark(deps: ArchiverDeps): Promise<StoredWatermark | undefined> {
+  return readSharedWatermark(deps.s3, deps.bucket, deps.cluster);
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -390,26 +335,12 @@ export async function advanceWatermark(
 
 /** The chunks whose firstLsn is above `afterLsn`, from the key listing alone. */
 export async function listChunks(deps: ArchiverDeps, afterLsn: Lsn): Promise<ChunkInfo[]> {
-  const out: ChunkInfo[] = [];
-  let token: string | undefined;
-  for (let page = 0; page < listPagesMax; page++) {
-    const listed = await deps.s3.send(
-      new ListObjectsV2Command({
-        Bucket: deps.bucket,
-        Prefix: logPrefix(deps.cluster),
-        ...(token === undefined ? { StartAfter: logChunkStartAfter(deps.cluster, afterLsn) } : {}),
-        ContinuationToken: token,
-        MaxKeys: deps.listPageKeys,
-      }),
-    );
-    for (const object of listed.Contents ?? []) {
-      const info = object.Key === undefined ? undefined : parseLogChunkKey(object.Key);
-      if (info) out.push(info);
-    }
-    token = listed.IsTruncated ? listed.NextContinuationToken : undefined;
-    if (token === undefined) return out;
-  }
-  return out;
+  const listed = await listObjects(deps.s3, deps.bucket, logPrefix(deps.cluster), {
+    startAfter: logChunkStartAfter(deps.cluster, afterLsn),
+    pageKeys: deps.listPageKeys,
+    pagesMax: listPagesMax,
+  });
+  return listed.map((o) => parseLogChunkKey(o.key)).filter((c): c is ChunkInfo => c !== undefined);
 }
 
 const loggers = new Map<string, Logger>();

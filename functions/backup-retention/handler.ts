@@ -20,12 +20,7 @@
 // - Earliest restorable time after expiry is computed like `borealis backup status` does it (the
 //   oldest snapshot's time, or the first commit when the log still starts at LSN 0): with a base it
 //   is the base's time (<= cutoff), so the whole retention window is covered.
-import {
-  DeleteObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   type ChunkInfo,
   clusterPrefix,
@@ -36,9 +31,9 @@ import {
   snapshotManifestKey,
   type Watermark,
 } from '../../core/backup/archive.ts';
+import { listObjects, readWatermark } from '../../core/backup/s3-archive.ts';
 import { parseBackupRetentionDays } from '../../core/functions.ts';
 import { lsnMin } from '../../core/lsn.ts';
-import { readWatermark } from '../backup-archiver/handler.ts';
 import { listManifests, listSnapshotIds, readManifest } from '../snapshot/catalog.ts';
 import { forEachBounded } from '../snapshot/handler.ts';
 
@@ -89,27 +84,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** Where pageObjectKey puts page images. */
 const pagesPrefix = (cluster: string) => `${clusterPrefix(cluster)}pages/`;
 
-async function listAll(
-  deps: RetentionDeps,
-  prefix: string,
-): Promise<{ key: string; lastModifiedMs: number }[]> {
-  const out: { key: string; lastModifiedMs: number }[] = [];
-  let token: string | undefined;
-  do {
-    const page: ListObjectsV2CommandOutput = await deps.s3.send(
-      new ListObjectsV2Command({
-        Bucket: deps.bucket,
-        Prefix: prefix,
-        ContinuationToken: token,
-        MaxKeys: deps.listPageKeys,
-      }),
-    );
-    for (const o of page.Contents ?? []) {
-      if (o.Key) out.push({ key: o.Key, lastModifiedMs: o.LastModified?.getTime() ?? 0 });
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out;
+function listAll(deps: RetentionDeps, prefix: string) {
+  return listObjects(deps.s3, deps.bucket, prefix, { pageKeys: deps.listPageKeys });
 }
 
 /** What `backup status` reports as restorable, from manifests, chunks and the watermark (pure). */
@@ -150,7 +126,7 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
   const notes: string[] = [];
 
   const [stored, manifests, logObjects] = await Promise.all([
-    readWatermark({ s3, bucket, cluster }),
+    readWatermark(s3, bucket, cluster),
     listManifests(s3, bucket, cluster),
     listAll(deps, logPrefix(cluster)),
   ]);

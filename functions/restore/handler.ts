@@ -4,16 +4,13 @@
 // `Borealis Restore Completed` — or `Borealis Restore Failed` with the reason, after removing
 // whatever it had started: nothing half-restored is left running. A restore never touches the
 // source cluster. Idempotent per requestId: a redelivered request finds its cluster and reports it.
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { EventBridgeEvent } from 'aws-lambda';
 import {
   type ChunkInfo,
   logPrefix,
   parseLogChunkKey,
-  type SnapshotManifest,
-  snapshotPrefix,
-  type Watermark,
-  watermarkKey,
+  snapshotManifestKey,
 } from '../../core/backup/archive.ts';
 import {
   type ManifestSummary,
@@ -21,6 +18,8 @@ import {
   type RestoreJob,
   restoreJob,
 } from '../../core/backup/restore-plan.ts';
+import { listObjects, readWatermark } from '../../core/backup/s3-archive.ts';
+import { listManifests } from '../snapshot/catalog.ts';
 
 export const restoreRequested = 'Borealis Restore Requested';
 export const restoreCompleted = 'Borealis Restore Completed';
@@ -110,29 +109,6 @@ export function parseRestoreRequest(detail: unknown): RestoreRequestedDetail {
   return { requestId, sourceCluster, targetCluster, restoreTime, snapshotId };
 }
 
-async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
-}
-
-async function readJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
-  try {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return JSON.parse(await out.Body!.transformToString()) as T;
-  } catch (error) {
-    if ((error as Error).name === 'NoSuchKey' || (error as Error).name === 'NotFound') return undefined;
-    throw error;
-  }
-}
-
 export async function handleRestoreRequested(
   event: EventBridgeEvent<string, unknown>,
   deps: RestoreDeps,
@@ -162,17 +138,20 @@ export async function handleRestoreRequested(
 
   let job: RestoreJob;
   try {
-    const [snapshotKeys, chunkKeys, watermark] = await Promise.all([
-      listKeys(deps.s3, deps.bucket, snapshotPrefix(request.sourceCluster)),
-      listKeys(deps.s3, deps.bucket, logPrefix(request.sourceCluster)),
-      readJson<Watermark>(deps.s3, deps.bucket, watermarkKey(request.sourceCluster)),
+    const [manifests, logObjects, watermark] = await Promise.all([
+      listManifests(deps.s3, deps.bucket, request.sourceCluster),
+      listObjects(deps.s3, deps.bucket, logPrefix(request.sourceCluster)),
+      readWatermark(deps.s3, deps.bucket, request.sourceCluster),
     ]);
-    const snapshots: ManifestSummary[] = [];
-    for (const key of snapshotKeys.filter((k) => k.endsWith('.json'))) {
-      const m = await readJson<SnapshotManifest>(deps.s3, deps.bucket, key);
-      if (m) snapshots.push({ snapshotId: m.snapshotId, lsn: m.lsn, commitTimeMs: m.commitTimeMs, key });
-    }
-    const chunks = chunkKeys.map(parseLogChunkKey).filter((c): c is ChunkInfo => c !== undefined);
+    const snapshots: ManifestSummary[] = manifests.map((m) => ({
+      snapshotId: m.snapshotId,
+      lsn: m.lsn,
+      commitTimeMs: m.commitTimeMs,
+      key: snapshotManifestKey(request.sourceCluster, m.snapshotId),
+    }));
+    const chunks = logObjects
+      .map((o) => parseLogChunkKey(o.key))
+      .filter((c): c is ChunkInfo => c !== undefined);
     const plan = planRestore({
       sourceCluster: request.sourceCluster,
       request: {
@@ -181,7 +160,7 @@ export async function handleRestoreRequested(
       },
       snapshots,
       chunks,
-      watermark,
+      watermark: watermark?.value,
     });
     job = restoreJob(plan, {
       requestId: request.requestId,

@@ -7,7 +7,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../core/aws/clients.ts';
 import {
@@ -16,9 +16,9 @@ import {
   parseLogChunkKey,
   planLogChain,
   type Watermark,
-  watermarkKey,
 } from '../../core/backup/archive.ts';
 import { commitsOf, decodeRedoBatch } from '../../core/backup/redo-batch.ts';
+import { listObjects, readWatermark as readArchiveWatermark } from '../../core/backup/s3-archive.ts';
 import { regionalResources } from '../../core/resources.ts';
 import { emulatorEnv } from '../../embedded/emulators.ts';
 import { clusterDirPath, isPidAlive, readClusterEntry, readSystemState } from '../../embedded/state.ts';
@@ -196,29 +196,14 @@ describe('point-in-time restore', () => {
   }, 120_000);
 });
 
+/** The watermark through the same reader the functions use (it retries a torn read). */
 async function readWatermark(s3: S3Client): Promise<Watermark | undefined> {
-  try {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: watermarkKey('borealis') }));
-    return JSON.parse(await out.Body!.transformToString()) as Watermark;
-  } catch {
-    return undefined;
-  }
+  return (await readArchiveWatermark(s3, bucket, 'borealis'))?.value;
 }
 
 async function listChunks(s3: S3Client): Promise<ChunkInfo[]> {
-  const chunks: ChunkInfo[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: logPrefix('borealis'), ContinuationToken: token }),
-    );
-    for (const o of page.Contents ?? []) {
-      const info = o.Key ? parseLogChunkKey(o.Key) : undefined;
-      if (info) chunks.push(info);
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return chunks;
+  const listed = await listObjects(s3, bucket, logPrefix('borealis'));
+  return listed.map((o) => parseLogChunkKey(o.key)).filter((c): c is ChunkInfo => c !== undefined);
 }
 
 async function stopCluster(stateDir: string, name: string): Promise<void> {

@@ -2,8 +2,8 @@
 // key = cluster name so one shard keeps the order) and the archive watermark read from the backup
 // bucket. Clients come from core/aws/clients.ts (HTTP/1.1 for the emulators, path-style S3).
 import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
-import { type Watermark, watermarkKey } from '../../core/backup/archive.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { readWatermark as readArchiveWatermark } from '../../core/backup/s3-archive.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import { firstFailedEntry, type PutOutcome, type RedoSink } from './redo-publisher.ts';
 
@@ -41,16 +41,8 @@ export async function readWatermark(
   bucket: string,
   cluster: string,
 ): Promise<{ lsn: Lsn; commitTimeMs: number }> {
-  try {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: watermarkKey(cluster) }));
-    const text = await out.Body!.transformToString();
-    const watermark = JSON.parse(text) as Watermark;
-    const lsn = BigInt(watermark.lsn);
-    if (lsn < 0n) throw new Error(`watermark LSN ${watermark.lsn} is negative`);
-    return { lsn, commitTimeMs: Number(watermark.commitTimeMs) || 0 };
-  } catch (error) {
-    if (error instanceof NoSuchKey || (error as Error).name === 'NoSuchKey')
-      return { lsn: 0n, commitTimeMs: 0 };
-    throw error;
-  }
+  const stored = await readArchiveWatermark(s3, bucket, cluster);
+  return stored
+    ? { lsn: BigInt(stored.value.lsn), commitTimeMs: stored.value.commitTimeMs }
+    : { lsn: 0n, commitTimeMs: 0 };
 }

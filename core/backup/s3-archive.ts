@@ -1,0 +1,106 @@
+// Reading the archive in S3: one paginated listing and one watermark reader for every function, the
+// writer and the CLI. s3rver overwrites an object in place and may answer a PUT before the bytes are
+// on disk, so a read racing a write can see a torn body: a watermark that does not parse is read
+// again a few times before it counts as corrupt — every reader gets that, not only the archiver.
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { BorealisError, ErrorCode } from '../errors.ts';
+import { type Watermark, watermarkKey } from './archive.ts';
+
+/** Reads of a watermark body that does not parse before it is reported as corrupt. */
+const watermarkReadAttemptsMax = 5;
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  lastModifiedMs: number;
+}
+
+/** Every object under `prefix` (ListObjectsV2, all pages, or at most `pagesMax` of them). */
+export async function listObjects(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  options: { startAfter?: string; pageKeys?: number; pagesMax?: number } = {},
+): Promise<ListedObject[]> {
+  const out: ListedObject[] = [];
+  let token: string | undefined;
+  for (let page = 0; page < (options.pagesMax ?? Number.POSITIVE_INFINITY); page++) {
+    const listed = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        ...(token === undefined && options.startAfter !== undefined
+          ? { StartAfter: options.startAfter }
+          : {}),
+        ContinuationToken: token,
+        MaxKeys: options.pageKeys,
+      }),
+    );
+    for (const o of listed.Contents ?? []) {
+      if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, lastModifiedMs: o.LastModified?.getTime() ?? 0 });
+    }
+    token = listed.IsTruncated ? listed.NextContinuationToken : undefined;
+    if (token === undefined) break;
+  }
+  return out;
+}
+
+export interface StoredWatermark {
+  value: Watermark;
+  /** For a conditional overwrite (IfMatch) where S3 enforces it. */
+  etag: string | undefined;
+}
+
+/** The cluster's archive watermark, or undefined when the archiver has written none yet. */
+export async function readWatermark(
+  s3: S3Client,
+  bucket: string,
+  cluster: string,
+): Promise<StoredWatermark | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readWatermarkOnce(s3, bucket, cluster);
+    } catch (error) {
+      if (!(error instanceof BorealisError) || attempt >= watermarkReadAttemptsMax) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
+}
+
+async function readWatermarkOnce(
+  s3: S3Client,
+  bucket: string,
+  cluster: string,
+): Promise<StoredWatermark | undefined> {
+  let text: string;
+  let etag: string | undefined;
+  try {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: watermarkKey(cluster) }));
+    text = await got.Body!.transformToString();
+    etag = got.ETag;
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+  return { value: parseWatermark(text), etag };
+}
+
+function parseWatermark(text: string): Watermark {
+  const bad = (why: string) =>
+    new BorealisError(ErrorCode.INTERNAL, `archive watermark is malformed: ${why}`, { context: { text } });
+  let raw: Partial<Watermark>;
+  try {
+    raw = JSON.parse(text) as Partial<Watermark>;
+  } catch {
+    throw bad('not JSON');
+  }
+  const lsnLike = (x: unknown) => typeof x === 'string' && /^\d{1,20}$/.test(x);
+  if (!lsnLike(raw.lsn) || !lsnLike(raw.commitLsn)) throw bad('lsn and commitLsn must be decimal strings');
+  if (!Number.isSafeInteger(raw.commitTimeMs) || (raw.commitTimeMs as number) < 0) throw bad('commitTimeMs');
+  return {
+    lsn: raw.lsn!,
+    commitLsn: raw.commitLsn!,
+    commitTimeMs: raw.commitTimeMs!,
+    updatedAt: String(raw.updatedAt ?? ''),
+  };
+}
