@@ -1,8 +1,12 @@
 // The Data API executor of an instance: connections, transactions, the write lock and the
 // durability rule. Each open transaction has its own connection; autocommit statements borrow an
-// idle one. Writes take the instance's single write lock (fair queue), held by a transaction from
-// its first write to its end. Every response waits until VDL covers what it saw (writer) — a client
-// is never shown data that a crash could take back.
+// idle one. Writes take the instance's single write lock (fair queue). On the writer a transaction
+// holds it from its first statement to its end, read or write: its snapshot is taken under the lock,
+// so it can never be stale when it writes (SQLite validates whole snapshots, not rows; a transaction
+// that read first and wrote later would fail with a deadlock nearly always under concurrent writes,
+// which makes read-modify-write unusable). Read-only transactions belong on a reader. Every
+// response waits until VDL covers what it saw (writer) — a client is never shown data that a crash
+// could take back.
 import { randomBytes } from 'node:crypto';
 import {
   badRequest,
@@ -139,6 +143,7 @@ export class SqlExecutor implements DataApiExecutor {
   async #inTransaction(req: StatementRequest): Promise<StatementResult> {
     const txn = this.#take(req.transactionId!);
     try {
+      if (!this.#options.readOnly && !txn.releaseWrite) txn.releaseWrite = await this.#acquireWrite();
       const readonly = await this.#isReadonly(txn.connection, req.sql).catch((e) =>
         this.#throwMapped(e, txn.connection),
       );
