@@ -165,7 +165,11 @@ describe('SQL over the RDS Data API', () => {
       [2, 40],
     ]);
     // The reader serves transactions without taking any lock.
-    await eventually(async () => expect(await r.rows('select n from counters where id = 1')).toEqual([[40]]));
+    await eventually(
+      async () => JSON.stringify(await r.rows('select n from counters where id = 1')) === '[[40]]',
+      20_000,
+      'the reader sees every increment',
+    );
     const readTxn = await r.begin();
     expect(await r.rows('select n from counters where id = 2', {}, readTxn)).toEqual([[40]]);
     await w.exec('update counters set n = n + 1 where id = 2');
