@@ -103,8 +103,10 @@ export const functionDefinitions: Readonly<Record<FunctionName, FunctionDefiniti
         kind: 'kinesis',
         stream: 'redoStream',
         batchSize: 100,
-        // Latest restorable time must stay within seconds of now: invoke as soon as records exist.
-        maxBatchingWindowMs: 0,
+        // Latest restorable time must stay within seconds of now, and each invocation costs S3
+        // requests (a chunk, the watermark) whatever its size: gather a second of redo per
+        // invocation, the shortest window Lambda offers above none.
+        maxBatchingWindowMs: 1_000,
         startingPosition: 'TRIM_HORIZON',
         bisectOnError: true,
         // No retry limit: the archiver reports only transient failures (S3), and skipping a batch

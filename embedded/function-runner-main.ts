@@ -24,6 +24,7 @@ import {
   kinesisFunctionsFor,
   lambdaContext,
   pollIntervalMsDefault,
+  pollIntervalMsMin,
 } from './function-runner.ts';
 import { makeEvent } from './local-events.ts';
 import { LocalProvisioner } from './restore-provisioner.ts';
@@ -39,7 +40,8 @@ options:
   --state-dir DIR    the embedded state dir (default ${defaultStateDir})
   --region NAME      the region whose emulators and resources to use (default ${primaryRegion})
   --cluster NAME     the cluster whose streams and bucket to use (default ${defaultClusterName})
-  --poll-ms N        idle poll interval per shard (default ${pollIntervalMsDefault})
+  --poll-ms N        longest idle poll interval per shard (default ${pollIntervalMsDefault}); right
+                     after records a shard is polled every ${pollIntervalMsMin} ms, backing off to N
   --help             this text`;
 
 const { values } = parseFlags('function-runner', {

@@ -1,9 +1,15 @@
 // The local function runner (embedded mode): plays Lambda's Kinesis event source mapping for every
 // Kinesis-triggered function in core/functions.ts. It reads each shard of the stream from the
-// emulator with the real SDK, hands the unchanged handler the exact KinesisStreamEvent Lambda would,
-// honours batchItemFailures (retry from the lowest failed sequence number with capped backoff, then
-// skip to a failed/ file as an on-failure destination would) and checkpoints each shard in the state
-// dir after success, so a restart resumes where it stopped.
+// emulator with the real SDK, gathers records for the trigger's batching window (or until the batch
+// is full), hands the unchanged handler the exact KinesisStreamEvent Lambda would, honours
+// batchItemFailures (retry from the lowest failed sequence number with capped backoff, then skip to a
+// failed/ file as an on-failure destination would) and checkpoints each shard in the state dir after
+// success, so a restart resumes where it stopped.
+//
+// Cost: every GetRecords and every invocation costs this process, the Kinesis emulator and (for the
+// archiver) S3 requests about the same whatever their size. So an idle shard is polled less and less
+// often (from pollIntervalMsMin up to pollIntervalMs), and a busy one is read about twice per batching
+// window: the window is what bounds how far the archive trails the stream.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +26,7 @@ import type {
   KinesisStreamEvent,
   KinesisStreamRecord,
 } from 'aws-lambda';
+import { assert } from '../core/assert.ts';
 import {
   type FunctionName,
   functionEnvironment,
@@ -30,8 +37,12 @@ import type { Logger } from '../core/log.ts';
 import type { RegionalResources } from '../core/resources.ts';
 import { createHandler as createArchiverHandler } from '../functions/backup-archiver/index.ts';
 
-/** How often an idle shard is polled: latest restorable time must stay within seconds of now. */
-export const pollIntervalMsDefault = 150;
+/**
+ * The longest pause between two reads of an idle shard (Lambda polls about once a second); right
+ * after records it polls every pollIntervalMsMin, doubling while reads come back empty.
+ */
+export const pollIntervalMsDefault = 1_000;
+export const pollIntervalMsMin = 200;
 /** Backoff between retries of a failing batch: doubles from the base up to the max. */
 const retryBackoffMsBase = 100;
 const retryBackoffMsMax = 5_000;
@@ -65,6 +76,7 @@ export interface FunctionRunnerOptions {
   kinesis: KinesisClient;
   functions: KinesisFunction[];
   logger: Logger;
+  /** Longest idle poll interval per shard (default pollIntervalMsDefault). */
   pollIntervalMs?: number;
 }
 
@@ -101,10 +113,13 @@ export class FunctionRunner {
   readonly #loops = new Map<string, Promise<void>>();
   readonly #wakeups = new Set<() => void>();
   #refreshTimer: NodeJS.Timeout | undefined;
-  readonly #pollIntervalMs: number;
+  readonly #pollIntervalMsMax: number;
+  readonly #pollIntervalMsMin: number;
 
   constructor(private readonly options: FunctionRunnerOptions) {
-    this.#pollIntervalMs = options.pollIntervalMs ?? pollIntervalMsDefault;
+    this.#pollIntervalMsMax = options.pollIntervalMs ?? pollIntervalMsDefault;
+    this.#pollIntervalMsMin = Math.min(pollIntervalMsMin, this.#pollIntervalMsMax);
+    assert(this.#pollIntervalMsMin >= 1, 'a positive poll interval');
   }
 
   /**
@@ -176,29 +191,48 @@ export class FunctionRunner {
     const logger = this.options.logger.child({ function: fn.name, stream: fn.streamName, shard: shardId });
     let iterator: string | undefined;
     let failures = 0;
+    let idleMs = this.#pollIntervalMsMin;
+    /** Records read but not yet delivered (the batching window is open while there are any). */
+    let batch = new PendingBatch(fn.trigger);
     while (!this.#stopped) {
       try {
         iterator ??= await this.#iterator(fn, shardId);
         const got = await this.options.kinesis.send(
-          new GetRecordsCommand({ ShardIterator: iterator, Limit: fn.trigger.batchSize }),
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: batch.room() }),
         );
         failures = 0;
         iterator = got.NextShardIterator;
         const records = got.Records ?? [];
-        if (records.length > 0) {
-          for (const group of groupByPayload(records)) {
+        if (records.length > 0) idleMs = this.#pollIntervalMsMin;
+        batch.add(records, Date.now());
+        const closed = iterator === undefined;
+        if (batch.ready(Date.now()) || (closed && !batch.empty)) {
+          const full = batch.full;
+          for (const group of groupByPayload(batch.records)) {
             await this.#deliver(fn, shardId, group, logger);
             if (this.#stopped) return;
           }
-        } else if (iterator === undefined) {
+          batch = new PendingBatch(fn.trigger);
+          // A full batch means a backlog: read on at once. Otherwise the stream is caught up.
+          if (!full && !closed) await this.#sleep(this.#pollIntervalMsMin);
+        } else if (closed) {
           logger.info('shard closed and drained');
           return;
+        } else if (!batch.empty) {
+          // The window is open: read again when it closes (what arrived by then joins the batch), or
+          // at once while the stream says this shard's reader is behind.
+          if (records.length === 0 || (got.MillisBehindLatest ?? 0) === 0) {
+            await this.#sleep(batch.windowLeftMs(Date.now()));
+          }
         } else {
-          await this.#sleep(this.#pollIntervalMs);
+          await this.#sleep(idleMs);
+          idleMs = Math.min(this.#pollIntervalMsMax, idleMs * 2);
         }
       } catch (error) {
-        // Expired iterator, emulator restart, network: start again from the checkpoint.
+        // Expired iterator, emulator restart, network: start again from the checkpoint (records read
+        // but not delivered are read again from there).
         iterator = undefined;
+        batch = new PendingBatch(fn.trigger);
         failures++;
         if (failures === 1 || failures % 50 === 0)
           logger.warn({ err: error, failures }, 'reading the shard failed');
@@ -369,6 +403,64 @@ export class FunctionRunner {
   }
 }
 
+/**
+ * The records gathered for one invocation, as Lambda's batching window gathers them: the batch goes
+ * when it holds batchSize records or a full event's payload, or once the window has run since the
+ * first record arrived on the stream (its arrival time, so a slow idle poll does not add the window
+ * on top of itself).
+ */
+export class PendingBatch {
+  readonly records: KinesisRecord[] = [];
+  #payloadBytes = 0;
+  #windowEndsAt = Number.POSITIVE_INFINITY;
+
+  constructor(
+    private readonly trigger: Pick<KinesisTrigger, 'batchSize' | 'maxBatchingWindowMs'>,
+    private readonly payloadBytesMax = eventPayloadBytesMax,
+  ) {
+    assert(trigger.batchSize >= 1, 'a batch holds at least one record');
+  }
+
+  get empty(): boolean {
+    return this.records.length === 0;
+  }
+
+  get full(): boolean {
+    return this.records.length >= this.trigger.batchSize || this.#payloadBytes >= this.payloadBytesMax;
+  }
+
+  /** How many more records one read may bring (at least one). */
+  room(): number {
+    return Math.max(1, this.trigger.batchSize - this.records.length);
+  }
+
+  add(records: readonly KinesisRecord[], nowMs: number): void {
+    if (records.length === 0) return;
+    if (this.empty) {
+      const arrivedAt = records[0]!.ApproximateArrivalTimestamp?.getTime() ?? nowMs;
+      this.#windowEndsAt = Math.min(arrivedAt, nowMs) + this.trigger.maxBatchingWindowMs;
+    }
+    for (const r of records) {
+      this.records.push(r);
+      this.#payloadBytes += eventRecordBytes(r);
+    }
+  }
+
+  /** Time to invoke: full, or the window has run out. */
+  ready(nowMs: number): boolean {
+    return !this.empty && (this.full || nowMs >= this.#windowEndsAt);
+  }
+
+  windowLeftMs(nowMs: number): number {
+    return Math.max(0, this.#windowEndsAt - nowMs);
+  }
+}
+
+/** What one record adds to the event's JSON: its data in base64 plus the fields around it. */
+function eventRecordBytes(record: KinesisRecord): number {
+  return Math.ceil((record.Data?.length ?? 0) / 3) * 4 + eventRecordOverheadBytes;
+}
+
 /** Index in `records` of the lowest reported sequence number; 0 (the whole batch) if none is known. */
 function lowestFailure(records: KinesisRecord[], identifiers: Array<string | undefined>): number {
   let lowest: bigint | undefined;
@@ -387,7 +479,7 @@ export function groupByPayload(records: KinesisRecord[], bytesMax = eventPayload
   let group: KinesisRecord[] = [];
   let bytes = 0;
   for (const record of records) {
-    const size = Math.ceil((record.Data?.length ?? 0) / 3) * 4 + eventRecordOverheadBytes;
+    const size = eventRecordBytes(record);
     if (group.length > 0 && bytes + size > bytesMax) {
       groups.push(group);
       group = [];

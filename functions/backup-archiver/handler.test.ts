@@ -33,6 +33,7 @@ import { toKinesisEventRecord } from '../../embedded/function-runner.ts';
 import { makeTempDir } from '../../integration/harness/temp.ts';
 import {
   type ArchiverDeps,
+  ArchiveTail,
   archiveRedoBatches,
   mergeIntoChunks,
   readWatermark,
@@ -343,6 +344,97 @@ describe('backup archiver', () => {
     expect(BigInt(w?.lsn ?? '0')).toBeLessThanOrEqual(gapEnd);
     await archiveRedoBatches(events[3]!, deps);
     expect((await watermarkOf(deps.cluster))?.lsn).toBe(batches[23]!.records.at(-1)!.lsn.toString());
+  });
+});
+
+describe('backup archiver: listing only when it can find something (ArchiveTail)', () => {
+  /** A client on the shared server that counts the archive listings it sends. */
+  function countingClient(): { client: S3Client; listings: () => number } {
+    const client = clientFor(server);
+    let listings = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ListObjectsV2Command') listings++;
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    return { client, listings: () => listings };
+  }
+
+  it('lists at a cold start, then not while events arrive in order', async () => {
+    const { client, listings } = countingClient();
+    try {
+      const deps = newDeps({ s3: client, tail: new ArchiveTail() });
+      const counts: number[] = [];
+      for (let i = 0; i < 28; i += 7) {
+        const before = listings();
+        expect(await archiveRedoBatches(eventOf(batches.slice(i, i + 7)), deps)).toEqual({
+          batchItemFailures: [],
+        });
+        counts.push(listings() - before);
+        expect((await watermarkOf(deps.cluster))?.lsn).toBe(batches[i + 6]!.records.at(-1)!.lsn.toString());
+      }
+      expect(counts).toEqual([1, 0, 0, 0]);
+      // A replay of an archived event changes nothing and lists nothing.
+      await archiveRedoBatches(eventOf(batches.slice(0, 7)), deps);
+      expect(listings()).toBe(1);
+      expect((await watermarkOf(deps.cluster))?.lsn).toBe(batches[27]!.records.at(-1)!.lsn.toString());
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('lists after a gap until a listing finds nothing stranded, and catches up when the gap is filled', async () => {
+    const { client, listings } = countingClient();
+    try {
+      const deps = newDeps({ s3: client, tail: new ArchiveTail() });
+      const endOf = (i: number) => batches[i]!.records.at(-1)!.lsn.toString();
+      const counts: number[] = [];
+      const archive = async (from: number, to: number) => {
+        const before = listings();
+        await archiveRedoBatches(eventOf(batches.slice(from, to)), deps);
+        counts.push(listings() - before);
+        return (await watermarkOf(deps.cluster))?.lsn;
+      };
+      expect(await archive(0, 5)).toBe(endOf(4)); // cold: lists
+      expect(await archive(10, 15)).toBe(endOf(4)); // a gap: lists, finds its own chunk stranded
+      expect(deps.tail!.strandedChunksPossible).toBe(true);
+      // The gap filled exactly to its end: the chain goes on over the stranded chunk (a listing).
+      expect(await archive(5, 10)).toBe(endOf(14));
+      expect(deps.tail!.strandedChunksPossible).toBe(false);
+      expect(await archive(15, 20)).toBe(endOf(19)); // in order again: no listing
+      expect(counts).toEqual([1, 1, 1, 0]);
+      expect(await chunkRecords(deps.cluster)).toEqual(
+        log.records.filter((r) => r.lsn <= BigInt(endOf(19))).map((r) => r.lsn),
+      );
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('a corrupt record at the end of an event: the next event does not chain, so it lists', async () => {
+    const { client, listings } = countingClient();
+    try {
+      const deps = newDeps({ s3: client, tail: new ArchiveTail() });
+      await archiveRedoBatches(eventOf(batches.slice(0, 2)), deps);
+      const corrupt = Buffer.from(encodeRedoBatch(batches[3]!));
+      corrupt[corrupt.length - 10]! ^= 0xff;
+      // The event's good batches continue the watermark to their end: no listing for this one.
+      let before = listings();
+      await archiveRedoBatches(eventOf([batches[2]!, corrupt]), deps);
+      expect(listings() - before).toBe(0);
+      before = listings();
+      await archiveRedoBatches(eventOf(batches.slice(4, 8)), deps);
+      expect(listings() - before).toBe(1);
+      expect(deps.tail!.strandedChunksPossible).toBe(true);
+      expect((await watermarkOf(deps.cluster))?.lsn).toBe(batches[2]!.records.at(-1)!.lsn.toString());
+      // The writer republishes the missing batch: the watermark catches up over the stranded chunk.
+      await archiveRedoBatches(eventOf([batches[3]!]), deps);
+      expect((await watermarkOf(deps.cluster))?.lsn).toBe(batches[7]!.records.at(-1)!.lsn.toString());
+    } finally {
+      client.destroy();
+    }
   });
 });
 

@@ -29,6 +29,12 @@
 //   event's batches above the watermark), which holds every chunk that can continue the watermark
 //   except one that overlaps it from below and was written by an earlier invocation that also
 //   failed to advance the watermark (then the next republish from the watermark unblocks it).
+// - Listing is also skipped when it cannot help: it only finds chunks that earlier invocations left
+//   above the watermark behind a gap. An instance that keeps an ArchiveTail (index.ts: one per warm
+//   container) knows whether any can exist; while none can and this event's own chunks continue the
+//   watermark to the event's end, the chain is planned over them alone. The LIST is the costliest
+//   request of an invocation (s3rver walks and stats every chunk of the cluster for each one), and in
+//   the steady state — one shard, in order — it never finds anything.
 // - A volume's first batch has prevLsn 0, so an absent watermark means "the log starts at LSN 0". A
 //   cluster whose log starts elsewhere (a restored one) must have its watermark seeded by whoever
 //   creates it.
@@ -66,7 +72,7 @@ import {
 } from '../../core/backup/s3-archive.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
-import { type Lsn, lsnMin } from '../../core/lsn.ts';
+import { type Lsn, lsnMax, lsnMin } from '../../core/lsn.ts';
 import { encodedRecordLength, type RedoRecord } from '../../core/record.ts';
 
 const gzip = promisify(gzipCallback);
@@ -78,10 +84,44 @@ const watermarkWriteAttemptsMax = 5;
 /** ListObjectsV2 pages per listing (1,000 keys each); a longer backlog is planned in later calls. */
 const listPagesMax = 100;
 
+/**
+ * What one archiver instance (a warm Lambda container, the local runner's process) has learnt of its
+ * cluster's archive across invocations: whether chunks may lie above the watermark that the chain
+ * does not reach yet (left behind a gap). A cold start knows nothing, so it lists.
+ */
+export class ArchiveTail {
+  #possible = true;
+  /** Bumped whenever something may have been stranded: a listing older than that cannot clear it. */
+  #marks = 0;
+
+  /** Chunks may exist above the watermark that no chain reaches (true until a listing shows none). */
+  get strandedChunksPossible(): boolean {
+    return this.#possible;
+  }
+
+  /** Where we are: a listing that starts now may clear the flag only if nothing marks it meanwhile. */
+  mark(): number {
+    return this.#marks;
+  }
+
+  /** A gap was seen, or an update failed: something may be stranded. */
+  setPossible(): void {
+    this.#possible = true;
+    this.#marks++;
+  }
+
+  /** A listing begun at `mark` found nothing above the watermark. */
+  clearUnlessMarkedSince(mark: number): void {
+    if (this.#marks === mark) this.#possible = false;
+  }
+}
+
 export interface ArchiverDeps {
   s3: S3Client;
   bucket: string;
   cluster: string;
+  /** Knowledge kept across invocations, to skip needless listings; without it every invocation lists. */
+  tail?: ArchiveTail;
   now?: () => number;
   logger?: Logger;
   /** Keys per ListObjectsV2 page (S3's maximum, 1,000, unless a test wants many pages). */
@@ -144,6 +184,9 @@ export async function archiveRedoBatches(
     return response();
   }
   const fromLsn = current ? BigInt(current.value.lsn) : 0n;
+  // Taken before any chunk is written: a concurrent invocation stranding one after this point keeps
+  // the flag set whatever this one's listing finds.
+  const tailMark = deps.tail?.mark() ?? 0;
 
   const chunks = mergeIntoChunks(sources).filter((c) => c.batch.records.at(-1)!.lsn > fromLsn);
   const written: ChunkInfo[] = [];
@@ -170,13 +213,22 @@ export async function archiveRedoBatches(
   );
 
   let advancedTo: Lsn = fromLsn;
+  // Batches wholly at or below the watermark (replays) must not widen the listing.
+  const above = sources.filter((s) => s.header.lastLsn > fromLsn);
+  const eventPrevLsn = above.reduce((m, s) => lsnMin(m, s.header.prevLsn), fromLsn);
+  const eventEndLsn = above.reduce((m, s) => lsnMax(m, s.header.lastLsn), fromLsn);
+  const list = listingNeeded(deps.tail, fromLsn, written, eventEndLsn);
   try {
-    // Batches wholly at or below the watermark (replays) must not widen the listing.
-    const eventPrevLsn = sources
-      .filter((s) => s.header.lastLsn > fromLsn)
-      .reduce((m, s) => lsnMin(m, s.header.prevLsn), fromLsn);
-    advancedTo = await advanceWatermark(deps, current, written, eventPrevLsn);
+    const advanced = await advanceWatermark(deps, current, written, list ? eventPrevLsn : undefined);
+    advancedTo = advanced.watermarkLsn;
+    // Only a listing can tell that nothing is left above the watermark; without one, this event's
+    // chunks all joined the chain, so it left nothing behind either.
+    if (deps.tail && list) {
+      if (advanced.knownChunksEndLsn > advancedTo) deps.tail.setPossible();
+      else deps.tail.clearUnlessMarkedSince(tailMark);
+    }
   } catch (error) {
+    deps.tail?.setPossible();
     logger.warn({ err: error }, 'watermark update failed: the records above it will be retried');
     for (const chunk of chunks) for (const i of chunk.sources) failed.add(i);
   }
@@ -186,6 +238,7 @@ export async function archiveRedoBatches(
       batches: sources.length,
       chunksWritten: written.length,
       chunksFailed: chunks.length - written.length,
+      listed: list,
       watermarkFrom: fromLsn.toString(),
       watermarkTo: advancedTo.toString(),
     },
@@ -276,21 +329,38 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 /**
+ * Whether this invocation must list the archive to plan the chain: unless the tail is known to hold
+ * no stranded chunk and the chunks just written continue the watermark to the end of the event.
+ */
+export function listingNeeded(
+  tail: ArchiveTail | undefined,
+  watermarkLsn: Lsn,
+  written: readonly ChunkInfo[],
+  eventEndLsn: Lsn,
+): boolean {
+  if (tail === undefined || tail.strandedChunksPossible) return true;
+  return planLogChain(written, watermarkLsn).endLsn < eventEndLsn;
+}
+
+/**
  * Moves the watermark to the end of the gap-free chain continuing it, never backwards. `written` are
- * the chunks this call stored (planned even if a listing lags); `listFromLsn` bounds the listing.
- * Returns the watermark LSN it leaves.
+ * the chunks this call stored (planned even if a listing lags); `listFromLsn` bounds the listing
+ * (undefined: plan over `written` alone). Returns the watermark LSN it leaves and the highest LSN of
+ * any chunk it knows of (above the watermark: chunks stranded behind a gap).
  */
 export async function advanceWatermark(
   deps: ArchiverDeps,
   read: StoredWatermark | undefined,
   written: readonly ChunkInfo[],
-  listFromLsn: Lsn,
-): Promise<Lsn> {
+  listFromLsn: Lsn | undefined,
+): Promise<{ watermarkLsn: Lsn; knownChunksEndLsn: Lsn }> {
   const now = deps.now ?? Date.now;
   const byKey = new Map<string, ChunkInfo>();
-  for (const c of await listChunks(deps, listFromLsn)) byKey.set(c.key, c);
+  if (listFromLsn !== undefined) for (const c of await listChunks(deps, listFromLsn)) byKey.set(c.key, c);
   for (const c of written) byKey.set(c.key, c);
   const chunks = [...byKey.values()];
+  const knownChunksEndLsn = chunks.reduce((m, c) => lsnMax(m, c.lastLsn), 0n);
+  const result = (watermarkLsn: Lsn) => ({ watermarkLsn, knownChunksEndLsn });
   let current = read;
   for (let attempt = 1; attempt <= watermarkWriteAttemptsMax; attempt++) {
     const fromLsn = current ? BigInt(current.value.lsn) : 0n;
@@ -301,7 +371,7 @@ export async function advanceWatermark(
         ? { lastCommitLsn: BigInt(current.value.commitLsn), lastCommitTimeMs: current.value.commitTimeMs }
         : {},
     );
-    if (chain.endLsn <= fromLsn) return fromLsn;
+    if (chain.endLsn <= fromLsn) return result(fromLsn);
     const next: Watermark = {
       lsn: chain.endLsn.toString(),
       commitLsn: chain.lastCommitLsn.toString(),
@@ -324,7 +394,8 @@ export async function advanceWatermark(
       continue;
     }
     const after = await readWatermark(deps);
-    if (after !== undefined && BigInt(after.value.lsn) >= chain.endLsn) return BigInt(after.value.lsn);
+    if (after !== undefined && BigInt(after.value.lsn) >= chain.endLsn)
+      return result(BigInt(after.value.lsn));
     // A racing invocation (where conditional writes are not enforced) left an older value: go again.
     current = after;
   }

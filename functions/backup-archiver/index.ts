@@ -5,7 +5,7 @@ import middy from '@middy/core';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { s3Client } from '../../core/aws/clients.ts';
 import { functionEnv } from '../../core/functions.ts';
-import { type ArchiverDeps, archiveRedoBatches } from './handler.ts';
+import { type ArchiverDeps, ArchiveTail, archiveRedoBatches } from './handler.ts';
 
 export function archiverDepsFromEnv(env: NodeJS.ProcessEnv): ArchiverDeps {
   const required = (name: string): string => {
@@ -19,6 +19,8 @@ export function archiverDepsFromEnv(env: NodeJS.ProcessEnv): ArchiverDeps {
     s3: s3Client({ region, env }),
     bucket: required(functionEnv.backupBucket),
     cluster: required(functionEnv.clusterName),
+    // Kept while the container is warm: lets an in-order stream skip the archive listing.
+    tail: new ArchiveTail(),
   };
 }
 

@@ -3,6 +3,7 @@
 // on the volume), failed instances brought back as readers, readers pointed at the new writer, and
 // the topology the proxy routes by. Opening the volume as writer bumps the epoch on storage — that
 // is what fences the old writer, so the control plane needs no consensus of its own.
+import { assert } from '../../core/assert.ts';
 import {
   type ClusterStatus,
   chooseFailoverTarget,
@@ -14,6 +15,7 @@ import {
 } from '../../core/cluster/topology.ts';
 import type { Logger } from '../../core/log.ts';
 import { type Fleet, type HealthDoc, type InstanceSlot, instanceEndpoint, storageRunning } from './fleet.ts';
+import { HealthProber } from './health-probe.ts';
 import type { TopologyContent, TopologyPublisher } from './topology-publisher.ts';
 
 export interface ControllerOptions {
@@ -23,6 +25,7 @@ export interface ControllerOptions {
   region: string;
   resourceArn: string;
   secretArn: string;
+  /** How often each process is asked for /health (a probe still in flight is not sent again). */
   healthIntervalMs: number;
   healthTimeoutMs: number;
   /** A process that has not answered /health for this long is declared failed (and SIGKILLed). */
@@ -46,6 +49,13 @@ export class ControlPlaneError extends Error {
 const failoversKept = 20;
 const topologyLagStepMs = 50;
 
+/** What a health probe reads and writes of a storage or instance slot. */
+type Probed = {
+  process?: { running: boolean } | undefined;
+  health: HealthDoc | undefined;
+  lastHealthyAt: number;
+};
+
 export class Controller {
   readonly fleet: Fleet;
   #publisher: TopologyPublisher | undefined;
@@ -59,10 +69,17 @@ export class Controller {
   /** Progress of the restore that creates this cluster, while and after it runs. */
   restore: RestoreProgress | undefined;
   readonly #retargetedAt = new Map<string, number>();
-  #healthBusy = false;
+  readonly #prober = new HealthProber();
+  /** Processes (their slots) with a /health request in flight: a hung one holds its probe until the timeout. */
+  readonly #probing = new Set<Probed>();
 
   constructor(private readonly options: ControllerOptions) {
     this.fleet = options.fleet;
+    assert(
+      options.healthIntervalMs > 0 && options.healthIntervalMs < options.failureThresholdMs,
+      () =>
+        `the health interval (${options.healthIntervalMs} ms) must be under the failure threshold (${options.failureThresholdMs} ms)`,
+    );
   }
 
   get writer(): InstanceSlot | undefined {
@@ -87,6 +104,7 @@ export class Controller {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#timer);
+    this.#prober.close();
     await this.fleet.stopAll();
   }
 
@@ -162,69 +180,85 @@ export class Controller {
   }
 
   // --- the control loop --------------------------------------------------------------------------
+  //
+  // One round per healthIntervalMs: first the silence verdicts (from when each process last answered
+  // healthy, so a hung process's probe timing out does not delay them), then a /health probe to every
+  // process not already being asked, then — on the fresh answers — reconcile and publish. A crashed
+  // process needs no round: its exit is seen at once (onExit).
 
   async #tick(): Promise<void> {
-    if (this.#stopping || this.#healthBusy) return;
-    this.#healthBusy = true;
+    if (this.#stopping) return;
     try {
-      await this.#checkHealth();
+      this.#judgeSilence(Date.now());
+      await this.#probeAll();
       if (this.#stopping) return;
+      const epoch = this.writer?.health?.epoch;
+      if (typeof epoch === 'string' && !this.failoverInProgress) this.#epoch = epoch;
       this.#reconcile();
       this.publish();
     } catch (error) {
       this.options.logger.error({ err: (error as Error).message }, 'control loop failed');
-    } finally {
-      this.#healthBusy = false;
     }
   }
 
-  async #checkHealth(): Promise<void> {
-    const now = Date.now();
-    const probe = async (
-      slot: {
-        process?: { running: boolean } | undefined;
-        health: HealthDoc | undefined;
-        lastHealthyAt: number;
-      },
-      httpPort: number | null,
-    ): Promise<boolean> => {
-      if (!slot.process?.running || httpPort === null) return true;
-      try {
-        const response = await fetch(`http://127.0.0.1:${httpPort}/health`, {
-          signal: AbortSignal.timeout(this.options.healthTimeoutMs),
-        });
-        slot.health = (await response.json()) as HealthDoc;
-        if (slot.health.healthy === true) slot.lastHealthyAt = Date.now();
-      } catch {
-        // No answer: counted against failureThresholdMs below.
-      }
-      return now - slot.lastHealthyAt <= this.options.failureThresholdMs;
-    };
-    await Promise.all([
-      ...[...this.fleet.storage.values()].map(async (slot) => {
-        // A slow storage node is only reported: the quorum tolerates it, and killing a node that is
-        // merely busy (coalescing a backlog) could turn one slow node into a lost quorum.
-        if (!(await probe(slot, slot.node.httpPort)) && slot.health) {
-          this.options.logger.warn({ node: slot.node.id }, 'storage node stopped answering');
-          slot.health = { ...slot.health, healthy: false };
-        }
-      }),
-      ...[...this.fleet.instances.values()]
-        .filter((slot) => slot.state === 'running')
-        .map(async (slot) => {
-          if (!(await probe(slot, slot.httpPort))) {
-            // Fail-stop: a hung instance is killed so it can never serve again (a hung writer is also
-            // fenced by the next writer's epoch, but a process we gave up on must not linger).
-            this.options.logger.warn(
-              { instance: slot.id, role: slot.role },
-              'instance stopped answering: killing it',
-            );
-            await this.fleet.kill('instance', slot.id);
-          }
-        }),
-    ]);
-    const epoch = this.writer?.health?.epoch;
-    if (typeof epoch === 'string' && !this.failoverInProgress) this.#epoch = epoch;
+  /** A round now rather than at the next interval: a process just started shows in status and topology. */
+  #roundSoon(): void {
+    if (this.#timer !== undefined && !this.#stopping) void this.#tick();
+  }
+
+  /** Processes silent (no healthy answer) for failureThresholdMs: instances killed, storage reported. */
+  #judgeSilence(now: number): void {
+    const silent = (slot: Probed) =>
+      slot.process?.running === true && now - slot.lastHealthyAt > this.options.failureThresholdMs;
+    for (const slot of this.fleet.storage.values()) {
+      // A slow storage node is only reported: the quorum tolerates it, and killing a node that is
+      // merely busy (coalescing a backlog) could turn one slow node into a lost quorum.
+      if (!silent(slot) || slot.health === undefined || slot.health.healthy === false) continue;
+      this.options.logger.warn({ node: slot.node.id }, 'storage node stopped answering');
+      slot.health = { ...slot.health, healthy: false };
+    }
+    for (const slot of this.fleet.instances.values()) {
+      if (slot.state !== 'running' || !silent(slot)) continue;
+      // Fail-stop: a hung instance is killed so it can never serve again (a hung writer is also
+      // fenced by the next writer's epoch, but a process we gave up on must not linger).
+      this.options.logger.warn(
+        { instance: slot.id, role: slot.role },
+        'instance stopped answering: killing it',
+      );
+      this.fleet
+        .kill('instance', slot.id)
+        .catch((error: Error) =>
+          this.options.logger.error(
+            { instance: slot.id, err: error.message },
+            'could not kill a silent instance',
+          ),
+        );
+    }
+  }
+
+  async #probeAll(): Promise<void> {
+    const probes: Promise<void>[] = [];
+    for (const slot of this.fleet.storage.values()) probes.push(this.#probe(slot, slot.node.httpPort));
+    for (const slot of this.fleet.instances.values()) {
+      if (slot.state === 'running') probes.push(this.#probe(slot, slot.httpPort));
+    }
+    await Promise.all(probes);
+  }
+
+  async #probe(slot: Probed, httpPort: number | null): Promise<void> {
+    const process = slot.process;
+    if (!process?.running || httpPort === null || this.#probing.has(slot)) return;
+    this.#probing.add(slot);
+    try {
+      const health = await this.#prober.probe(httpPort, this.options.healthTimeoutMs);
+      if (slot.process !== process) return; // restarted meanwhile: the answer was the old process's
+      slot.health = health;
+      if (health.healthy === true) slot.lastHealthyAt = Date.now();
+    } catch {
+      // No answer: judged against failureThresholdMs in the coming rounds.
+    } finally {
+      this.#probing.delete(slot);
+    }
   }
 
   #reconcile(): void {
@@ -241,7 +275,7 @@ export class Controller {
         slot.restartAt = undefined;
         this.options.logger.info({ instance: slot.id }, 'bringing a failed instance back as a reader');
         this.fleet.startInstance(slot.id, 'reader', writerRedo).then(
-          () => this.publish(),
+          () => this.#roundSoon(),
           (error: Error) => {
             this.options.logger.error({ instance: slot.id, err: error.message }, 'reader restart failed');
             slot.restartAt = Date.now() + this.options.restartDelayMs;
@@ -305,6 +339,8 @@ export class Controller {
       this.#failingOver = false;
       this.#failover = undefined;
       this.publish();
+      // The new writer's health and the readers' retargeting now, not at the next interval.
+      this.#roundSoon();
     });
     this.#failover = run;
     return run;
@@ -452,6 +488,7 @@ export class Controller {
         throw new ControlPlaneError('Conflict', `storage node ${target.node} already runs`);
       await this.fleet.startStorage(target.node);
       this.publish();
+      this.#roundSoon();
       return { started: target.node, role: 'storage' };
     }
     if (target.instance !== undefined) {
@@ -470,6 +507,7 @@ export class Controller {
       slot.restartAt = undefined;
       await this.fleet.startInstance(slot.id, 'reader', writerRedo);
       this.publish();
+      this.#roundSoon();
       return { started: slot.id, role: 'reader' };
     }
     throw new ControlPlaneError('BadRequest', 'name one target: node or instance');

@@ -35,7 +35,8 @@ options:
   --pages-per-pg N          pages per PG of a new volume (default 65536)
   --page-size N             page size of a new volume (default 4096)
   --cache-pages N           buffer cache of each instance in pages (default 65536)
-  --health-interval-ms N    health check period (default 250)
+  --health-interval-ms N    how often each process is asked for /health (default 1000); a crashed
+                            process is seen at once from its exit, a silent one after the threshold
   --health-timeout-ms N     one health check's timeout (default 1000)
   --failure-threshold-ms N  no healthy answer for this long: the instance is failed (default 5000)
   --restart-delay-ms N      a failed instance comes back as a reader after this (default 3000)
@@ -61,7 +62,7 @@ const { values } = parseFlags('control-plane', {
   'pages-per-pg': { type: 'string', default: '65536' },
   'page-size': { type: 'string', default: '4096' },
   'cache-pages': { type: 'string', default: '65536' },
-  'health-interval-ms': { type: 'string', default: '250' },
+  'health-interval-ms': { type: 'string', default: '1000' },
   'health-timeout-ms': { type: 'string', default: '1000' },
   'failure-threshold-ms': { type: 'string', default: '5000' },
   'restart-delay-ms': { type: 'string', default: '3000' },

@@ -157,7 +157,7 @@ function publisherOver(
     vdl: options.vdl ?? 0n,
     vdlCommitTimeMs: 0,
     pgTails: options.pgTails ?? new Map(),
-    lingerMs: 0,
+    flushWindowMs: 0,
     random: () => 0,
     ...(options.bufferBytesMax === undefined ? {} : { bufferBytesMax: options.bufferBytesMax }),
   });
@@ -382,6 +382,68 @@ describe('RedoPublisher', () => {
     await p.close();
   });
 
+  it('aggregates: the commits of one window go in one request, sent when the window closes', async () => {
+    const log = makeLog(20);
+    const sink = new FakeSink();
+    const p = new RedoPublisher({
+      epoch: 2n,
+      sink,
+      storage: new FakeStorage([]),
+      readWatermark: async () => ({ lsn: 0n, commitTimeMs: 0 }),
+      logger,
+      vdl: 0n,
+      vdlCommitTimeMs: 0,
+      pgTails: new Map(),
+      flushWindowMs: 300,
+    });
+    p.start();
+    await until(() => p.snapshot().mode === 'live', 'live');
+    const firstDurableAt = Date.now();
+    for (let t = 0; t < 20; t++) {
+      p.shipped(log.slice(t * 3, t * 3 + 3));
+      p.vdlAdvanced(log[t * 3 + 2]!.lsn);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await until(() => p.snapshot().publishedLsn === log.at(-1)!.lsn, 'published');
+    // One request for all 20 commits (the loop is not even woken per commit), not before the window.
+    expect(sink.requests).toHaveLength(1);
+    expect(sink.requests[0]!.at - firstDurableAt).toBeGreaterThanOrEqual(290);
+    expect(sink.headers()).toHaveLength(1);
+    expect(sink.records().map((r) => r.lsn)).toEqual(log.map((r) => r.lsn));
+    await p.close();
+  });
+
+  it('aggregates: flushBytes of durable records go at once, without waiting out the window', async () => {
+    const log = makeLog(40, { payloadBytes: 500 }); // ~40 KB
+    const sink = new FakeSink();
+    const p = new RedoPublisher({
+      epoch: 2n,
+      sink,
+      storage: new FakeStorage([]),
+      readWatermark: async () => ({ lsn: 0n, commitTimeMs: 0 }),
+      logger,
+      vdl: 0n,
+      vdlCommitTimeMs: 0,
+      pgTails: new Map(),
+      flushWindowMs: 60_000,
+      flushBytes: 10_000,
+    });
+    p.start();
+    await until(() => p.snapshot().mode === 'live', 'live');
+    // Under flushBytes: the window holds it.
+    p.shipped(log.slice(0, 3));
+    p.vdlAdvanced(log[2]!.lsn);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sink.requests).toHaveLength(0);
+    // Past flushBytes: sent now, well before the minute is up.
+    p.shipped(log.slice(3));
+    p.vdlAdvanced(log.at(-1)!.lsn);
+    await until(() => p.snapshot().publishedLsn === log.at(-1)!.lsn, 'published', 2_000);
+    expect(sink.requests).toHaveLength(1);
+    expect(planLogChain(chunkInfos(sink.headers()), 0n).endLsn).toBe(log.at(-1)!.lsn);
+    await p.close();
+  });
+
   it('republishes (watermark, recovered VDL] from storage before live records', async () => {
     const history = makeLog(30);
     const vdl = history.at(-1)!.lsn;
@@ -421,7 +483,7 @@ describe('RedoPublisher', () => {
       pgTails: new Map(),
       batchBytesMax: 20_000,
       shardBytesPerSecond: 300_000,
-      lingerMs: 0,
+      flushWindowMs: 0,
       random: () => 0,
     });
     sink.script = ['throw', 1];
@@ -457,7 +519,7 @@ describe('RedoPublisher', () => {
       pgTails: new Map(),
       batchBytesMax: 20_000,
       shardBytesPerSecond: 100_000,
-      lingerMs: 0,
+      flushWindowMs: 0,
     });
     p.shipped(log);
     p.vdlAdvanced(log.at(-1)!.lsn);

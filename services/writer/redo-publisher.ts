@@ -5,6 +5,11 @@
 //
 // - Order: one PutRecords in flight, partition key = cluster name (one shard). A partial failure is
 //   resent from the first failed entry onward, so the stream's last copy of each batch is in order.
+// - Aggregation: durable records wait up to flushWindowMs (from the first one not yet sent), or until
+//   flushBytes of them are there, and then go as few, large batches in one PutRecords. Every request
+//   costs the writer, the stream and each consumer (an archiver invocation, an S3 chunk) about the
+//   same whatever its size, so a window of a few hundred ms cuts them from one per commit to a few per
+//   second, while the archive still trails VDL by well under the seconds PITR promises.
 // - Limits: batches <= redoBatchBytesMax; a request <= one second of the shard's byte budget; token
 //   buckets keep to 1 MiB/s and 1,000 records/s per shard (the emulators do not throttle; AWS does).
 // - Bounded memory: shipped records wait in a buffer of at most bufferBytesMax; past it the oldest are
@@ -35,6 +40,10 @@ export const putRecordsBytesMax = 5 * 1024 * 1024;
 export const publishBufferBytesMax = 64 * 1024 * 1024;
 /** Commit times kept for the lag figure (commits above VDL); past it the oldest are forgotten. */
 const commitTimesMax = 100_000;
+/** Aggregation defaults: wait at most this long after the first unsent durable record… */
+export const flushWindowMsDefault = 200;
+/** …or until this many bytes of durable records are waiting, whichever comes first. */
+export const flushBytesDefault = 256 * 1024;
 const backoffMsMin = 100;
 const backoffMsMax = 5_000;
 
@@ -110,8 +119,10 @@ export interface RedoPublisherOptions {
   pgTails: ReadonlyMap<number, Lsn>;
   bufferBytesMax?: number;
   batchBytesMax?: number;
-  /** Minimum pause between two requests while the backlog is under a batch (aggregation). */
-  lingerMs?: number;
+  /** Longest wait, from the first durable record not yet sent, before a request goes (aggregation). */
+  flushWindowMs?: number;
+  /** A request goes at once when this many bytes of durable records are waiting. */
+  flushBytes?: number;
   shardBytesPerSecond?: number;
   shardRecordsPerSecond?: number;
   clock?: () => number;
@@ -188,7 +199,10 @@ export class RedoPublisher {
   #commitTimesHead = 0;
   readonly #bytes: TokenBucket;
   readonly #records: TokenBucket;
-  #lastRequestAt = 0;
+  /** When the oldest durable record not yet sent was first seen; undefined: none waiting. */
+  #windowStartedAt: number | undefined;
+  /** The loop waits out a window (its timer wakes it; VDL advances need not). */
+  #inWindow = false;
   readonly #startedAt: number;
   #wake: (() => void) | undefined;
   readonly #abort = new AbortController();
@@ -199,7 +213,8 @@ export class RedoPublisher {
     this.#o = {
       bufferBytesMax: publishBufferBytesMax,
       batchBytesMax: redoBatchBytesMax,
-      lingerMs: 20,
+      flushWindowMs: flushWindowMsDefault,
+      flushBytes: flushBytesDefault,
       shardBytesPerSecond: shardBytesPerSecondMax,
       shardRecordsPerSecond: shardRecordsPerSecondMax,
       clock: Date.now,
@@ -208,6 +223,7 @@ export class RedoPublisher {
     };
     // A batch plus its partition key (at most 256 bytes in Kinesis) fits one second of the shard.
     assert(this.#o.batchBytesMax + 256 <= this.#o.shardBytesPerSecond, 'a batch fits the shard budget');
+    assert(this.#o.flushWindowMs >= 0 && this.#o.flushBytes > 0, 'aggregation bounds are sane');
     this.#vdl = options.vdl;
     this.#vdlCommitTimeMs = options.vdlCommitTimeMs;
     this.#bufferFloor = options.vdl;
@@ -276,6 +292,9 @@ export class RedoPublisher {
       this.#commitTimes.splice(0, this.#commitTimesHead);
       this.#commitTimesHead = 0;
     }
+    // While a window runs, its timer sends; wake the loop early only once the buffer (an upper bound
+    // of what is durable in it) could hold flushBytes — not at every commit.
+    if (this.#inWindow && this.#buffer.bytes < this.#o.flushBytes) return;
     this.#poke();
   }
 
@@ -327,7 +346,7 @@ export class RedoPublisher {
     });
   }
 
-  /** A pause that only close() cuts short (linger, rate limits, backoff). */
+  /** A pause that only close() cuts short (rate limits, backoff). */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const signal = this.#abort.signal;
@@ -339,6 +358,20 @@ export class RedoPublisher {
       };
       const timer = setTimeout(done, ms);
       signal.addEventListener('abort', done);
+    });
+  }
+
+  /** The rest of an aggregation window; VDL moving past flushBytes, an overflow or close() end it early. */
+  #window(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#poke(), ms);
+      this.#inWindow = true;
+      this.#wake = () => {
+        this.#inWindow = false;
+        clearTimeout(timer);
+        resolve();
+      };
+      if (this.#abort.signal.aborted) this.#poke();
     });
   }
 
@@ -358,22 +391,24 @@ export class RedoPublisher {
         continue;
       }
       while (this.#buffer.length > 0 && this.#buffer.at(0).lsn <= covered) this.#buffer.shift();
-      const records = this.#takeLive();
+      const { records, bytes, requestFull } = this.#takeLive();
       if (records.length === 0) {
         this.stats.mode = 'live';
+        this.#windowStartedAt = undefined;
         await this.#idle();
         continue;
       }
-      // Aggregate: while the backlog is under a batch, do not send more often than every lingerMs.
-      const sinceLast = this.#o.clock() - this.#lastRequestAt;
-      const full =
-        records.reduce((n, r) => n + encodedRecordLength(r), redoBatchHeaderBytes) >=
-        this.#o.batchBytesMax / 2;
-      if (!full && sinceLast < this.#o.lingerMs) {
-        await this.#sleep(this.#o.lingerMs - sinceLast);
+      // Aggregate: the first durable record opens a window; it closes after flushWindowMs, or early
+      // once flushBytes (or a whole request) are waiting.
+      const now = this.#o.clock();
+      this.#windowStartedAt ??= now;
+      const windowLeftMs = this.#windowStartedAt + this.#o.flushWindowMs - now;
+      if (windowLeftMs > 0 && bytes < this.#o.flushBytes && !requestFull) {
+        await this.#window(windowLeftMs);
         continue;
       }
       this.stats.mode = 'live';
+      this.#windowStartedAt = undefined;
       await this.#publish(records, false);
     }
   }
@@ -405,9 +440,9 @@ export class RedoPublisher {
     }
   }
 
-  /** Records from the buffer head that are durable, at most one request's worth. */
-  #takeLive(): RedoRecord[] {
-    const out: RedoRecord[] = [];
+  /** Records from the buffer head that are durable, at most one request's worth (requestFull: cut there). */
+  #takeLive(): { records: RedoRecord[]; bytes: number; requestFull: boolean } {
+    const records: RedoRecord[] = [];
     let bytes = 0;
     const budget = this.#o.shardBytesPerSecond;
     for (let i = 0; i < this.#buffer.length; i++) {
@@ -416,14 +451,14 @@ export class RedoPublisher {
       const size = encodedRecordLength(r);
       // Every batch costs a header; an upper bound on the request size (packing cuts on bytes).
       if (
-        out.length > 0 &&
+        records.length > 0 &&
         bytes + size + 2 * redoBatchHeaderBytes > budget - this.#o.sink.entryOverheadBytes * 2
       )
-        break;
-      out.push(r);
+        return { records, bytes, requestFull: true };
+      records.push(r);
       bytes += size;
     }
-    return out;
+    return { records, bytes, requestFull: false };
   }
 
   /** Storage → stream for (afterLsn, uptoLsn], in bounded requests. */
@@ -505,7 +540,6 @@ export class RedoPublisher {
       }
       this.#bytes.take(bytes);
       this.#records.take(count);
-      this.#lastRequestAt = this.#o.clock();
       this.stats.requests++;
       const request = entries.slice(0, count);
       let outcome: PutOutcome;
