@@ -71,7 +71,7 @@ describe('borealis backup expire', () => {
     expect(first).toMatchObject({
       retentionDays: 4,
       baseSnapshot: 'snap-1',
-      deleted: { manifests: 0, chunks: 6, pages: 0 },
+      deleted: { manifests: 0, chunks: 6, packs: 0, pages: 0 },
     });
 
     // The flag wins over the environment: 3 days makes snap-3 the base.
@@ -93,7 +93,7 @@ describe('borealis backup expire', () => {
     const text = await run('backup', 'expire', '--retention-days', '3');
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/retention {12}3 days \(from /);
-    expect(text.stdout).toContain('deleted              0 snapshots, 0 log chunks, 0 pages');
+    expect(text.stdout).toContain('deleted              0 snapshots, 0 log chunks, 0 page packs, 0 pages');
     expect(text.stdout).toContain(`earliest restorable  ${report.earliestRestorableTime}`);
   });
 

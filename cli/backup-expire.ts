@@ -44,7 +44,7 @@ export function formatExpiry(r: RetentionReport): string {
   const lines: string[] = [];
   const field = (name: string, value: string) => lines.push(`${name.padEnd(21)}${value}`);
   const counts = (c: RetentionReport['deleted']) =>
-    `${c.manifests} snapshots, ${c.chunks} log chunks, ${c.pages} pages`;
+    `${c.manifests} snapshots, ${c.chunks} log chunks, ${c.packs} page packs, ${c.pages} pages`;
   field('cluster', r.cluster);
   field('retention', `${r.retentionDays} day${r.retentionDays === 1 ? '' : 's'} (from ${r.retainFrom})`);
   field('earliest restorable', r.earliestRestorableTime ?? '-');

@@ -9,10 +9,10 @@ export async function readBackupStatus(
   target: BackupTarget,
   nowMs: number = Date.now(),
 ): Promise<BackupStatus> {
-  const { listManifests } = await import('../functions/snapshot/catalog.ts');
+  const { listSnapshotSummaries } = await import('../functions/snapshot/catalog.ts');
   const [watermark, manifests, logObjects] = await Promise.all([
     readWatermark(target.s3, target.bucket, target.cluster).then((w) => w?.value),
-    listManifests(target.s3, target.bucket, target.cluster),
+    listSnapshotSummaries(target.s3, target.bucket, target.cluster),
     listObjects(target.s3, target.bucket, logPrefix(target.cluster)),
   ]);
   return backupStatus({

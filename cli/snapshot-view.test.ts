@@ -14,6 +14,7 @@ const manifest = (id: string, lsn: string, timeMs: number, parent: string | null
   parent,
   bytesUploaded: parent ? 4096 : 12288,
   bytesTotal: 12288,
+  changedPagesFrom: parent ? 'log' : 'full',
 });
 
 describe('snapshot views', () => {
@@ -50,15 +51,18 @@ describe('snapshot views', () => {
       bytesUploaded: 4096,
       bytesTotal: 12288,
       parent: 'snap-1',
+      changedPagesFrom: 'log',
     });
   });
 
   it('says what a create did', () => {
-    expect(formatSnapshotCreated({ ...second, created: true, pagesUploaded: 1, durationMs: 2345 })).toBe(
-      'snapshot snap-2 at LSN 9000 (2026-01-02T04:04:05.000Z): 3 pages, 4.0 KiB new of 12 KiB (incremental to snap-1), 2.3 s\n',
+    expect(
+      formatSnapshotCreated({ ...second, created: true, pagesUploaded: 1, pagesRead: 2, durationMs: 2345 }),
+    ).toBe(
+      'snapshot snap-2 at LSN 9000 (2026-01-02T04:04:05.000Z): 3 pages, 2 read, 4.0 KiB new of 12 KiB (incremental to snap-1), 2.3 s\n',
     );
-    expect(formatSnapshotCreated({ ...second, created: false, pagesUploaded: 0, durationMs: 5 })).toBe(
-      'snapshot snap-2 already exists (LSN 9000, 2026-01-02T04:04:05.000Z): nothing to do\n',
-    );
+    expect(
+      formatSnapshotCreated({ ...second, created: false, pagesUploaded: 0, pagesRead: 0, durationMs: 5 }),
+    ).toBe('snapshot snap-2 already exists (LSN 9000, 2026-01-02T04:04:05.000Z): nothing to do\n');
   });
 });

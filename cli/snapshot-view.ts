@@ -14,6 +14,8 @@ export interface SnapshotListEntry {
   bytesUploaded: number;
   bytesTotal: number;
   parent: string | null;
+  /** 'log': only pages the archived log names as changed were read; 'full': every page (null: format 1). */
+  changedPagesFrom: 'log' | 'full' | null;
 }
 
 /** `snapshot create --json`. */
@@ -21,6 +23,8 @@ export interface SnapshotCreated extends SnapshotListEntry {
   /** False when the snapshot already existed (same id, or nothing committed since the newest). */
   created: boolean;
   pagesUploaded: number;
+  /** Pages read from storage: only the changed ones when the archived log named them. */
+  pagesRead: number;
   durationMs: number;
 }
 
@@ -34,6 +38,7 @@ export function listEntry(m: SnapshotManifest): SnapshotListEntry {
     bytesUploaded: m.bytesUploaded,
     bytesTotal: m.bytesTotal,
     parent: m.parent,
+    changedPagesFrom: m.changedPagesFrom ?? null,
   };
 }
 
@@ -75,7 +80,7 @@ export function formatSnapshotList(cluster: string, entries: readonly SnapshotLi
 export function formatSnapshotCreated(s: SnapshotCreated): string {
   if (!s.created) return `snapshot ${s.snapshotId} already exists (LSN ${s.lsn}, ${s.time}): nothing to do\n`;
   return (
-    `snapshot ${s.snapshotId} at LSN ${s.lsn} (${s.time}): ${s.pageCount} pages, ` +
+    `snapshot ${s.snapshotId} at LSN ${s.lsn} (${s.time}): ${s.pageCount} pages, ${s.pagesRead} read, ` +
     `${formatBytes(s.bytesUploaded)} new of ${formatBytes(s.bytesTotal)}` +
     `${s.parent ? ` (incremental to ${s.parent})` : ''}, ${(s.durationMs / 1000).toFixed(1)} s\n`
   );

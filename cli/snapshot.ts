@@ -38,9 +38,9 @@ async function withTarget<T>(
   }
 }
 
-export async function createSnapshot(
-  options: SnapshotOptions & { id?: string; pagesPerSecond?: number },
-): Promise<SnapshotCreated> {
+type CreateOptions = SnapshotOptions & { id?: string; pagesPerSecond?: number; readAllPages?: boolean };
+
+export async function createSnapshot(options: CreateOptions): Promise<SnapshotCreated> {
   const { runningCluster } = await import('./backup-target.ts');
   const { runSnapshot } = await import('../functions/snapshot/run.ts');
   const { embeddedSource } = await import('../functions/snapshot/source.ts');
@@ -59,11 +59,13 @@ export async function createSnapshot(
       source: embeddedSource(runningCluster(target, options.stateDir)),
       ...(options.id === undefined ? {} : { request: { snapshotId: options.id } }),
       ...(options.pagesPerSecond === undefined ? {} : { pageReadsPerSecond: options.pagesPerSecond }),
+      ...(options.readAllPages ? { readAllPages: true } : {}),
     });
     return {
       ...listEntry(result.manifest),
       created: result.created,
       pagesUploaded: result.pagesUploaded,
+      pagesRead: result.pagesRead,
       durationMs: Math.round(result.durationMs),
     };
   });
@@ -83,7 +85,9 @@ export function registerSnapshot(program: Command, ctx: CommandContext): void {
   addClusterOptions(
     snapshot
       .command('create')
-      .description('take a snapshot now, at the newest durable commit (only changed pages are stored)')
+      .description(
+        'take a snapshot now, at the newest durable commit (only pages changed since the last one are read and stored)',
+      )
       .option(
         '--id <id>',
         'name the snapshot (default snap-<commit time>-<LSN>); the same id again is a no-op',
@@ -92,8 +96,12 @@ export function registerSnapshot(program: Command, ctx: CommandContext): void {
         '--pages-per-second <n>',
         'pace of page reads from storage (0: as fast as possible; default 500)',
         integerFlag(0, 100_000),
+      )
+      .option(
+        '--read-all-pages',
+        'read every page from storage, not only those the archived log says changed (a full, checked copy)',
       ),
-  ).action(async (options: SnapshotOptions & { id?: string; pagesPerSecond?: number }) => {
+  ).action(async (options: CreateOptions) => {
     const created = await createSnapshot(options);
     if (options.json) printJson(ctx.io, created);
     else ctx.io.out(formatSnapshotCreated(created));

@@ -1,5 +1,5 @@
 // The continuous backup in S3, as keys and pure planning: log chunks (compressed redo batches), the
-// archive watermark, snapshots (manifests + content-addressed pages). Every key a writer, the
+// archive watermark, snapshots (manifests + page packs: many page images per object). Every key a writer, the
 // archiver, the snapshot and restore functions and the CLI use is built here, so they agree.
 //
 // A log chunk's key carries everything planning needs (LSN range, prevLsn, last commit and its
@@ -32,9 +32,22 @@ export function snapshotManifestKey(cluster: string, snapshotId: string): string
   return `${snapshotPrefix(cluster)}${snapshotId}.json`;
 }
 
-/** Page images are stored once per content: a page that did not change is not stored again. */
+export function pagesPrefix(cluster: string): string {
+  return `${clusterPrefix(cluster)}pages/`;
+}
+
+/** Format 1 snapshots: one object per page image, named by its sha256 (read, and expired, still). */
 export function pageObjectKey(cluster: string, sha256Hex: string): string {
-  return `${clusterPrefix(cluster)}pages/${sha256Hex.slice(0, 2)}/${sha256Hex}`;
+  return `${pagesPrefix(cluster)}${sha256Hex.slice(0, 2)}/${sha256Hex}`;
+}
+
+export function packsPrefix(cluster: string): string {
+  return `${clusterPrefix(cluster)}packs/`;
+}
+
+/** A page pack (format 2): page images back to back, named by the sha256 of the whole body. */
+export function packObjectKey(cluster: string, packId: string): string {
+  return `${packsPrefix(cluster)}${packId.slice(0, 2)}/${packId}`;
 }
 
 /** What a chunk's key says about it. */
@@ -153,7 +166,19 @@ export class ArchiveGapError extends BorealisError {
   }
 }
 
+/** Manifest formats: 1 stored a page object per content hash; 2 stores page packs. */
+export const snapshotFormatPerPage = 1;
+export const snapshotFormatPacked = 2;
+
+/** A page pack a manifest uses: its id (packObjectKey) and how many page images it holds. */
+export interface PackRef {
+  id: string;
+  slots: number;
+}
+
 export interface SnapshotManifest {
+  /** snapshotFormatPacked; absent in format 1 manifests (page objects by hash, no packs). */
+  format?: number;
   snapshotId: string;
   cluster: string;
   /** The consistent point: a commit LSN (decimal string); pages are as of it. */
@@ -163,11 +188,23 @@ export interface SnapshotManifest {
   pageSizeBytes: number;
   /** Database size in pages (SQLite's header): pages[i] is page i + 1. */
   pageCount: number;
-  /** sha256 hex of each page image, stored at pageObjectKey. */
+  /** sha256 hex of each page image: how later snapshots and restores check and share pages. */
   pages: string[];
+  /** Format 2: the packs holding this snapshot's pages (shared with other snapshots). */
+  packs?: PackRef[];
+  /** Format 2: page i + 1 is slot pageSlots[i] of packs[pagePacks[i]]. */
+  pagePacks?: number[];
+  pageSlots?: number[];
   /** The snapshot this one is incremental to (its unchanged pages are shared), or null. */
   parent: string | null;
-  /** Bytes uploaded by this snapshot (new page images) and bytes it refers to in all. */
+  /** Bytes uploaded by this snapshot (new packs) and bytes it refers to in all. */
   bytesUploaded: number;
   bytesTotal: number;
+  /**
+   * How the pages to read were chosen: 'log' — only pages with a record in the archived log after
+   * the parent's LSN; 'full' — every page was read from storage.
+   */
+  changedPagesFrom?: 'log' | 'full';
+  /** Pages read from storage for this snapshot. */
+  pagesRead?: number;
 }

@@ -18,6 +18,7 @@ import { s3Client } from '../../core/aws/clients.ts';
 import {
   clusterPrefix,
   logPrefix,
+  packObjectKey,
   pageObjectKey,
   parseLogChunkKey,
   snapshotManifestKey,
@@ -33,7 +34,15 @@ import { readWatermark } from '../backup-archiver/handler.ts';
 import { listManifests } from '../snapshot/catalog.ts';
 import { dayMs, expireBackups, type RetentionDeps } from './handler.ts';
 import { retentionConfigFromEnv } from './index.ts';
-import { type ArchiveTarget, archiveDays, hashOf, writePage, writeSnapshot } from './testing.ts';
+import {
+  type ArchiveTarget,
+  archiveDays,
+  hashOf,
+  writePack,
+  writePackedSnapshot,
+  writePage,
+  writeSnapshot,
+} from './testing.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const region = 'us-east-1';
@@ -154,8 +163,8 @@ describe('backup retention', () => {
 
     const report = await expireBackups(deps(cluster, nowMs));
     expect(report.baseSnapshot).toBe(snap(7));
-    expect(report.deleted).toEqual({ manifests: 3, chunks: 24, pages: 4 }); // B, C, D, O
-    expect(report.kept).toEqual({ manifests: 2, chunks: 6, pages: 4 }); // A, E, F, G
+    expect(report.deleted).toEqual({ manifests: 3, chunks: 24, packs: 0, pages: 4 }); // B, C, D, O
+    expect(report.kept).toEqual({ manifests: 2, chunks: 6, packs: 0, pages: 4 }); // A, E, F, G
     expect(report.retainFrom).toBe(new Date(cutoff).toISOString());
     expect(report.earliestRestorableTime).toBe(new Date(days[7]!.lastCommit.commitTimeMs).toISOString());
     expect(Date.parse(report.earliestRestorableTime!)).toBeLessThanOrEqual(cutoff);
@@ -190,7 +199,7 @@ describe('backup retention', () => {
     // Idempotent: a second run deletes nothing and reports the same window.
     const keysBefore = await keysUnder(clusterPrefix(cluster));
     const again = await expireBackups(deps(cluster, nowMs));
-    expect(again.deleted).toEqual({ manifests: 0, chunks: 0, pages: 0 });
+    expect(again.deleted).toEqual({ manifests: 0, chunks: 0, packs: 0, pages: 0 });
     expect(again.kept).toEqual(report.kept);
     expect(again.earliestRestorableTime).toBe(report.earliestRestorableTime);
     expect(await keysUnder(clusterPrefix(cluster))).toEqual(keysBefore);
@@ -205,8 +214,8 @@ describe('backup retention', () => {
     const keysBefore = await keysUnder(clusterPrefix(cluster));
     const report = await expireBackups(deps(cluster, nowMs, { retentionDays: 1 }));
     expect(report.baseSnapshot).toBeNull();
-    expect(report.deleted).toEqual({ manifests: 0, chunks: 0, pages: 0 });
-    expect(report.kept).toEqual({ manifests: 0, chunks: 15, pages: 1 });
+    expect(report.deleted).toEqual({ manifests: 0, chunks: 0, packs: 0, pages: 0 });
+    expect(report.kept).toEqual({ manifests: 0, chunks: 15, packs: 0, pages: 1 });
     expect(report.notes.join('\n')).toMatch(/no snapshot yet: the whole log is kept/);
     expect(report.earliestRestorableTime).toBe(new Date(nowMs - 5.5 * dayMs + 1).toISOString());
     expect(await keysUnder(clusterPrefix(cluster))).toEqual(keysBefore);
@@ -223,7 +232,7 @@ describe('backup retention', () => {
     // A snapshot newer than the cutoff (day 4 is 1.5 days old; keep 2) is no base: nothing expires.
     await writeSnapshot(at(cluster), 'snap-recent', days[4]!.lastCommit, ['N'], null);
     const second = await expireBackups(deps(cluster, nowMs, { retentionDays: 2 }));
-    expect(second.deleted).toEqual({ manifests: 0, chunks: 0, pages: 0 });
+    expect(second.deleted).toEqual({ manifests: 0, chunks: 0, packs: 0, pages: 0 });
     expect(second.notes.join('\n')).toMatch(/no snapshot at or before/);
   });
 
@@ -252,6 +261,89 @@ describe('backup retention', () => {
     await expect(plan(cluster, days[3]!.lastCommit.commitTimeMs)).resolves.toMatchObject({
       snapshot: { snapshotId: 'snap-b' },
     });
+  });
+
+  it('deletes only the page packs no retained manifest uses, format 1 pages alike', async () => {
+    const cluster = `r${++clusterCount}`;
+    const nowMs = Date.now() + 2 * hourMs;
+    const days = await archiveDays(at(cluster), nowMs - 6.5 * dayMs, 6);
+    const snap = (d: number) => `snap-day${d}`;
+    // A format 1 snapshot, then packed ones sharing packs: P1 is used from day 0 to day 4.
+    await writeSnapshot(at(cluster), snap(0), days[0]!.lastCommit, ['A', 'B'], null);
+    await writePackedSnapshot(
+      at(cluster),
+      snap(1),
+      days[1]!.lastCommit,
+      [
+        ['P1', 0],
+        ['P2', 1],
+      ],
+      snap(0),
+    );
+    await writePackedSnapshot(
+      at(cluster),
+      snap(2),
+      days[2]!.lastCommit,
+      [
+        ['P1', 0],
+        ['P3', 2],
+      ],
+      snap(1),
+    );
+    await writePackedSnapshot(
+      at(cluster),
+      snap(4),
+      days[4]!.lastCommit,
+      [
+        ['P1', 0],
+        ['P4', 3],
+      ],
+      snap(2),
+    );
+    await writePackedSnapshot(
+      at(cluster),
+      snap(5),
+      days[5]!.lastCommit,
+      [
+        ['P5', 0],
+        ['P4', 3],
+      ],
+      snap(4),
+    );
+    await writePack(at(cluster), 'O'); // a snapshot that failed before its manifest
+    // Keep 3 days: the cutoff falls between day 2 and day 3, so day 2's snapshot is the base.
+    const report = await expireBackups(deps(cluster, nowMs));
+    expect(report.baseSnapshot).toBe(snap(2));
+    expect(report.deleted).toMatchObject({ manifests: 2, packs: 2, pages: 2 }); // P2, O; A, B
+    expect(report.kept).toMatchObject({ manifests: 3, packs: 4, pages: 0 }); // P1, P3, P4, P5
+    for (const name of ['P1', 'P3', 'P4', 'P5'])
+      expect(await exists(packObjectKey(cluster, hashOf(name))), name).toBe(true);
+    for (const name of ['P2', 'O'])
+      expect(await exists(packObjectKey(cluster, hashOf(name))), name).toBe(false);
+    expect((await listManifests(s3, bucket, cluster)).map((m) => m.snapshotId)).toEqual([
+      snap(2),
+      snap(4),
+      snap(5),
+    ]);
+    const again = await expireBackups(deps(cluster, nowMs));
+    expect(again.deleted).toEqual({ manifests: 0, chunks: 0, packs: 0, pages: 0 });
+
+    // A snapshot written during expiry that shares a pack expiry deletes is removed, as incomplete.
+    await writePack(at(cluster), 'Q');
+    let raced = false;
+    const racing = {
+      send: async (command: unknown) => {
+        if (!raced && command instanceof DeleteObjectCommand && command.input.Key?.includes('/packs/')) {
+          raced = true;
+          await writePackedSnapshot(at(cluster), 'snap-late', days[5]!.lastCommit, [['Q', 1]], snap(5));
+        }
+        return s3.send(command as never);
+      },
+    } as unknown as S3Client;
+    const late = await expireBackups(deps(cluster, nowMs, { s3: racing }));
+    expect(raced).toBe(true);
+    expect(late.notes.join('\n')).toMatch(/snap-late .*deleted pack/);
+    expect((await listManifests(s3, bucket, cluster)).map((m) => m.snapshotId)).not.toContain('snap-late');
   });
 
   it('refuses a retention outside 1 to 35 days', async () => {

@@ -9,13 +9,13 @@
 //   watermark: the archiver plans its advances from there and must find every chunk above it.
 // - No snapshot at or before the cutoff (none yet, or all newer): nothing but orphan pages expires;
 //   with no snapshot at all a restore replays the log from LSN 0, so the whole log is kept.
-// - Pages: content-addressed and shared between snapshots, so a page goes only when no remaining
-//   manifest names it AND it was last written more than `pageGraceMs` ago — a snapshot in progress
-//   has uploaded pages but no manifest yet. After deleting, manifests written meanwhile are checked:
-//   one naming a deleted page (a running snapshot re-stored old content in the race window) is
+// - Page packs (and format 1 page objects): shared between snapshots, so a pack goes only when no
+//   remaining manifest names it AND it was last written more than `pageGraceMs` ago — a snapshot in
+//   progress has uploaded packs but no manifest yet. After deleting, manifests written meanwhile are
+//   checked: one naming a deleted pack or page (a running snapshot shared it in the race window) is
 //   removed, as an incomplete snapshot; the log still covers its time.
-// - Order: manifests, then chunks, then pages, so a crash midway never leaves a manifest whose log
-//   or pages are gone. Every delete is idempotent; a second run deletes nothing. The watermark and
+// - Order: manifests, then chunks, then packs and pages, so a crash midway never leaves a manifest
+//   whose log or images are gone. Every delete is idempotent; a second run deletes nothing. The watermark and
 //   anything under log/ that is not a chunk key are never touched.
 // - Earliest restorable time after expiry is computed like `borealis backup status` does it (the
 //   oldest snapshot's time, or the first commit when the log still starts at LSN 0): with a base it
@@ -23,22 +23,25 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   type ChunkInfo,
-  clusterPrefix,
   logPrefix,
+  packObjectKey,
+  packsPrefix,
   pageObjectKey,
+  pagesPrefix,
   parseLogChunkKey,
   type SnapshotManifest,
   snapshotManifestKey,
   type Watermark,
 } from '../../core/backup/archive.ts';
 import { listObjects, readWatermark } from '../../core/backup/s3-archive.ts';
+import { isPacked, packIdsOf } from '../../core/backup/snapshot-manifest.ts';
 import { parseBackupRetentionDays } from '../../core/functions.ts';
 import { lsnMin } from '../../core/lsn.ts';
 import { listManifests, listSnapshotIds, readManifest } from '../snapshot/catalog.ts';
 import { forEachBounded } from '../snapshot/handler.ts';
 
 export const dayMs = 86_400_000;
-/** Pages written more recently than this are never deleted (a snapshot in progress owns them). */
+/** Packs and pages written more recently than this are never deleted (a snapshot in progress owns them). */
 export const pageGraceMsDefault = 3_600_000;
 /** Deletes in flight at once. */
 export const deletesInFlightDefault = 16;
@@ -61,6 +64,9 @@ export interface RetentionDeps {
 export interface RetentionCounts {
   manifests: number;
   chunks: number;
+  /** Page packs (format 2 snapshots). */
+  packs: number;
+  /** Page objects (format 1 snapshots). */
   pages: number;
 }
 
@@ -81,8 +87,13 @@ export interface RetentionReport {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-/** Where pageObjectKey puts page images. */
-const pagesPrefix = (cluster: string) => `${clusterPrefix(cluster)}pages/`;
+
+/** The image objects (packs, format 1 pages) a manifest needs. */
+function imageKeysOf(cluster: string, m: SnapshotManifest): string[] {
+  return isPacked(m)
+    ? packIdsOf(m).map((id) => packObjectKey(cluster, id))
+    : m.pages.map((h) => pageObjectKey(cluster, h));
+}
 
 function listAll(deps: RetentionDeps, prefix: string) {
   return listObjects(deps.s3, deps.bucket, prefix, { pageKeys: deps.listPageKeys });
@@ -168,29 +179,33 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
   await remove(expiredManifests.map((m) => snapshotManifestKey(cluster, m.snapshotId)));
   await remove(expiredChunks.map((c) => c.key));
 
-  // Pages: those no kept manifest names, old enough not to belong to a snapshot in progress.
+  // Packs and pages: those no kept manifest names, old enough not to belong to a snapshot in progress.
   const referenced = new Set<string>();
-  for (const m of keptManifests) for (const h of m.pages) referenced.add(pageObjectKey(cluster, h));
-  const pageObjects = await listAll(deps, pagesPrefix(cluster));
-  const expiredPages = pageObjects.filter(
-    (o) => !referenced.has(o.key) && o.lastModifiedMs <= nowMs - graceMs,
-  );
-  await remove(expiredPages.map((o) => o.key));
+  for (const m of keptManifests) for (const key of imageKeysOf(cluster, m)) referenced.add(key);
+  const [packObjects, pageObjects] = await Promise.all([
+    listAll(deps, packsPrefix(cluster)),
+    listAll(deps, pagesPrefix(cluster)),
+  ]);
+  const unreferenced = (objects: readonly { key: string; lastModifiedMs: number }[]) =>
+    objects.filter((o) => !referenced.has(o.key) && o.lastModifiedMs <= nowMs - graceMs);
+  const expiredPacks = unreferenced(packObjects);
+  const expiredPages = unreferenced(pageObjects);
+  await remove([...expiredPacks, ...expiredPages].map((o) => o.key));
 
-  // A manifest written since the listing that names a deleted page is an incomplete snapshot.
-  const deletedPages = new Set(expiredPages.map((o) => o.key));
+  // A manifest written since the listing that names a deleted pack or page is an incomplete snapshot.
+  const deletedImages = new Set([...expiredPacks, ...expiredPages].map((o) => o.key));
   const known = new Set(manifests.map((m) => m.snapshotId));
   const damaged: string[] = [];
-  if (deletedPages.size > 0) {
+  if (deletedImages.size > 0) {
     for (const id of await listSnapshotIds(s3, bucket, cluster)) {
       if (known.has(id)) continue;
       const m = await readManifest(s3, bucket, cluster, id);
-      if (m?.pages.some((h) => deletedPages.has(pageObjectKey(cluster, h)))) damaged.push(id);
+      if (m && imageKeysOf(cluster, m).some((key) => deletedImages.has(key))) damaged.push(id);
     }
     await remove(damaged.map((id) => snapshotManifestKey(cluster, id)));
     for (const id of damaged) {
       notes.push(
-        `snapshot ${id} was written during expiry and named a deleted page: removed (the log covers it)`,
+        `snapshot ${id} was written during expiry and named a deleted pack or page: removed (the log covers it)`,
       );
     }
   }
@@ -209,11 +224,13 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
     deleted: {
       manifests: expiredManifests.length + damaged.length,
       chunks: expiredChunks.length,
+      packs: expiredPacks.length,
       pages: expiredPages.length,
     },
     kept: {
       manifests: keptManifests.length,
       chunks: keptChunks.length,
+      packs: packObjects.length - expiredPacks.length,
       pages: pageObjects.length - expiredPages.length,
     },
     notes,

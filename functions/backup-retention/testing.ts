@@ -1,10 +1,18 @@
 // Test helpers for the retention function and `borealis backup expire` (never imported by production
 // code): a synthetic archive spread over days — log chunks stored by the archiver itself (so the
-// watermark is real), snapshot manifests and content-addressed pages written directly.
+// watermark is real), snapshot manifests with their page packs (or format 1 page objects) written
+// directly.
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { pageObjectKey, type SnapshotManifest, snapshotManifestKey } from '../../core/backup/archive.ts';
+import {
+  packObjectKey,
+  pageObjectKey,
+  type SnapshotManifest,
+  snapshotFormatPacked,
+  snapshotManifestKey,
+} from '../../core/backup/archive.ts';
 import { encodeRedoBatch, packRedoBatches } from '../../core/backup/redo-batch.ts';
+import { packLayout } from '../../core/backup/snapshot-manifest.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import type { RedoRecord } from '../../core/record.ts';
 import { toKinesisEventRecord } from '../../embedded/function-runner.ts';
@@ -113,6 +121,55 @@ export async function writeSnapshot(
     parent,
     bytesUploaded: 0,
     bytesTotal: pages.length * 64,
+  };
+  await target.s3.send(
+    new PutObjectCommand({
+      Bucket: target.bucket,
+      Key: snapshotManifestKey(target.cluster, id),
+      Body: JSON.stringify(manifest),
+    }),
+  );
+  return manifest;
+}
+
+/** Slots of every synthetic pack. */
+export const packSlots = 4;
+
+export async function writePack(target: ArchiveTarget, name: string): Promise<void> {
+  await target.s3.send(
+    new PutObjectCommand({
+      Bucket: target.bucket,
+      Key: packObjectKey(target.cluster, hashOf(name)),
+      Body: Buffer.alloc(64 * packSlots, name),
+    }),
+  );
+}
+
+/** A format 2 manifest at `at` whose pages are slots of named packs; each pack is (re)written. */
+export async function writePackedSnapshot(
+  target: ArchiveTarget,
+  id: string,
+  at: { lsn: Lsn; commitTimeMs: number },
+  pages: [pack: string, slot: number][],
+  parent: string | null,
+): Promise<SnapshotManifest> {
+  for (const name of new Set(pages.map(([pack]) => pack))) await writePack(target, name);
+  const manifest: SnapshotManifest = {
+    format: snapshotFormatPacked,
+    snapshotId: id,
+    cluster: target.cluster,
+    lsn: at.lsn.toString(),
+    commitTimeMs: at.commitTimeMs,
+    createdAt: new Date(at.commitTimeMs).toISOString(),
+    pageSizeBytes: 64,
+    pageCount: pages.length,
+    pages: pages.map(([pack, slot]) => hashOf(`${pack}${slot}`)),
+    ...packLayout(pages.map(([pack, slot]) => ({ packId: hashOf(pack), slot, slots: packSlots }))),
+    parent,
+    bytesUploaded: 0,
+    bytesTotal: pages.length * 64,
+    changedPagesFrom: 'full',
+    pagesRead: pages.length,
   };
   await target.s3.send(
     new PutObjectCommand({

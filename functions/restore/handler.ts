@@ -19,7 +19,7 @@ import {
   restoreJob,
 } from '../../core/backup/restore-plan.ts';
 import { listObjects, readWatermark } from '../../core/backup/s3-archive.ts';
-import { listManifests } from '../snapshot/catalog.ts';
+import { listSnapshotSummaries } from '../snapshot/catalog.ts';
 
 export const restoreRequested = 'Borealis Restore Requested';
 export const restoreCompleted = 'Borealis Restore Completed';
@@ -139,7 +139,7 @@ export async function handleRestoreRequested(
   let job: RestoreJob;
   try {
     const [manifests, logObjects, watermark] = await Promise.all([
-      listManifests(deps.s3, deps.bucket, request.sourceCluster),
+      listSnapshotSummaries(deps.s3, deps.bucket, request.sourceCluster),
       listObjects(deps.s3, deps.bucket, logPrefix(request.sourceCluster)),
       readWatermark(deps.s3, deps.bucket, request.sourceCluster),
     ]);

@@ -3,7 +3,7 @@
 // `backup status`). A manifest exists only for a complete snapshot: it is written last.
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { type SnapshotManifest, snapshotManifestKey, snapshotPrefix } from '../../core/backup/archive.ts';
-import { BorealisError, ErrorCode } from '../../core/errors.ts';
+import { parseSnapshotManifest } from '../../core/backup/snapshot-manifest.ts';
 import type { Lsn } from '../../core/lsn.ts';
 
 /** Manifests downloaded at once when every manifest is needed (list). */
@@ -20,6 +20,19 @@ export function isoBasic(timeMs: number): string {
 
 export function generatedSnapshotId(commitTimeMs: number, lsn: Lsn): string {
   return `snap-${isoBasic(commitTimeMs)}-${lsn.toString().padStart(20, '0')}`;
+}
+
+/** What planning a restore needs of a snapshot. */
+export type SnapshotSummary = Pick<SnapshotManifest, 'snapshotId' | 'lsn' | 'commitTimeMs'>;
+
+/** The commit time and LSN a generated id names (undefined for a caller-chosen id). */
+export function summaryOfSnapshotId(id: string): SnapshotSummary | undefined {
+  const m = generatedIdPattern.exec(id);
+  if (!m) return undefined;
+  const t = m[1]!; // yyyymmddThhmmssSSSZ
+  const n = (from: number, to: number) => Number(t.slice(from, to));
+  const commitTimeMs = Date.UTC(n(0, 4), n(4, 6) - 1, n(6, 8), n(9, 11), n(11, 13), n(13, 15), n(15, 18));
+  return { snapshotId: id, lsn: BigInt(m[2]!).toString(), commitTimeMs };
 }
 
 /** The LSN a generated id names (undefined for a caller-chosen id: read its manifest instead). */
@@ -60,22 +73,11 @@ export async function readManifest(
     if (error instanceof NoSuchKey || (error as Error).name === 'NoSuchKey') return undefined;
     throw error;
   }
-  const manifest = JSON.parse(text) as SnapshotManifest;
-  if (
-    manifest.snapshotId !== snapshotId ||
-    !Array.isArray(manifest.pages) ||
-    manifest.pages.length !== manifest.pageCount
-  ) {
-    throw new BorealisError(ErrorCode.INVALID_ARGUMENT, `snapshot manifest ${key} is not a valid manifest`, {
-      context: { key },
-      retryable: false,
-    });
-  }
-  return manifest;
+  return parseSnapshotManifest(text, key, snapshotId);
 }
 
 /** Oldest first: by LSN, then id. */
-export function compareManifests(a: SnapshotManifest, b: SnapshotManifest): number {
+export function compareManifests(a: SnapshotSummary, b: SnapshotSummary): number {
   const x = BigInt(a.lsn);
   const y = BigInt(b.lsn);
   return x < y ? -1 : x > y ? 1 : a.snapshotId < b.snapshotId ? -1 : a.snapshotId > b.snapshotId ? 1 : 0;
@@ -123,4 +125,31 @@ export async function newestManifest(
     if (m) candidates.push(m);
   }
   return candidates.sort(compareManifests).at(-1);
+}
+
+/**
+ * Every snapshot's id, LSN and commit time, oldest first, without downloading the manifests of
+ * generated ids (their id names both; a manifest holds a hash per page, megabytes for a large
+ * database). Caller-named snapshots are read.
+ */
+export async function listSnapshotSummaries(
+  s3: S3Client,
+  bucket: string,
+  cluster: string,
+): Promise<SnapshotSummary[]> {
+  const ids = await listSnapshotIds(s3, bucket, cluster);
+  const out: SnapshotSummary[] = [];
+  const named: string[] = [];
+  for (const id of ids) {
+    const summary = summaryOfSnapshotId(id);
+    if (summary) out.push(summary);
+    else named.push(id);
+  }
+  for (let i = 0; i < named.length; i += manifestReadsInFlightMax) {
+    const batch = named.slice(i, i + manifestReadsInFlightMax);
+    for (const m of await Promise.all(batch.map((id) => readManifest(s3, bucket, cluster, id)))) {
+      if (m) out.push({ snapshotId: m.snapshotId, lsn: m.lsn, commitTimeMs: m.commitTimeMs });
+    }
+  }
+  return out.sort(compareManifests);
 }

@@ -1,24 +1,54 @@
-// The snapshot function's logic (pure: S3, the volume and the consistent point are injected): an
-// incremental snapshot of the database at a consistent LSN. It pins the writer's newest durable
-// commit S, reads pages 1..N as of S from full segments — never from the writer — spread over the PGs
-// with a bounded number of reads in flight, stores each page image once under its sha256
-// (pageObjectKey: re-running is idempotent, an unchanged page is not stored again), and writes the
-// manifest LAST, so a manifest exists only for a complete snapshot.
+// The snapshot function's logic (pure: S3, the volume, the consistent point and the change detector
+// are injected): an incremental snapshot of the database at a consistent LSN. It pins the writer's
+// newest durable commit S and reads pages as of S from full segments — never from the writer —
+// spread over the PGs, paced, with a bounded number of reads in flight:
+// - incremental ('log'): only the pages the archived log says were written since the parent's LSN
+//   (changed-pages.ts), plus a few unchanged ones to check that claim against the parent's hashes;
+//   every other page keeps the parent's image, where it is;
+// - full: every page (the first snapshot, or whenever the archive cannot tell).
+// Images go into page packs (pack-writer.ts): an image whose sha256 the parent already stores is not
+// stored again, and packs whose images in use have become few are repacked from S3 so that old packs
+// can expire. The manifest is written LAST, so a manifest exists only for a complete snapshot; every
+// object is named by its content, so re-running is idempotent.
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { assert } from '../../core/assert.ts';
-import { pageObjectKey, type SnapshotManifest, snapshotManifestKey } from '../../core/backup/archive.ts';
+import {
+  packObjectKey,
+  type SnapshotManifest,
+  snapshotFormatPacked,
+  snapshotManifestKey,
+} from '../../core/backup/archive.ts';
+import { packBytesTargetDefault, pagesPerPack } from '../../core/backup/page-pack.ts';
+import {
+  isPacked,
+  locationsByHash,
+  type PageLocation,
+  packLayout,
+  pageLocation,
+} from '../../core/backup/snapshot-manifest.ts';
 import type { ConsistentPoint } from '../../core/cluster/consistent-point.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { type Lsn, lsnMin } from '../../core/lsn.ts';
 import { pgCount, pgOfPage, type VolumeConfig } from '../../core/volume.ts';
-import { generatedSnapshotId, newestManifest, readManifest, snapshotIdPattern } from './catalog.ts';
+import {
+  generatedSnapshotId,
+  lsnOfSnapshotId,
+  newestManifest,
+  readManifest,
+  snapshotIdPattern,
+} from './catalog.ts';
+import type { ChangedPages, ChangesRequest } from './changed-pages.ts';
+import { PackWriter } from './pack-writer.ts';
+import { type Placement, repack, repackBytesMaxDefault } from './repack.ts';
 
 /** Page reads in flight at once: bounds the load on storage nodes (the writer's appends go there too). */
 export const pageReadsInFlightDefault = 8;
-/** Page uploads in flight at once. */
-export const pageUploadsInFlightDefault = 8;
+/** Pack uploads in flight at once (each up to packBytesTargetDefault). */
+export const packUploadsInFlightDefault = 3;
 export const pageReadsInFlightMax = 64;
+/** Unchanged pages an incremental snapshot reads to check the archived log's change set. */
+export const verifyPagesDefault = 16;
 /**
  * Page reads per second at most: a snapshot is background work sharing the storage nodes with the
  * writer's appends, so it is paced rather than run flat out. Measured on the 2-core dev box (storage,
@@ -37,9 +67,22 @@ export interface SnapshotDeps {
   readPoint: () => Promise<ConsistentPoint>;
   /** A page as of a read point, from a full segment (storagePageReader: PageFetcher over StorageClients). */
   fetchPage: (pageNo: number, readPoint: Lsn) => Promise<Uint8Array>;
+  /**
+   * The pages written since the parent (changed-pages.ts: the archived log), possibly up to an older
+   * commit than the writer's point. Absent, or when it cannot tell, every page is read.
+   */
+  changedPages?: (request: ChangesRequest) => Promise<ChangedPages>;
   clock?: () => number;
+  /** For choosing the unchanged pages to check (tests make it deterministic). */
+  random?: () => number;
   pageReadsInFlight?: number;
-  pageUploadsInFlight?: number;
+  packUploadsInFlight?: number;
+  /** @default packBytesTargetDefault */
+  packBytesTarget?: number;
+  /** @default verifyPagesDefault */
+  verifyPages?: number;
+  /** @default repackBytesMaxDefault */
+  repackBytesMax?: number;
   /** @default pageReadsPerSecondDefault; 0 reads as fast as the in-flight bound allows. */
   pageReadsPerSecond?: number;
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -48,13 +91,24 @@ export interface SnapshotDeps {
 export interface SnapshotRequest {
   /** A caller-chosen id (on-demand snapshots); default `snap-<commit time>-<lsn>`. */
   snapshotId?: string;
+  /**
+   * A scheduled snapshot: while the archive trails the writer it may be taken at the newest archived
+   * commit instead of the writer's (on-demand ones are "now": they wait for the archive, or read
+   * every page).
+   */
+  scheduled?: boolean;
 }
 
 export interface SnapshotResult {
   manifest: SnapshotManifest;
   /** False when the snapshot already existed (same id, or nothing committed since the newest one). */
   created: boolean;
+  /** Page images stored anew (not in the parent's packs). */
   pagesUploaded: number;
+  /** Pages read from storage (0 when nothing was created). */
+  pagesRead: number;
+  /** Images moved from sparse parent packs into new ones. */
+  pagesRepacked: number;
   durationMs: number;
 }
 
@@ -91,6 +145,8 @@ export function readOrder(volume: VolumeConfig, pageCount: number): number[] {
     if (first > last) break;
     lists.push(Array.from({ length: last - first + 1 }, (_, i) => first + i));
   }
+  const capacity = pgCount(volume) * volume.pagesPerPg;
+  assert(pageCount <= capacity, () => `${pageCount} pages do not fit the volume's ${capacity}`);
   const order: number[] = [];
   for (let i = 0; order.length < pageCount; i++) {
     for (const list of lists) if (i < list.length) order.push(list[i]!);
@@ -141,6 +197,29 @@ export function pageReadPoint(volume: VolumeConfig, point: ConsistentPoint, page
   return tail === undefined ? point.lsn : lsnMin(point.lsn, tail);
 }
 
+/** Which pages a snapshot reads: `read` for their content, `verify` to check the change set. */
+export function pagesToRead(input: {
+  pageCount: number;
+  /** The parent's page count and the pages written since it; undefined: read every page. */
+  incremental?: { parentPageCount: number; changed: ReadonlySet<number> };
+  verifyPages: number;
+  random: () => number;
+}): { read: number[]; verify: number[] } {
+  const all = Array.from({ length: Math.max(0, input.pageCount - 1) }, (_, i) => i + 2);
+  const inc = input.incremental;
+  if (!inc) return { read: all, verify: [] };
+  const read: number[] = [];
+  const unchanged: number[] = [];
+  for (const p of all) (inc.changed.has(p) || p > inc.parentPageCount ? read : unchanged).push(p);
+  // A partial Fisher-Yates shuffle picks the sample without bias.
+  const k = Math.min(input.verifyPages, unchanged.length);
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(input.random() * (unchanged.length - i));
+    [unchanged[i], unchanged[j]] = [unchanged[j]!, unchanged[i]!];
+  }
+  return { read, verify: unchanged.slice(0, k).sort((a, b) => a - b) };
+}
+
 export async function takeSnapshot(
   deps: SnapshotDeps,
   request: SnapshotRequest = {},
@@ -149,13 +228,21 @@ export async function takeSnapshot(
   const started = clock();
   const log = deps.log ?? (() => undefined);
   const readsInFlight = deps.pageReadsInFlight ?? pageReadsInFlightDefault;
-  const uploadsInFlight = deps.pageUploadsInFlight ?? pageUploadsInFlightDefault;
+  const uploadsInFlight = deps.packUploadsInFlight ?? packUploadsInFlightDefault;
   assert(readsInFlight >= 1 && readsInFlight <= pageReadsInFlightMax, 'page reads in flight out of range');
-  assert(uploadsInFlight >= 1, 'page uploads in flight must be >= 1');
+  assert(uploadsInFlight >= 1, 'pack uploads in flight must be >= 1');
   if (request.snapshotId !== undefined && !snapshotIdPattern.test(request.snapshotId)) {
     throw new BorealisError(
       ErrorCode.INVALID_ARGUMENT,
       `snapshot id '${request.snapshotId}' must match ${snapshotIdPattern.source}`,
+      { retryable: false },
+    );
+  }
+  // Restores and listings take a generated id's LSN and time from the id itself.
+  if (request.snapshotId !== undefined && lsnOfSnapshotId(request.snapshotId) !== undefined) {
+    throw new BorealisError(
+      ErrorCode.INVALID_ARGUMENT,
+      `snapshot id '${request.snapshotId}': ids of the form snap-<time>-<LSN> are reserved for generated ones`,
       { retryable: false },
     );
   }
@@ -164,6 +251,8 @@ export async function takeSnapshot(
     manifest,
     created: false,
     pagesUploaded: 0,
+    pagesRead: 0,
+    pagesRepacked: 0,
     durationMs: clock() - started,
   });
   // At-least-once delivery: a snapshot that exists is the answer to a retried request.
@@ -172,7 +261,7 @@ export async function takeSnapshot(
     if (existing) return done(existing);
   }
 
-  const point = await deps.readPoint();
+  let point = await deps.readPoint();
   const parent = await newestManifest(s3, bucket, cluster);
   if (parent && BigInt(parent.lsn) > point.lsn) {
     throw new BorealisError(
@@ -184,6 +273,33 @@ export async function takeSnapshot(
   // A scheduled snapshot with nothing committed since the newest one: that one is this snapshot.
   if (parent && BigInt(parent.lsn) === point.lsn && request.snapshotId === undefined) return done(parent);
 
+  const pageSizeBytes = volume.pageSizeBytes;
+  const packBytesTarget = deps.packBytesTarget ?? packBytesTargetDefault;
+  // The parent's images are shared when they are in packs of the same page size (format 1 parents
+  // stored a page object per hash: this snapshot then stores every page anew, in packs).
+  const base = parent && isPacked(parent) && parent.pageSizeBytes === pageSizeBytes ? parent : undefined;
+  const shared = base ? locationsByHash(base) : new Map<string, PageLocation & { slots: number }>();
+  let changed: ChangedPages | undefined;
+  if (base && deps.changedPages) {
+    changed = await deps.changedPages({
+      fromLsn: BigInt(base.lsn),
+      toLsn: point.lsn,
+      olderPointAllowed: request.scheduled === true && request.snapshotId === undefined,
+    });
+  }
+  let incremental = changed && 'pages' in changed ? changed : undefined;
+  if (incremental && incremental.lsn !== point.lsn) {
+    assert(
+      incremental.lsn > BigInt(base!.lsn) &&
+        incremental.lsn < point.lsn &&
+        incremental.commitTimeMs !== undefined,
+      "an older point lies between the parent and the writer's point, with its commit time",
+    );
+    // Quiet PGs are still read as of min(lsn, tail): their tails bound every record <= lsn too.
+    point = { lsn: incremental.lsn, commitTimeMs: incremental.commitTimeMs, pgTails: point.pgTails };
+  }
+
+  let pagesRead = 1;
   const page1 = await deps.fetchPage(1, pageReadPoint(volume, point, 1));
   const header = parseDatabaseHeader(page1);
   if (header.pageCount > 0 && header.pageSizeBytes !== volume.pageSizeBytes) {
@@ -194,64 +310,151 @@ export async function takeSnapshot(
     );
   }
   const pageCount = header.pageCount;
-  const pageSizeBytes = volume.pageSizeBytes;
-  log('snapshot started', { lsn: point.lsn.toString(), pageCount, parent: parent?.snapshotId ?? null });
+  const plan = pagesToRead({
+    pageCount,
+    ...(base && incremental
+      ? { incremental: { parentPageCount: base.pageCount, changed: incremental.pages } }
+      : {}),
+    verifyPages: deps.verifyPages ?? verifyPagesDefault,
+    random: deps.random ?? Math.random,
+  });
+  log('snapshot started', {
+    lsn: point.lsn.toString(),
+    pageCount,
+    parent: parent?.snapshotId ?? null,
+    changedPagesFrom: incremental ? 'log' : 'full',
+    pagesToRead: plan.read.length + plan.verify.length + 1,
+    ...(incremental ? { logChunks: incremental.chunks, logBytes: incremental.bytes } : {}),
+    ...(changed && 'unknown' in changed ? { whyFull: changed.unknown } : {}),
+  });
 
-  const stored = new Set(parent?.pages ?? []);
-  const pages = new Array<string>(pageCount);
-  let bytesUploaded = 0;
+  const hashes = new Array<string>(pageCount);
+  const placements = new Array<Placement>(pageCount);
+  const fresh = new Map<string, Placement>();
+  /** Parent packs found not to match their hashes (while repacking): never shared from again. */
+  const damaged = { packs: new Set<string>(), pages: [] as number[] };
+  const writer = new PackWriter({
+    pageSizeBytes,
+    pagesPerPack: pagesPerPack(pageSizeBytes, packBytesTarget),
+    uploadsInFlight,
+    put: async (packId, body) => {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: packObjectKey(cluster, packId),
+          Body: body,
+          ContentType: 'application/octet-stream',
+        }),
+      );
+    },
+  });
   let pagesUploaded = 0;
-  const upload = async (pageNo: number, bytes: Uint8Array) => {
+  const store = async (pageNo: number, bytes: Uint8Array): Promise<void> => {
     assert(
       bytes.length === pageSizeBytes,
       () => `page ${pageNo} is ${bytes.length} bytes, not ${pageSizeBytes}`,
     );
     const hash = sha256Hex(bytes);
-    pages[pageNo - 1] = hash;
-    if (stored.has(hash)) return;
-    stored.add(hash); // the same content twice in one snapshot is stored once
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: pageObjectKey(cluster, hash),
-        Body: bytes,
-        ContentType: 'application/octet-stream',
-      }),
-    );
-    bytesUploaded += bytes.length;
+    hashes[pageNo - 1] = hash;
+    const known = shared.get(hash);
+    const placed =
+      known && !damaged.packs.has(known.packId) ? ({ kind: 'shared', ...known } as const) : fresh.get(hash);
+    if (placed) {
+      placements[pageNo - 1] = placed;
+      return;
+    }
+    // The same content twice in one snapshot is stored once: placed before any wait.
+    const added = writer.add(bytes);
+    const placement: Placement = { kind: 'new', ...added.location };
+    fresh.set(hash, placement);
+    placements[pageNo - 1] = placement;
     pagesUploaded++;
+    await added.buffered;
   };
 
-  // Reads and uploads overlap: a bounded queue of fetched pages feeds the uploaders.
-  const uploads: Promise<void>[] = [];
-  let uploading = 0;
-  const waiters: (() => void)[] = [];
-  const enqueueUpload = async (pageNo: number, bytes: Uint8Array) => {
-    while (uploading >= uploadsInFlight) await new Promise<void>((r) => waiters.push(r));
-    uploading++;
-    const p = upload(pageNo, bytes).finally(() => {
-      uploading--;
-      waiters.shift()?.();
-    });
-    p.catch(() => undefined); // observed below
-    uploads.push(p);
-  };
-  if (pageCount > 0) await enqueueUpload(1, page1);
   const pace = pacer(deps.pageReadsPerSecond ?? pageReadsPerSecondDefault, clock);
-  await forEachBounded(
-    readOrder(volume, pageCount).filter((p) => p !== 1),
-    readsInFlight,
-    async (pageNo) => {
-      await pace();
-      const bytes = await deps.fetchPage(pageNo, pageReadPoint(volume, point, pageNo));
-      await enqueueUpload(pageNo, bytes);
-    },
+  const readEach = async (
+    pageNos: readonly number[],
+    onPage: (pageNo: number, bytes: Uint8Array) => Promise<void>,
+  ) => {
+    const wanted = new Set(pageNos);
+    await forEachBounded(
+      readOrder(volume, pageCount).filter((p) => wanted.has(p)),
+      readsInFlight,
+      async (pageNo) => {
+        await pace();
+        const bytes = await deps.fetchPage(pageNo, pageReadPoint(volume, point, pageNo));
+        pagesRead++;
+        await onPage(pageNo, bytes);
+      },
+    );
+  };
+
+  if (pageCount > 0) await store(1, page1);
+  // Check the change set first: an unchanged page that differs from the parent means the log and
+  // the parent disagree (a parent from another volume of the same name): then read everything.
+  let read = plan.read;
+  if (base && incremental && plan.verify.length > 0) {
+    const differing: number[] = [];
+    await readEach(plan.verify, async (pageNo, bytes) => {
+      if (sha256Hex(bytes) !== base.pages[pageNo - 1]) differing.push(pageNo);
+      await store(pageNo, bytes);
+    });
+    if (differing.length > 0) {
+      log('snapshot: unchanged pages differ from the parent; reading every page', {
+        parent: base.snapshotId,
+        pages: differing.slice(0, 10),
+      });
+      incremental = undefined;
+      const verified = new Set(plan.verify);
+      read = pagesToRead({ pageCount, verifyPages: 0, random: Math.random }).read.filter(
+        (p) => !verified.has(p),
+      );
+    }
+  }
+  await readEach(read, store);
+  if (base && incremental) {
+    for (let pageNo = 2; pageNo <= pageCount; pageNo++) {
+      if (hashes[pageNo - 1] !== undefined) continue;
+      assert(pageNo <= base.pageCount, () => `page ${pageNo} is past the parent and was not read`);
+      hashes[pageNo - 1] = base.pages[pageNo - 1]!;
+      const at = pageLocation(base, pageNo);
+      placements[pageNo - 1] = { kind: 'shared', ...at, slots: shared.get(base.pages[pageNo - 1]!)!.slots };
+    }
+  }
+  for (let i = 0; i < pageCount; i++) assert(hashes[i] !== undefined, () => `page ${i + 1} was not read`);
+
+  const pagesRepacked = await repack({
+    s3,
+    bucket,
+    cluster,
+    pageSizeBytes,
+    packBytesTarget,
+    repackBytesMax: deps.repackBytesMax ?? repackBytesMaxDefault,
+    hashes,
+    placements,
+    writer,
+    damaged,
+  });
+  if (damaged.pages.length > 0) {
+    log('snapshot: parent packs do not match their hashes; reading those pages from storage', {
+      packs: [...damaged.packs],
+      pages: damaged.pages.length,
+    });
+    await readEach(damaged.pages, store);
+  }
+  const written = await writer.finish();
+  const layout = packLayout(
+    placements.map((p) =>
+      p.kind === 'shared'
+        ? p
+        : { packId: written.packs[p.pack]!.id, slot: p.slot, slots: written.packs[p.pack]!.slots },
+    ),
   );
-  await Promise.all(uploads);
-  for (let i = 0; i < pageCount; i++) assert(pages[i] !== undefined, () => `page ${i + 1} was not read`);
 
   const snapshotId = request.snapshotId ?? generatedSnapshotId(point.commitTimeMs, point.lsn);
   const manifest: SnapshotManifest = {
+    format: snapshotFormatPacked,
     snapshotId,
     cluster,
     lsn: point.lsn.toString(),
@@ -259,10 +462,13 @@ export async function takeSnapshot(
     createdAt: new Date(clock()).toISOString(),
     pageSizeBytes,
     pageCount,
-    pages,
+    pages: hashes,
+    ...layout,
     parent: parent?.snapshotId ?? null,
-    bytesUploaded,
+    bytesUploaded: written.bytesUploaded,
     bytesTotal: pageCount * pageSizeBytes,
+    changedPagesFrom: incremental ? 'log' : 'full',
+    pagesRead,
   };
   await s3.send(
     new PutObjectCommand({
@@ -273,6 +479,16 @@ export async function takeSnapshot(
     }),
   );
   const durationMs = clock() - started;
-  log('snapshot written', { snapshotId, pageCount, pagesUploaded, bytesUploaded, durationMs });
-  return { manifest, created: true, pagesUploaded, durationMs };
+  log('snapshot written', {
+    snapshotId,
+    pageCount,
+    pagesRead,
+    pagesUploaded,
+    pagesRepacked,
+    packs: layout.packs!.length,
+    bytesUploaded: written.bytesUploaded,
+    changedPagesFrom: manifest.changedPagesFrom,
+    durationMs,
+  });
+  return { manifest, created: true, pagesUploaded, pagesRead, pagesRepacked, durationMs };
 }

@@ -5,8 +5,11 @@ import { parseSnapshotEvent } from './index.ts';
 describe('snapshot events', () => {
   it('takes a scheduled event for CLUSTER_NAME', () => {
     const event = { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} };
-    expect(parseSnapshotEvent(event, { CLUSTER_NAME: 'prod' })).toEqual({ cluster: 'prod', request: {} });
-    expect(parseSnapshotEvent(event, {})).toEqual({ cluster: 'borealis', request: {} });
+    expect(parseSnapshotEvent(event, { CLUSTER_NAME: 'prod' })).toEqual({
+      cluster: 'prod',
+      request: { scheduled: true },
+    });
+    expect(parseSnapshotEvent(event, {})).toEqual({ cluster: 'borealis', request: { scheduled: true } });
   });
 
   it('takes an on-demand request with an optional id', () => {

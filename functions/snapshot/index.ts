@@ -34,6 +34,9 @@ export interface SnapshotResponse {
   lsn: string;
   created: boolean;
   pageCount: number;
+  /** Pages read from storage: only those the archived log names as changed when it could. */
+  pagesRead: number;
+  changedPagesFrom: 'log' | 'full' | null;
   bytesUploaded: number;
   bytesTotal: number;
 }
@@ -48,7 +51,7 @@ export function parseSnapshotEvent(
   if (typeof event !== 'object' || event === null) throw bad('not an object');
   const e = event as Partial<EventBridgeEvent<string, unknown>>;
   if (e['detail-type'] === scheduledDetailType) {
-    return { cluster: env[functionEnv.clusterName] || defaultClusterName, request: {} };
+    return { cluster: env[functionEnv.clusterName] || defaultClusterName, request: { scheduled: true } };
   }
   if (e['detail-type'] !== eventDetailTypes.snapshotRequested || e.source !== borealisEventSource) {
     throw bad(
@@ -92,7 +95,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env) {
         : regionalResources(region, cluster).backupBucket;
     const s3 = s3Client({ region, env });
     try {
-      const { manifest, created } = await runSnapshot({
+      const { manifest, created, pagesRead } = await runSnapshot({
         s3,
         bucket,
         cluster,
@@ -105,6 +108,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env) {
         lsn: manifest.lsn,
         created,
         pageCount: manifest.pageCount,
+        pagesRead,
+        changedPagesFrom: manifest.changedPagesFrom ?? null,
         bytesUploaded: manifest.bytesUploaded,
         bytesTotal: manifest.bytesTotal,
       };

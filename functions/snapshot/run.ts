@@ -1,7 +1,9 @@
 // One snapshot of a cluster end to end, for every caller (the Lambda entry, the local runner, the
-// CLI): the volume and consistent point from a SnapshotSource, page reads from storage, S3 from the
-// shared client factory's client, then the handler.
+// CLI): the volume and consistent point from a SnapshotSource, page reads from storage, the pages
+// changed since the parent from the archived log, S3 from the shared client factory's client, then
+// the handler.
 import type { S3Client } from '@aws-sdk/client-s3';
+import { archivedChanges } from './changed-pages.ts';
 import { type SnapshotRequest, type SnapshotResult, takeSnapshot } from './handler.ts';
 import { type SnapshotSource, storagePageReader } from './source.ts';
 
@@ -13,6 +15,8 @@ export interface RunSnapshotOptions {
   request?: SnapshotRequest;
   pageReadsInFlight?: number;
   pageReadsPerSecond?: number;
+  /** Read every page even when the archived log names the changed ones (a full, checked copy). */
+  readAllPages?: boolean;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -28,6 +32,15 @@ export async function runSnapshot(options: RunSnapshotOptions): Promise<Snapshot
         volume,
         readPoint: () => options.source.consistentPoint(),
         fetchPage: reader.fetchPage,
+        ...(options.readAllPages
+          ? {}
+          : {
+              changedPages: archivedChanges({
+                s3: options.s3,
+                bucket: options.bucket,
+                cluster: options.cluster,
+              }),
+            }),
         ...(options.pageReadsInFlight === undefined ? {} : { pageReadsInFlight: options.pageReadsInFlight }),
         ...(options.pageReadsPerSecond === undefined
           ? {}

@@ -1,5 +1,6 @@
 // Test helpers for the snapshot function and the CLI (never imported by production code): an
-// in-memory S3 that answers the three calls the snapshot code makes, and a synthetic database.
+// in-memory S3 that answers the calls the snapshot and restore code make (GETs with a Range too),
+// and a synthetic database.
 import {
   GetObjectCommand,
   ListObjectsV2Command,
@@ -12,12 +13,15 @@ export interface MemoryS3 {
   client: S3Client;
   objects: Map<string, Uint8Array>;
   puts: string[];
+  /** Every GET: key and Range header (undefined for a whole object). */
+  gets: { key: string; range: string | undefined }[];
 }
 
 /** ListObjectsV2 pages of at most `pageSize` keys, so pagination is exercised. */
 export function memoryS3(pageSize = 1000): MemoryS3 {
   const objects = new Map<string, Uint8Array>();
   const puts: string[] = [];
+  const gets: MemoryS3['gets'] = [];
   const send = async (command: unknown): Promise<unknown> => {
     if (command instanceof PutObjectCommand) {
       const { Key, Body } = command.input;
@@ -27,8 +31,13 @@ export function memoryS3(pageSize = 1000): MemoryS3 {
       return {};
     }
     if (command instanceof GetObjectCommand) {
-      const bytes = objects.get(command.input.Key!);
-      if (!bytes) throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
+      const { Key, Range } = command.input;
+      gets.push({ key: Key!, range: Range });
+      const whole = objects.get(Key!);
+      if (!whole) throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
+      const range = Range === undefined ? undefined : /^bytes=(\d+)-(\d+)$/.exec(Range);
+      if (Range !== undefined && !range) throw new Error(`memoryS3: unsupported Range ${Range}`);
+      const bytes = range ? whole.subarray(Number(range[1]), Number(range[2]) + 1) : whole;
       return {
         Body: {
           transformToString: async () => Buffer.from(bytes).toString('utf8'),
@@ -37,20 +46,21 @@ export function memoryS3(pageSize = 1000): MemoryS3 {
       };
     }
     if (command instanceof ListObjectsV2Command) {
-      const { Prefix = '', ContinuationToken } = command.input;
-      const keys = [...objects.keys()].filter((k) => k.startsWith(Prefix)).sort();
-      const start = ContinuationToken ? Number(ContinuationToken) : 0;
-      const page = keys.slice(start, start + pageSize);
-      const more = start + pageSize < keys.length;
+      const { Prefix = '', ContinuationToken, StartAfter = '' } = command.input;
+      // The token is the last key returned, so that StartAfter holds on every page as in S3.
+      const after = ContinuationToken ?? StartAfter;
+      const keys = [...objects.keys()].filter((k) => k.startsWith(Prefix) && k > after).sort();
+      const page = keys.slice(0, pageSize);
+      const more = pageSize < keys.length;
       return {
         Contents: page.map((Key) => ({ Key, Size: objects.get(Key)!.length })),
         IsTruncated: more,
-        ...(more ? { NextContinuationToken: String(start + pageSize) } : {}),
+        ...(more ? { NextContinuationToken: page.at(-1)! } : {}),
       };
     }
     throw new Error(`memoryS3: ${(command as object).constructor.name} is not supported`);
   };
-  return { client: { send } as unknown as S3Client, objects, puts };
+  return { client: { send } as unknown as S3Client, objects, puts, gets };
 }
 
 /** A page 1 with SQLite's header: page size and size in pages (version-valid-for = change counter). */

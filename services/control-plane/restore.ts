@@ -75,6 +75,7 @@ export async function runRestore(options: {
     const biggest = Math.max(0, ...db.pages.keys());
     if (biggest > lastPage)
       throw new Error(`the database has ${biggest} pages; the new volume holds ${lastPage}`);
+    const downloadedAt = performance.now();
     progress.phase = 'loading';
     progress.bytes = db.bytesDownloaded;
     progress.restoredToCommitTime =
@@ -100,6 +101,11 @@ export async function runRestore(options: {
           pages: loaded.pages,
           mb: (loaded.bytes / 2 ** 20).toFixed(1),
           seconds: seconds.toFixed(2),
+          // Where the time went: S3 reads (snapshot packs, log chunks) vs shipping to storage.
+          downloadSeconds: ((downloadedAt - started) / 1000).toFixed(2),
+          loadSeconds: ((performance.now() - downloadedAt) / 1000).toFixed(2),
+          snapshotRequests: db.snapshotRequests,
+          logChunks: job.chunkKeys.length,
           mbPerSecond: (loaded.bytes / 2 ** 20 / seconds).toFixed(1),
           commitsApplied: db.commitsApplied,
           restoredTo: progress.restoredToCommitTime,
