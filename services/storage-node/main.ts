@@ -12,7 +12,7 @@ import { nodeById } from '../../core/volume.ts';
 import { storageMetrics } from './metrics.ts';
 import { Peers } from './peers.ts';
 import { startStorageServer } from './server.ts';
-import { StorageNode } from './storage-node.ts';
+import { coalesceIntervalMsDefault, StorageNode } from './storage-node.ts';
 
 const usage = `usage: storage-node --id ID --az AZ --data-dir DIR --volume-config FILE [options]
 
@@ -26,7 +26,7 @@ options:
   --data-dir DIR           log and page store; an empty dir is rebuilt from peer segments
   --volume-config FILE     geometry and placement (JSON)
   --gossip-interval-ms N   gossip round period (default 200)
-  --coalesce-interval-ms N page coalescing period (default 50)
+  --coalesce-interval-ms N page coalescing period (default 1000; sooner when a page's records pile up)
   --scrub-interval-ms N    CRC scrub period (default 5000)
   --gc-interval-ms N       page version GC period (default 5000)
   --retention-ms N         keep page versions at least this long (default 3600000)
@@ -40,7 +40,7 @@ const { values } = parseFlags('storage-node', {
   'data-dir': { type: 'string' },
   'volume-config': { type: 'string' },
   'gossip-interval-ms': { type: 'string', default: '200' },
-  'coalesce-interval-ms': { type: 'string', default: '50' },
+  'coalesce-interval-ms': { type: 'string', default: String(coalesceIntervalMsDefault) },
   'scrub-interval-ms': { type: 'string', default: '5000' },
   'gc-interval-ms': { type: 'string', default: '5000' },
   'retention-ms': { type: 'string', default: '3600000' },
@@ -76,6 +76,7 @@ const node = StorageNode.open({
   volume,
   logger,
   retentionMs: intFlag('retention-ms'),
+  coalesceIntervalMs: intFlag('coalesce-interval-ms'),
 });
 const registry = newRegistry('storage-node', { node: id, az: self.az });
 const metrics = storageMetrics(registry, {
@@ -167,7 +168,8 @@ const timers = [
     },
     true,
   ),
-  every('coalesce', intFlag('coalesce-interval-ms'), () => node.coalesce()),
+  // Checked often, run when due: a page whose records pile up is coalesced before the interval is up.
+  every('coalesce', Math.min(100, intFlag('coalesce-interval-ms')), () => node.coalesceIfDue()),
   every('scrub', intFlag('scrub-interval-ms'), () => peers.scrubRound()),
   every('gc', intFlag('gc-interval-ms'), () => node.collectGarbage()),
 ];

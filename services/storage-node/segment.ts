@@ -1,7 +1,10 @@
 // One segment: a PG's copy on this node. Holds the index of durable records (where each lives in the
 // node's log), the backlink chain that yields SCL and gaps, the truncation ranges it has applied and,
-// for a full segment, which page records still wait to be coalesced into page versions.
-// Pure bookkeeping: the node does the I/O and feeds this.
+// for a full segment, each page's record LSNs: a page as of a read point is its newest stored version
+// at or below that point plus its records above the version, read back from the log. The coalescer
+// stores only the newest version of a page per batch, so the lists keep every record that a read at an
+// allowed read point may need; a record leaves only once a stored version at or above it and at or
+// below the read point floor exists (prunePageRecords). Pure bookkeeping: the node does the I/O.
 import { assert } from '../../core/assert.ts';
 import { type Lsn, lsnMax } from '../../core/lsn.ts';
 import type { SegmentKind } from '../../core/quorum.ts';
@@ -35,17 +38,23 @@ export class Segment {
   #sorted: Lsn[] = [];
   /** Held commit (CPL) records, ascending: recovery starts from the last one. */
   #commits: Lsn[] = [];
-  /** Full segments: pageNo → LSNs of page records above coalescedLsn, ascending. */
-  readonly #uncoalesced = new Map<number, Lsn[]>();
-  coalescedLsn: Lsn;
+  /** Full segments: pageNo → LSNs of its page records, ascending, less those pruned. */
+  #pageRecords = new Map<number, Lsn[]>();
+  /** pageNo → highest LSN pruned from its list: a read from a stored version below it is not exact. */
+  #prunedUpto = new Map<number, Lsn>();
+  /** pageNo → how many of its records are above coalescedLsn (the coalescer's backlog). */
+  readonly #pending = new Map<number, number>();
+  #pendingRecords = 0;
+  #hottestPending = 0;
+  /** Bumped by every truncation: a coalesce batch built across one must not mark itself done. */
+  truncationCount = 0;
+  /** Records up to here are reflected in stored page versions (set on open: resumeCoalescingAt). */
+  coalescedLsn: Lsn = 0n;
 
   constructor(
     readonly pg: number,
     readonly kind: SegmentKind,
-    coalescedLsn: Lsn = 0n,
-  ) {
-    this.coalescedLsn = kind === 'full' ? coalescedLsn : 0n;
-  }
+  ) {}
 
   get scl(): Lsn {
     return this.chain.scl;
@@ -125,15 +134,23 @@ export class Segment {
     });
     insertSorted(this.#sorted, record.lsn);
     if (record.kind === RecordKind.Commit) insertSorted(this.#commits, record.lsn);
-    if (this.kind === 'full' && isPageRecord(record.kind) && record.lsn > this.coalescedLsn) {
-      let list = this.#uncoalesced.get(record.pageNo);
-      if (!list) {
-        list = [];
-        this.#uncoalesced.set(record.pageNo, list);
-      }
-      insertSorted(list, record.lsn);
-    }
+    if (this.kind === 'full' && isPageRecord(record.kind)) this.#addPageRecord(record.pageNo, record.lsn);
     return true;
+  }
+
+  #addPageRecord(pageNo: number, lsn: Lsn): void {
+    let list = this.#pageRecords.get(pageNo);
+    if (!list) {
+      list = [];
+      this.#pageRecords.set(pageNo, list);
+    }
+    insertSorted(list, lsn);
+    if (lsn > this.coalescedLsn) {
+      const pending = (this.#pending.get(pageNo) ?? 0) + 1;
+      this.#pending.set(pageNo, pending);
+      this.#pendingRecords++;
+      if (pending > this.#hottestPending) this.#hottestPending = pending;
+    }
   }
 
   /** Applies a truncation: records in (aboveLsn, uptoLsn] are void here and refused from now on. */
@@ -145,12 +162,28 @@ export class Segment {
     for (const lsn of this.#sorted) if (inRange(lsn)) this.#entries.delete(lsn);
     this.#sorted = this.#sorted.filter((lsn) => !inRange(lsn));
     this.#commits = this.#commits.filter((lsn) => !inRange(lsn));
-    for (const [pageNo, list] of this.#uncoalesced) {
-      const kept = list.filter((lsn) => !inRange(lsn));
-      if (kept.length === 0) this.#uncoalesced.delete(pageNo);
-      else this.#uncoalesced.set(pageNo, kept);
-    }
+    this.truncationCount++;
     if (this.coalescedLsn > t.aboveLsn) this.coalescedLsn = t.aboveLsn;
+    if (this.kind !== 'full') return;
+    // The page store drops its versions in the range, and pruning may have relied on one of them: a
+    // pruned list is rebuilt from the held records (truncations are rare: only at crash recovery).
+    let prunedAbove = false;
+    for (const upto of this.#prunedUpto.values()) if (upto > t.aboveLsn) prunedAbove = true;
+    if (prunedAbove) {
+      this.#pageRecords = new Map();
+      this.#prunedUpto = new Map();
+      for (const lsn of this.#sorted) {
+        const entry = this.#entries.get(lsn)!;
+        if (isPageRecord(entry.kind)) this.#addPageRecord(entry.pageNo, lsn);
+      }
+    } else {
+      for (const [pageNo, list] of this.#pageRecords) {
+        const kept = list.filter((lsn) => !inRange(lsn));
+        if (kept.length === 0) this.#pageRecords.delete(pageNo);
+        else this.#pageRecords.set(pageNo, kept);
+      }
+    }
+    this.#recountPending(true);
   }
 
   /** The highest held LSN at or below lsn: the backlink for the next record after a truncation. */
@@ -170,21 +203,79 @@ export class Segment {
     return out;
   }
 
-  /** Page records of pageNo not yet coalesced, with LSN in (afterLsn, uptoLsn], ascending. */
-  uncoalescedFor(pageNo: number, afterLsn: Lsn, uptoLsn: Lsn): Lsn[] {
-    const list = this.#uncoalesced.get(pageNo);
+  /** Page records of pageNo held in its list with LSN in (afterLsn, uptoLsn], ascending. */
+  pageRecordsIn(pageNo: number, afterLsn: Lsn, uptoLsn: Lsn): Lsn[] {
+    const list = this.#pageRecords.get(pageNo);
     if (!list) return [];
-    return list.filter((lsn) => lsn > afterLsn && lsn <= uptoLsn);
+    const out: Lsn[] = [];
+    for (let i = upperBound(list, afterLsn); i < list.length && list[i]! <= uptoLsn; i++) out.push(list[i]!);
+    return out;
   }
 
-  /** Marks records up to lsn as coalesced (their versions are committed to the page store). */
+  /**
+   * The highest LSN pruned from pageNo's list (0: none). A page built from a stored version below it
+   * would miss records, unless the version is exactly at the read point.
+   */
+  prunedUpto(pageNo: number): Lsn {
+    return this.#prunedUpto.get(pageNo) ?? 0n;
+  }
+
+  /**
+   * Drops pageNo's records at or below versionLsn from its list. The caller guarantees a stored
+   * version of the page at versionLsn, at or below the read point floor: every allowed read starts
+   * from it or from a newer version, so these records are never replayed again (they stay in the log).
+   */
+  prunePageRecords(pageNo: number, versionLsn: Lsn): number {
+    assert(versionLsn <= this.coalescedLsn, 'records are pruned only below a stored version');
+    const list = this.#pageRecords.get(pageNo);
+    if (!list) return 0;
+    const cut = upperBound(list, versionLsn);
+    if (cut === 0) return 0;
+    if (cut === list.length) this.#pageRecords.delete(pageNo);
+    else list.splice(0, cut);
+    if (versionLsn > this.prunedUpto(pageNo)) this.#prunedUpto.set(pageNo, versionLsn);
+    return cut;
+  }
+
+  /** Records waiting for the coalescer: in all, and on the page that has the most. */
+  get coalesceBacklog(): { records: number; hottestPage: number } {
+    return { records: this.#pendingRecords, hottestPage: this.#hottestPending };
+  }
+
+  /**
+   * On open, once the log is replayed: where the page store's versions end. Its marker is the
+   * authority (a truncation lowers it in the same transaction that removes the range's versions).
+   */
+  resumeCoalescingAt(lsn: Lsn): void {
+    if (this.kind !== 'full') return;
+    this.coalescedLsn = lsn;
+    this.#recountPending(true);
+  }
+
+  /** Marks records up to lsn as coalesced (the page store holds versions reflecting them). */
   markCoalesced(lsn: Lsn): void {
     assert(lsn >= this.coalescedLsn, 'coalesced LSN only moves forward');
     this.coalescedLsn = lsn;
-    for (const [pageNo, list] of this.#uncoalesced) {
-      const kept = list.filter((x) => x > lsn);
-      if (kept.length === 0) this.#uncoalesced.delete(pageNo);
-      else if (kept.length !== list.length) this.#uncoalesced.set(pageNo, kept);
+    this.#recountPending();
+  }
+
+  /**
+   * Recounts the coalescer's backlog: of the pages that had some (coalescing only takes records away),
+   * or of every page (a truncation may lower coalescedLsn below records that were not pending).
+   */
+  #recountPending(everyPage = false): void {
+    const pages = everyPage ? [...this.#pageRecords.keys()] : [...this.#pending.keys()];
+    this.#pending.clear();
+    this.#pendingRecords = 0;
+    this.#hottestPending = 0;
+    for (const pageNo of pages) {
+      const list = this.#pageRecords.get(pageNo);
+      if (!list) continue;
+      const pending = list.length - upperBound(list, this.coalescedLsn);
+      if (pending === 0) continue;
+      this.#pending.set(pageNo, pending);
+      this.#pendingRecords += pending;
+      if (pending > this.#hottestPending) this.#hottestPending = pending;
     }
   }
 

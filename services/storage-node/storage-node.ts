@@ -6,7 +6,7 @@ import { applyDelta } from '../../core/delta.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { pgIdAll, recordsPerGossipMax } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
-import { type Lsn, lsnToString } from '../../core/lsn.ts';
+import { type Lsn, lsnMin, lsnToString } from '../../core/lsn.ts';
 import {
   decodeEpochPayload,
   decodeRecord,
@@ -27,7 +27,7 @@ import type {
 import type { StorageMetrics } from './metrics.ts';
 import { isPageRecord, Segment } from './segment.ts';
 import { LogFile, type LogLocation } from './store/log-file.ts';
-import { PageStore } from './store/page-store.ts';
+import { PageStore, versionKey } from './store/page-store.ts';
 
 export interface StorageNodeOptions {
   id: string;
@@ -37,11 +37,23 @@ export interface StorageNodeOptions {
   logger: Logger;
   /** Keep page versions at least this long (backtrack/backup window). */
   retentionMs: number;
+  /** Coalesce at least this often (coalesceIfDue); a large backlog starts a batch sooner. */
+  coalesceIntervalMs?: number;
   clock?: () => number;
 }
 
 /** Records coalesced per segment per tick: bounds the time one tick holds the event loop. */
 const coalesceRecordsPerTick = 4096;
+/**
+ * A page with this many records waiting starts a coalesce batch before the interval is up: getPage
+ * replays a page's records above its newest version from the log, and this bounds that replay.
+ */
+const pageRecordsPendingMax = 32;
+/**
+ * Coalesce every second by default: a batch stores one version per page it touches (the newest), so
+ * the longer the interval, the fewer versions (4 KiB+ of B-tree writes each) for the same records.
+ */
+export const coalesceIntervalMsDefault = 1000;
 /** Records and page versions the scrub re-checks per tick. */
 const scrubItemsPerTick = 512;
 /** Page versions examined by GC per segment per tick. */
@@ -64,7 +76,14 @@ export class StorageNode {
   readonly #logger: Logger;
   readonly #clock: () => number;
   readonly #retentionMs: number;
+  readonly #coalesceIntervalMs: number;
+  #lastCoalesceMs = 0;
+  /** PGMRPL per PG (or pgIdAll for every PG): never lowered, since GC and pruning act on it. */
   readonly #readPointFloor = new Map<number, Lsn>();
+  /** Where GC resumes in each PG's versions (the key after the last one it examined). */
+  readonly #gcCursor = new Map<number, Buffer>();
+  /** Where the version scrub resumes in each PG's versions. */
+  readonly #scrubCursor = new Map<number, Buffer>();
   #metrics: StorageMetrics | undefined;
   /** Serialises page-store writers (coalescer, truncation, GC, repair) so none undoes another. */
   #pageStoreQueue: Promise<unknown> = Promise.resolve();
@@ -79,6 +98,7 @@ export class StorageNode {
     this.#logger = options.logger;
     this.#clock = options.clock ?? Date.now;
     this.#retentionMs = options.retentionMs;
+    this.#coalesceIntervalMs = options.coalesceIntervalMs ?? coalesceIntervalMsDefault;
     this.acceptsAppends = !fresh;
     this.openStats = { records: 0, tailCutBytes: 0 };
   }
@@ -92,7 +112,7 @@ export class StorageNode {
         `node ${options.id} holds no segment in the volume config`,
       );
     }
-    const segments = new Map(hosted.map((h) => [h.pg, new Segment(h.pg, h.kind, pages.coalescedLsn(h.pg))]));
+    const segments = new Map(hosted.map((h) => [h.pg, new Segment(h.pg, h.kind)]));
     let epoch = 0n;
     const { log, stats } = LogFile.open(join(options.dataDir, 'log'), (record, location) => {
       if (record.kind === RecordKind.Epoch) {
@@ -108,6 +128,16 @@ export class StorageNode {
       }
       segment.hold(record, location);
     });
+    // A crash between a truncation marker reaching the log and its page versions leaving the page
+    // store would leave versions of void records behind, which reads above the range would start from.
+    for (const segment of segments.values()) {
+      if (segment.kind !== 'full') continue;
+      const removed = pages.reconcileTruncations(segment.pg, segment.truncations);
+      if (removed > 0) {
+        options.logger.warn({ pg: segment.pg, removed }, 'removed page versions of truncated records');
+      }
+      segment.resumeCoalescingAt(pages.coalescedLsn(segment.pg));
+    }
     const node = new StorageNode(options, log, pages, stats.records === 0);
     node.epoch = epoch;
     for (const [pg, segment] of segments) node.segments.set(pg, segment);
@@ -160,10 +190,14 @@ export class StorageNode {
         return this.#truncate(message.epoch, message.pg, message.aboveLsn, message.uptoLsn);
       case 'gossipPull':
         return this.#gossipPull(message.pg, message.afterLsn, message.uptoLsn, message.maxBytes);
-      case 'readPointFloor':
+      case 'readPointFloor': {
         if (message.pg !== pgIdAll) this.#segment(message.pg);
-        this.#readPointFloor.set(message.pg, message.lsn);
+        // PGMRPL only moves forward; a lower value (a late or reordered message) cannot bring back
+        // what GC and pruning have already let go of, so it is not taken.
+        const floor = this.#readPointFloor.get(message.pg) ?? 0n;
+        if (message.lsn > floor) this.#readPointFloor.set(message.pg, message.lsn);
         return { type: 'readPointFloorAck' };
+      }
       case 'ping':
         return { type: 'pong' };
       default:
@@ -322,22 +356,50 @@ export class StorageNode {
     return { type: 'page', versionLsn: page.lsn, page: page.bytes };
   }
 
-  /** The page as of readPoint: the newest stored version, plus records not yet coalesced. */
+  #floorOf(pg: number): Lsn | undefined {
+    return this.#readPointFloor.get(pg) ?? this.#readPointFloor.get(pgIdAll);
+  }
+
+  /**
+   * The page as of readPoint: its newest intact stored version at or below readPoint, plus its records
+   * above that version, read back from the log. Refused when records it would need were pruned (the
+   * read point is below the floor, and the version it would start from has been collected).
+   */
   #materialise(segment: Segment, pageNo: number, readPoint: Lsn): { lsn: Lsn; bytes: Uint8Array } {
-    const base = this.#pages.latest(segment.pg, pageNo, readPoint);
+    let base = this.#pages.latest(segment.pg, pageNo, readPoint);
+    let corrupt: Lsn | undefined;
+    // A rotten version is skipped: an older one plus the log gives the same page, while the lists allow.
+    while (base && !base.intact) {
+      corrupt ??= base.lsn;
+      base = this.#pages.latest(segment.pg, pageNo, base.lsn - 1n);
+    }
     let lsn = base?.lsn ?? 0n;
     let bytes: Uint8Array = base?.bytes ?? new Uint8Array(0);
-    if (base && !base.intact) {
+    const pruned = segment.prunedUpto(pageNo);
+    if (lsn < pruned && lsn !== readPoint) {
+      if (corrupt !== undefined) {
+        throw new BorealisError(
+          ErrorCode.NOT_COMPLETE,
+          `page ${pageNo} version ${lsnToString(corrupt)} is corrupt; scrub repairs it`,
+          { context: { pg: segment.pg, pageNo }, retryable: true },
+        );
+      }
+      const floor = this.#floorOf(segment.pg);
       throw new BorealisError(
-        ErrorCode.NOT_COMPLETE,
-        `page ${pageNo} version ${lsnToString(base.lsn)} is corrupt; scrub repairs it`,
+        ErrorCode.INVALID_ARGUMENT,
+        `page ${pageNo} of pg ${segment.pg} cannot be read at ${lsnToString(readPoint)}: below the read point floor ${floor === undefined ? '(unset)' : lsnToString(floor)}, its versions are collected`,
         {
-          context: { pg: segment.pg, pageNo },
-          retryable: true,
+          context: {
+            pg: segment.pg,
+            pageNo,
+            readPoint: readPoint.toString(),
+            floor: floor?.toString(),
+            prunedUpto: pruned.toString(),
+          },
         },
       );
     }
-    for (const recordLsn of segment.uncoalescedFor(pageNo, lsn, readPoint)) {
+    for (const recordLsn of segment.pageRecordsIn(pageNo, lsn, readPoint)) {
       const record = this.#readRecord(segment, recordLsn);
       bytes = this.#applyRecord(bytes, record);
       lsn = recordLsn;
@@ -359,7 +421,12 @@ export class StorageNode {
         `record ${lsnToString(lsn)} of pg ${segment.pg} is not held`,
       );
     }
-    const { record } = decodeRecord(this.#log.read(entry.location), 0);
+    return this.#decodeHeld(segment, lsn, this.#log.read(entry.location));
+  }
+
+  /** Decodes (and CRC-checks) the log bytes of a held record, which must be that record. */
+  #decodeHeld(segment: Segment, lsn: Lsn, raw: Buffer): RedoRecord {
+    const { record } = decodeRecord(raw, 0);
     if (record.lsn !== lsn || record.pg !== segment.pg) {
       throw new BorealisError(ErrorCode.BAD_CRC, `log entry for ${lsnToString(lsn)} holds another record`);
     }
@@ -484,33 +551,92 @@ export class StorageNode {
     return run;
   }
 
-  /** Background: turn records up to SCL into page versions. Returns the number coalesced. */
+  /**
+   * Coalesces when the interval is up, or sooner when a batch is full or a page has many records
+   * waiting (each one lengthens getPage's replay from the log).
+   */
+  coalesceIfDue(): Promise<number> {
+    let due = this.#clock() - this.#lastCoalesceMs >= this.#coalesceIntervalMs;
+    for (const segment of this.segments.values()) {
+      const backlog = segment.coalesceBacklog;
+      if (backlog.hottestPage >= pageRecordsPendingMax || backlog.records >= coalesceRecordsPerTick)
+        due = true;
+    }
+    return due ? this.coalesce() : Promise.resolve(0);
+  }
+
+  /**
+   * Background: turns records up to SCL into page versions, storing only the newest version of each
+   * page in a batch; reads at points between two stored versions replay the page's records from the
+   * log. One page-store transaction per tick for all segments. Returns the number of versions stored.
+   */
   coalesce(): Promise<number> {
+    this.#lastCoalesceMs = this.#clock();
     return this.#withPageStore(async () => {
-      let total = 0;
+      // What each segment's batch covers, then one read of the log for every batch's page records.
+      const plans: { segment: Segment; from: Lsn; upto: Lsn; pageLsns: Lsn[]; first: number }[] = [];
+      const locations: LogLocation[] = [];
       for (const segment of this.segments.values()) {
         if (segment.kind !== 'full' || segment.coalescedLsn >= segment.scl) continue;
-        const lsns = segment.lsnsInRange(segment.coalescedLsn, segment.scl, coalesceRecordsPerTick);
+        const from = segment.coalescedLsn;
+        const lsns = segment.lsnsInRange(from, segment.scl, coalesceRecordsPerTick);
         if (lsns.length === 0) continue;
-        const latest = new Map<number, Uint8Array>();
-        const versions: { pageNo: number; lsn: Lsn; bytes: Uint8Array }[] = [];
+        const pageLsns: Lsn[] = [];
         for (const lsn of lsns) {
           const entry = segment.entry(lsn)!;
           if (!isPageRecord(entry.kind)) continue;
-          const record = this.#readRecord(segment, lsn);
-          const base =
-            latest.get(record.pageNo) ??
-            this.#pages.latest(segment.pg, record.pageNo, lsn)?.bytes ??
-            new Uint8Array(0);
-          const bytes = this.#applyRecord(base, record);
-          latest.set(record.pageNo, bytes);
-          versions.push({ pageNo: record.pageNo, lsn, bytes });
+          pageLsns.push(lsn);
+          locations.push(entry.location);
         }
-        const upto = lsns[lsns.length - 1]!;
-        await this.#pages.putVersions(segment.pg, versions, upto, this.#clock());
-        // A truncation may have run while this batch was written (it waits for this queue, so not).
-        segment.markCoalesced(upto);
-        total += versions.length;
+        plans.push({
+          segment,
+          from,
+          upto: lsns[lsns.length - 1]!,
+          pageLsns,
+          first: locations.length - pageLsns.length,
+        });
+      }
+      const raws = this.#log.readMany(locations);
+      const batches: {
+        segment: Segment;
+        upto: Lsn;
+        truncationCount: number;
+        versions: { pageNo: number; lsn: Lsn; bytes: Uint8Array }[];
+      }[] = [];
+      for (const { segment, from, upto, pageLsns, first } of plans) {
+        const newest = new Map<number, { pageNo: number; lsn: Lsn; bytes: Uint8Array }>();
+        try {
+          pageLsns.forEach((lsn, i) => {
+            const record = this.#decodeHeld(segment, lsn, raws[first + i]!);
+            // The page as of the batch start: every record of it up to there is in a version or the list.
+            const base =
+              newest.get(record.pageNo)?.bytes ?? this.#materialise(segment, record.pageNo, from).bytes;
+            newest.set(record.pageNo, { pageNo: record.pageNo, lsn, bytes: this.#applyRecord(base, record) });
+          });
+        } catch (error) {
+          // A corrupt record or version the scrub has not repaired yet: this segment waits, others go on.
+          if (!(error instanceof BorealisError)) throw error;
+          this.#logger.warn({ pg: segment.pg, err: error.message }, 'coalescing of a segment deferred');
+          continue;
+        }
+        batches.push({
+          segment,
+          upto,
+          truncationCount: segment.truncationCount,
+          versions: [...newest.values()],
+        });
+      }
+      if (batches.length === 0) return 0;
+      await this.#pages.putVersions(
+        batches.map((b) => ({ pg: b.segment.pg, versions: b.versions, coalescedLsn: b.upto })),
+        this.#clock(),
+      );
+      let total = 0;
+      for (const b of batches) {
+        // A truncation that ran meanwhile lowered coalescedLsn and queued the removal of its range's
+        // versions behind this batch: the next batch starts again from the lowered point.
+        if (b.segment.truncationCount === b.truncationCount) b.segment.markCoalesced(b.upto);
+        total += b.versions.length;
       }
       this.#metrics?.versionsCoalesced.inc(total);
       return total;
@@ -519,37 +645,52 @@ export class StorageNode {
 
   /**
    * Background: drop page versions nobody can read any more — older than the retention window and
-   * superseded by a newer version at or below the lowest read point in use (PGMRPL).
+   * superseded by a newer version at or below the lowest read point in use (PGMRPL) — and let go of
+   * the page records such a version makes unnecessary for every allowed read. Examines a bounded
+   * number of versions per segment per tick, resuming where the last tick stopped.
    */
   collectGarbage(): Promise<number> {
     return this.#withPageStore(async () => {
       const now = this.#clock();
-      let collected = 0;
+      const doomed: { pg: number; pageNo: number; lsn: Lsn }[] = [];
       for (const segment of this.segments.values()) {
         if (segment.kind !== 'full') continue;
-        const floor = this.#readPointFloor.get(segment.pg) ?? this.#readPointFloor.get(pgIdAll);
+        const floor = this.#floorOf(segment.pg);
         if (floor === undefined) continue; // no reader has told us its read point: keep everything
-        const doomed: { pg: number; pageNo: number; lsn: Lsn }[] = [];
+        // Only versions the coalescer has settled (not a batch a truncation is about to undo) count.
+        const settled = lsnMin(floor, segment.coalescedLsn);
         let previous: { pageNo: number; lsn: Lsn; createdAtMs: number } | undefined;
+        let newestSettled: { pageNo: number; lsn: Lsn } | undefined;
+        const prune = () => {
+          if (newestSettled) segment.prunePageRecords(newestSettled.pageNo, newestSettled.lsn);
+          newestSettled = undefined;
+        };
         let examined = 0;
-        for (const v of this.#pages.versionsOf(segment.pg)) {
-          if (++examined > gcVersionsPerTick) break;
+        let last: { pageNo: number; lsn: Lsn } | undefined;
+        for (const v of this.#pages.versionHeadersOf(segment.pg, this.#gcCursor.get(segment.pg))) {
+          if (examined++ >= gcVersionsPerTick) break;
+          if (previous && previous.pageNo !== v.pageNo) prune();
           // `previous` is superseded by v when v is the same page and still visible at the floor.
           if (
             previous &&
             previous.pageNo === v.pageNo &&
-            v.lsn <= floor &&
+            v.lsn <= settled &&
             previous.createdAtMs < now - this.#retentionMs
           ) {
             doomed.push({ pg: segment.pg, pageNo: previous.pageNo, lsn: previous.lsn });
           }
+          if (v.lsn <= settled) newestSettled = v;
           previous = v;
+          last = v;
         }
-        await this.#pages.remove(doomed);
-        collected += doomed.length;
+        prune();
+        if (examined > gcVersionsPerTick && last) {
+          this.#gcCursor.set(segment.pg, versionKey(segment.pg, last.pageNo, last.lsn));
+        } else this.#gcCursor.delete(segment.pg);
       }
-      this.#metrics?.versionsCollected.inc(collected);
-      return collected;
+      await this.#pages.remove(doomed);
+      this.#metrics?.versionsCollected.inc(doomed.length);
+      return doomed.length;
     });
   }
 
@@ -586,19 +727,28 @@ export class StorageNode {
     this.#metrics?.scrubRepairs.inc({ what: 'record' });
   }
 
-  /** Page versions whose CRC does not match (a bounded batch). */
+  /**
+   * Page versions whose CRC does not match: a bounded batch, each full segment its share, resuming
+   * where the last round stopped (so every version is checked in turn, not just the first ones).
+   */
   corruptVersions(
     limit = scrubItemsPerTick,
   ): { pg: number; pageNo: number; lsn: Lsn; createdAtMs: number }[] {
     const bad = [];
     let checked = 0;
-    for (const segment of this.segments.values()) {
-      if (segment.kind !== 'full') continue;
-      for (const v of this.#pages.versionsOf(segment.pg)) {
+    const full = [...this.segments.values()].filter((s) => s.kind === 'full');
+    const share = Math.max(1, Math.floor(limit / Math.max(1, full.length)));
+    for (const segment of full) {
+      let budget = share;
+      let last: Buffer | undefined;
+      for (const v of this.#pages.versionsOf(segment.pg, this.#scrubCursor.get(segment.pg))) {
+        if (budget-- <= 0) break;
         checked++;
         if (!v.intact) bad.push({ pg: v.pg, pageNo: v.pageNo, lsn: v.lsn, createdAtMs: v.createdAtMs });
-        if (checked >= limit) break;
+        last = versionKey(v.pg, v.pageNo, v.lsn);
       }
+      if (budget < 0 && last) this.#scrubCursor.set(segment.pg, last);
+      else this.#scrubCursor.delete(segment.pg);
     }
     this.#metrics?.scrubChecked.inc({ what: 'page' }, checked);
     return bad;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeRecords, RecordKind, type RedoRecord } from '../../../core/record.ts';
 import { makeTempDir } from '../../../integration/harness/temp.ts';
-import { LogFile } from './log-file.ts';
+import { LogFile, planReadSpans } from './log-file.ts';
 
 function record(lsn: bigint, size = 100): RedoRecord {
   return {
@@ -45,7 +45,40 @@ async function writeRecords(dir: string, count: number) {
   return results.map((r) => r[0]!);
 }
 
+describe('planReadSpans', () => {
+  it('reads nearby records of a file together, in any order asked, and keeps files and far records apart', () => {
+    const at = (fileNo: number, offset: number, length = 100) => ({ fileNo, offset, length });
+    const spans = planReadSpans([at(1, 500), at(1, 0), at(2, 0), at(1, 200), at(1, 10_000_000)]);
+    expect(spans).toEqual([
+      { fileNo: 1, offset: 0, length: 600, indexes: [1, 3, 0] },
+      { fileNo: 1, offset: 10_000_000, length: 100, indexes: [4] },
+      { fileNo: 2, offset: 0, length: 100, indexes: [2] },
+    ]);
+  });
+
+  it('bounds a span, so one read never takes more than a few MiB', () => {
+    const locations = Array.from({ length: 100 }, (_, i) => ({
+      fileNo: 1,
+      offset: i * 60_000,
+      length: 50_000,
+    }));
+    const spans = planReadSpans(locations);
+    expect(spans.length).toBeGreaterThan(1);
+    for (const span of spans) expect(span.length).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(spans.flatMap((s) => s.indexes).sort((a, b) => a - b)).toEqual(locations.map((_, i) => i));
+  });
+});
+
 describe('LogFile', () => {
+  it('reads many records at once, each as read() would', async () => {
+    const dir = tempLog();
+    const locations = await writeRecords(dir, 300);
+    const { log } = reopen(dir);
+    const wanted = [locations[250]!, locations[3]!, locations[4]!, locations[120]!];
+    expect(log.readMany(wanted)).toEqual(wanted.map((l) => log.read(l)));
+    log.close();
+  });
+
   it('recovers every record exactly after reopen', async () => {
     const dir = tempLog();
     const locations = await writeRecords(dir, 200);

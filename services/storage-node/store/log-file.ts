@@ -41,6 +41,48 @@ export type FlushObserver = (info: { batches: number; bytes: number; fsyncSecond
 export const logFileBytesMax = 64 * 1024 * 1024;
 /** Reading a file on open goes in chunks of this size (records never exceed a chunk). */
 const scanChunkBytes = 8 * 1024 * 1024;
+/** readMany: one read covers records this close together (the bytes between are read and dropped). */
+const spanGapBytesMax = 64 * 1024;
+/** readMany: and at most this much in all. */
+const spanBytesMax = 4 * 1024 * 1024;
+
+/** One read of readMany: a stretch of one file and the records (by index) it covers. */
+export interface ReadSpan {
+  fileNo: number;
+  offset: number;
+  length: number;
+  indexes: number[];
+}
+
+/**
+ * Groups locations into spans to read whole: same file, each record within spanGapBytesMax of the
+ * span so far, the span within spanBytesMax. Pure, so the plan can be tested without a disk.
+ */
+export function planReadSpans(locations: readonly LogLocation[]): ReadSpan[] {
+  const order = locations.map((_, i) => i);
+  order.sort(
+    (a, b) => locations[a]!.fileNo - locations[b]!.fileNo || locations[a]!.offset - locations[b]!.offset,
+  );
+  const spans: ReadSpan[] = [];
+  let span: ReadSpan | undefined;
+  for (const i of order) {
+    const at = locations[i]!;
+    const end = at.offset + at.length;
+    if (
+      span &&
+      span.fileNo === at.fileNo &&
+      at.offset <= span.offset + span.length + spanGapBytesMax &&
+      end - span.offset <= spanBytesMax
+    ) {
+      span.length = Math.max(span.length, end - span.offset);
+      span.indexes.push(i);
+      continue;
+    }
+    span = { fileNo: at.fileNo, offset: at.offset, length: at.length, indexes: [i] };
+    spans.push(span);
+  }
+  return spans;
+}
 
 interface PendingAppend {
   buffers: Buffer[];
@@ -148,6 +190,27 @@ export class LogFile {
     const n = readSync(fd, buf, 0, location.length, location.offset);
     if (n !== location.length) return buf.subarray(0, n);
     return buf;
+  }
+
+  /**
+   * Reads the bytes of many records (the coalescer's batch) with one read per span of nearby records
+   * instead of one per record. Each result is a view into its span's buffer, in the order asked.
+   */
+  readMany(locations: readonly LogLocation[]): Buffer[] {
+    const out: Buffer[] = new Array(locations.length);
+    for (const span of planReadSpans(locations)) {
+      const fd = this.#fds.get(span.fileNo);
+      assert(fd !== undefined, () => `log file ${span.fileNo} is not open`);
+      const buf = Buffer.allocUnsafe(span.length);
+      const n = readSync(fd, buf, 0, span.length, span.offset);
+      for (const i of span.indexes) {
+        const at = locations[i]!;
+        const from = at.offset - span.offset;
+        // A short read (a file cut under us) yields a short record, which fails to decode, as in read().
+        out[i] = buf.subarray(Math.min(from, n), Math.min(from + at.length, n));
+      }
+    }
+    return out;
   }
 
   get currentFileNo(): number {

@@ -1,6 +1,8 @@
 // Page versions of full segments, kept in LMDB: key = pg | pageNo | lsn (big-endian, so a page's
 // versions sort by LSN), value = createdAtMs | crc32c | page bytes. Written only by the background
-// coalescer; read by getPage (newest version <= read point), GC and scrub.
+// coalescer; read by getPage (newest version <= read point), GC and scrub. Everything here can be
+// derived again from the log, which is the durable truth: see the note on durability in the
+// constructor.
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { crc32c } from '../../../core/crc32c.ts';
 import type { Lsn } from '../../../core/lsn.ts';
@@ -16,6 +18,12 @@ export interface PageVersion {
   bytes: Buffer;
   /** False when the stored CRC does not match the bytes (scrub repairs it). */
   intact: boolean;
+}
+
+function lsnBytes(lsn: Lsn): Buffer {
+  const bytes = Buffer.allocUnsafe(8);
+  bytes.writeBigUInt64BE(lsn, 0);
+  return bytes;
 }
 
 export function versionKey(pg: number, pageNo: number, lsn: Lsn): Buffer {
@@ -48,13 +56,43 @@ function decodeVersion(key: Buffer, value: Buffer): PageVersion {
   };
 }
 
+/** What GC needs of a version: no page bytes, no CRC. */
+export interface VersionHeader {
+  pageNo: number;
+  lsn: Lsn;
+  createdAtMs: number;
+}
+
+function truncationKey(pg: number, aboveLsn: Lsn, uptoLsn: Lsn): string {
+  return `truncated/${pg}/${aboveLsn}/${uptoLsn}`;
+}
+
 export class PageStore {
   readonly #root: RootDatabase;
   readonly #versions: Database<Buffer, Buffer>;
   readonly #meta: Database<Buffer, string>;
 
   constructor(path: string) {
-    this.#root = open({ path, compression: false });
+    // Durability. A commit here is never waited on by an acknowledgement: the log is fsync'd before
+    // every ack and holds every record, and the coalesced-LSN marker commits in the same transaction
+    // as the versions it covers, so losing the last transactions only makes the node coalesce those
+    // records again from the log. That stays true because nothing drops log records that the page
+    // store has not durably absorbed (log files are never deleted; a tail cut on open only drops
+    // records gossip refills, and the marker may then run ahead of the log, which is harmless: the
+    // versions below it exist). Whoever adds log file GC must first make this store durable: a
+    // transactionSync commit fdatasyncs before it returns, covering every earlier commit.
+    // What must hold is consistency after a power loss, and lmdb-js 3.5.6 offers:
+    // - noSync: no flush at all; after a power loss the meta page may point at pages that never reached
+    //   the disk — corruption. Ruled out.
+    // - noMetaSync: ACI without D (a power loss may undo the last commit), but still an fsync of the data
+    //   in every commit, on the commit path.
+    // - overlappingSync (its default on Linux, stated here so it cannot change under us): the commit is
+    //   visible at once and flushed afterwards off the write lock; after a reboot LMDB opens at the last
+    //   *flushed* transaction (it checks the boot id), so a power loss loses only recent commits, never
+    //   consistency; a process crash (kill -9) keeps every committed transaction (the OS has the pages).
+    // overlappingSync it is. What keeps the page store off the log's fdatasync is committing rarely: the
+    // coalescer writes one transaction per tick for all segments, with one version per page per batch.
+    this.#root = open({ path, compression: false, overlappingSync: true });
     this.#versions = this.#root.openDB({ name: 'versions', encoding: 'binary', keyEncoding: 'binary' });
     this.#meta = this.#root.openDB({ name: 'meta', encoding: 'binary' });
   }
@@ -78,19 +116,24 @@ export class PageStore {
     return undefined;
   }
 
-  /** Stores coalesced versions and the new coalesced LSN in one transaction. */
+  /** Stores coalesced versions of several PGs and their new coalesced LSNs in one transaction. */
   async putVersions(
-    pg: number,
-    versions: { pageNo: number; lsn: Lsn; bytes: Uint8Array }[],
-    coalescedLsn: Lsn,
+    batches: { pg: number; versions: { pageNo: number; lsn: Lsn; bytes: Uint8Array }[]; coalescedLsn: Lsn }[],
     nowMs: number,
   ): Promise<void> {
-    const marker = Buffer.allocUnsafe(8);
-    marker.writeBigUInt64BE(coalescedLsn, 0);
+    const writes = batches.map((b) => ({
+      pg: b.pg,
+      marker: lsnBytes(b.coalescedLsn),
+      // Encoded (and CRC'd) before the transaction: its callback runs under LMDB's write lock.
+      values: b.versions.map(
+        (v) => [versionKey(b.pg, v.pageNo, v.lsn), encodeValue(v.bytes, nowMs)] as const,
+      ),
+    }));
     await this.#root.transaction(() => {
-      for (const v of versions)
-        this.#versions.put(versionKey(pg, v.pageNo, v.lsn), encodeValue(v.bytes, nowMs));
-      this.#meta.put(`coalesced/${pg}`, marker);
+      for (const w of writes) {
+        for (const [key, value] of w.values) this.#versions.put(key, value);
+        this.#meta.put(`coalesced/${w.pg}`, w.marker);
+      }
     });
   }
 
@@ -113,8 +156,18 @@ export class PageStore {
     }
   }
 
-  /** Removes versions with LSN in (aboveLsn, uptoLsn] (truncation) and lowers the coalesced LSN. */
-  async removeRange(pg: number, aboveLsn: Lsn, uptoLsn: Lsn): Promise<number> {
+  /** What GC reads: every version header of a PG in key order, after startAfter (a version key). */
+  *versionHeadersOf(pg: number, startAfter?: Buffer): Generator<VersionHeader> {
+    for (const { key, value } of this.#versions.getRange({
+      start: startAfter ?? versionKey(pg, 0, 0n),
+      end: versionKey(pg + 1, 0, 0n),
+    })) {
+      if (startAfter && key.equals(startAfter)) continue;
+      yield { pageNo: key.readUInt32BE(4), lsn: key.readBigUInt64BE(8), createdAtMs: value.readDoubleLE(0) };
+    }
+  }
+
+  #keysInRange(pg: number, aboveLsn: Lsn, uptoLsn: Lsn): Buffer[] {
     const doomed: Buffer[] = [];
     for (const key of this.#versions.getKeys({
       start: versionKey(pg, 0, 0n),
@@ -123,14 +176,39 @@ export class PageStore {
       const lsn = (key as Buffer).readBigUInt64BE(8);
       if (lsn > aboveLsn && lsn <= uptoLsn) doomed.push(Buffer.from(key as Buffer));
     }
-    const coalesced = this.coalescedLsn(pg);
-    const marker = Buffer.allocUnsafe(8);
-    marker.writeBigUInt64BE(coalesced > aboveLsn ? aboveLsn : coalesced, 0);
-    await this.#root.transaction(() => {
-      for (const key of doomed) this.#versions.remove(key);
-      this.#meta.put(`coalesced/${pg}`, marker);
-    });
+    return doomed;
+  }
+
+  /**
+   * Removes versions with LSN in (aboveLsn, uptoLsn] (truncation), lowers the coalesced LSN and notes
+   * the truncation as applied, all in one transaction.
+   */
+  async removeRange(pg: number, aboveLsn: Lsn, uptoLsn: Lsn): Promise<number> {
+    const doomed = this.#keysInRange(pg, aboveLsn, uptoLsn);
+    await this.#root.transaction(() => this.#removeRangeIn(pg, aboveLsn, uptoLsn, doomed));
     return doomed.length;
+  }
+
+  #removeRangeIn(pg: number, aboveLsn: Lsn, uptoLsn: Lsn, doomed: Buffer[]): void {
+    for (const key of doomed) this.#versions.remove(key);
+    const coalesced = this.coalescedLsn(pg);
+    this.#meta.put(`coalesced/${pg}`, lsnBytes(coalesced > aboveLsn ? aboveLsn : coalesced));
+    this.#meta.put(truncationKey(pg, aboveLsn, uptoLsn), lsnBytes(uptoLsn));
+  }
+
+  /**
+   * On open: applies every truncation of the log that this store has not (a crash came between the
+   * truncation marker's fsync and removeRange's commit). Returns the number of versions removed.
+   */
+  reconcileTruncations(pg: number, truncations: readonly { aboveLsn: Lsn; uptoLsn: Lsn }[]): number {
+    let removed = 0;
+    for (const t of truncations) {
+      if (this.#meta.get(truncationKey(pg, t.aboveLsn, t.uptoLsn)) !== undefined) continue;
+      const doomed = this.#keysInRange(pg, t.aboveLsn, t.uptoLsn);
+      this.#root.transactionSync(() => this.#removeRangeIn(pg, t.aboveLsn, t.uptoLsn, doomed));
+      removed += doomed.length;
+    }
+    return removed;
   }
 
   async remove(keys: { pg: number; pageNo: number; lsn: Lsn }[]): Promise<void> {
