@@ -1,7 +1,7 @@
 // Per-process accounting from /proc for benchmarks: disk bytes written (write_bytes of
 // /proc/<pid>/io) and CPU time (utime + stime of /proc/<pid>/stat), summed over every process of a
 // system under test, and the process tree that makes up a system started by someone else.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /** Kernel clock ticks per second for /proc/<pid>/stat times (USER_HZ, 100 on Linux everywhere). */
 const clockTicksPerSecond = 100;
@@ -136,4 +136,22 @@ export function systemProcessTree(
     stack.push(...(children.get(pid) ?? []));
   }
   return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * Bytes written to the machine's block devices so far (whole disks in /proc/diskstats, sectors of
+ * 512 bytes): what reached the disks, whoever wrote it. Per-process write_bytes overstates small
+ * writes on this kernel — a 4 KiB pwrite + fdatasync into a cached file is charged a whole page-cache
+ * folio (up to 1–2 MiB) — while InnoDB's O_DIRECT writes are charged as written, so the two systems'
+ * write_bytes do not compare. Meaningful when nothing else writes during the phase.
+ */
+export function deviceWriteBytes(): number {
+  let sectors = 0;
+  for (const line of readFileSync('/proc/diskstats', 'utf8').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    const name = f[2];
+    if (!name || /^(loop|ram|zram|dm-)/.test(name) || !existsSync(`/sys/block/${name}`)) continue;
+    sectors += Number(f[9]);
+  }
+  return sectors * 512;
 }

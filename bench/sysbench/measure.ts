@@ -1,7 +1,7 @@
 // One measured phase: a workload at N clients for a fixed time on one system, with everything the
 // report needs around it — latency percentiles, replica lag from the heartbeat, disk bytes and CPU
 // of every process of the system (/proc deltas) and, for Borealis, the writer's redo bytes to storage.
-import { delta, sampleProcess, snapshot } from '../lib/proc-io.ts';
+import { delta, deviceWriteBytes, sampleProcess, snapshot } from '../lib/proc-io.ts';
 import { percentile } from '../lib/stats.ts';
 import { LagMonitor, type LagResult } from './lag.ts';
 import type { SystemDriver, Workload } from './types.ts';
@@ -25,6 +25,8 @@ export interface PhaseRun {
   diskBytesPerTxn: number;
   /** Per process role (primary, replica, writer, reader, storage, proxy, …). */
   diskBytesPerTxnByRole: Record<string, number>;
+  /** Bytes the machine's disks took during the phase (/proc/diskstats), per commit. */
+  deviceBytesPerTxn: number;
   cpuMsPerTxn: number;
   cpuMsByRole: Record<string, number>;
   /** CPU of the benchmark process itself (the clients, the heartbeat and its poller), ms. */
@@ -44,6 +46,7 @@ export async function measurePhase(
   const processes = await driver.processes();
   const networkBefore = await driver.networkBytesToStorage?.().catch(() => undefined);
   const before = snapshot(processes.all);
+  const deviceBefore = deviceWriteBytes();
   const selfBefore = sampleProcess('self');
   const lag =
     workload.writes && driver.hasReplica
@@ -57,6 +60,7 @@ export async function measurePhase(
     lagResult = await lag?.stop();
   }
   const after = snapshot(processes.all);
+  const deviceAfter = deviceWriteBytes();
   const selfAfter = sampleProcess('self');
   const networkAfter = await driver.networkBytesToStorage?.().catch(() => undefined);
 
@@ -100,6 +104,7 @@ export async function measurePhase(
     diskBytes: used.writeBytes,
     diskBytesPerTxn: per(used.writeBytes),
     diskBytesPerTxnByRole: Object.fromEntries(Object.entries(bytesByRole).map(([r, b]) => [r, per(b)])),
+    deviceBytesPerTxn: per(deviceAfter - deviceBefore),
     cpuMsPerTxn: per(used.cpuMs),
     cpuMsByRole: cpuByRole,
     clientCpuMs,
@@ -124,6 +129,7 @@ export function failedRun(run: number, error: unknown): PhaseRun {
     diskBytes: 0,
     diskBytesPerTxn: Number.NaN,
     diskBytesPerTxnByRole: {},
+    deviceBytesPerTxn: Number.NaN,
     cpuMsPerTxn: Number.NaN,
     cpuMsByRole: {},
     clientCpuMs: Number.NaN,
