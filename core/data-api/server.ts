@@ -517,8 +517,12 @@ async function beginTransaction(settings: Settings, input: Input): Promise<strin
       transactionId.length <= transactionIdCharsMax,
     'executor transaction id is not a string of 1..192 characters',
   );
-  return stringifyJson({ transactionId });
+  // A string member: JSON.stringify writes it exactly (no 64-bit integers to keep).
+  return JSON.stringify({ transactionId });
 }
+
+const committedBody = JSON.stringify({ transactionStatus: 'Transaction Committed' });
+const rolledBackBody = JSON.stringify({ transactionStatus: 'Rollback Complete' });
 
 async function commitTransaction(settings: Settings, input: Input): Promise<string> {
   const transactionId = stringField(input, 'transactionId', {
@@ -526,7 +530,7 @@ async function commitTransaction(settings: Settings, input: Input): Promise<stri
     charsMax: transactionIdCharsMax,
   });
   await settings.executor.commitTransaction(transactionId);
-  return stringifyJson({ transactionStatus: 'Transaction Committed' });
+  return committedBody;
 }
 
 async function rollbackTransaction(settings: Settings, input: Input): Promise<string> {
@@ -535,7 +539,7 @@ async function rollbackTransaction(settings: Settings, input: Input): Promise<st
     charsMax: transactionIdCharsMax,
   });
   await settings.executor.rollbackTransaction(transactionId);
-  return stringifyJson({ transactionStatus: 'Rollback Complete' });
+  return rolledBackBody;
 }
 
 /** The SDK still ships the deprecated ExecuteSql (Serverless v1 only); answer it clearly, not with a 404. */

@@ -1,7 +1,21 @@
 // One SQLite connection on the instance's runtime: runs statements with named parameters and returns
 // typed rows. Every call into the module goes through runtime.exclusive (it is not re-entrant).
+// SQL text that is one statement keeps its prepared statement (a small LRU per connection): preparing
+// costs several times what running a point insert or select does, and clients repeat their SQL.
 import type { ResultColumn, SqlValue } from '../data-api/types.ts';
 import { SQLite, type SqliteRuntime } from './runtime.ts';
+
+/** Prepared statements kept per connection; the least recently used one is finalized beyond this. */
+export const preparedStatementsMax = 64;
+/** SQL longer than this is not kept prepared (a bulk statement is rarely repeated verbatim). */
+const preparedSqlCharsMax = 4096;
+
+/** A prepared statement kept for its SQL text, with what does not change when SQLite re-prepares it. */
+interface PreparedStatement {
+  stmt: number;
+  /** The parameter names without their prefix (:, @ or $), by index - 1. */
+  parameterKeys: string[];
+}
 
 export interface StatementOutcome {
   columns: ResultColumn[];
@@ -51,6 +65,8 @@ let nextConnectionId = 1;
 export class Connection {
   readonly id = nextConnectionId++;
   #closed = false;
+  /** SQL text → its prepared statement, least recently used first. */
+  readonly #prepared = new Map<string, PreparedStatement>();
 
   private constructor(
     private readonly runtime: SqliteRuntime,
@@ -120,35 +136,38 @@ export class Connection {
       sqlite3.progress_handler(this.db, 10_000, () => (Date.now() > deadline ? 1 : 0), null);
     }
     try {
-      for await (const stmt of sqlite3.statements(this.db, sql)) {
-        this.#bind(stmt, parameters);
-        const readonly = this.runtime.stmtReadonly(stmt);
-        outcome.readonly &&= readonly;
-        const columnCount = sqlite3.column_count(stmt);
-        const columns: ResultColumn[] = [];
-        for (let i = 0; i < columnCount; i++) columns.push({ name: sqlite3.column_name(stmt, i) });
-        const rows: SqlValue[][] = [];
-        let bytes = 0;
-        while ((await sqlite3.step(stmt)) === SQLite.SQLITE_ROW) {
-          const row: SqlValue[] = new Array(columnCount);
-          for (let i = 0; i < columnCount; i++) {
-            const value = readColumn(sqlite3, stmt, i);
-            row[i] = value;
-            bytes += valueBytes(value);
-          }
-          rows.push(row);
-          if (options.resultBytesMax !== undefined && bytes > options.resultBytesMax) {
-            throw new ResultTooLargeError(options.resultBytesMax);
-          }
+      const kept = this.#prepared.get(sql);
+      if (kept !== undefined) {
+        // Most recently used goes last.
+        this.#prepared.delete(sql);
+        this.#prepared.set(sql, kept);
+        try {
+          await this.#run(kept.stmt, kept.parameterKeys, parameters, options, outcome);
+        } finally {
+          await this.#reset(kept.stmt);
         }
-        if (columnCount > 0) {
-          outcome.columns = columns;
-          outcome.rows = rows;
-          outcome.resultBytes = bytes;
+        return outcome;
+      }
+      // Unscoped: the statements stay alive after the loop, so a lone one can be kept.
+      const prepared: number[] = [];
+      let keep = false;
+      try {
+        for await (const stmt of sqlite3.statements(this.db, sql, {
+          unscoped: true,
+          flags: SQLite.SQLITE_PREPARE_PERSISTENT,
+        })) {
+          prepared.push(stmt);
+          await this.#run(stmt, parameterKeysOf(sqlite3, stmt), parameters, options, outcome);
+          // Done with, as finalizing it would be, before the next statement of the text is prepared.
+          await this.#reset(stmt);
         }
-        if (!readonly) {
-          outcome.changes = sqlite3.changes(this.db);
-          outcome.lastInsertRowid = BigInt(sqlite3.last_insert_id(this.db));
+        keep = prepared.length === 1 && sql.length <= preparedSqlCharsMax;
+      } finally {
+        if (keep) {
+          const stmt = prepared[0]!;
+          await this.#keep(sql, { stmt, parameterKeys: parameterKeysOf(sqlite3, stmt) });
+        } else {
+          for (const stmt of prepared) await sqlite3.finalize(stmt);
         }
       }
     } catch (error) {
@@ -162,16 +181,74 @@ export class Connection {
     return outcome;
   }
 
-  #bind(stmt: number, parameters: Map<string, SqlValue>): void {
+  /** Binds, steps to the end and folds the statement's rows and changes into outcome. */
+  async #run(
+    stmt: number,
+    parameterKeys: string[],
+    parameters: Map<string, SqlValue>,
+    options: ExecuteOptions,
+    outcome: StatementOutcome,
+  ): Promise<void> {
     const sqlite3 = this.runtime.sqlite3;
-    const count = sqlite3.bind_parameter_count(stmt);
-    for (let i = 1; i <= count; i++) {
-      const name = sqlite3.bind_parameter_name(stmt, i);
-      const key = name.replace(/^[:@$]/, '');
-      if (!parameters.has(key)) {
+    this.#bind(stmt, parameterKeys, parameters);
+    const readonly = this.runtime.stmtReadonly(stmt);
+    outcome.readonly &&= readonly;
+    // Columns are read after the first step, never kept: a kept statement is prepared again inside
+    // step when the schema changed, and its columns may have changed with it.
+    let rc = await sqlite3.step(stmt);
+    const columnCount = sqlite3.column_count(stmt);
+    const columns: ResultColumn[] = [];
+    for (let i = 0; i < columnCount; i++) columns.push({ name: sqlite3.column_name(stmt, i) });
+    const rows: SqlValue[][] = [];
+    let bytes = 0;
+    for (; rc === SQLite.SQLITE_ROW; rc = await sqlite3.step(stmt)) {
+      const row: SqlValue[] = new Array(columnCount);
+      for (let i = 0; i < columnCount; i++) {
+        const value = readColumn(sqlite3, stmt, i);
+        row[i] = value;
+        bytes += valueBytes(value);
+      }
+      rows.push(row);
+      if (options.resultBytesMax !== undefined && bytes > options.resultBytesMax) {
+        throw new ResultTooLargeError(options.resultBytesMax);
+      }
+    }
+    if (columnCount > 0) {
+      outcome.columns = columns;
+      outcome.rows = rows;
+      outcome.resultBytes = bytes;
+    }
+    if (!readonly) {
+      outcome.changes = sqlite3.changes(this.db);
+      outcome.lastInsertRowid = BigInt(sqlite3.last_insert_id(this.db));
+    }
+  }
+
+  /**
+   * Ends a run of a kept statement: an unfinished read must not hold its snapshot. reset() repeats the
+   * error of a failed step, which was already reported, so that one is ignored.
+   */
+  async #reset(stmt: number): Promise<void> {
+    await this.runtime.sqlite3.reset(stmt).catch(() => undefined);
+  }
+
+  async #keep(sql: string, statement: PreparedStatement): Promise<void> {
+    this.#prepared.set(sql, statement);
+    if (this.#prepared.size <= preparedStatementsMax) return;
+    const [oldestSql, oldest] = this.#prepared.entries().next().value!;
+    this.#prepared.delete(oldestSql);
+    await this.runtime.sqlite3.finalize(oldest.stmt);
+  }
+
+  #bind(stmt: number, parameterKeys: string[], parameters: Map<string, SqlValue>): void {
+    const sqlite3 = this.runtime.sqlite3;
+    for (let i = 1; i <= parameterKeys.length; i++) {
+      const key = parameterKeys[i - 1]!;
+      const value = parameters.get(key);
+      if (value === undefined) {
+        const name = sqlite3.bind_parameter_name(stmt, i);
         throw new SqlError(`no value for parameter ${name || `#${i}`}`, SQLite.SQLITE_RANGE);
       }
-      const value = parameters.get(key)!;
       if (value === null) sqlite3.bind_null(stmt, i);
       else if (typeof value === 'bigint') sqlite3.bind_int64(stmt, i, value);
       else if (typeof value === 'number') sqlite3.bind_double(stmt, i, value);
@@ -181,11 +258,30 @@ export class Connection {
     }
   }
 
+  /** Prepared statements kept (for tests and metrics). */
+  get preparedCount(): number {
+    return this.#prepared.size;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.runtime.exclusive(() => this.runtime.sqlite3.close(this.db));
+    await this.runtime.exclusive(async () => {
+      // sqlite3_close refuses a connection with statements still prepared.
+      for (const { stmt } of this.#prepared.values()) await this.runtime.sqlite3.finalize(stmt);
+      this.#prepared.clear();
+      await this.runtime.sqlite3.close(this.db);
+    });
   }
+}
+
+/** A statement's parameter names without their prefix; an unnamed (?) parameter has the key ''. */
+function parameterKeysOf(sqlite3: SqliteRuntime['sqlite3'], stmt: number): string[] {
+  const count = sqlite3.bind_parameter_count(stmt);
+  const keys: string[] = new Array(count);
+  for (let i = 1; i <= count; i++)
+    keys[i - 1] = (sqlite3.bind_parameter_name(stmt, i) ?? '').replace(/^[:@$]/, '');
+  return keys;
 }
 
 /** wa-sqlite throws SQLiteError with a result code; anything else is not an SQL error. */

@@ -34,6 +34,11 @@ export interface SqlExecutorOptions {
   /** The commit point a response must wait to be durable (writer: latest commit; reader: none). */
   visibleLsn: () => Lsn;
   waitDurable: (lsn: Lsn) => Promise<void>;
+  /**
+   * Everything up to here is durable now (writer: VDL): a response that saw no more than this is sent
+   * without waiting, and without arming the stall timer a wait needs.
+   */
+  durableLsn?: () => Lsn;
   /** How far acknowledgements have come (VCL): a durability wait gives up only when this stops moving. */
   progressLsn?: () => Lsn;
   /** The Data API's statement timeout (45 s) unless the caller asks to continue. */
@@ -56,6 +61,9 @@ interface Transaction {
 }
 
 const ddlPattern = /^\s*(create|alter|drop|truncate|rename)\b/i;
+/** Random bytes in a transaction id, and how many ids' worth are drawn from the system at once. */
+const transactionIdBytes = 24;
+const transactionIdsPerDraw = 64;
 const transactionControlPattern = /^\s*(begin|commit|end|rollback|savepoint|release)\b/i;
 
 export class SqlExecutor implements DataApiExecutor {
@@ -64,6 +72,8 @@ export class SqlExecutor implements DataApiExecutor {
   readonly #transactions = new Map<string, Transaction>();
   readonly #idle: Connection[] = [];
   readonly #readonlyCache = new Map<string, boolean>();
+  #idEntropy = Buffer.alloc(0);
+  #idEntropyOffset = 0;
   #closed = false;
   statements = 0;
 
@@ -212,17 +222,24 @@ export class SqlExecutor implements DataApiExecutor {
     }
     const connection = await this.#borrow();
     await connection.execute('BEGIN');
-    const id = randomBytes(24).toString('base64url');
-    const txn: Transaction = {
-      id,
-      connection,
-      releaseWrite: undefined,
-      idleTimer: setTimeout(() => {}, 0),
-      busy: false,
-    };
-    this.#transactions.set(id, txn);
-    this.#armIdle(txn);
+    const id = this.#newTransactionId();
+    const idleTimer = setTimeout(
+      () => this.#rollBackIdle(id),
+      this.#options.idleTransactionTimeoutMs ?? 180_000,
+    ).unref();
+    this.#transactions.set(id, { id, connection, releaseWrite: undefined, idleTimer, busy: false });
     return id;
+  }
+
+  /** An unguessable id (24 random bytes); the randomness is drawn for many ids at once. */
+  #newTransactionId(): string {
+    if (this.#idEntropyOffset >= this.#idEntropy.length) {
+      this.#idEntropy = randomBytes(transactionIdBytes * transactionIdsPerDraw);
+      this.#idEntropyOffset = 0;
+    }
+    const start = this.#idEntropyOffset;
+    this.#idEntropyOffset += transactionIdBytes;
+    return this.#idEntropy.toString('base64url', start, start + transactionIdBytes);
   }
 
   async commitTransaction(id: string): Promise<void> {
@@ -245,24 +262,22 @@ export class SqlExecutor implements DataApiExecutor {
     const txn = this.#transactions.get(id);
     if (!txn) throw transactionNotFound(`Transaction ${id.slice(0, 64)} is not found`);
     if (txn.busy) throw badRequest('The transaction is running another statement');
+    // The idle timer stays armed: if it fires while busy it does nothing, and #release re-arms it.
     txn.busy = true;
-    clearTimeout(txn.idleTimer);
     return txn;
+  }
+
+  #rollBackIdle(id: string): void {
+    const txn = this.#transactions.get(id);
+    if (txn === undefined || txn.busy) return;
+    this.#options.logger.info({ transactionId: id.slice(0, 8) }, 'rolled back an idle transaction');
+    void this.#end(txn, 'ROLLBACK').catch(() => undefined);
   }
 
   #release(txn: Transaction): void {
     txn.busy = false;
-    if (this.#transactions.has(txn.id)) this.#armIdle(txn);
-  }
-
-  #armIdle(txn: Transaction): void {
-    clearTimeout(txn.idleTimer);
-    txn.idleTimer = setTimeout(() => {
-      if (txn.busy || !this.#transactions.has(txn.id)) return;
-      this.#options.logger.info({ transactionId: txn.id.slice(0, 8) }, 'rolled back an idle transaction');
-      void this.#end(txn, 'ROLLBACK').catch(() => undefined);
-    }, this.#options.idleTransactionTimeoutMs ?? 180_000);
-    txn.idleTimer.unref();
+    // refresh() restarts the idle timeout on the same timer: no new timer per statement.
+    if (this.#transactions.has(txn.id)) txn.idleTimer.refresh();
   }
 
   async #end(txn: Transaction, how: 'COMMIT' | 'ROLLBACK'): Promise<void> {
@@ -295,6 +310,8 @@ export class SqlExecutor implements DataApiExecutor {
   }
 
   async #durable(lsn: Lsn): Promise<void> {
+    const durableLsn = this.#options.durableLsn;
+    if (durableLsn !== undefined && lsn <= durableLsn()) return;
     const stallMs = this.#options.durableWaitMs ?? 30_000;
     const progress = this.#options.progressLsn;
     let timer: NodeJS.Timeout | undefined;

@@ -2,6 +2,11 @@
 // from the instance's page cache or, on a miss, from storage at the connection's read point;
 // a write transaction's pages are staged per connection (spills included) and handed to the engine
 // as one atomic batch at COMMIT_ATOMIC_WRITE. Every other file (temp, journal) lives in memory.
+//
+// Every method is synchronous to wa-sqlite. A method it registers as async costs an Asyncify unwind
+// and rewind of the whole wasm stack on every call, even when the answer is at hand; a statement makes
+// well over ten VFS calls and nearly all are answered at once (locks, cached pages). Only a page that
+// must come from storage, and a commit, suspend the module (#suspend): the calls that wait for I/O.
 import { FacadeVFS } from '@journeyapps/wa-sqlite/src/FacadeVFS.js';
 import { assert } from '../assert.ts';
 import type { Lsn } from '../lsn.ts';
@@ -44,11 +49,23 @@ interface MemoryHandle {
   file: MemoryFile;
 }
 
+/** What the Asyncify build of the module offers to suspend it from inside an import. */
+interface AsyncifyModule {
+  /**
+   * Unwinds the wasm stack and runs `start`; once its promise resolves, rewinds by calling the same
+   * import again with the same arguments, where handleAsync (called again) returns the result.
+   */
+  handleAsync(start: () => Promise<number>): number;
+}
+
 export class VolumeVfs extends FacadeVFS {
   readonly #handles = new Map<number, MainHandle | MemoryHandle>();
   readonly #memoryFiles = new Map<string, MemoryFile>();
   /** The last failure behind an error code returned to SQLite, for logs. */
   lastError: unknown;
+  readonly #asyncify: AsyncifyModule;
+  /** The method whose call suspended the module and will be called again to resume it. */
+  #suspendedIn: string | undefined;
 
   constructor(
     name: string,
@@ -57,6 +74,39 @@ export class VolumeVfs extends FacadeVFS {
     private readonly engine: VolumeEngine,
   ) {
     super(name, module);
+    this.#asyncify = module as AsyncifyModule;
+    assert(
+      typeof this.#asyncify.handleAsync === 'function',
+      'the VFS needs the Asyncify build of wa-sqlite (handleAsync)',
+    );
+  }
+
+  /**
+   * Suspends the module until `work` settles and returns its result to SQLite. The value returned now
+   * is ignored (the wasm stack is unwinding); SQLite gets the real one when the rewind calls `method`
+   * again, which must begin with #resumed. `work` must not reject: the module would never resume.
+   */
+  #suspend(method: string, work: () => Promise<number>, failure: number): number {
+    assert(
+      this.#suspendedIn === undefined,
+      () => `${method} suspends while ${this.#suspendedIn} is suspended`,
+    );
+    this.#suspendedIn = method;
+    return this.#asyncify.handleAsync(() =>
+      work().catch((error: unknown) => {
+        this.lastError = error;
+        return failure;
+      }),
+    );
+  }
+
+  /** The result of this method's suspended call when the rewind calls it again; else undefined. */
+  #resumed(method: string): number | undefined {
+    if (this.#suspendedIn === undefined) return undefined;
+    assert(this.#suspendedIn === method, () => `${method} called while ${this.#suspendedIn} is suspended`);
+    this.#suspendedIn = undefined;
+    // Rewinding: handleAsync returns the settled result without calling its argument.
+    return this.#asyncify.handleAsync(() => Promise.resolve(SQLite.SQLITE_IOERR));
   }
 
   #isMain(name: string | null): boolean {
@@ -65,7 +115,7 @@ export class VolumeVfs extends FacadeVFS {
     );
   }
 
-  async jOpen(name: string | null, fileId: number, flags: number, pOutFlags: DataView): Promise<number> {
+  jOpen(name: string | null, fileId: number, flags: number, pOutFlags: DataView): number {
     if (this.#isMain(name)) {
       this.#handles.set(fileId, {
         kind: 'main',
@@ -96,7 +146,7 @@ export class VolumeVfs extends FacadeVFS {
     return SQLite.SQLITE_OK;
   }
 
-  async jClose(fileId: number): Promise<number> {
+  jClose(fileId: number): number {
     const handle = this.#handles.get(fileId);
     this.#handles.delete(fileId);
     if (handle?.kind === 'main' && handle.readPoint !== undefined)
@@ -105,7 +155,9 @@ export class VolumeVfs extends FacadeVFS {
     return SQLite.SQLITE_OK;
   }
 
-  async jRead(fileId: number, pData: Uint8Array, iOffset: number): Promise<number> {
+  jRead(fileId: number, pData: Uint8Array, iOffset: number): number {
+    const resumed = this.#resumed('jRead');
+    if (resumed !== undefined) return resumed;
     const handle = this.#handles.get(fileId)!;
     if (handle.kind === 'memory') return readMemory(handle.file, pData, iOffset);
     const pageSize = this.engine.pageSizeBytes;
@@ -113,24 +165,22 @@ export class VolumeVfs extends FacadeVFS {
     const within = iOffset % pageSize;
     assert(within + pData.length <= pageSize, 'a main-database read never spans pages');
     const readPoint = handle.readPoint ?? this.engine.currentReadPoint();
-    let page: Uint8Array;
+    // Storage could not serve the page (no full segment reachable and complete): the statement
+    // fails with an I/O error; the instance stays up.
+    const failure = SQLite.SQLITE_IOERR_READ;
+    let page: Uint8Array | Promise<Uint8Array>;
     try {
-      page = handle.staged.get(pageNo) ?? (await this.engine.readPage(pageNo, readPoint));
+      page = handle.staged.get(pageNo) ?? this.engine.readPage(pageNo, readPoint);
     } catch (error) {
-      // Storage could not serve the page (no full segment reachable and complete): the statement
-      // fails with an I/O error; the instance stays up.
       this.lastError = error;
-      return SQLite.SQLITE_IOERR_READ;
+      return failure;
     }
-    if (page.length === 0) {
-      pData.fill(0);
-      return SQLite.SQLITE_IOERR_SHORT_READ;
-    }
-    pData.set(page.subarray(within, within + pData.length));
-    return SQLite.SQLITE_OK;
+    if (!(page instanceof Promise)) return copyPage(page, pData, within);
+    const fetching = page;
+    return this.#suspend('jRead', async () => copyPage(await fetching, pData, within), failure);
   }
 
-  async jWrite(fileId: number, pData: Uint8Array, iOffset: number): Promise<number> {
+  jWrite(fileId: number, pData: Uint8Array, iOffset: number): number {
     const handle = this.#handles.get(fileId)!;
     if (handle.kind === 'memory') return writeMemory(handle.file, pData, iOffset);
     if (this.engine.readOnly) return SQLite.SQLITE_READONLY;
@@ -141,7 +191,7 @@ export class VolumeVfs extends FacadeVFS {
     return SQLite.SQLITE_OK;
   }
 
-  async jTruncate(fileId: number, size: number): Promise<number> {
+  jTruncate(fileId: number, size: number): number {
     const handle = this.#handles.get(fileId)!;
     if (handle.kind === 'memory') {
       handle.file.size = Math.min(handle.file.size, size);
@@ -152,24 +202,33 @@ export class VolumeVfs extends FacadeVFS {
     return SQLite.SQLITE_OK;
   }
 
-  async jSync(): Promise<number> {
+  jSync(): number {
     return SQLite.SQLITE_OK;
   }
 
-  async jFileSize(fileId: number, pSize64: DataView): Promise<number> {
+  jFileSize(fileId: number, pSize64: DataView): number {
+    const resumed = this.#resumed('jFileSize');
+    if (resumed !== undefined) return resumed;
     const handle = this.#handles.get(fileId)!;
     if (handle.kind === 'memory') {
       pSize64.setBigInt64(0, BigInt(handle.file.size), true);
       return SQLite.SQLITE_OK;
     }
     const readPoint = handle.readPoint ?? this.engine.currentReadPoint();
-    let page1: Uint8Array;
+    const failure = SQLite.SQLITE_IOERR_FSTAT;
+    let page1: Uint8Array | Promise<Uint8Array>;
     try {
-      page1 = handle.staged.get(1) ?? (await this.engine.readPage(1, readPoint));
+      page1 = handle.staged.get(1) ?? this.engine.readPage(1, readPoint);
     } catch (error) {
       this.lastError = error;
-      return SQLite.SQLITE_IOERR_FSTAT;
+      return failure;
     }
+    if (!(page1 instanceof Promise)) return this.#fileSize(handle, page1, pSize64);
+    const fetching = page1;
+    return this.#suspend('jFileSize', async () => this.#fileSize(handle, await fetching, pSize64), failure);
+  }
+
+  #fileSize(handle: MainHandle, page1: Uint8Array, pSize64: DataView): number {
     // Bytes 28–31 of page 1: the database size in pages, kept by SQLite on every commit.
     let pages = page1.length >= 32 ? new DataView(page1.buffer, page1.byteOffset, 32).getUint32(28) : 0;
     for (const pageNo of handle.staged.keys()) if (pageNo > pages) pages = pageNo;
@@ -177,7 +236,7 @@ export class VolumeVfs extends FacadeVFS {
     return SQLite.SQLITE_OK;
   }
 
-  async jLock(fileId: number, lockType: number): Promise<number> {
+  jLock(fileId: number, lockType: number): number {
     const handle = this.#handles.get(fileId)!;
     if (handle.kind === 'memory') return SQLite.SQLITE_OK;
     if (handle.lock === SQLite.SQLITE_LOCK_NONE && lockType >= SQLite.SQLITE_LOCK_SHARED) {
@@ -192,7 +251,7 @@ export class VolumeVfs extends FacadeVFS {
     return SQLite.SQLITE_OK;
   }
 
-  async jUnlock(fileId: number, lockType: number): Promise<number> {
+  jUnlock(fileId: number, lockType: number): number {
     const handle = this.#handles.get(fileId)!;
     if (handle.kind === 'memory') return SQLite.SQLITE_OK;
     // Leaving a write transaction without a commit: whatever it staged is rolled back.
@@ -206,42 +265,40 @@ export class VolumeVfs extends FacadeVFS {
     return SQLite.SQLITE_OK;
   }
 
-  async jCheckReservedLock(_fileId: number, pResOut: DataView): Promise<number> {
+  jCheckReservedLock(_fileId: number, pResOut: DataView): number {
     pResOut.setInt32(0, 0, true);
     return SQLite.SQLITE_OK;
   }
 
-  async jFileControl(fileId: number, op: number): Promise<number> {
+  jFileControl(fileId: number, op: number): number {
+    const resumed = this.#resumed('jFileControl');
+    if (resumed !== undefined) return resumed;
     const handle = this.#handles.get(fileId);
     if (handle?.kind !== 'main') return SQLite.SQLITE_NOTFOUND;
     switch (op) {
       case SQLite.SQLITE_FCNTL_BEGIN_ATOMIC_WRITE:
       case SQLite.SQLITE_FCNTL_ROLLBACK_ATOMIC_WRITE:
         return SQLite.SQLITE_OK;
-      case SQLite.SQLITE_FCNTL_COMMIT_ATOMIC_WRITE: {
-        assert(handle.readPoint !== undefined, 'a commit happens under a lock');
-        let outcome: { rc: number; commitLsn?: Lsn };
-        try {
-          outcome = await this.engine.commitPages(handle.staged, handle.readPoint);
-        } catch (error) {
-          // Never SQLITE_IOERR here: SQLite would fall back to a journal and report success.
-          this.lastError = error;
-          return SQLite.SQLITE_BUSY;
-        }
-        const { rc, commitLsn } = outcome;
-        // On failure SQLite rolls the transaction back itself; SQLITE_BUSY/FULL keep that clean.
-        if (rc !== SQLite.SQLITE_OK) return rc;
-        handle.staged.clear();
-        if (commitLsn !== undefined) {
-          // The connection now sees its own commit.
-          this.engine.unpinReadPoint(handle.readPoint);
-          handle.readPoint = this.engine.pinReadPoint();
-        }
-        return SQLite.SQLITE_OK;
-      }
+      case SQLite.SQLITE_FCNTL_COMMIT_ATOMIC_WRITE:
+        // Never SQLITE_IOERR on failure: SQLite would fall back to a journal and report success.
+        return this.#suspend('jFileControl', () => this.#commit(handle), SQLite.SQLITE_BUSY);
       default:
         return SQLite.SQLITE_NOTFOUND;
     }
+  }
+
+  async #commit(handle: MainHandle): Promise<number> {
+    assert(handle.readPoint !== undefined, 'a commit happens under a lock');
+    const { rc, commitLsn } = await this.engine.commitPages(handle.staged, handle.readPoint);
+    // On failure SQLite rolls the transaction back itself; SQLITE_BUSY/FULL keep that clean.
+    if (rc !== SQLite.SQLITE_OK) return rc;
+    handle.staged.clear();
+    if (commitLsn !== undefined) {
+      // The connection now sees its own commit.
+      this.engine.unpinReadPoint(handle.readPoint);
+      handle.readPoint = this.engine.pinReadPoint();
+    }
+    return SQLite.SQLITE_OK;
   }
 
   jSectorSize(): number {
@@ -252,16 +309,26 @@ export class VolumeVfs extends FacadeVFS {
     return SQLite.SQLITE_IOCAP_BATCH_ATOMIC;
   }
 
-  async jAccess(name: string, _flags: number, pResOut: DataView): Promise<number> {
+  jAccess(name: string, _flags: number, pResOut: DataView): number {
     const exists = this.#isMain(name) || this.#memoryFiles.has(name);
     pResOut.setInt32(0, exists ? 1 : 0, true);
     return SQLite.SQLITE_OK;
   }
 
-  async jDelete(name: string): Promise<number> {
+  jDelete(name: string): number {
     this.#memoryFiles.delete(name);
     return SQLite.SQLITE_OK;
   }
+}
+
+/** A page (or the part SQLite asked for) into SQLite's buffer; an empty page did not exist yet. */
+function copyPage(page: Uint8Array, pData: Uint8Array, within: number): number {
+  if (page.length === 0) {
+    pData.fill(0);
+    return SQLite.SQLITE_IOERR_SHORT_READ;
+  }
+  pData.set(page.subarray(within, within + pData.length));
+  return SQLite.SQLITE_OK;
 }
 
 function readMemory(file: MemoryFile, pData: Uint8Array, iOffset: number): number {

@@ -1,6 +1,8 @@
 // A client of the storage protocol over one persistent TCP connection: the writer's log shipper,
 // readers' page fetches, peer gossip and tests all use it. Requests are pipelined and matched to
 // replies by requestId; an error frame becomes a BorealisError with the node's code.
+// Per request it costs one map entry: deadlines share one timer per client, and the frames written in
+// one tick (a burst of commits, a reader's page fetches) leave in one write on the socket.
 import { connect, type Socket } from 'node:net';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import { encodeFrame, FrameDecoder } from './frame.ts';
@@ -18,7 +20,10 @@ export interface StorageClientOptions {
 interface Pending {
   resolve: (message: StorageMessage) => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
+  /** performance.now() past which the request fails with TIMEOUT. */
+  deadlineMs: number;
+  timeoutMs: number;
+  type: number;
 }
 
 const requestTimeoutMsDefault = 10_000;
@@ -31,6 +36,13 @@ export class StorageClient {
   #pending = new Map<number, Pending>();
   #nextRequestId = 1;
   #closed = false;
+  /** The one deadline timer, armed for the earliest deadline it knew of (a later one re-arms it). */
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #deadlineTimerAtMs = Number.POSITIVE_INFINITY;
+  /** Requests waiting for the connection: a request made meanwhile must queue behind them. */
+  #waitingForSocket = 0;
+  /** The socket is corked until the end of this tick. */
+  #corked: Socket | undefined;
 
   constructor(readonly options: StorageClientOptions) {
     this.name = options.name ?? `${options.host}:${options.port}`;
@@ -58,22 +70,71 @@ export class StorageClient {
     let frame = encodeFrame(type, requestId, body);
     if (corrupt) frame = corrupt(frame);
     return new Promise<StorageMessage>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(requestId);
-        reject(
-          new BorealisError(ErrorCode.TIMEOUT, `${this.name}: no reply within ${timeoutMs} ms`, {
-            context: { node: this.name, requestId, type },
-          }),
-        );
-      }, timeoutMs);
-      this.#pending.set(requestId, { resolve, reject, timer });
+      const deadlineMs = performance.now() + timeoutMs;
+      this.#pending.set(requestId, { resolve, reject, deadlineMs, timeoutMs, type });
+      this.#armDeadline(deadlineMs);
+      const socket = this.#socket;
+      if (socket !== undefined && this.#waitingForSocket === 0) {
+        this.#write(socket, frame);
+        return;
+      }
+      this.#waitingForSocket++;
       this.#socketReady().then(
         (socket) => {
-          if (this.#pending.has(requestId)) socket.write(frame);
+          this.#waitingForSocket--;
+          if (this.#pending.has(requestId)) this.#write(socket, frame);
         },
-        (error: Error) => this.#settle(requestId, error),
+        (error: Error) => {
+          this.#waitingForSocket--;
+          this.#settle(requestId, error);
+        },
       );
     });
+  }
+
+  /** Writes now or, with other frames of this tick, in one write when the tick ends. */
+  #write(socket: Socket, frame: Buffer): void {
+    if (this.#corked !== socket) {
+      this.#corked = socket;
+      socket.cork();
+      process.nextTick(() => {
+        this.#corked = undefined;
+        socket.uncork();
+      });
+    }
+    socket.write(frame);
+  }
+
+  #armDeadline(deadlineMs: number): void {
+    if (deadlineMs >= this.#deadlineTimerAtMs) return;
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimerAtMs = deadlineMs;
+    // Unref: the connection, not a deadline, is what keeps a process with requests in flight alive.
+    this.#deadlineTimer = setTimeout(
+      () => this.#expire(),
+      Math.max(0, deadlineMs - performance.now()),
+    ).unref();
+  }
+
+  /** Fails the requests past their deadline and re-arms the timer for the earliest one left. */
+  #expire(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineTimerAtMs = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [requestId, pending] of this.#pending) {
+      if (pending.deadlineMs <= now) {
+        this.#settle(
+          requestId,
+          new BorealisError(ErrorCode.TIMEOUT, `${this.name}: no reply within ${pending.timeoutMs} ms`, {
+            context: { node: this.name, requestId, type: pending.type },
+          }),
+        );
+      } else if (pending.deadlineMs < next) {
+        next = pending.deadlineMs;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#armDeadline(next);
   }
 
   /** Writes raw bytes on the connection (for tests that send garbage). */
@@ -86,6 +147,9 @@ export class StorageClient {
     this.#closed = true;
     this.#socket?.destroy();
     this.#failAll(new BorealisError(ErrorCode.UNAVAILABLE, `${this.name}: client closed`));
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#deadlineTimerAtMs = Number.POSITIVE_INFINITY;
   }
 
   #socketReady(): Promise<Socket> {
@@ -155,7 +219,6 @@ export class StorageClient {
     const pending = this.#pending.get(requestId);
     if (!pending) return;
     this.#pending.delete(requestId);
-    clearTimeout(pending.timer);
     if (error) pending.reject(error);
     else pending.resolve(message!);
   }

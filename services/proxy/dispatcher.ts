@@ -23,7 +23,7 @@ import { writerProbeIntervalMs } from './limits.ts';
 import type { ProxyMetrics, RequestOutcome } from './metrics.ts';
 import { nextStep } from './outcome-policy.ts';
 import type { Backend, EndpointKind, Router } from './router.ts';
-import { encodeTransactionId, type PinnedTransaction } from './transaction-id.ts';
+import { encodeTransactionId, type PinnedTransaction, withBackendTransactionId } from './transaction-id.ts';
 
 /** What the client gets: an instance's answer (possibly rewritten) or an error raised here. */
 export type Reply =
@@ -95,7 +95,12 @@ export class Dispatcher {
   /** Starts a request's lifecycle; returns a cancel for when the client goes away first. */
   submit(submission: Submission): () => void {
     const pending: Pending = {
-      ...submission,
+      endpoint: submission.endpoint,
+      path: submission.path,
+      request: submission.request,
+      input: submission.input,
+      body: submission.body,
+      reply: submission.reply,
       seq: this.#seq++,
       forwardBody: undefined,
       resends: 0,
@@ -175,9 +180,12 @@ export class Dispatcher {
   async #send(pending: Pending, backend: Backend, pinned: PinnedTransaction | undefined): Promise<void> {
     const { router, forwarder, metrics } = this.#options;
     if (pinned !== undefined && pending.forwardBody === undefined) {
-      pending.forwardBody = Buffer.from(
-        stringifyJson({ ...pending.input, transactionId: pinned.backendTransactionId }),
-      );
+      pending.forwardBody =
+        withBackendTransactionId(
+          pending.body,
+          pending.request.transactionId ?? '',
+          pinned.backendTransactionId,
+        ) ?? Buffer.from(stringifyJson({ ...pending.input, transactionId: pinned.backendTransactionId }));
     }
     const pool: PoolKind =
       pinned === undefined && isAutocommit(pending.request) ? 'autocommit' : 'transaction';
@@ -468,7 +476,8 @@ function isAutocommit(request: ClassifiedRequest): boolean {
 
 function passHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value !== undefined && !hopByHop.has(name)) out[name] = value;
   }
   return out;

@@ -2,8 +2,9 @@
 // an answer, never sent, or broken in flight — which is all the outcome policy needs. Responses are
 // buffered whole (they are bounded by the Data API's own limits) so that a backend dying mid-answer
 // is a broken request, never a truncated answer to the client.
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../../core/log.ts';
+import { BackendPool, type Exchange } from './backend-pool.ts';
 import {
   autocommitSocketsPerInstanceMax,
   backendIdleSocketMs,
@@ -27,10 +28,10 @@ export type SendResult =
   | { outcome: Exclude<SendOutcome, { kind: 'response' }>; error: Error };
 
 interface Pools {
-  autocommit: Agent;
-  transaction: Agent;
-  /** Requests in flight, so that retiring the backend can cut them (a hung instance never answers). */
-  inFlight: Set<import('node:http').ClientRequest>;
+  autocommit: BackendPool;
+  transaction: BackendPool;
+  /** Exchanges in flight, so that retiring the backend can cut them (a hung instance never answers). */
+  inFlight: Set<Exchange>;
 }
 
 export class BackendGoneError extends Error {
@@ -45,58 +46,16 @@ export class Forwarder {
   send(backend: Backend, pool: PoolKind, path: string, body: Buffer): Promise<SendResult> {
     const pools = this.#poolsOf(backend);
     return new Promise((resolve) => {
-      let reached = false;
-      let settled = false;
-      const settle = (result: SendResult) => {
-        if (settled) return;
-        settled = true;
-        pools.inFlight.delete(req);
-        resolve(result);
-      };
-      const failed = (error: Error) => settle({ outcome: { kind: reached ? 'broken' : 'not-sent' }, error });
-      const req = httpRequest({
-        agent: pools[pool],
-        host: backend.url.hostname,
-        port: backend.url.port,
-        method: 'POST',
-        path,
-        headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+      const exchange = pools[pool].send(path, body, (result) => {
+        pools.inFlight.delete(exchange);
+        if (result.kind === 'response') {
+          const { response } = result;
+          resolve({ outcome: { kind: 'response', status: response.status }, response });
+        } else {
+          resolve({ outcome: { kind: result.reached ? 'broken' : 'not-sent' }, error: result.error });
+        }
       });
-      pools.inFlight.add(req);
-      req.on('socket', (socket) => {
-        // Until the connection exists nothing was sent; a pooled connection may carry bytes at once.
-        if (socket.connecting) socket.once('connect', () => (reached = true));
-        else reached = true;
-      });
-      req.on('error', failed);
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        res.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-          if (bytes > backendResponseBytesMax) {
-            req.destroy(new Error(`response of ${backend.id} exceeds ${backendResponseBytesMax} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('error', failed);
-        res.on('close', () => {
-          if (!res.complete) {
-            failed(new Error(`connection to ${backend.id} closed before its answer ended`));
-            return;
-          }
-          settle({
-            outcome: { kind: 'response', status: res.statusCode ?? 502 },
-            response: {
-              status: res.statusCode ?? 502,
-              headers: res.headers,
-              body: Buffer.concat(chunks, bytes),
-            },
-          });
-        });
-      });
-      req.end(body);
+      pools.inFlight.add(exchange);
     });
   }
 
@@ -115,15 +74,18 @@ export class Forwarder {
       );
     }
     const gone = new BackendGoneError(`${backend.role} ${backend.id} left the topology`);
-    for (const req of pools.inFlight) req.destroy(gone);
-    pools.autocommit.destroy();
-    pools.transaction.destroy();
+    for (const exchange of [...pools.inFlight]) exchange.cancel(gone);
+    pools.inFlight.clear();
+    pools.autocommit.close(gone);
+    pools.transaction.close(gone);
   }
 
   close(): void {
+    const closed = new BackendGoneError('the proxy is stopping');
     for (const pools of this.#pools.values()) {
-      pools.autocommit.destroy();
-      pools.transaction.destroy();
+      for (const exchange of [...pools.inFlight]) exchange.cancel(closed);
+      pools.autocommit.close(closed);
+      pools.transaction.close(closed);
     }
     this.#pools.clear();
   }
@@ -131,17 +93,18 @@ export class Forwarder {
   #poolsOf(backend: Backend): Pools {
     let pools = this.#pools.get(backend.key);
     if (pools === undefined) {
-      const agent = (maxSockets: number) =>
-        new Agent({
-          keepAlive: true,
-          maxSockets,
-          maxFreeSockets: Math.min(maxSockets, 16),
-          timeout: backendIdleSocketMs,
-          scheduling: 'lifo',
+      const pool = (socketsMax: number) =>
+        new BackendPool({
+          // An IPv6 literal comes bracketed in a URL, and bare to connect().
+          host: backend.url.hostname.replace(/^\[(.*)\]$/, '$1'),
+          port: Number(backend.url.port || 80),
+          socketsMax,
+          idleMs: backendIdleSocketMs,
+          responseBytesMax: backendResponseBytesMax,
         });
       pools = {
-        autocommit: agent(autocommitSocketsPerInstanceMax),
-        transaction: agent(transactionSocketsPerInstanceMax),
+        autocommit: pool(autocommitSocketsPerInstanceMax),
+        transaction: pool(transactionSocketsPerInstanceMax),
         inFlight: new Set(),
       };
       this.#pools.set(backend.key, pools);

@@ -51,6 +51,11 @@ export const controlPlaneRetryMsMin = 100;
 export const controlPlaneRetryMsMax = 2_000;
 /** Instance ids go into transaction ids, whose length the Data API caps (UTF-8 bytes). */
 export const instanceIdBytesMax = 63;
+/**
+ * Client transaction ids whose decoding the router remembers: one per open transaction is enough, and
+ * a forgotten one is only decoded again (the Data API allows 1024 open transactions per instance).
+ */
+export const decodedIdsMax = 4096;
 /** The writer and readers hand out 32-character ids; room for engines that hand out longer ones. */
 export const backendTransactionIdBytesMax = 48;
 /** Prefix, JSON punctuation, role and a 16-digit incarnation of a proxy transaction id, before base64url. */

@@ -3,7 +3,7 @@
 // time comes in as arguments, and sending is someone else's job.
 import type { InstanceRole, Topology } from '../../core/cluster/topology.ts';
 import type { ClassifiedRequest } from './classify.ts';
-import { readerSuspectMs } from './limits.ts';
+import { decodedIdsMax, readerSuspectMs } from './limits.ts';
 import { chooseReader } from './reader-choice.ts';
 import { decodeTransactionId, type PinnedTransaction } from './transaction-id.ts';
 
@@ -52,6 +52,8 @@ export class Router {
   readonly #readerSuspectUntilMs = new Map<string, number>();
   readonly #inFlight = new Map<string, number>();
   #turn = 0;
+  /** Client transaction id → where it lives: a transaction's every statement decodes the same id. */
+  readonly #decoded = new Map<string, PinnedTransaction | undefined>();
 
   get topology(): Topology | undefined {
     return this.#topology;
@@ -126,13 +128,22 @@ export class Router {
   }
 
   #routePinned(transactionId: string): Route {
-    const pinned = decodeTransactionId(transactionId);
+    const pinned = this.#decode(transactionId);
     if (pinned === undefined) return { kind: 'unknown-transaction' };
     const backend = this.backends().find(
       (b) => b.id === pinned.instanceId && b.incarnation === pinned.incarnation,
     );
     if (backend === undefined) return { kind: 'transaction-gone', pinned, writerId: this.#writer?.id };
     return { kind: 'instance', backend, pinned };
+  }
+
+  /** decodeTransactionId, remembered for the last decodedIdsMax ids (oldest forgotten first). */
+  #decode(transactionId: string): PinnedTransaction | undefined {
+    if (this.#decoded.has(transactionId)) return this.#decoded.get(transactionId);
+    const pinned = decodeTransactionId(transactionId);
+    if (this.#decoded.size >= decodedIdsMax) this.#decoded.delete(this.#decoded.keys().next().value!);
+    this.#decoded.set(transactionId, pinned);
+    return pinned;
   }
 
   #chooseReader(excluded: ReadonlySet<string>, nowMs: number): Backend | undefined {

@@ -109,11 +109,10 @@ function write(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
     return;
   }
   if (res.headersSent || res.destroyed || req.socket.destroyed) return;
-  const headers: OutgoingHttpHeaders = {
-    'x-amzn-requestid': randomUUID(),
-    ...reply.headers,
-    'content-length': String(reply.body.length),
-  };
+  // The instance's headers as they are (passHeaders made them ours), its request id included.
+  const headers: OutgoingHttpHeaders = reply.headers;
+  headers['content-length'] = String(reply.body.length);
+  headers['x-amzn-requestid'] ??= randomUUID();
   res.writeHead(reply.status, headers);
   res.end(reply.body);
 }

@@ -7,6 +7,7 @@ import {
   encodeTransactionId,
   type PinnedTransaction,
   proxyTransactionIdPrefix,
+  withBackendTransactionId,
 } from './transaction-id.ts';
 
 const pinned: PinnedTransaction = {
@@ -84,6 +85,62 @@ describe('proxy transaction ids', () => {
           if (id !== undefined) expect(decodeTransactionId(id)).toEqual(parts);
         },
       ),
+    );
+  });
+});
+
+describe('withBackendTransactionId', () => {
+  const proxyId = encodeTransactionId(pinned)!;
+  const backendId = pinned.backendTransactionId;
+  const rewrite = (body: unknown) =>
+    withBackendTransactionId(
+      Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
+      proxyId,
+      backendId,
+    );
+
+  it('puts the instance’s id in place of the proxy’s and leaves every other member as it was', () => {
+    const input = {
+      resourceArn: 'arn:a',
+      secretArn: 'arn:s',
+      sql: 'select :x',
+      parameters: [{ name: 'x', value: { longValue: 1234567 } }],
+      transactionId: proxyId,
+    };
+    // The rest of the body is kept byte for byte, a 21-digit integer included.
+    const text = JSON.stringify(input).replace('1234567', '123456789012345678901');
+    const rewritten = rewrite(text)!;
+    expect(rewritten.toString()).toBe(text.replace(`"${proxyId}"`, `"${backendId}"`));
+    expect(JSON.parse(rewritten.toString()).transactionId).toBe(backendId);
+    // The id quoted inside the SQL text is escaped there, so only the member matches.
+    const quoted = { sql: `select '"${proxyId}"'`, transactionId: proxyId };
+    expect(JSON.parse(rewrite(quoted)!.toString())).toEqual({ ...quoted, transactionId: backendId });
+    expect(rewrite(`{"transactionId" :\n "${proxyId}", "sql": "select 1"}`)?.toString()).toBe(
+      `{"transactionId" :\n "${backendId}", "sql": "select 1"}`,
+    );
+  });
+
+  it('declines, for the caller to re-serialise, whenever the member is not there once in plain form', () => {
+    // Escaped characters in the id, or in the key.
+    expect(rewrite(`{"transactionId":"\\u0062${proxyId.slice(1)}"}`)).toBeUndefined();
+    expect(rewrite(`{"transaction\\u0049d":"${proxyId}"}`)).toBeUndefined();
+    // The id twice, as a duplicate member.
+    expect(rewrite(`{"transactionId":"${proxyId}","transactionId":"${proxyId}"}`)).toBeUndefined();
+    // The literal only inside a string (its quotes escaped), or as another member's value.
+    expect(rewrite({ sql: `"${proxyId}"`, transactionId: 'x' })).toBeUndefined();
+    expect(rewrite({ database: proxyId })).toBeUndefined();
+    expect(rewrite(`{"x\\"transactionId":"${proxyId}"}`)).toBeUndefined();
+  });
+
+  it('rewrites exactly the transactionId member of any body the proxy could be sent', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.boolean(), (sql, idFirst) => {
+        const body = idFirst ? { transactionId: proxyId, sql } : { sql, transactionId: proxyId };
+        const rewritten = rewrite(body);
+        // Declining is always safe; a rewrite must change that member and nothing else.
+        if (rewritten !== undefined)
+          expect(JSON.parse(rewritten.toString())).toEqual({ ...body, transactionId: backendId });
+      }),
     );
   });
 });

@@ -84,3 +84,45 @@ function isWire(value: unknown): value is Wire {
     typeof value[3] === 'string'
   );
 }
+
+const transactionIdKey = Buffer.from('"transactionId"');
+
+/**
+ * The client's request body with the instance's transaction id in place of the proxy's, rewritten in
+ * place of the one `"transactionId": "<proxy id>"` member it holds — no parse and re-serialisation of
+ * the whole body per statement. Undefined when the proxy id's literal is not there exactly once, as a
+ * "transactionId" member's value (escaped characters, duplicates): the caller then re-serialises the
+ * parsed body. A proxy id is base64url after its prefix, so its JSON literal needs no escapes. A body
+ * that spells the top-level member with escapes and has a plain one nested elsewhere gets the nested
+ * one rewritten: the instance is then sent the proxy id, which it does not know, and refuses.
+ */
+export function withBackendTransactionId(
+  body: Buffer,
+  proxyTransactionId: string,
+  backendTransactionId: string,
+): Buffer | undefined {
+  if (!/^[A-Za-z0-9._-]+$/.test(proxyTransactionId)) return undefined;
+  const literal = Buffer.from(`"${proxyTransactionId}"`);
+  const at = body.indexOf(literal);
+  if (at < 0 || body.indexOf(literal, at + 1) >= 0) return undefined;
+  // It must be the value of a "transactionId" member: `"transactionId"`, blanks, `:`, blanks, value.
+  let i = skipBlanksBackwards(body, at - 1);
+  if (i < 0 || body[i] !== 0x3a) return undefined; // ':'
+  i = skipBlanksBackwards(body, i - 1);
+  const keyStart = i - transactionIdKey.length + 1;
+  if (keyStart < 0 || !body.subarray(keyStart, i + 1).equals(transactionIdKey)) return undefined;
+  // A backslash before it: that quote is escaped, inside a longer key that merely ends the same way.
+  if (keyStart > 0 && body[keyStart - 1] === 0x5c) return undefined;
+  return Buffer.concat([
+    body.subarray(0, at),
+    Buffer.from(JSON.stringify(backendTransactionId)),
+    body.subarray(at + literal.length),
+  ]);
+}
+
+function skipBlanksBackwards(body: Buffer, from: number): number {
+  let i = from;
+  // JSON whitespace: space, tab, line feed, carriage return.
+  while (i >= 0 && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i--;
+  return i;
+}

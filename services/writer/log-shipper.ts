@@ -12,7 +12,7 @@ import { pgCompleteLsn, type SegmentKind } from '../../core/quorum.ts';
 import { encodedRecordLength, type RedoRecord, recordIsCpl } from '../../core/record.ts';
 import { pgOfPage, type VolumeConfig } from '../../core/volume.ts';
 import type { StorageClient } from '../../core/wire/client.ts';
-import type { StorageMessage } from '../../core/wire/messages.ts';
+import { encodeMessage, type StorageMessage } from '../../core/wire/messages.ts';
 import { VolumeDurability } from './volume-durability.ts';
 
 /** One Append request carries at most this much: a 100 MB transaction goes out as many requests. */
@@ -47,10 +47,22 @@ interface SendState {
 /** Chunks of one batch in flight to one node at a time. */
 const chunksInFlightMax = 2;
 
+/** A chunk's Append body, encoded once for every node that is sent the same records. */
+interface EncodedChunk {
+  type: number;
+  body: Buffer;
+  /** First sends still to make from it; at 0 it is dropped (a resend encodes again). */
+  sendsLeft: number;
+}
+
 interface PendingBatch {
   lastLsnByPg: Map<number, Lsn>;
-  /** Node id → the Append requests for that node (one per chunk of at most appendBytesMax). */
+  /**
+   * Node id → the Append requests for that node (one per chunk of at most appendBytesMax). Nodes that
+   * hold the same PGs are given the same chunk arrays, so that each is encoded once.
+   */
   bodies: Map<string, RedoRecord[][]>;
+  encoded: Map<RedoRecord[], EncodedChunk>;
   /** Node id → how far sending this batch to it has come. */
   sends: Map<string, SendState>;
   resolve: () => void;
@@ -207,9 +219,23 @@ export class LogShipper {
         entry.bytes += size;
       }
     }
-    const bodies = new Map([...byNode].map(([nodeId, e]) => [nodeId, e.chunks]));
+    const bodies = shareIdenticalChunks(byNode);
+    // A batch of one chunk per node (all but the largest transactions) is encoded once up front; a
+    // larger one chunk by chunk as it is sent, so that it never sits in memory encoded as a whole.
+    const encoded = new Map<RedoRecord[], EncodedChunk>();
+    for (const chunks of bodies.values()) {
+      if (chunks.length !== 1) continue;
+      const chunk = chunks[0]!;
+      const entry = encoded.get(chunk);
+      if (entry) entry.sendsLeft++;
+      else
+        encoded.set(chunk, {
+          ...encodeMessage({ type: 'append', epoch: this.#epoch, records: chunk }),
+          sendsLeft: 1,
+        });
+    }
     const durable = new Promise<void>((resolve, reject) => {
-      const batch: PendingBatch = { lastLsnByPg, bodies, sends: new Map(), resolve, reject };
+      const batch: PendingBatch = { lastLsnByPg, bodies, encoded, sends: new Map(), resolve, reject };
       this.#pending.add(batch);
       for (const nodeId of bodies.keys()) this.#sendBatch(batch, nodeId);
     });
@@ -228,7 +254,7 @@ export class LogShipper {
     while (state.failedAt === undefined && state.inFlight < chunksInFlightMax && state.next < chunks.length) {
       const index = state.next++;
       state.inFlight++;
-      this.#request(nodeId, { type: 'append', epoch: this.#epoch, records: chunks[index]! }).then(
+      this.#requestAppend(nodeId, batch, chunks[index]!).then(
         () => {
           state.inFlight--;
           if (batch.sends.get(nodeId) === state && this.#pending.has(batch)) this.#pump(batch, nodeId, state);
@@ -241,10 +267,27 @@ export class LogShipper {
     }
   }
 
+  #requestAppend(nodeId: string, batch: PendingBatch, chunk: RedoRecord[]): Promise<void> {
+    const shared = batch.encoded.get(chunk);
+    if (shared === undefined)
+      return this.#request(nodeId, { type: 'append', epoch: this.#epoch, records: chunk });
+    if (--shared.sendsLeft === 0) batch.encoded.delete(chunk);
+    return this.#replied(nodeId, this.#client(nodeId).requestRaw(shared.type, shared.body));
+  }
+
   #request(nodeId: string, message: StorageMessage): Promise<void> {
+    return this.#replied(nodeId, this.#client(nodeId).request(message));
+  }
+
+  #client(nodeId: string): StorageClient {
     const client = this.#clients.get(nodeId);
     assert(client !== undefined, () => `no client for storage node ${nodeId}`);
-    return client.request(message).then(
+    return client;
+  }
+
+  /** Notes the SCLs a reply reports; a stale-epoch refusal fences this writer. */
+  #replied(nodeId: string, reply: Promise<StorageMessage>): Promise<void> {
+    return reply.then(
       (reply) => {
         if (reply.type === 'appendAck') for (const { pg, scl } of reply.scls) this.#noteScl(pg, nodeId, scl);
         if (reply.type === 'recoveryInfoReply')
@@ -344,4 +387,33 @@ export class LogShipper {
     for (const w of this.#vdlWaiters) w.reject(error);
     this.#vdlWaiters = [];
   }
+}
+
+/**
+ * Node id → its chunks, where nodes given exactly the same records share one chunk list (every node
+ * holds a segment of every PG in the usual placement, so all six do): their Append is encoded once.
+ */
+function shareIdenticalChunks(byNode: Map<string, { chunks: RedoRecord[][] }>): Map<string, RedoRecord[][]> {
+  const distinct: RedoRecord[][][] = [];
+  const bodies = new Map<string, RedoRecord[][]>();
+  for (const [nodeId, { chunks }] of byNode) {
+    const same = distinct.find((other) => sameChunks(other, chunks));
+    if (same) bodies.set(nodeId, same);
+    else {
+      distinct.push(chunks);
+      bodies.set(nodeId, chunks);
+    }
+  }
+  return bodies;
+}
+
+function sameChunks(a: RedoRecord[][], b: RedoRecord[][]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  return true;
 }

@@ -160,6 +160,7 @@ const executor = new SqlExecutor({
   idleTransactionTimeoutMs: intFlag('idle-transaction-timeout-ms'),
   visibleLsn: () => engine.latestCommitLsn,
   waitDurable: (lsn) => shipper.waitForVdl(lsn),
+  durableLsn: () => shipper.vdl,
   progressLsn: () => shipper.vcl,
 });
 redo = await RedoStreamServer.start({

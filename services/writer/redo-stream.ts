@@ -1,6 +1,8 @@
 // The writer's redo stream to readers (binary TCP): every shipped record, in LSN order, and VDL as
 // it moves, pushed to each subscriber as RedoBatch frames. A bounded buffer of recent records lets a
 // reader that reconnects catch up; one that fell behind the buffer is told to resync from storage.
+// Records go out with the VDL advance that follows them, not as they are shipped: a reader applies
+// nothing above VDL anyway, and one frame per commit instead of two halves the writes per reader.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../core/log.ts';
 import type { Lsn } from '../../core/lsn.ts';
@@ -13,11 +15,22 @@ const bufferBytesMax = 64 * 1024 * 1024;
 /** A subscriber this far behind on its socket is dropped (it resyncs when it returns). */
 const socketBacklogBytesMax = 64 * 1024 * 1024;
 const batchBytesMax = 4 * 1024 * 1024;
+/** Records queued for a subscriber past this many bytes go out without waiting for VDL to move. */
+const queueBytesFlushMin = 1024 * 1024;
 
 interface Subscriber {
   socket: Socket;
   requestId: number;
   queue: RedoRecord[];
+  queueBytes: number;
+}
+
+/** One encoded RedoBatch body, shared by subscribers whose queues hold the same records. */
+interface EncodedBatch {
+  first: RedoRecord | undefined;
+  count: number;
+  type: number;
+  body: Buffer;
 }
 
 export class RedoStreamServer {
@@ -90,7 +103,7 @@ export class RedoStreamServer {
         if (message.type === 'ping') {
           this.#send(socket, item.requestId, { type: 'pong' });
         } else if (message.type === 'subscribe' && !subscriber) {
-          subscriber = { socket, requestId: item.requestId, queue: [] };
+          subscriber = { socket, requestId: item.requestId, queue: [], queueBytes: 0 };
           this.#subscribe(subscriber, message.fromLsn);
         } else {
           this.#send(socket, item.requestId, {
@@ -112,10 +125,11 @@ export class RedoStreamServer {
       // The records it needs are gone from the buffer: it drops its cache and goes on from here.
       const pgTails = [...this.pgTails()].map(([pg, scl]) => ({ pg, scl }));
       this.#send(subscriber.socket, subscriber.requestId, { type: 'resync', vdl: this.#vdl, pgTails });
-      subscriber.queue = [...this.#buffer.filter((r) => r.lsn > this.#vdl)];
+      subscriber.queue = this.#buffer.filter((r) => r.lsn > this.#vdl);
     } else {
       subscriber.queue = this.#buffer.filter((r) => r.lsn > fromLsn);
     }
+    for (const r of subscriber.queue) subscriber.queueBytes += encodedRecordLength(r);
     this.#subscribers.add(subscriber);
     this.logger.info(
       { fromLsn: fromLsn.toString(), subscribers: this.#subscribers.size },
@@ -126,17 +140,25 @@ export class RedoStreamServer {
 
   /** Records just shipped to storage (not yet durable: readers apply them once VDL passes them). */
   publish(records: RedoRecord[]): void {
+    let bytes = 0;
     for (const r of records) {
       this.#buffer.push(r);
-      this.#bufferBytes += encodedRecordLength(r);
+      bytes += encodedRecordLength(r);
     }
+    this.#bufferBytes += bytes;
     while (this.#bufferBytes > bufferBytesMax && this.#buffer.length > 0) {
       const dropped = this.#buffer.shift()!;
       this.#bufferBytes -= encodedRecordLength(dropped);
       this.#bufferFloor = dropped.lsn;
     }
-    for (const s of this.#subscribers) s.queue.push(...records);
-    this.#scheduleFlush();
+    let large = false;
+    for (const s of this.#subscribers) {
+      for (const r of records) s.queue.push(r);
+      s.queueBytes += bytes;
+      if (s.queueBytes >= queueBytesFlushMin) large = true;
+    }
+    // Otherwise they wait for the VDL advance that makes them applicable (vdlAdvanced).
+    if (large) this.#scheduleFlush();
   }
 
   vdlAdvanced(vdl: Lsn): void {
@@ -149,11 +171,12 @@ export class RedoStreamServer {
     this.#flushScheduled = true;
     setImmediate(() => {
       this.#flushScheduled = false;
-      for (const s of this.#subscribers) this.#flush(s);
+      const shared: EncodedBatch[] = [];
+      for (const s of this.#subscribers) this.#flush(s, shared);
     });
   }
 
-  #flush(s: Subscriber): void {
+  #flush(s: Subscriber, shared: EncodedBatch[]): void {
     if (s.socket.writableLength > socketBacklogBytesMax) {
       this.logger.warn('dropping a reader that does not keep up with the redo stream');
       s.socket.destroy();
@@ -163,8 +186,18 @@ export class RedoStreamServer {
       let bytes = 0;
       let n = 0;
       while (n < s.queue.length && bytes < batchBytesMax) bytes += encodedRecordLength(s.queue[n++]!);
-      const records = s.queue.splice(0, n);
-      this.#send(s.socket, s.requestId, { type: 'redoBatch', vdl: this.#vdl, records });
+      const first = s.queue[0];
+      // Subscribers that keep up hold the same record objects: encode their batch once.
+      let batch = shared.find((b) => b.first === first && b.count === n);
+      if (batch === undefined) {
+        const records = s.queue.slice(0, n);
+        const { type, body } = encodeMessage({ type: 'redoBatch', vdl: this.#vdl, records });
+        batch = { first, count: n, type, body };
+        shared.push(batch);
+      }
+      s.queue.splice(0, n);
+      s.queueBytes = Math.max(0, s.queueBytes - bytes);
+      if (!s.socket.destroyed) s.socket.write(encodeFrame(batch.type, s.requestId, batch.body));
     } while (s.queue.length > 0);
   }
 
