@@ -9,6 +9,7 @@ import { databaseName, loadRuntimeOver, storageClients, vfsName } from '../../co
 import { PageFetcher } from '../../core/engine/page-fetcher.ts';
 import { SqlExecutor } from '../../core/engine/sql-executor.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
+import { pgIdAll } from '../../core/limits.ts';
 import { createLogger } from '../../core/log.ts';
 import { lsnToString } from '../../core/lsn.ts';
 import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
@@ -17,6 +18,7 @@ import { announceReady } from '../../core/process/spawn.ts';
 import { clusterArns, primaryRegion } from '../../core/resources.ts';
 import { LogShipper } from './log-shipper.ts';
 import { writerMetrics } from './metrics.ts';
+import { ReadPointFloor } from './read-point-floor.ts';
 import { recoverVolume } from './recovery.ts';
 import { publishBufferBytesMax, RedoPublisher, redoStreamHealth } from './redo-publisher.ts';
 import { KinesisRedoSink, readWatermark } from './redo-publisher-aws.ts';
@@ -43,6 +45,9 @@ options:
                           they are dropped and read back from storage)
   --statement-timeout-ms N        Data API statement timeout (default 45000)
   --idle-transaction-timeout-ms N roll back transactions idle this long (default 180000)
+  --read-point-floor-window-ms N  PGMRPL trails VDL by this long (default 300000): storage may collect
+                          page versions below it, so a reader transaction or snapshot older than
+                          this may have page reads refused (readers do not report read points yet)
   --help                  this text`;
 
 const { values } = parseFlags('writer', {
@@ -56,6 +61,7 @@ const { values } = parseFlags('writer', {
   'cache-pages': { type: 'string', default: '65536' },
   'statement-timeout-ms': { type: 'string', default: '45000' },
   'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
+  'read-point-floor-window-ms': { type: 'string', default: '300000' },
   'redo-stream': { type: 'string' },
   'backup-bucket': { type: 'string' },
   'redo-buffer-bytes': { type: 'string', default: String(publishBufferBytesMax) },
@@ -82,7 +88,8 @@ function intFlag(
     | 'cache-pages'
     | 'statement-timeout-ms'
     | 'idle-transaction-timeout-ms'
-    | 'redo-buffer-bytes',
+    | 'redo-buffer-bytes'
+    | 'read-point-floor-window-ms',
 ): number {
   return nonNegativeIntFlag('writer', name, values[name]);
 }
@@ -174,6 +181,18 @@ const dataApi = await startDataApiServer({ port: intFlag('port'), executor, ...a
 const openMs = performance.now() - openStarted;
 
 publisher?.start();
+// PGMRPL to every storage node, every few seconds — resent even when unchanged: a restarted node
+// keeps it in memory only, and without it never collects a page version.
+const readPointFloorIntervalMs = 5_000;
+const readPointFloor = new ReadPointFloor(intFlag('read-point-floor-window-ms'));
+const floorTimer = setInterval(() => {
+  const lsn = readPointFloor.advance(Date.now(), shipper.vdl, engine.oldestReadPoint());
+  if (lsn === 0n) return;
+  for (const client of clients.values()) {
+    client.request({ type: 'readPointFloor', pg: pgIdAll, lsn }).catch(() => undefined);
+  }
+}, readPointFloorIntervalMs);
+floorTimer.unref();
 const registry = newRegistry('writer', { instance: values.id });
 const metrics = writerMetrics(registry, {
   vdl: () => shipper.vdl,
@@ -203,6 +222,7 @@ const http = await startServiceHttp({
     latestCommit: engine.latestCommitLsn.toString(),
     openMs: Math.round(openMs),
     readers: redo?.subscriberCount ?? 0,
+    readPointFloor: readPointFloor.floor.toString(),
     ...(publisher && { redoStream: redoStreamHealth(values['redo-stream']!, publisher.snapshot()) }),
   }),
   // Read-only: the point a snapshot pins (functions/snapshot reads pages from storage, not from here).
@@ -220,6 +240,7 @@ async function stop(code: number): Promise<never> {
   void publisher?.close();
   http.server.close();
   shipper.close();
+  clearInterval(floorTimer);
   for (const c of clients.values()) c.close();
   process.exit(code);
 }
