@@ -158,8 +158,8 @@ export class SqlExecutor implements DataApiExecutor {
         this.#throwMapped(e, txn.connection),
       );
       if (!readonly) {
+        // On the writer the lock is held since the transaction's first statement (above).
         this.#refuseWriteOnReader();
-        if (!txn.releaseWrite) txn.releaseWrite = await this.#acquireWrite();
         if (ddlPattern.test(req.sql)) {
           // DDL commits the transaction it runs in (MySQL semantics), then the transaction goes on.
           await txn.connection.execute('COMMIT');
