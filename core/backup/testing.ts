@@ -33,25 +33,30 @@ export function pageImageLog(afterLsn: Lsn, txns: readonly PageTransaction[]): R
       });
     }
     lsn += 1n;
-    records.push({
-      lsn,
-      pg: 0,
-      pageNo: 0,
-      prevLsnInPg: lsn - 1n,
-      prevLsnOfPage: 0n,
-      kind: RecordKind.Commit,
-      flags: RecordFlags.Cpl,
-      payload: encodeCommitPayload({
-        txnId: BigInt(i + 1),
-        commitTimeMs: t.commitTimeMs,
-        pgTails: [{ pg: 0, lastLsn: lsn }],
-        vdlHint: 0n,
-        prevCommitLsn: 0n,
-        prevCommitPg: 0,
-      }),
-    });
+    records.push(pg0CommitRecord(lsn, BigInt(i + 1), t.commitTimeMs));
   });
   return records;
+}
+
+/** A commit record of a one-PG test log (PG 0, backlinked to the record just before it). */
+export function pg0CommitRecord(lsn: Lsn, txnId: bigint, commitTimeMs: number): RedoRecord {
+  return {
+    lsn,
+    pg: 0,
+    pageNo: 0,
+    prevLsnInPg: lsn - 1n,
+    prevLsnOfPage: 0n,
+    kind: RecordKind.Commit,
+    flags: RecordFlags.Cpl,
+    payload: encodeCommitPayload({
+      txnId,
+      commitTimeMs,
+      pgTails: [{ pg: 0, lastLsn: lsn }],
+      vdlHint: 0n,
+      prevCommitLsn: 0n,
+      prevCommitPg: 0,
+    }),
+  };
 }
 
 /**

@@ -1,8 +1,9 @@
 // Test helpers for the archiver and the function runner (never imported by production code): a
 // synthetic durable log (page deltas and commits), cut into redo batches.
 import { packRedoBatches, type RedoBatch } from '../../core/backup/redo-batch.ts';
+import { pg0CommitRecord } from '../../core/backup/testing.ts';
 import type { Lsn } from '../../core/lsn.ts';
-import { encodeCommitPayload, RecordFlags, RecordKind, type RedoRecord } from '../../core/record.ts';
+import { RecordKind, type RedoRecord } from '../../core/record.ts';
 
 export interface SyntheticLog {
   records: RedoRecord[];
@@ -39,23 +40,7 @@ export function syntheticLog(
     }
     lsn += 1n;
     timeMs += 1;
-    records.push({
-      lsn,
-      pg: 0,
-      pageNo: 0,
-      prevLsnInPg: lsn - 1n,
-      prevLsnOfPage: 0n,
-      kind: RecordKind.Commit,
-      flags: RecordFlags.Cpl,
-      payload: encodeCommitPayload({
-        txnId: BigInt(t + 1),
-        commitTimeMs: timeMs,
-        pgTails: [{ pg: 0, lastLsn: lsn }],
-        vdlHint: 0n,
-        prevCommitLsn: 0n,
-        prevCommitPg: 0,
-      }),
-    });
+    records.push(pg0CommitRecord(lsn, BigInt(t + 1), timeMs));
     commits.push({ lsn, commitTimeMs: timeMs });
   }
   return { records, commits };
