@@ -91,6 +91,17 @@ const arbMessage: fc.Arbitrary<StorageMessage> = fc.oneof(
     uptoLsn: high,
   })),
   fc.record({ type: fc.constant('truncated' as const), pg: arbU32, scl: arbU64, tailLsn: arbU64 }),
+  fc.record({ type: fc.constant('cplBelow' as const), pg: arbU32, belowLsn: arbU64 }),
+  arbU32.chain((pg) =>
+    fc.record({
+      type: fc.constant('cplBelowReply' as const),
+      pg: fc.constant(pg),
+      record: fc.option(
+        arbRecordOfPg(fc.constant(pg)).map((r) => ({ ...r, kind: RecordKind.Commit })),
+        { nil: undefined },
+      ),
+    }),
+  ),
   fc
     .tuple(arbU64, arbU32, arbRange, fc.integer({ min: 1, max: gossipBytesPerPullMax }))
     .map(([epoch, pg, { low, high }, maxBytes]) => ({
@@ -188,6 +199,8 @@ describe('message types', () => {
       ReadPointFloorAck: 12,
       Ping: 13,
       Pong: 14,
+      CplBelow: 15,
+      CplBelowReply: 16,
       Subscribe: 20,
       RedoBatch: 21,
       Resync: 22,
@@ -256,7 +269,7 @@ describe('encodeMessage / decodeMessage', () => {
 
 describe('decodeMessage on bad input', () => {
   it('rejects unknown types with UNKNOWN_MESSAGE_TYPE', () => {
-    for (const type of [0, 15, 100, 254]) {
+    for (const type of [0, 17, 100, 254]) {
       const error = errorOf(() => decodeMessage(type, new Uint8Array(0)));
       expect(error.code).toBe('UNKNOWN_MESSAGE_TYPE');
       expect(error.context).toMatchObject({ type });
@@ -324,6 +337,12 @@ describe('decodeMessage on bad input', () => {
       },
       { type: 'truncate', epoch: 1n, pg: 1, aboveLsn: 1n, uptoLsn: 2n },
       { type: 'truncated', pg: 1, scl: 1n, tailLsn: 1n },
+      { type: 'cplBelow', pg: 1, belowLsn: 9n },
+      {
+        type: 'cplBelowReply',
+        pg: 1,
+        record: { ...sampleRecord(1, 10n), kind: RecordKind.Commit, flags: RecordFlags.Cpl },
+      },
       { type: 'gossipPull', epoch: 1n, pg: 1, afterLsn: 1n, uptoLsn: 2n, maxBytes: 10 },
       {
         type: 'gossipRecords',
@@ -469,6 +488,24 @@ describe('decodeMessage on bad input', () => {
         },
       ],
       [
+        MessageType.CplBelowReply,
+        (b) => b.writeUInt32LE(2, 0), // the record is of pg 1
+        {
+          type: 'cplBelowReply',
+          pg: 1,
+          record: { ...sampleRecord(1, 10n), kind: RecordKind.Commit, flags: RecordFlags.Cpl },
+        },
+      ],
+      [
+        MessageType.CplBelowReply,
+        (b) => b.writeUInt32LE(2, 4), // at most one record
+        {
+          type: 'cplBelowReply',
+          pg: 1,
+          record: { ...sampleRecord(1, 10n), kind: RecordKind.Commit, flags: RecordFlags.Cpl },
+        },
+      ],
+      [
         MessageType.Page,
         (b) => b.writeUInt32LE(pageSizeBytesMax + 1, 8),
         { type: 'page', versionLsn: 1n, page: new Uint8Array(4) },
@@ -491,6 +528,17 @@ describe('decodeMessage on bad input', () => {
       corrupt(body);
       expect(errorOf(() => decodeMessage(type, body)).code, `${msg.type}`).toBe('MALFORMED_FRAME');
     }
+  });
+
+  it('rejects a CPL reply whose record is no commit', () => {
+    const record = sampleRecord(1, 10n); // a page delta
+    const body = Buffer.alloc(8 + encodedRecordLength(record));
+    body.writeUInt32LE(1, 0);
+    body.writeUInt32LE(1, 4);
+    encodeRecord(record, body, 8);
+    const error = errorOf(() => decodeMessage(MessageType.CplBelowReply, body));
+    expect(error.code).toBe('MALFORMED_FRAME');
+    expect(error.message).toMatch(/is no commit/);
   });
 
   it('maps an unknown error code from a newer peer to INTERNAL, keeping the message', () => {
@@ -542,6 +590,12 @@ describe('encodeMessage guards', () => {
         segments: [{ pg: 1, kind: 'full', scl: 3n, maxLsn: 2n, truncatedUpto: 0n, lastCplLsn: 0n }],
       },
       { type: 'page', versionLsn: 1n, page: new Uint8Array(pageSizeBytesMax + 1) },
+      { type: 'cplBelowReply', pg: 1, record: sampleRecord(1, 10n) }, // not a commit
+      {
+        type: 'cplBelowReply',
+        pg: 2,
+        record: { ...sampleRecord(1, 10n), kind: RecordKind.Commit, flags: RecordFlags.Cpl },
+      },
       { type: 'bogus' } as unknown as StorageMessage,
     ];
     for (const msg of bad) expect(() => encodeMessage(msg), msg.type).toThrow(InvariantViolation);

@@ -9,6 +9,7 @@ import {
   messageEnvelopeBytesMax,
   pageSizeBytesMax,
   recordOverheadBytes,
+  recordPayloadBytesMax,
   recordsPerAppendMax,
   recordsPerGossipMax,
   segmentsPerNodeMax,
@@ -16,7 +17,7 @@ import {
 } from '../limits.ts';
 import { LSN_MAX, type Lsn } from '../lsn.ts';
 import type { SegmentKind } from '../quorum.ts';
-import { decodeRecord, encodedRecordLength, encodeRecord, type RedoRecord } from '../record.ts';
+import { decodeRecord, encodedRecordLength, encodeRecord, RecordKind, type RedoRecord } from '../record.ts';
 
 /** Frame type byte of each message. Append-only: a value is never reused. */
 export const MessageType = {
@@ -34,6 +35,8 @@ export const MessageType = {
   ReadPointFloorAck: 12,
   Ping: 13,
   Pong: 14,
+  CplBelow: 15,
+  CplBelowReply: 16,
   Subscribe: 20,
   RedoBatch: 21,
   Resync: 22,
@@ -114,6 +117,22 @@ export interface TruncatedMessage {
   scl: Lsn;
   tailLsn: Lsn;
 }
+/**
+ * Recovering writer → storage: the newest commit record (CPL) of pg this segment holds with an LSN below
+ * belowLsn. The commit chain walk asks it when it meets a commit that no answering segment holds, to
+ * go on from the newest commit below it (docs/adr/006-recovery-commit-chain.md). Read-only: no epoch.
+ */
+export interface CplBelowMessage {
+  type: 'cplBelow';
+  pg: number;
+  belowLsn: Lsn;
+}
+/** That commit record (kind Commit, of pg, LSN below belowLsn), or undefined: none held below it. */
+export interface CplBelowReplyMessage {
+  type: 'cplBelowReply';
+  pg: number;
+  record: RedoRecord | undefined;
+}
 /** Segment → peer segment: send records of pg in (afterLsn, uptoLsn], at most maxBytes of them. */
 export interface GossipPullMessage {
   type: 'gossipPull';
@@ -186,6 +205,8 @@ export type StorageMessage =
   | RecoveryInfoReplyMessage
   | TruncateMessage
   | TruncatedMessage
+  | CplBelowMessage
+  | CplBelowReplyMessage
   | GossipPullMessage
   | GossipRecordsMessage
   | ReadPointFloorMessage
@@ -208,6 +229,8 @@ const recoveryInfoReplyFixedBytes = 12; // epoch u64 | n u32
 const segmentInfoBytes = 37; // pg u32 | kind u8 | scl u64 | maxLsn u64 | truncatedUpto u64 | lastCplLsn u64
 const truncateBytes = 28;
 const truncatedBytes = 20;
+const cplBelowBytes = 12; // pg u32 | belowLsn u64
+const cplBelowReplyFixedBytes = 8; // pg u32 | recordCount u32 (0 or 1) | the record
 const gossipPullBytes = 32;
 const gossipRecordsFixedBytes = 28; // pg u32 | peerScl u64 | epoch u64 | truncationCount u32 | recordCount u32
 const truncationBytes = 24;
@@ -225,6 +248,10 @@ assert(
 );
 assert(appendAckFixedBytes + segmentsPerNodeMax * sclEntryBytes <= frameBodyBytesMax, 'an ack fits a frame');
 assert(pageFixedBytes + pageSizeBytesMax <= frameBodyBytesMax, 'a page fits a frame');
+assert(
+  cplBelowReplyFixedBytes + recordOverheadBytes + recordPayloadBytesMax <= frameBodyBytesMax,
+  'a commit record fits a frame',
+);
 assert(errorFixedBytes + errorMessageBytesMax <= frameBodyBytesMax, 'an error fits a frame');
 
 function isU32(x: number): boolean {
@@ -381,6 +408,26 @@ export function encodeMessage(msg: StorageMessage): { type: MessageTypeValue; bo
       w.u64(msg.scl, 'scl');
       w.u64(msg.tailLsn, 'tailLsn');
       return { type: MessageType.Truncated, body: w.finish() };
+    }
+    case 'cplBelow': {
+      const w = new BodyWriter(cplBelowBytes);
+      w.u32(msg.pg, 'pg');
+      w.u64(msg.belowLsn, 'belowLsn');
+      return { type: MessageType.CplBelow, body: w.finish() };
+    }
+    case 'cplBelowReply': {
+      const records = msg.record ? [msg.record] : [];
+      for (const record of records) {
+        assert(
+          record.pg === msg.pg && record.kind === RecordKind.Commit,
+          'a CPL reply carries a commit of its pg',
+        );
+      }
+      const w = new BodyWriter(cplBelowReplyFixedBytes + recordsLength(records));
+      w.u32(msg.pg, 'pg');
+      w.u32(records.length, 'recordCount');
+      w.records(records);
+      return { type: MessageType.CplBelowReply, body: w.finish() };
     }
     case 'gossipPull': {
       assert(msg.afterLsn <= msg.uptoLsn, 'gossip range must be afterLsn <= uptoLsn');
@@ -647,6 +694,17 @@ function decodeBody(type: MessageTypeValue, r: BodyReader): StorageMessage {
     }
     case MessageType.Truncated:
       return { type: 'truncated', pg: r.u32('pg'), scl: r.u64('scl'), tailLsn: r.u64('tailLsn') };
+    case MessageType.CplBelow:
+      return { type: 'cplBelow', pg: r.u32('pg'), belowLsn: r.u64('belowLsn') };
+    case MessageType.CplBelowReply: {
+      const pg = r.u32('pg');
+      const count = r.count('recordCount', 1, recordOverheadBytes);
+      const record = count === 0 ? undefined : r.records(1)[0]!;
+      if (record && record.pg !== pg) throw r.malformed(`record of pg ${record.pg} in a reply for pg ${pg}`);
+      if (record && record.kind !== RecordKind.Commit)
+        throw r.malformed(`record of kind ${record.kind} is no commit`);
+      return { type: 'cplBelowReply', pg, record };
+    }
     case MessageType.GossipPull: {
       const epoch = r.u64('epoch');
       const pg = r.u32('pg');

@@ -69,6 +69,13 @@ export class Segment {
     return this.#commits[this.#commits.length - 1] ?? 0n;
   }
 
+  /** The highest commit record held with an LSN below `lsn` (0: none): recovery's way down the chain. */
+  lastCplBelow(lsn: Lsn): Lsn {
+    if (lsn === 0n) return 0n;
+    const i = upperBound(this.#commits, lsn - 1n);
+    return i === 0 ? 0n : this.#commits[i - 1]!;
+  }
+
   get recordCount(): number {
     return this.#entries.size;
   }

@@ -336,3 +336,52 @@ describe('storage node page reads', () => {
     await expectPages(node, model, 1n, model.lastLsn);
   });
 });
+
+describe('storage node recovery queries', () => {
+  /** The commit record cplBelow answers for pg 0 below `belowLsn` (undefined: none). */
+  async function cplBelow(node: StorageNode, belowLsn: Lsn): Promise<RedoRecord | undefined> {
+    const reply = await request(node, { type: 'cplBelow', pg: 0, belowLsn });
+    if (reply.type !== 'cplBelowReply') throw new Error(`expected a cplBelowReply, got ${reply.type}`);
+    expect(reply.pg).toBe(0);
+    return reply.record;
+  }
+
+  /** What cplBelow must answer: the model's newest commit below belowLsn. */
+  function expectedBelow(model: Model, belowLsn: Lsn): RedoRecord | undefined {
+    return model.records.filter((r) => r.kind === RecordKind.Commit && r.lsn < belowLsn).at(-1);
+  }
+
+  async function expectCplBelowEverywhere(node: StorageNode, model: Model): Promise<void> {
+    for (let belowLsn = 0n; belowLsn <= model.lastLsn + 2n; belowLsn++) {
+      const record = await cplBelow(node, belowLsn);
+      const expected = expectedBelow(model, belowLsn);
+      expect({ belowLsn, lsn: record?.lsn }).toEqual({ belowLsn, lsn: expected?.lsn });
+      if (expected) expect(Buffer.from(record!.payload).equals(Buffer.from(expected.payload))).toBe(true);
+    }
+  }
+
+  it('cplBelow answers the newest commit record held below an LSN, never a void one, across a restart', async () => {
+    const dir = tempDir();
+    let node = openNode(dir);
+    const model = new Model(11);
+    await appendBatches(node, model, 12);
+    await expectCplBelowEverywhere(node, model);
+    // A truncation voids the commits in its range: they are never the answer again.
+    const voidRange = { aboveLsn: model.lastLsn - 7n, uptoLsn: model.lastLsn };
+    await request(node, { type: 'truncate', epoch: 2n, pg: 0, ...voidRange });
+    model.truncate(voidRange);
+    await expectCplBelowEverywhere(node, model);
+    await closeNode(node);
+    node = openNode(dir);
+    await expectCplBelowEverywhere(node, model);
+  });
+
+  it('cplBelow of a PG the node does not hold is UNKNOWN_PG, and changes nothing', async () => {
+    const node = openNode(tempDir());
+    const model = new Model(12);
+    await appendBatches(node, model, 2);
+    const error = await request(node, { type: 'cplBelow', pg: 5, belowLsn: 10n }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: ErrorCode.UNKNOWN_PG });
+    expect(node.recoveryInfo().find((s) => s.pg === 0)).toMatchObject({ maxLsn: model.lastLsn });
+  });
+});

@@ -188,6 +188,12 @@ export class StorageNode {
         return this.#recoveryInfo(message.epoch);
       case 'truncate':
         return this.#truncate(message.epoch, message.pg, message.aboveLsn, message.uptoLsn);
+      case 'cplBelow': {
+        const segment = this.#segment(message.pg);
+        const lsn = segment.lastCplBelow(message.belowLsn);
+        const record = lsn === 0n ? undefined : this.#readRecord(segment, lsn);
+        return { type: 'cplBelowReply', pg: message.pg, record };
+      }
       case 'gossipPull':
         return this.#gossipPull(message.pg, message.afterLsn, message.uptoLsn, message.maxBytes);
       case 'readPointFloor': {

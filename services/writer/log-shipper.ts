@@ -16,7 +16,7 @@ import { encodeMessage, type StorageMessage } from '../../core/wire/messages.ts'
 import { VolumeDurability } from './volume-durability.ts';
 
 /** One Append request carries at most this much: a 100 MB transaction goes out as many requests. */
-const appendBytesMax = 4 * 1024 * 1024;
+export const appendBytesMax = 4 * 1024 * 1024;
 
 export type NewRecord = Omit<RedoRecord, 'lsn' | 'prevLsnInPg' | 'prevLsnOfPage' | 'pg'> & {
   /** Required for records without a page (commit); derived from pageNo otherwise. */
@@ -45,7 +45,7 @@ interface SendState {
 }
 
 /** Chunks of one batch in flight to one node at a time. */
-const chunksInFlightMax = 2;
+export const chunksInFlightMax = 2;
 
 /** A chunk's Append body, encoded once for every node that is sent the same records. */
 interface EncodedChunk {
