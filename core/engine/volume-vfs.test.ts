@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SqlValue } from '../data-api/types.ts';
 import type { Lsn } from '../lsn.ts';
-import { Connection, preparedStatementsMax, SqlError } from './connection.ts';
+import { Connection, preparedStatementsMax, ResultTooLargeError, SqlError } from './connection.ts';
 import { SQLite, SqliteRuntime } from './runtime.ts';
 import { type VolumeEngine, VolumeVfs } from './volume-vfs.ts';
 
@@ -148,7 +148,9 @@ describe('Connection prepared statements', () => {
 
     // A read stopped early (result too large) must not keep its snapshot: the next write still commits.
     const select = 'SELECT k, v FROM t ORDER BY k';
-    await expect(connection.execute(select, new Map(), { resultBytesMax: 1 })).rejects.toThrow();
+    await expect(connection.execute(select, new Map(), { resultBytesMax: 1 })).rejects.toBeInstanceOf(
+      ResultTooLargeError,
+    );
     await connection.execute(insert, params({ k: 5n, v: 'd' }));
     expect((await connection.execute(select)).rows.map((row) => row[0])).toEqual([1n, 2n, 3n, 5n]);
     expect(connection.inTransaction).toBe(false);

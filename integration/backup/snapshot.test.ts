@@ -2,8 +2,9 @@
 // backup archiver here, so every snapshot reads every page: integration/backup/snapshot-restore.test.ts
 // shows the incremental reads). Shows that a snapshot is exactly the database at its LSN (rebuilt from
 // its page packs and opened by SQLite), that the second one stores only changed pages, that
-// re-running is idempotent, and that snapshots taken back to back under a write load leave the load's
-// throughput where it was (both figures printed).
+// re-running is idempotent, and that snapshots taken back to back under a write load (paced, as the
+// Lambda runs them) keep the load's throughput at throughputKeptMin or more (both figures printed).
+// Not "no impact": on this 2-core box the snapshot, the storage nodes and the writer share the CPU.
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -34,6 +35,13 @@ import { makeTempDir } from '../harness/temp.ts';
 const s3Entry = fileURLToPath(new URL('../../embedded/s3-emulator.ts', import.meta.url));
 const loopEntry = fileURLToPath(new URL('./snapshot-loop.ts', import.meta.url));
 const bucket = 'borealis-backup-us-east-1';
+/**
+ * The share of a 4-client write load's throughput left while snapshots run back to back at the
+ * default pace (500 page reads/s). Measured on 2026-12-02 (load average 8–21): 84, 94 and 88 %, and
+ * 58 % in a run with two CPU-bound test processes beside it; functions/snapshot/handler.ts gives
+ * ~65 % unpaced.
+ */
+const throughputKeptMin = 0.75;
 const cluster = 'borealis';
 
 async function objectBytes(s3: S3Client, key: string): Promise<Uint8Array> {
@@ -303,7 +311,7 @@ describe('snapshot function', () => {
     }
   }, 120_000);
 
-  it('does not slow a concurrent write load measurably', async () => {
+  it(`keeps a concurrent write load at ${throughputKeptMin * 100} % or more of its throughput`, async () => {
     await sql.exec('create table load(id integer primary key, worker integer, data text)');
     // A bigger database (~1,100 pages in all), so that each snapshot reads for a while.
     await sql.exec('create table big(id integer primary key, data text)');
@@ -381,9 +389,10 @@ describe('snapshot function', () => {
     console.log(
       `write load (${workers} clients): ${mean(baseline).toFixed(0)} txn/s without a snapshot ` +
         `[${baseline.map((x) => x.toFixed(0)).join(', ')}], ${mean(during).toFixed(0)} txn/s while ` +
-        `${snapshots} snapshots ran back to back (${pagesRead} pages read) [${during.map((x) => x.toFixed(0)).join(', ')}]`,
+        `${snapshots} snapshots ran back to back (${pagesRead} pages read) [${during.map((x) => x.toFixed(0)).join(', ')}]: ` +
+        `${((100 * mean(during)) / mean(baseline)).toFixed(0)} % kept`,
     );
     expect(snapshots).toBeGreaterThanOrEqual(2);
-    expect(mean(during)).toBeGreaterThanOrEqual(mean(baseline) * 0.5);
+    expect(mean(during) / mean(baseline)).toBeGreaterThanOrEqual(throughputKeptMin);
   }, 180_000);
 });

@@ -1,8 +1,8 @@
 // Failover as a client sees it: continuous writes through the proxy's cluster endpoint, SIGKILL the
 // writer (a real signal to its pid), and the writes resume on the promoted reader with nothing
 // changed on the client; every acknowledged write is there exactly once; the old writer returns
-// as a reader under a newer epoch and cannot write. RTO (kill → first acknowledged write) is
-// printed for the issue note; BOREALIS_FAILOVER_RUNS sets the number of kills (default 3).
+// as a reader under a newer epoch and cannot write. RTO (kill → first acknowledged write) is bounded
+// by rtoMaxMs on every kill and printed; BOREALIS_FAILOVER_RUNS sets the number of kills (default 3).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalCluster } from '../../embedded/cluster.ts';
 import { isPidAlive } from '../../embedded/state.ts';
@@ -19,6 +19,12 @@ import { Sql } from '../harness/sql.ts';
 import { makeTempDir } from '../harness/temp.ts';
 
 const runs = Number(process.env.BOREALIS_FAILOVER_RUNS ?? '3');
+/**
+ * Every kill's RTO stays under this. Aurora: 70 % of failovers under 10 s, all under 30 s. Here the
+ * worst of 20 kills was 2.3 s on 2026-12-01 at load ~10 (docs/benchmarks.md); on 2026-12-02, two runs
+ * of 3 kills at load 9–19 gave 4.4–7.7 s and 3.0–4.8 s.
+ */
+const rtoMaxMs = 10_000;
 
 describe('failover through the proxy', () => {
   const dir = makeTempDir('failover');
@@ -34,7 +40,7 @@ describe('failover through the proxy', () => {
   }, 60_000);
 
   it(
-    `SIGKILL the writer ${runs} times under writes: writes resume, nothing acknowledged is lost`,
+    `SIGKILL the writer ${runs} times under writes: writes resume within ${rtoMaxMs / 1000} s, nothing acknowledged is lost`,
     async () => {
       const status = await cluster.status();
       expect(status.writer).toBe('instance-1');
@@ -74,7 +80,9 @@ describe('failover through the proxy', () => {
             60_000,
             'a write after the kill',
           );
-          rtos.push(workload.firstAckAfter(goneAt)!.doneAt - killedAt);
+          const rto = workload.firstAckAfter(goneAt)!.doneAt - killedAt;
+          rtos.push(rto);
+          expect(rto, `RTO of kill ${run + 1}`).toBeLessThanOrEqual(rtoMaxMs);
           const after = await waitForStatus(cluster, (s) => s.writer !== null && s.writer !== old.id, 30_000);
           promotions.push(`${old.id}→${after.writer}`);
           // The lowest tier wins (equal tiers: least lag, which the test cannot predict exactly).
