@@ -6,7 +6,7 @@ const reportFile = process.env.BOREALIS_TEST_REPORT;
 
 export default defineConfig({
   test: {
-    include: ['{core,services,functions,embedded,integration,cdk,bench,cli}/**/*.test.ts'],
+    include: ['{core,services,functions,embedded,integration,cdk,bench,cli,tools}/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'cdk.out/**', '.borealis/**'],
     pool: 'forks',
     // Two cores: integration files start many processes each, so run files two at a time at most.

@@ -38,6 +38,7 @@ export const routeTimeoutMs: Readonly<Record<ControlPlaneRoute, number>> = Objec
   kill: 30_000,
   start: 90_000,
   failover: 120_000,
+  volume: 10_000,
 });
 
 /** The longest part of an unexpected (non-ControlPlaneError) answer quoted in an error line. */

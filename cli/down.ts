@@ -174,7 +174,9 @@ export async function runDownCluster(
 }
 
 export async function runDown(options: DownOptions, ctx: CommandContext): Promise<void> {
-  if (options.cluster !== undefined && !isPrimaryCluster(options.cluster)) {
+  // The system's own cluster (`up --aws --cluster NAME` runs NAME as the system) stops the system.
+  const ownCluster = (name: string) => readRunningSystem(options.stateDir)?.cluster?.name === name;
+  if (options.cluster !== undefined && !isPrimaryCluster(options.cluster) && !ownCluster(options.cluster)) {
     await runDownCluster({ ...options, cluster: options.cluster }, ctx);
     return;
   }

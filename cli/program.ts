@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBackup } from './backup.ts';
 import { registerDown } from './down.ts';
 import { errorLine, exitCodes, oneLine, UsageError } from './errors.ts';
+import { registerExport } from './export.ts';
 import { registerFailover } from './failover.ts';
 import { type CliIo, type CommandContext, processIo } from './io.ts';
 import { registerKill } from './kill.ts';
@@ -49,6 +50,7 @@ BOREALIS_DEBUG=1 adds the stack of an unexpected error.`,
   registerSnapshot(program, ctx);
   registerBackup(program, ctx);
   registerRestore(program, ctx);
+  registerExport(program, ctx);
   const resources = program
     .command('resources')
     .description("list each region's S3 buckets and Kinesis streams through the AWS SDK")

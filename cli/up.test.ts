@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sampleStatus } from './testing.ts';
-import { exitStatusOf, formatReady, launcherArgs, launcherLogPath, reasonIn } from './up.ts';
+import { deployedRegion, exitStatusOf, formatReady, launcherArgs, launcherLogPath, reasonIn } from './up.ts';
 
 describe('up', () => {
   it('runs embedded/start.ts through tsx with an absolute state dir, --readers only when given', () => {
@@ -16,6 +16,36 @@ describe('up', () => {
       '--readers',
       '0',
     ]);
+  });
+
+  it('with --aws runs cli/aws-launcher/main.ts with the cluster, region, readers and geometry given', () => {
+    const args = launcherArgs({
+      stateDir: '/s',
+      aws: true,
+      cluster: 'helper-a',
+      region: 'us-west-2',
+      readers: 0,
+      pgCount: 2,
+      pagesPerPg: 1024,
+    });
+    expect(args[2]).toBe(resolve('cli/aws-launcher/main.ts'));
+    expect(args.slice(3)).toEqual([
+      '--state-dir',
+      '/s',
+      '--cluster',
+      'helper-a',
+      '--region',
+      'us-west-2',
+      '--readers',
+      '0',
+      '--pg-count',
+      '2',
+      '--pages-per-pg',
+      '1024',
+    ]);
+    expect(deployedRegion({}, { AWS_REGION: 'eu-west-1' })).toBe('eu-west-1');
+    expect(deployedRegion({}, {})).toBe('us-east-1');
+    expect(deployedRegion({ region: 'us-west-2' }, { AWS_REGION: 'eu-west-1' })).toBe('us-west-2');
   });
 
   it('logs the detached launcher under <state-dir>/logs', () => {

@@ -1,6 +1,8 @@
 // `borealis up`: run the embedded system (embedded/start.ts, what `npm start` runs) in the foreground,
 // or with --detach in the background until its cluster is ready, then print the endpoints. With
 // `--cluster NAME` it runs another cluster (a restored one, from its dir) beside the running system.
+// With `--aws` it runs the cluster against deployed resources instead (cli/aws-launcher/main.ts: no
+// emulators, no function runner), after checking that they exist.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -9,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { parentPidVariable } from '../core/process/parent-watch.ts';
-import { defaultClusterName } from '../core/resources.ts';
+import { defaultClusterName, primaryRegion } from '../core/resources.ts';
 import { clusterDirPath, stateDirPath } from '../embedded/state.ts';
 import { findControlPlane, getStatus, readRunningCluster, readRunningSystem } from './control-plane.ts';
 import { CliError, oneLine } from './errors.ts';
@@ -33,6 +35,7 @@ export const readersMax = 15;
 const abandonGraceMs = 10_000;
 
 const launcherEntry = fileURLToPath(new URL('../embedded/start.ts', import.meta.url));
+const awsLauncherEntry = fileURLToPath(new URL('./aws-launcher/main.ts', import.meta.url));
 /**
  * The launcher runs from the repository root: it starts its children with `--import tsx`, which
  * resolves from the working directory, and every path it gets is absolute.
@@ -42,6 +45,11 @@ const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 export interface UpOptions extends StateDirOptions, ClusterOptions {
   detach?: boolean;
   readers?: number;
+  /** Run against the deployed resources of the environment's AWS endpoint (LocalStack or AWS). */
+  aws?: boolean;
+  region?: string;
+  pgCount?: number;
+  pagesPerPg?: number;
   timeoutMs: number;
   json?: boolean;
 }
@@ -50,7 +58,33 @@ export interface UpOptions extends StateDirOptions, ClusterOptions {
  * node's argv for the launcher: tsx resolved from this install, so any working directory works;
  * `--cluster NAME` only for a cluster other than the primary one.
  */
-export function launcherArgs(options: { stateDir: string; readers?: number; cluster?: string }): string[] {
+export function launcherArgs(options: {
+  stateDir: string;
+  readers?: number;
+  cluster?: string;
+  aws?: boolean;
+  region?: string;
+  pgCount?: number;
+  pagesPerPg?: number;
+}): string[] {
+  const geometry = [
+    ...(options.pgCount === undefined ? [] : ['--pg-count', String(options.pgCount)]),
+    ...(options.pagesPerPg === undefined ? [] : ['--pages-per-pg', String(options.pagesPerPg)]),
+  ];
+  if (options.aws) {
+    return [
+      '--import',
+      import.meta.resolve('tsx'),
+      awsLauncherEntry,
+      '--state-dir',
+      stateDirPath(options.stateDir),
+      '--cluster',
+      options.cluster ?? defaultClusterName,
+      ...(options.region === undefined ? [] : ['--region', options.region]),
+      ...(options.readers === undefined ? [] : ['--readers', String(options.readers)]),
+      ...geometry,
+    ];
+  }
   return [
     '--import',
     import.meta.resolve('tsx'),
@@ -61,7 +95,35 @@ export function launcherArgs(options: { stateDir: string; readers?: number; clus
     ...(options.cluster === undefined || isPrimaryCluster(options.cluster)
       ? []
       : ['--cluster', options.cluster]),
+    ...geometry,
   ];
+}
+
+/** `up --aws`: nothing may run from the state dir, and the deployed resources must exist (one line). */
+export async function refuseToStartDeployed(
+  options: UpOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const system = readRunningSystem(options.stateDir);
+  if (system !== undefined) {
+    throw new CliError(
+      `a system already runs from ${stateDirPath(options.stateDir)} (launcher pid ${system.launcherPid}); stop it with \`borealis down\` first`,
+    );
+  }
+  const { checkDeployedResources } = await import('./aws-launcher/checks.ts');
+  try {
+    await checkDeployedResources({ region: deployedRegion(options, env), cluster: options.cluster, env });
+  } catch (error) {
+    throw new CliError((error as Error).message, { cause: error });
+  }
+}
+
+/** The region of `up --aws`: --region, else AWS_REGION, else the primary region. */
+export function deployedRegion(
+  options: Pick<UpOptions, 'region'>,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  return options.region ?? (env.AWS_REGION || primaryRegion);
 }
 
 /** The system's launcher logs under <state-dir>/logs; another cluster's under its own dir. */
@@ -283,7 +345,7 @@ export function registerUp(program: Command, ctx: CommandContext): void {
   const command = program
     .command('up')
     .description(
-      'start the whole system on this machine (what `npm start` runs), or with --cluster another cluster beside it',
+      'start the whole system on this machine (what `npm start` runs), with --cluster another cluster beside it, or with --aws a cluster on deployed AWS resources',
     )
     .option(
       '--detach',
@@ -301,6 +363,13 @@ export function registerUp(program: Command, ctx: CommandContext): void {
       readyTimeoutMsDefault,
     )
     .option('--json', 'with --detach: print the endpoints as JSON')
+    .option(
+      '--aws',
+      "run the cluster against deployed resources at the environment's AWS endpoint (LocalStack or AWS) instead of the embedded emulators",
+    )
+    .option('--region <region>', 'with --aws: the region (default: AWS_REGION, else us-east-1)')
+    .option('--pg-count <n>', 'protection groups of a new volume (default 8)', integerFlag(1, 4096))
+    .option('--pages-per-pg <n>', 'pages per PG of a new volume (default 65536)', integerFlag(1))
     .addHelpText(
       'after',
       `
@@ -310,11 +379,20 @@ Fails if a system already runs from the state dir.
 
 --cluster NAME runs a cluster other than the primary one (e.g. restored with \`borealis restore … --as NAME\`)
 from <state-dir>/clusters/NAME, with its data, beside the running system and on its emulators; its log
-is <state-dir>/clusters/NAME/logs/launcher.log; stop it with \`borealis down --cluster NAME\`.`,
+is <state-dir>/clusters/NAME/logs/launcher.log; stop it with \`borealis down --cluster NAME\`.
+
+--aws runs cluster --cluster NAME (default ${defaultClusterName}) of a deployed stack (npm run deploy:local, or cdk deploy)
+on this machine: the control plane, storage nodes, writer, readers and proxy, with no emulators and no local function
+runner — the deployed Lambda functions do that work. AWS endpoints and credentials come from the environment
+(AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>, AWS_ACCESS_KEY_ID…). It first checks that the region's backup
+bucket, redo stream, topology parameter and provision queue exist, else prints which is missing and exits 1.
+The topology goes to SSM (/borealis/NAME/topology), redo to the deployed stream, and restores asked on the
+provision queue (by the deployed restore function) start here. See docs/deployed-mode.md.`,
     );
   const clusterHelp = 'run this cluster (<state-dir>/clusters/NAME) beside the running system instead';
   addStateDirOption(addClusterOption(command, clusterHelp)).action(async (options: UpOptions) => {
-    refuseToStart(options.stateDir, options.cluster);
+    if (options.aws) await refuseToStartDeployed(options);
+    else refuseToStart(options.stateDir, options.cluster);
     if (options.detach) await runDetached(options, ctx);
     else ctx.exitCode = await runForeground(options);
   });

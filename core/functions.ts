@@ -5,7 +5,12 @@ import { assert } from './assert.ts';
 import { BorealisError, ErrorCode } from './errors.ts';
 import type { RegionalResources } from './resources.ts';
 
-export type FunctionName = 'backup-archiver' | 'snapshot' | 'restore' | 'backup-retention';
+export type FunctionName =
+  | 'backup-archiver'
+  | 'snapshot'
+  | 'restore'
+  | 'backup-retention'
+  | 'snapshot-export';
 
 /** Environment variables the functions read (CDK sets them; the runner passes them). */
 export const functionEnv = {
@@ -13,6 +18,8 @@ export const functionEnv = {
   clusterName: 'CLUSTER_NAME',
   /** Days of point-in-time restore the backup keeps (backupRetentionDaysMin..Max; unset: default). */
   backupRetentionDays: 'BACKUP_RETENTION_DAYS',
+  /** restore (deployed mode): URL of the region's provision queue (core/cluster/provision.ts). */
+  provisionQueueUrl: 'PROVISION_QUEUE_URL',
 } as const;
 
 /** Aurora's backup retention range, in days; the default is Aurora's too. */
@@ -80,6 +87,11 @@ export interface FunctionDefinition {
   timeoutSeconds: number;
   memoryMb: number;
   triggers: FunctionTrigger[];
+  /**
+   * Files from node_modules the bundle needs at run time beside its index.mjs (a wasm binary the
+   * code reads from disk): the CDK bundling copies them.
+   */
+  bundledFiles?: readonly string[];
 }
 
 /** The source of every event Borealis puts on EventBridge. */
@@ -90,7 +102,11 @@ export const eventDetailTypes = {
   restoreRequested: 'Borealis Restore Requested',
   restoreCompleted: 'Borealis Restore Completed',
   restoreFailed: 'Borealis Restore Failed',
+  exportRequested: 'Borealis Export Requested',
 } as const;
+
+/** Retries of a failing archiver batch before it goes to the on-failure destination (see below). */
+export const archiverRetryAttempts = 3;
 
 export const functionDefinitions: Readonly<Record<FunctionName, FunctionDefinition>> = {
   'backup-archiver': {
@@ -109,8 +125,17 @@ export const functionDefinitions: Readonly<Record<FunctionName, FunctionDefiniti
         maxBatchingWindowMs: 1_000,
         startingPosition: 'TRIM_HORIZON',
         bisectOnError: true,
-        // No retry limit: the archiver reports only transient failures (S3), and skipping a batch
-        // would leave a gap the watermark can never pass. Corrupt records it skips itself.
+        // Three retries, then the on-failure destination. A corrupt record (reported as a batch item
+        // failure) never gets better: every retry blocks the shard, so the archive and the latest
+        // restorable time fall behind until it is set aside; three retries hold it a few seconds
+        // (LocalStack: ~2.5 s of backoff; the local runner: 0.7 s). A valid batch that fails for
+        // S3 gets three chances on top of the SDK's own retries inside each invocation — enough for
+        // a throttle or a blip; in a longer outage it is set aside too, which no longer risks a
+        // permanent gap: the writer's archive watchdog (services/writer/redo-publisher.ts) sees the
+        // watermark stay below what it published for a minute and republishes that range from
+        // storage once S3 answers. Unlimited retries (Lambda's default) would instead hold the shard on a poison
+        // record until it expires from the stream (24 h), with nothing archived meanwhile.
+        retryAttempts: archiverRetryAttempts,
         reportBatchItemFailures: true,
       },
     ],
@@ -139,6 +164,16 @@ export const functionDefinitions: Readonly<Record<FunctionName, FunctionDefiniti
     memoryMb: 512,
     // Expiry only has to keep up with the retention window; hourly is Aurora's granularity too.
     triggers: [{ kind: 'schedule', expression: 'rate(1 hour)' }],
+  },
+  'snapshot-export': {
+    name: 'snapshot-export',
+    directory: 'snapshot-export',
+    // Lambda's longest: a large snapshot is read and written once; memory stays one row group.
+    timeoutSeconds: 900,
+    memoryMb: 1024,
+    triggers: [{ kind: 'event', source: borealisEventSource, detailType: eventDetailTypes.exportRequested }],
+    // The snapshot is read with wa-sqlite's synchronous build, which loads its wasm from disk.
+    bundledFiles: ['@journeyapps/wa-sqlite/dist/wa-sqlite.wasm'],
   },
 };
 

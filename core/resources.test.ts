@@ -8,6 +8,7 @@ describe('regionalResources', () => {
       backupBucket: 'borealis-backup-us-west-2',
       redoStream: { name: 'borealis-redo', shardCount: 1 },
       binlogStream: { name: 'borealis-binlog', shardCount: 1 },
+      provisionQueue: 'borealis-provision',
     });
   });
 

@@ -19,6 +19,11 @@ export interface RegionalResources {
   redoStream: StreamDefinition;
   /** Row-level change events (CDC) for downstream consumers. */
   binlogStream: StreamDefinition;
+  /**
+   * SQS queue of cluster provision requests (deployed mode): the restore function asks there for a
+   * new cluster, `borealis up --aws` starts it (core/cluster/provision.ts).
+   */
+  provisionQueue: string;
 }
 
 const bucketNamePattern = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
@@ -38,6 +43,7 @@ export function regionalResources(
     backupBucket,
     redoStream: { name: `${clusterName}-redo`, shardCount: 1 },
     binlogStream: { name: `${clusterName}-binlog`, shardCount: 1 },
+    provisionQueue: `${clusterName}-provision`,
   };
 }
 

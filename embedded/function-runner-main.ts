@@ -1,7 +1,9 @@
 // Process entry of the local function runner (embedded mode): one per region and cluster, feeding the
 // Kinesis-triggered functions of core/functions.ts from that region's emulator. Endpoints and
 // credentials come from the environment, as for every Borealis process (core/aws/endpoints.ts).
+import { join } from 'node:path';
 import { kinesisClient, s3Client } from '../core/aws/clients.ts';
+import { topologyDirVariable } from '../core/cluster/topology-store.ts';
 import {
   borealisEventSource,
   eventDetailTypes,
@@ -18,6 +20,7 @@ import { defaultClusterName, primaryRegion, regionalResources } from '../core/re
 import { createHandler as createRetentionHandler } from '../functions/backup-retention/index.ts';
 import { handleRestoreRequested } from '../functions/restore/handler.ts';
 import { createHandler as createSnapshotHandler } from '../functions/snapshot/index.ts';
+import { createHandler as createExportHandler } from '../functions/snapshot-export/index.ts';
 import { EventRunner } from './event-runner.ts';
 import {
   FunctionRunner,
@@ -28,7 +31,7 @@ import {
 } from './function-runner.ts';
 import { makeEvent } from './local-events.ts';
 import { LocalProvisioner } from './restore-provisioner.ts';
-import { defaultStateDir } from './state.ts';
+import { defaultStateDir, stateDirPath } from './state.ts';
 
 const usage = `usage: function-runner [options]
 
@@ -93,6 +96,13 @@ const runner = new FunctionRunner({
 await runner.start();
 // EventBridge rules: events the CLI puts in the state dir's inbox, for the same handlers.
 const s3 = s3Client({ region: values.region, env: process.env });
+// Snapshot exports (`borealis export start --no-wait`): the same handler as the Lambda function.
+const exportHandler = createExportHandler({
+  ...process.env,
+  AWS_REGION: values.region,
+  ...functionEnvironment(resources, values.cluster),
+});
+const exportDefinition = functionDefinitions['snapshot-export'];
 const events: EventRunner = new EventRunner({
   stateDir: values['state-dir'],
   logger,
@@ -117,6 +127,16 @@ const events: EventRunner = new EventRunner({
       detailType: eventDetailTypes.snapshotRequested,
       handler: (event) => invokeSnapshot(event),
     },
+    {
+      name: 'snapshot-export',
+      source: borealisEventSource,
+      detailType: eventDetailTypes.exportRequested,
+      handler: (event) =>
+        exportHandler(
+          event as never,
+          lambdaContext(exportDefinition, values.region, Date.now() + exportDefinition.timeoutSeconds * 1000),
+        ),
+    },
   ],
 });
 events.start();
@@ -125,7 +145,8 @@ events.start();
 const snapshotEnv = {
   ...process.env,
   AWS_REGION: values.region,
-  BOREALIS_STATE_DIR: values['state-dir'],
+  // The snapshot function finds a cluster through the topology its control plane persists there.
+  [topologyDirVariable]: join(stateDirPath(values['state-dir']), 'clusters'),
   ...functionEnvironment(resources, values.cluster),
 };
 const snapshotHandler = createSnapshotHandler(snapshotEnv);
@@ -172,7 +193,7 @@ for (const trigger of retentionDefinition.triggers) {
 logger.info({ functions: functions.map((f) => `${f.name} <- ${f.streamName}`) }, 'function runner started');
 announceReady({
   service: 'function-runner',
-  functions: [...functions.map((f) => f.name), 'restore', 'snapshot'],
+  functions: [...functions.map((f) => f.name), 'restore', 'snapshot', 'snapshot-export'],
 });
 
 let stopping = false;

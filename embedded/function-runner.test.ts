@@ -2,7 +2,8 @@
 // stream reach the archiver as Lambda-shaped events, are archived within the trigger's batching
 // window (a second) and a poll, and a
 // restarted runner resumes from its checkpoint; batchItemFailures and thrown errors are retried
-// from the right record and finally skipped to failed/.
+// from the right record, bisected, and finally set aside to the on-failure folder — a malformed
+// record on the redo stream among them, while the records around it are archived.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import {
   PutRecordsCommand,
 } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { KinesisStreamEvent } from 'aws-lambda';
+import type { Context, KinesisStreamEvent } from 'aws-lambda';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kinesisClient, s3Client } from '../core/aws/clients.ts';
@@ -30,6 +31,7 @@ import {
   FunctionRunner,
   type KinesisFunction,
   kinesisFunctionsFor,
+  type OnFailureEntry,
   PendingBatch,
 } from './function-runner.ts';
 import { provisionRegion } from './provision.ts';
@@ -198,7 +200,7 @@ describe('function runner: backup archiver on the redo stream', () => {
     try {
       expect(child.ready).toMatchObject({
         service: 'function-runner',
-        functions: ['backup-archiver', 'restore', 'snapshot'],
+        functions: ['backup-archiver', 'restore', 'snapshot', 'snapshot-export'],
       });
       await putBatches(procResources.redoStream.name, batches.slice(0, 10));
       await waitFor(
@@ -319,10 +321,12 @@ describe('function runner: Lambda retry semantics', () => {
     await runner.stop();
     expect(calls.slice(0, 3)).toEqual([sequenceNumbers, sequenceNumbers.slice(3), sequenceNumbers.slice(3)]);
     expect(calls.length).toBe(3);
-    expect(readdirSync(stateDir, { recursive: true }).some((p) => String(p).includes('failed'))).toBe(false);
+    expect(readdirSync(stateDir, { recursive: true }).some((p) => String(p).includes('on-failure'))).toBe(
+      false,
+    );
   });
 
-  it('skips a batch that keeps failing to failed/ after retryAttempts, bisecting thrown errors', async () => {
+  it('sets a batch that keeps failing aside to the on-failure folder after retryAttempts, bisecting thrown errors', async () => {
     const calls: number[] = [];
     const fn = streamFunction(
       'always-throws',
@@ -344,28 +348,136 @@ describe('function runner: Lambda retry semantics', () => {
       pollIntervalMs: 50,
     });
     await runner.start();
-    const failedDir = join(
-      stateDir,
-      'functions',
-      region,
-      'failed',
-      'always-throws',
-      resources.binlogStream.name,
+    const onFailure = runner.onFailureDir(fn);
+    expect(onFailure).toBe(
+      join(stateDir, 'functions', region, 'on-failure', 'always-throws', resources.binlogStream.name),
     );
     await waitFor(
-      'the poison record skipped',
-      () => existsSync(failedDir) && readdirSync(failedDir).length > 0,
+      'the poison record set aside',
+      () => existsSync(onFailure) && readdirSync(onFailure).length > 0,
     );
     await runner.stop();
     // 6 → 3 + 3 → (3 ok) 2 + 1 → (2 ok) then the poison record alone: once and one retry.
     expect(calls).toEqual([6, 3, 3, 2, 1, 1]);
-    const [file] = readdirSync(failedDir);
-    const failed = JSON.parse(readFileSync(join(failedDir, file!), 'utf8'));
-    expect(failed).toMatchObject({ function: 'always-throws', reason: 'poison' });
-    expect(failed.records.map((r: { sequenceNumber: string }) => r.sequenceNumber)).toEqual([
-      sequenceNumbers[5],
-    ]);
+    const [file] = readdirSync(onFailure);
+    const entry = JSON.parse(readFileSync(join(onFailure, file!), 'utf8')) as OnFailureEntry;
+    expect(entry).toMatchObject({
+      requestContext: { condition: 'RetryAttemptsExhausted', approximateInvokeCount: 2 },
+      responseContext: { functionError: 'Unhandled' },
+      KinesisBatchInfo: {
+        startSequenceNumber: sequenceNumbers[5],
+        endSequenceNumber: sequenceNumbers[5],
+        batchSize: 1,
+      },
+      reason: 'poison',
+    });
     const checkpointFile = runner.checkpointFile(fn, 'shardId-000000000000');
     expect(JSON.parse(readFileSync(checkpointFile, 'utf8')).sequenceNumber).toBe(sequenceNumbers[5]);
+  });
+
+  it('keeps the on-failure folder bounded: the oldest entries go', async () => {
+    const fn = streamFunction(
+      'fails-everything',
+      async () => {
+        throw new Error('down');
+      },
+      { bisectOnError: true, retryAttempts: 0 },
+    );
+    const stateDir = join(dir.path, 'state-bounded');
+    const runner = new FunctionRunner({
+      region,
+      stateDir,
+      kinesis,
+      functions: [fn],
+      logger,
+      pollIntervalMs: 50,
+      onFailureEntriesMax: 2,
+    });
+    await runner.start();
+    const checkpointFile = runner.checkpointFile(fn, 'shardId-000000000000');
+    await waitFor(
+      'every record set aside',
+      () =>
+        existsSync(checkpointFile) &&
+        JSON.parse(readFileSync(checkpointFile, 'utf8')).sequenceNumber === sequenceNumbers.at(-1),
+    );
+    await runner.stop();
+    const entries = readdirSync(runner.onFailureDir(fn))
+      .sort()
+      .map((f) => JSON.parse(readFileSync(join(runner.onFailureDir(fn), f), 'utf8')) as OnFailureEntry);
+    // Bisected to single records, each set aside; only the two newest are kept.
+    expect(entries.map((e) => e.KinesisBatchInfo.startSequenceNumber)).toEqual(sequenceNumbers.slice(-2));
+  });
+});
+
+describe('function runner: a malformed record on the redo stream (the real archiver and trigger)', () => {
+  it('isolates it by bisection and sets it aside after the trigger’s retries; the records around it are archived', async () => {
+    const name = 'poison';
+    const poisonResources = regionalResources(region, name);
+    await provisionRegion(poisonResources, emulators.env());
+    const trigger = functionDefinitions['backup-archiver'].triggers[0] as KinesisTrigger;
+    expect(trigger).toMatchObject({ bisectOnError: true, reportBatchItemFailures: true, retryAttempts: 3 });
+    const malformed = Buffer.from('not a redo batch');
+    const calls: string[][] = [];
+    const [archiver] = kinesisFunctionsFor(poisonResources, name, emulators.env()).map((fn) => ({
+      ...fn,
+      handler: async (event: KinesisStreamEvent, context: Context) => {
+        calls.push(event.Records.map((r) => r.kinesis.sequenceNumber));
+        return fn.handler(event, context);
+      },
+    }));
+    const sequence = await putBatches(poisonResources.redoStream.name, [
+      ...batches.slice(0, 5),
+      malformed,
+      ...batches.slice(5, 10),
+    ]);
+    const poison = sequence[5]!;
+    const stateDir = join(dir.path, 'state-poison');
+    const runner = new FunctionRunner({ region, stateDir, kinesis, functions: [archiver!], logger });
+    await runner.start();
+    const onFailure = runner.onFailureDir(archiver!);
+    await waitFor(
+      'the poison record set aside',
+      () => existsSync(onFailure) && readdirSync(onFailure).length > 0,
+    );
+    await waitFor(
+      'the records after it archived',
+      async () => (await watermark(name, poisonResources.backupBucket))?.lsn === endOf(9),
+    );
+    // The archiver stored them on the first invocation already; the runner is done once it has
+    // checkpointed past them too.
+    const checkpointFile = runner.checkpointFile(archiver!, 'shardId-000000000000');
+    await waitFor(
+      'the shard checkpointed past every record',
+      () =>
+        existsSync(checkpointFile) &&
+        JSON.parse(readFileSync(checkpointFile, 'utf8')).sequenceNumber === sequence.at(-1),
+    );
+    await runner.stop();
+    const files = readdirSync(onFailure);
+    expect(files).toHaveLength(1);
+    const entry = JSON.parse(readFileSync(join(onFailure, files[0]!), 'utf8')) as OnFailureEntry;
+    expect(entry).toMatchObject({
+      requestContext: {
+        condition: 'RetryAttemptsExhausted',
+        approximateInvokeCount: trigger.retryAttempts! + 1,
+        functionArn: `arn:aws:lambda:${region}:000000000000:function:backup-archiver`,
+      },
+      responseContext: { statusCode: 200, functionError: null },
+      version: '1.0',
+      KinesisBatchInfo: {
+        shardId: 'shardId-000000000000',
+        startSequenceNumber: poison,
+        endSequenceNumber: poison,
+        batchSize: 1,
+        streamArn: `arn:aws:kinesis:${region}:000000000000:stream/${name}-redo`,
+      },
+      reason: `1 batch item failure(s) from ${poison}`,
+    });
+    expect(Buffer.from(entry.payload!.Records[0]!.kinesis.data, 'base64')).toEqual(malformed);
+    // The poison record alone: the first try and the trigger's retries, no more.
+    expect(calls.filter((c) => c.length === 1 && c[0] === poison)).toHaveLength(trigger.retryAttempts! + 1);
+    // Every record was handed to the archiver.
+    expect(new Set(calls.flat())).toEqual(new Set(sequence));
   });
 });

@@ -1,17 +1,31 @@
 // The local function runner (embedded mode): plays Lambda's Kinesis event source mapping for every
 // Kinesis-triggered function in core/functions.ts. It reads each shard of the stream from the
 // emulator with the real SDK, gathers records for the trigger's batching window (or until the batch
-// is full), hands the unchanged handler the exact KinesisStreamEvent Lambda would, honours
-// batchItemFailures (retry from the lowest failed sequence number with capped backoff, then skip to a
-// failed/ file as an on-failure destination would) and checkpoints each shard in the state dir after
-// success, so a restart resumes where it stopped.
+// is full), hands the unchanged handler the exact KinesisStreamEvent Lambda would, and checkpoints
+// each shard in the state dir after success, so a restart resumes where it stopped.
+//
+// Failures, as the trigger's settings (core/functions.ts) make Lambda handle them:
+// - batchItemFailures: the batch is cut at the lowest reported record (the records before it are
+//   done and checkpointed) and the rest goes again;
+// - a batch whose first record fails (a thrown error, or the lowest reported failure is its first
+//   record) is split in two when bisectOnError is set (a split costs no retry), down to one record.
+//   Lambda documents the split for a thrown error and the cut for batch item failures; splitting a
+//   cut remainder too is what isolates a poison record, so that only it is set aside;
+// - a batch that cannot be split is retried retryAttempts times with capped backoff, then written to
+//   the on-failure destination and skipped. That destination is a folder per function and stream,
+//   <stateDir>/functions/<region>/on-failure/<function>/<stream>/, one JSON file per set-aside batch
+//   in the shape Lambda sends to an SQS destination (requestContext, responseContext,
+//   KinesisBatchInfo, timestamp, version) plus the records themselves under payload (as Lambda's S3
+//   destination does) and the runner's `reason`; at most onFailureEntriesMax files, oldest removed.
+//   Each one is also logged at error level. LocalStack 4.13 differs: it does not bisect at all
+//   (its message covers the lowest failed record to the end of the invocation's batch).
 //
 // Cost: every GetRecords and every invocation costs this process, the Kinesis emulator and (for the
 // archiver) S3 requests about the same whatever their size. So an idle shard is polled less and less
 // often (from pollIntervalMsMin up to pollIntervalMs), and a busy one is read about twice per batching
 // window: the window is what bounds how far the archive trails the stream.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   GetRecordsCommand,
@@ -54,6 +68,10 @@ export const eventPayloadBytesMax = 6 * 1024 * 1024;
 const eventRecordOverheadBytes = 1024;
 /** Account id in the ARNs of the events (LocalStack's default). */
 const localAccountId = '000000000000';
+/** Set-aside batches kept per function and stream in the on-failure folder; past it the oldest go. */
+export const onFailureEntriesMax = 1_000;
+/** An entry carries its records' data only up to this many bytes (the metadata names them anyway). */
+export const onFailurePayloadBytesMax = 1024 * 1024;
 
 export type KinesisHandler = (
   event: KinesisStreamEvent,
@@ -71,13 +89,15 @@ export interface KinesisFunction {
 
 export interface FunctionRunnerOptions {
   region: string;
-  /** Checkpoints and failed batches live under <stateDir>/functions/<region>/. */
+  /** Checkpoints and the on-failure destination live under <stateDir>/functions/<region>/. */
   stateDir: string;
   kinesis: KinesisClient;
   functions: KinesisFunction[];
   logger: Logger;
   /** Longest idle poll interval per shard (default pollIntervalMsDefault). */
   pollIntervalMs?: number;
+  /** Set-aside batches kept per function and stream (default onFailureEntriesMax). */
+  onFailureEntriesMax?: number;
 }
 
 /** One record as Lambda's Kinesis event source puts it in the event. */
@@ -106,6 +126,39 @@ export function toKinesisEventRecord(
 interface Checkpoint {
   sequenceNumber: string;
   updatedAt: string;
+}
+
+/**
+ * One batch set aside to the on-failure destination: the fields Lambda sends to an SQS or SNS
+ * destination for a Kinesis mapping, the records (as its S3 destination adds them), and the reason.
+ */
+export interface OnFailureEntry {
+  requestContext: {
+    requestId: string;
+    functionArn: string;
+    condition: 'RetryAttemptsExhausted';
+    approximateInvokeCount: number;
+  };
+  responseContext: {
+    statusCode: number;
+    executedVersion: string;
+    functionError: 'Unhandled' | null;
+  };
+  version: '1.0';
+  timestamp: string;
+  KinesisBatchInfo: {
+    shardId: string;
+    startSequenceNumber: string;
+    endSequenceNumber: string;
+    approximateArrivalOfFirstRecord: string;
+    approximateArrivalOfLastRecord: string;
+    batchSize: number;
+    streamArn: string;
+  };
+  /** The event's records, unless their data passed onFailurePayloadBytesMax. */
+  payload: { Records: KinesisStreamRecord[] } | null;
+  /** The runner's own: the last failure (an error message, or the batch item failures reported). */
+  reason: string;
 }
 
 export class FunctionRunner {
@@ -158,7 +211,12 @@ export class FunctionRunner {
     return join(this.#dir('checkpoints', fn), `${shardId}.json`);
   }
 
-  #dir(kind: 'checkpoints' | 'failed', fn: KinesisFunction): string {
+  /** Where the function's set-aside batches from this stream go (one JSON file each). */
+  onFailureDir(fn: KinesisFunction): string {
+    return this.#dir('on-failure', fn);
+  }
+
+  #dir(kind: 'checkpoints' | 'on-failure', fn: KinesisFunction): string {
     return join(this.options.stateDir, 'functions', this.options.region, kind, fn.name, fn.streamName);
   }
 
@@ -260,10 +318,10 @@ export class FunctionRunner {
   }
 
   /**
-   * One batch through the handler, as Lambda does it: success checkpoints the batch; a
-   * batchItemFailures answer checkpoints before the lowest failed record and retries from it; a
-   * thrown error retries the batch (bisecting it when the trigger says so). After retryAttempts
-   * retries the rest is written to failed/ and skipped.
+   * One batch through the handler, as Lambda does it: success checkpoints the batch; batch item
+   * failures cut it at the lowest one (the records before it are checkpointed) and the rest goes
+   * again; a batch whose first record fails is split in two when the trigger bisects (no retry
+   * spent), else retried. After retryAttempts retries it goes to the on-failure destination.
    */
   async #deliver(
     fn: KinesisFunction,
@@ -277,8 +335,10 @@ export class FunctionRunner {
       if (this.#stopped) return; // not checkpointed: delivered again after a restart
       let failedFrom: number;
       let reason: string;
+      let functionError: 'Unhandled' | null = null;
+      const requestId = randomUUID();
       try {
-        const response = await this.#invoke(fn, shardId, pending);
+        const response = await this.#invoke(fn, shardId, pending, requestId);
         const failures = fn.trigger.reportBatchItemFailures ? (response?.batchItemFailures ?? []) : [];
         if (failures.length === 0) {
           this.#writeCheckpoint(fn, shardId, pending.at(-1)!.SequenceNumber!);
@@ -288,28 +348,44 @@ export class FunctionRunner {
           pending,
           failures.map((f) => f.itemIdentifier),
         );
-        reason = `${failures.length} batch item failure(s)`;
+        reason = `${failures.length} batch item failure(s) from ${pending[failedFrom]!.SequenceNumber}`;
       } catch (error) {
-        if (fn.trigger.bisectOnError && pending.length > 1) {
-          logger.warn({ err: error, records: pending.length }, 'invocation failed: bisecting the batch');
-          const half = Math.ceil(pending.length / 2);
-          await this.#deliver(fn, shardId, pending.slice(0, half), logger);
-          await this.#deliver(fn, shardId, pending.slice(half), logger);
-          return;
-        }
         failedFrom = 0;
         reason = (error as Error).message;
+        functionError = 'Unhandled';
       }
       if (failedFrom > 0) {
+        // Progress: the records before the lowest failure are done; the rest goes again at once.
         this.#writeCheckpoint(fn, shardId, pending[failedFrom - 1]!.SequenceNumber!);
         pending = pending.slice(failedFrom);
+        continue;
+      }
+      if (fn.trigger.bisectOnError && pending.length > 1) {
+        logger.warn({ reason, records: pending.length }, 'batch failed at its first record: bisecting it');
+        const half = Math.ceil(pending.length / 2);
+        await this.#deliver(fn, shardId, pending.slice(0, half), logger);
+        if (this.#stopped) return;
+        await this.#deliver(fn, shardId, pending.slice(half), logger);
+        return;
       }
       retries++;
       if (retries > (fn.trigger.retryAttempts ?? Number.POSITIVE_INFINITY)) {
-        this.#writeFailed(fn, shardId, pending, reason);
+        const file = this.#writeOnFailure(fn, shardId, pending, {
+          requestId,
+          invokeCount: retries,
+          functionError,
+          reason,
+        });
         logger.error(
-          { records: pending.length, firstSequenceNumber: pending[0]!.SequenceNumber, reason },
-          'retries exhausted: batch skipped to failed/',
+          {
+            records: pending.length,
+            startSequenceNumber: pending[0]!.SequenceNumber,
+            endSequenceNumber: pending.at(-1)!.SequenceNumber,
+            invocations: retries,
+            reason,
+            file,
+          },
+          'retries exhausted: batch set aside to the on-failure destination',
         );
         this.#writeCheckpoint(fn, shardId, pending.at(-1)!.SequenceNumber!);
         return;
@@ -321,13 +397,9 @@ export class FunctionRunner {
     }
   }
 
-  async #invoke(
-    fn: KinesisFunction,
-    shardId: string,
-    records: KinesisRecord[],
-  ): Promise<KinesisStreamBatchResponse | undefined> {
+  #event(fn: KinesisFunction, shardId: string, records: KinesisRecord[]): KinesisStreamEvent {
     const source = { region: this.options.region, streamName: fn.streamName, shardId, functionName: fn.name };
-    const event: KinesisStreamEvent = {
+    return {
       Records: records.map((r) =>
         toKinesisEventRecord(
           {
@@ -340,8 +412,17 @@ export class FunctionRunner {
         ),
       ),
     };
+  }
+
+  async #invoke(
+    fn: KinesisFunction,
+    shardId: string,
+    records: KinesisRecord[],
+    requestId: string,
+  ): Promise<KinesisStreamBatchResponse | undefined> {
+    const event = this.#event(fn, shardId, records);
     const deadline = Date.now() + fn.timeoutSeconds * 1000;
-    const context = lambdaContext(fn, this.options.region, deadline);
+    const context = { ...lambdaContext(fn, this.options.region, deadline), awsRequestId: requestId };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -370,23 +451,53 @@ export class FunctionRunner {
     renameSync(`${file}.tmp`, file);
   }
 
-  #writeFailed(fn: KinesisFunction, shardId: string, records: KinesisRecord[], reason: string): void {
-    const dir = this.#dir('failed', fn);
+  /** Writes a set-aside batch (atomically), keeps the folder bounded; returns the file. */
+  #writeOnFailure(
+    fn: KinesisFunction,
+    shardId: string,
+    records: KinesisRecord[],
+    failure: { requestId: string; invokeCount: number; functionError: 'Unhandled' | null; reason: string },
+  ): string {
+    const dir = this.onFailureDir(fn);
     mkdirSync(dir, { recursive: true });
-    const first = records[0]!.SequenceNumber!;
-    const body = {
-      function: fn.name,
-      stream: fn.streamName,
-      shardId,
-      reason,
-      failedAt: new Date().toISOString(),
-      records: records.map((r) => ({
-        sequenceNumber: r.SequenceNumber,
-        partitionKey: r.PartitionKey,
-        data: Buffer.from(r.Data ?? new Uint8Array()).toString('base64'),
-      })),
+    const now = Date.now();
+    const arrival = (r: KinesisRecord) => (r.ApproximateArrivalTimestamp ?? new Date(now)).toISOString();
+    const dataBytes = records.reduce((n, r) => n + (r.Data?.length ?? 0), 0);
+    const event = this.#event(fn, shardId, records);
+    const entry: OnFailureEntry = {
+      requestContext: {
+        requestId: failure.requestId,
+        functionArn: `arn:aws:lambda:${this.options.region}:${localAccountId}:function:${fn.name}`,
+        condition: 'RetryAttemptsExhausted',
+        approximateInvokeCount: failure.invokeCount,
+      },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: failure.functionError },
+      version: '1.0',
+      timestamp: new Date(now).toISOString(),
+      KinesisBatchInfo: {
+        shardId,
+        startSequenceNumber: records[0]!.SequenceNumber!,
+        endSequenceNumber: records.at(-1)!.SequenceNumber!,
+        approximateArrivalOfFirstRecord: arrival(records[0]!),
+        approximateArrivalOfLastRecord: arrival(records.at(-1)!),
+        batchSize: records.length,
+        streamArn: event.Records[0]!.eventSourceARN,
+      },
+      payload: dataBytes <= onFailurePayloadBytesMax ? { Records: event.Records } : null,
+      reason: failure.reason,
     };
-    writeFileSync(join(dir, `${shardId}-${first}.json`), `${JSON.stringify(body)}\n`);
+    // Named by time, so the oldest sort first.
+    const file = join(dir, `${String(now).padStart(15, '0')}-${shardId}-${records[0]!.SequenceNumber}.json`);
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(entry)}\n`);
+    renameSync(`${file}.tmp`, file);
+    const entries = readdirSync(dir)
+      .filter((name) => name.endsWith('.json'))
+      .sort();
+    const keep = this.options.onFailureEntriesMax ?? onFailureEntriesMax;
+    for (const name of entries.slice(0, Math.max(0, entries.length - keep))) {
+      rmSync(join(dir, name), { force: true });
+    }
+    return file;
   }
 
   #sleep(ms: number): Promise<void> {

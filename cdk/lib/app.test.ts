@@ -7,12 +7,13 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { functionDefinitions, functionEnvironment } from '../../core/functions.ts';
+import { topologyParameterName } from '../../core/cluster/topology-store.ts';
+import { functionDefinitions, functionEnv, functionEnvironment } from '../../core/functions.ts';
 import { regionalResources } from '../../core/resources.ts';
-import { topologyParameterName } from '../../services/control-plane/topology-publisher.ts';
 import { buildApp } from './app.ts';
 import { incompleteUploadExpiryDays } from './constructs/backup-storage.ts';
 import { functionAccess } from './constructs/functions.ts';
+import { provisionMaxReceiveCount } from './constructs/provision-queue.ts';
 import { unpublishedTopology } from './constructs/topology.ts';
 import {
   actionsOf,
@@ -154,7 +155,8 @@ for (const role of ['primary', 'secondary'] as const) {
         def.triggers.flatMap((t) => (t.kind === 'kinesis' ? [{ def, t }] : [])),
       );
       template.resourceCountIs('AWS::Lambda::EventSourceMapping', triggers.length);
-      template.resourceCountIs('AWS::SQS::Queue', triggers.length);
+      // Plus the provision queue and its dead-letter queue.
+      template.resourceCountIs('AWS::SQS::Queue', triggers.length + 2);
       for (const { def, t } of triggers) {
         const fn = stack.functions.functions[def.name];
         const queue = stack.triggers.onFailure[def.name]!;
@@ -203,6 +205,65 @@ for (const role of ['primary', 'secondary'] as const) {
       template.resourceCountIs('AWS::Events::Rule', count);
     });
 
+    it('the provision queue is named from core/resources.ts, SQS-encrypted, TLS-only, with a dead-letter queue', () => {
+      const dlqId = logicalId(stack, stack.provision.deadLetters);
+      template.hasResource('AWS::SQS::Queue', {
+        DeletionPolicy: 'Delete',
+        Properties: {
+          QueueName: resources.provisionQueue,
+          SqsManagedSseEnabled: true,
+          MessageRetentionPeriod: 3_600,
+          RedrivePolicy: {
+            deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+            maxReceiveCount: provisionMaxReceiveCount,
+          },
+        },
+      });
+      template.hasResourceProperties('AWS::SQS::Queue', {
+        QueueName: `${resources.provisionQueue}-dlq`,
+        SqsManagedSseEnabled: true,
+      });
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: logicalId(stack, stack.provision.queue) }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 'sqs:*',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('the restore function gets the provision queue URL; the others do not', () => {
+      for (const def of definitions) {
+        const fn = template.toJSON().Resources[logicalId(stack, stack.functions.functions[def.name])];
+        const url = fn.Properties.Environment.Variables[functionEnv.provisionQueueUrl];
+        expect(url, def.name).toEqual(
+          def.name === 'restore' ? { Ref: logicalId(stack, stack.provision.queue) } : undefined,
+        );
+      }
+    });
+
+    it('the restore role reads only the topology and provision parameters of clusters, by name pattern', () => {
+      const parameterArn = (leaf: string) => ({
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            `:ssm:${region}:`,
+            { Ref: 'AWS::AccountId' },
+            `:parameter/borealis/*/${leaf}`,
+          ],
+        ],
+      });
+      const statement = iamStatements(template).find((s) => s.Sid === 'ProvisionedClusters');
+      expect(statement?.Resource).toEqual([parameterArn('topology'), parameterArn('provision')]);
+    });
+
     it('no IAM statement has a wildcard action or a `*` resource', () => {
       const statements = iamStatements(template);
       expect(statements.length).toBeGreaterThan(0);
@@ -234,6 +295,12 @@ for (const role of ['primary', 'secondary'] as const) {
         expect(bySid.get('BackupKey')).toMatchObject({ Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } });
         expect(bySid.get('Topology')?.Resource).toEqual(access.readsTopology ? topologyArn : undefined);
         expect(bySid.has('Events')).toBe(access.putsEvents);
+        expect(bySid.get('ProvisionRequests')?.Resource).toEqual(
+          access.provisions ? { 'Fn::GetAtt': [logicalId(stack, stack.provision.queue), 'Arn'] } : undefined,
+        );
+        expect(bySid.get('ProvisionedClusters')?.Action).toEqual(
+          access.provisions ? 'ssm:GetParameter' : undefined,
+        );
         // Without a Sid: CDK's own grants (log group, stream read, on-failure queue), all on one resource.
         for (const s of mine.filter((x) => !x.Sid)) {
           for (const resource of resourcesOf(s)) expect(JSON.stringify(resource)).toMatch(/Fn::GetAtt/);

@@ -1,9 +1,11 @@
 // The one place that builds AWS SDK v3 clients. Every service, function, test and benchmark asks
 // here, so the emulator quirks (STACK.md) are handled once: Kinesis over HTTP/1.1, S3 path-style
 // with checksums only when required. Credentials come from the environment's default chain.
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { type AwsService, resolveEndpoint } from './endpoints.ts';
@@ -77,5 +79,28 @@ export function eventBridgeClient(options: ClientOptions): EventBridgeClient {
     ...credentialsFor(options),
     ...(endpoint === undefined ? {} : { endpoint }),
     requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 10_000 }),
+  });
+}
+
+/** ECS (compute=ecs): the control plane's fleet starts, stops and describes tasks. */
+export function ecsClient(options: ClientOptions): ECSClient {
+  const endpoint = endpointFor('ecs', options);
+  return new ECSClient({
+    region: options.region,
+    ...credentialsFor(options),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 10_000 }),
+  });
+}
+
+/** SQS: the provision queue (restores in deployed mode: core/cluster/provision.ts). */
+export function sqsClient(options: ClientOptions): SQSClient {
+  const endpoint = endpointFor('sqs', options);
+  return new SQSClient({
+    region: options.region,
+    ...credentialsFor(options),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    // A long poll (ReceiveMessage waits up to 20 s) must end before the request times out.
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
   });
 }

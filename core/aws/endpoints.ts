@@ -6,7 +6,7 @@
 //   AWS_ENDPOINT_URL                       one endpoint for everything (LocalStack)
 //   none                                   the real AWS endpoint for the region
 
-export type AwsService = 's3' | 'kinesis' | 'ssm' | 'eventbridge' | 'rds-data';
+export type AwsService = 's3' | 'kinesis' | 'ssm' | 'eventbridge' | 'rds-data' | 'ecs' | 'sqs';
 
 const serviceEnvName: Record<AwsService, string> = {
   s3: 'S3',
@@ -14,6 +14,8 @@ const serviceEnvName: Record<AwsService, string> = {
   ssm: 'SSM',
   eventbridge: 'EVENTBRIDGE',
   'rds-data': 'RDS_DATA',
+  ecs: 'ECS',
+  sqs: 'SQS',
 };
 
 export function regionEnvSuffix(region: string): string {

@@ -23,6 +23,11 @@ export interface TopologyWriter {
   /** host:port of its redo stream, for readers. */
   redo: string;
   incarnation: number;
+  /**
+   * Base URL of its HTTP side port (/health, /metrics, /consistent-point): what a snapshot asks for
+   * the durable commit to pin. Absent in topologies published before it was added.
+   */
+  httpUrl?: string;
 }
 
 export interface TopologyReader {
@@ -49,6 +54,20 @@ export interface Topology {
   failoverInProgress: boolean;
   resourceArn: string;
   secretArn: string;
+  /**
+   * The control plane's API base URL (controlPlaneRoutes): how a function or a process elsewhere
+   * reaches the cluster's status and volume. Absent until its API serves, and in older topologies.
+   */
+  controlPlaneUrl?: string;
+  /**
+   * Where the volume config (storage node addresses and PG placement, as volume.json holds it) is
+   * served: `<controlPlaneUrl>/volume`. A URL rather than the document: placement grows by ~200
+   * bytes per PG and SSM's standard tier holds 4 KB per parameter (16 PGs would not fit), while
+   * whoever reads the volume must reach the storage nodes — and so the control plane — anyway.
+   */
+  volumeUrl?: string;
+  /** The proxy's endpoints (cluster = writer, reader), once the proxy has registered them. */
+  endpoints?: { writer: string | null; reader: string | null };
   updatedAt: string;
 }
 
@@ -142,6 +161,8 @@ export const controlPlaneRoutes = {
   start: '/start',
   /** POST {target?} → FailoverEvent */
   failover: '/failover',
+  /** GET → VolumeConfig (core/volume.ts): storage node addresses and PG placement. */
+  volume: '/volume',
 } as const;
 
 /** Error body of every control-plane route that fails: one line a CLI can print as it is. */

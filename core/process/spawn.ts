@@ -20,6 +20,11 @@ export interface SpawnOptions {
   nodeFlags?: string[];
   logFile: string;
   readyTimeoutMs?: number;
+  /**
+   * A command that execs node in another context, e.g. ['ip', 'netns', 'exec', NS] (tests in network
+   * namespaces). It must exec, not fork: the pid tracked is the launcher's, which becomes node's.
+   */
+  launcher?: string[];
 }
 
 export interface ReadyLine {
@@ -83,14 +88,18 @@ export async function spawnProcess(options: SpawnOptions): Promise<ManagedProces
   const tsFlags = options.entry.endsWith('.ts') ? ['--import', tsxLoader] : [];
   // e.g. BOREALIS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every child (NODE_OPTIONS may not).
   const extraFlags = (process.env.BOREALIS_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(
-    process.execPath,
-    [...(options.nodeFlags ?? []), ...extraFlags, ...tsFlags, options.entry, ...(options.args ?? [])],
-    {
-      env: { ...process.env, ...options.env, [parentPidVariable]: String(process.pid) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const nodeArgs = [
+    ...(options.nodeFlags ?? []),
+    ...extraFlags,
+    ...tsFlags,
+    options.entry,
+    ...(options.args ?? []),
+  ];
+  const [command, ...launcherArgs] = [...(options.launcher ?? []), process.execPath];
+  const child = spawn(command!, [...launcherArgs, ...nodeArgs], {
+    env: { ...process.env, ...options.env, [parentPidVariable]: String(process.pid) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });

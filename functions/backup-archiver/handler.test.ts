@@ -1,5 +1,6 @@
 // The backup archiver against a real s3rver (started here on a free port): chunks and watermark,
-// idempotence, out-of-order and overlapping delivery, corrupt records, S3 failures, long listings.
+// idempotence, out-of-order and overlapping delivery, corrupt records (reported as batch item
+// failures), S3 failures, long listings.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -242,7 +243,7 @@ describe('backup archiver', () => {
     expect(await chunkRecords(deps2.cluster)).toEqual(records.map((r) => r.lsn));
   });
 
-  it('skips a corrupt record (logged, not retried) and stops the watermark at the gap it leaves', async () => {
+  it('reports a corrupt record as a batch item failure, archives the valid ones around it, and stops the watermark at its gap', async () => {
     const deps = newDeps();
     const corrupt = Buffer.from(encodeRedoBatch(batches[3]!));
     corrupt[corrupt.length - 10]! ^= 0xff;
@@ -252,12 +253,34 @@ describe('backup archiver', () => {
       Buffer.from('not a batch'),
       ...batches.slice(4, 8),
     ]);
-    expect(await archiveRedoBatches(event, deps)).toEqual({ batchItemFailures: [] });
+    const poison = [event.Records[3]!, event.Records[4]!].map((r) => r.kinesis.sequenceNumber);
+    expect(await archiveRedoBatches(event, deps)).toEqual({
+      batchItemFailures: poison.map((itemIdentifier) => ({ itemIdentifier })),
+    });
     expect((await watermarkOf(deps.cluster))?.lsn).toBe(batches[2]!.records.at(-1)!.lsn.toString());
+    // Both runs of valid batches are stored: 0-2 below the gap, 4-7 above it.
     expect(await listKeys(s3, logPrefix(deps.cluster))).toHaveLength(2);
-    // The writer republishes the missing batch: the watermark catches up.
-    await archiveRedoBatches(eventOf([batches[3]!]), deps);
+    const archived = await snapshotArchive(deps.cluster);
+
+    // The mapping retries from the lowest failure: the same answer, and the archive is unchanged.
+    const retry: KinesisStreamEvent = { Records: event.Records.slice(3) };
+    expect(await archiveRedoBatches(retry, { ...deps, now: () => 1_900_000_000_000 })).toEqual({
+      batchItemFailures: poison.map((itemIdentifier) => ({ itemIdentifier })),
+    });
+    expect(await snapshotArchive(deps.cluster)).toEqual(archived);
+
+    // The writer republishes the missing batch (its archive watchdog): the watermark catches up.
+    expect(await archiveRedoBatches(eventOf([batches[3]!]), deps)).toEqual({ batchItemFailures: [] });
     expect((await watermarkOf(deps.cluster))?.lsn).toBe(batches[7]!.records.at(-1)!.lsn.toString());
+  });
+
+  it('an event of nothing but a corrupt record reports it and writes nothing', async () => {
+    const deps = newDeps();
+    const event = eventOf([Buffer.from('BRLS garbage')]);
+    expect(await archiveRedoBatches(event, deps)).toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[0]!.kinesis.sequenceNumber }],
+    });
+    expect(await listKeys(s3, clusterPrefix(deps.cluster))).toEqual([]);
   });
 
   it('reports every record as a batch item failure when S3 is down', async () => {

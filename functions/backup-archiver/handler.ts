@@ -4,15 +4,21 @@
 // and injected dependencies; index.ts wraps it in middy. Keys and formats: core/backup/.
 //
 // Decisions:
-// - A record that does not decode as a redo batch (bad magic, CRC, order) will never get better: it
-//   is logged at error level with its sequence number and skipped, NOT reported in
-//   batchItemFailures. Reporting it would hold the shard for the whole retry budget and then skip it
-//   anyway; skipping costs nothing in safety, because the watermark cannot pass the gap it leaves
-//   (the writer's republish or an operator fills it, and `backup status` shows the stall).
+// - A record that does not decode as a redo batch (bad magic, CRC, order) is a poison record: it is
+//   logged at error level with its sequence number and reported in batchItemFailures, and the valid
+//   records around it are archived as usual. The mapping (Lambda, or the local runner) retries from
+//   it; bisection isolates it (Lambda, the local runner; LocalStack cuts at it but does not bisect)
+//   and, after the trigger's finite retryAttempts (core/functions.ts), the mapping sends it to the
+//   on-failure destination (an SQS queue; the runner's on-failure folder), where an operator sees it. Skipping it silently would hide a broken producer. If it was a real
+//   batch damaged on the way, the watermark stops at the gap it leaves; the writer's archive watchdog
+//   (services/writer/redo-publisher.ts) sees the watermark stall below what it published and
+//   republishes the range from storage, so the gap heals without an operator.
 // - A failed S3 write is transient: every record whose content went into an unwritten chunk is
 //   reported in batchItemFailures, so Lambda (or the local runner) retries from the lowest one. If
 //   the chunks are stored but the watermark could not be advanced, the records of this event above
 //   the watermark are reported too, so the retry advances it (rewriting the chunks is a no-op).
+//   The retries are bounded: a valid batch that exhausts them in a long S3 outage goes to the
+//   on-failure destination too, and the writer's watchdog republishes it once S3 answers again.
 // - Idempotence: chunk keys are a function of the content (core/backup/archive.ts), and the merge
 //   below is a deterministic function of the event's batches, so the same event writes the same
 //   objects. Chunks wholly at or below the watermark are not written again at all.
@@ -151,6 +157,8 @@ export async function archiveRedoBatches(
   const logger = deps.logger ?? defaultLogger(deps.cluster);
   const records = event.Records ?? [];
   const sources: SourceBatch[] = [];
+  /** Records that are not redo batches: always reported, whatever happens to the others. */
+  const undecodable: number[] = [];
   for (const [index, record] of records.entries()) {
     try {
       const decoded = decodeRedoBatch(Buffer.from(record.kinesis.data, 'base64'));
@@ -163,11 +171,12 @@ export async function archiveRedoBatches(
           eventSourceARN: record.eventSourceARN,
           err: error,
         },
-        'corrupt redo batch skipped: it cannot be archived, the watermark will stop at the gap it leaves',
+        'corrupt redo batch reported as a batch item failure: after its retries it goes to the on-failure destination',
       );
+      undecodable.push(index);
     }
   }
-  const failed = new Set<number>();
+  const failed = new Set<number>(undecodable);
   const response = (): KinesisStreamBatchResponse => ({
     batchItemFailures: [...failed]
       .sort((a, b) => a - b)

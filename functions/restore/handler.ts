@@ -132,9 +132,14 @@ export async function handleRestoreRequested(
   } catch (error) {
     return fail((error as Error).message);
   }
-  if (await deps.provisioner.exists(request.targetCluster)) {
-    return fail(`cluster ${request.targetCluster} already exists: restore into a new name`);
+  // A provisioner that cannot answer (none configured, SSM unreachable) fails the request with why.
+  let exists: boolean;
+  try {
+    exists = await deps.provisioner.exists(request.targetCluster);
+  } catch (error) {
+    return fail(`cannot check whether cluster ${request.targetCluster} exists: ${(error as Error).message}`);
   }
+  if (exists) return fail(`cluster ${request.targetCluster} already exists: restore into a new name`);
 
   let job: RestoreJob;
   try {

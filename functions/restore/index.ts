@@ -1,41 +1,89 @@
 // Lambda entry of the restore function (EventBridge rule: source 'borealis', detail-type
 // 'Borealis Restore Requested'). Its answer goes back to EventBridge as 'Borealis Restore
-// Completed' / 'Failed'. The cluster is created through the provisioner of the environment: in
-// embedded mode the local launcher (BOREALIS_STATE_DIR); on AWS/LocalStack the deployed compute
-// (not built yet: CDK issue, compute=ecs|external).
+// Completed' / 'Failed'. The new cluster is created through the provision queue named by
+// PROVISION_QUEUE_URL (set by CDK): `borealis up --aws` consumes it (queue-provisioner.ts). Without
+// that variable every request is answered Failed with the reason — the handler never crashes on it.
+// Embedded mode does not use this entry: the local function runner calls the handler with the local
+// launcher's provisioner (embedded/restore-provisioner.ts); nothing here imports embedded/.
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
-import type { EventBridgeEvent } from 'aws-lambda';
-import { eventBridgeClient, s3Client } from '../../core/aws/clients.ts';
-import { regionalResources } from '../../core/resources.ts';
-import { LocalProvisioner } from '../../embedded/restore-provisioner.ts';
+import type { Context, EventBridgeEvent } from 'aws-lambda';
+import { eventBridgeClient, s3Client, sqsClient, ssmClient } from '../../core/aws/clients.ts';
+import { ssmTopologyReader } from '../../core/cluster/topology-store.ts';
+import { functionEnv } from '../../core/functions.ts';
+import { primaryRegion, regionalResources } from '../../core/resources.ts';
 import { type ClusterProvisioner, eventSource, handleRestoreRequested } from './handler.ts';
+import {
+  provisionCreateTimeoutMsDefault,
+  QueueProvisioner,
+  unconfiguredProvisioner,
+} from './queue-provisioner.ts';
 
-const region = process.env.AWS_REGION ?? 'us-east-1';
-const bucket = process.env.BACKUP_BUCKET ?? regionalResources(region).backupBucket;
+/**
+ * Time kept back from the Lambda's deadline to destroy a half-made cluster (at most
+ * provisionDestroyTimeoutMsDefault) and emit the answer.
+ */
+const answerReserveMs = 90_000;
 
-function provisioner(): ClusterProvisioner {
-  const stateDir = process.env.BOREALIS_STATE_DIR;
-  if (!stateDir)
-    throw new Error('restore: no cluster provisioner here (set BOREALIS_STATE_DIR for embedded mode)');
-  return new LocalProvisioner(stateDir);
+/**
+ * The provisioner this environment configures: the provision queue, or one that fails each request
+ * saying what is missing. `remainingMs` bounds how long a create may wait (the Lambda's time left).
+ */
+export function provisionerFromEnv(
+  env: NodeJS.ProcessEnv,
+  region: string,
+  remainingMs: number = provisionCreateTimeoutMsDefault + answerReserveMs,
+): { provisioner: ClusterProvisioner; close: () => void } {
+  const queueUrl = env[functionEnv.provisionQueueUrl];
+  if (queueUrl === undefined || queueUrl === '') {
+    return {
+      provisioner: unconfiguredProvisioner(
+        `restore: no cluster provisioner is configured (${functionEnv.provisionQueueUrl} is not set; the CDK stack sets it to the region's provision queue)`,
+      ),
+      close: () => {},
+    };
+  }
+  const sqs = sqsClient({ region, env });
+  const ssm = ssmClient({ region, env });
+  return {
+    provisioner: new QueueProvisioner({
+      sqs,
+      ssm,
+      queueUrl,
+      readTopology: ssmTopologyReader(ssm),
+      createTimeoutMs: Math.max(0, remainingMs - answerReserveMs),
+    }),
+    close: () => {
+      sqs.destroy();
+      ssm.destroy();
+    },
+  };
 }
 
+const region = process.env.AWS_REGION ?? primaryRegion;
+const bucket = process.env[functionEnv.backupBucket] ?? regionalResources(region).backupBucket;
 const events = eventBridgeClient({ region });
 const s3 = s3Client({ region });
 
-export const handler = middy(async (event: EventBridgeEvent<string, unknown>) =>
-  handleRestoreRequested(event, {
-    s3,
-    bucket,
-    region,
-    provisioner: provisioner(),
-    emit: async (detailType, detail) => {
-      await events.send(
-        new PutEventsCommand({
-          Entries: [{ Source: eventSource, DetailType: detailType, Detail: JSON.stringify(detail) }],
-        }),
-      );
-    },
-  }),
-);
+export const handler = middy(async (event: EventBridgeEvent<string, unknown>, context: Context) => {
+  const remainingMs =
+    typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
+  const { provisioner, close } = provisionerFromEnv(process.env, region, remainingMs);
+  try {
+    return await handleRestoreRequested(event, {
+      s3,
+      bucket,
+      region,
+      provisioner,
+      emit: async (detailType, detail) => {
+        await events.send(
+          new PutEventsCommand({
+            Entries: [{ Source: eventSource, DetailType: detailType, Detail: JSON.stringify(detail) }],
+          }),
+        );
+      },
+    });
+  } finally {
+    close();
+  }
+});

@@ -2,21 +2,22 @@
 // (`detail-type: 'Scheduled Event'`: the cluster is CLUSTER_NAME) or an on-demand one (`source:
 // 'borealis'`, `detail-type: 'Borealis Snapshot Requested'`, detail {cluster, snapshotId?}).
 // Environment: BACKUP_BUCKET (of CLUSTER_NAME; another cluster's bucket is derived from its name),
-// AWS_REGION, endpoints as core/aws/endpoints.ts resolves them; embedded mode: BOREALIS_STATE_DIR
-// (default .borealis) names the running system. Built per invocation, so importing never fails.
-import { join } from 'node:path';
+// AWS_REGION, endpoints as core/aws/endpoints.ts resolves them. The cluster is found through its
+// published topology (core/cluster/topology-store.ts): the SSM parameter, or in embedded mode the
+// control plane's topology.json under BOREALIS_TOPOLOGY_DIR (set by the function runner). Clients
+// are built per invocation, so importing never fails.
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { s3Client } from '../../core/aws/clients.ts';
+import { topologyReaderFromEnv } from '../../core/cluster/topology-store.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { borealisEventSource, eventDetailTypes, functionEnv } from '../../core/functions.ts';
 import { createLogger } from '../../core/log.ts';
 import { defaultClusterName, primaryRegion, regionalResources } from '../../core/resources.ts';
-import { defaultStateDir, readSystemState, stateDirPath } from '../../embedded/state.ts';
 import { snapshotIdPattern } from './catalog.ts';
 import type { SnapshotRequest } from './handler.ts';
 import { runSnapshot } from './run.ts';
-import { embeddedSource, type SnapshotSource } from './source.ts';
+import { publishedTopologySource } from './source.ts';
 
 export const scheduledDetailType = 'Scheduled Event';
 
@@ -67,22 +68,6 @@ export function parseSnapshotEvent(
   return { cluster: detail.cluster, request: id === undefined ? {} : { snapshotId: id } };
 }
 
-/** Embedded mode: the cluster of the system running from BOREALIS_STATE_DIR. */
-export function embeddedSourceFromEnv(cluster: string, env: NodeJS.ProcessEnv): SnapshotSource {
-  const stateDir = env.BOREALIS_STATE_DIR || defaultStateDir;
-  const state = readSystemState(stateDir);
-  if (state?.cluster?.name !== cluster) {
-    throw new BorealisError(
-      ErrorCode.UNAVAILABLE,
-      `no cluster '${cluster}' runs from ${stateDirPath(stateDir)}`,
-    );
-  }
-  return embeddedSource({
-    controlPlaneUrl: state.cluster.controlPlaneUrl,
-    clusterDir: join(stateDirPath(stateDir), 'clusters', cluster),
-  });
-}
-
 /** The middy handler over the given environment (the local runner passes its own). */
 export function createHandler(env: NodeJS.ProcessEnv = process.env) {
   const logger = createLogger('snapshot');
@@ -94,12 +79,13 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env) {
         ? env[functionEnv.backupBucket]!
         : regionalResources(region, cluster).backupBucket;
     const s3 = s3Client({ region, env });
+    const topology = topologyReaderFromEnv(region, env);
     try {
       const { manifest, created, pagesRead } = await runSnapshot({
         s3,
         bucket,
         cluster,
-        source: embeddedSourceFromEnv(cluster, env),
+        source: publishedTopologySource(cluster, topology.read),
         request,
         log: (message, fields) => logger.info(fields ?? {}, message),
       });
@@ -115,6 +101,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env) {
       };
     } finally {
       s3.destroy();
+      topology.close();
     }
   });
 }

@@ -1,11 +1,11 @@
 // Where the snapshot function finds what it reads: the volume (storage nodes and placement), the
 // writer's consistent point, and page reads from full segments. Behind one small interface so the
 // handler cannot tell embedded mode from AWS:
-// - embedded: the cluster dir's volume.json, and the control plane's GET /status → the writer's
-//   HTTP port → GET /consistent-point on the writer;
-// - AWS/LocalStack (not wired yet): the SSM topology parameter (topologyParameterName(cluster)) names
-//   the writer; the same two documents would be read from it — the volume config published next to
-//   the topology, and the writer's /consistent-point over the VPC.
+// - the Lambda (both modes): the cluster's published topology (core/cluster/topology-store.ts: SSM,
+//   or the control plane's topology.json in embedded mode) names the volume's URL and the writer's
+//   HTTP side port, which serves GET /consistent-point;
+// - the CLI (`borealis snapshot create`): the cluster dir's volume.json, and the control plane's
+//   GET /status → the writer's HTTP port → GET /consistent-point on the writer.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -14,6 +14,7 @@ import {
   decodeConsistentPoint,
 } from '../../core/cluster/consistent-point.ts';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
+import type { ReadPublishedTopology } from '../../core/cluster/topology-store.ts';
 import { storageClients } from '../../core/engine/instance.ts';
 import { PageFetcher } from '../../core/engine/page-fetcher.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
@@ -69,6 +70,40 @@ export function embeddedSource(options: { controlPlaneUrl: string; clusterDir: s
         );
       }
       return writerConsistentPoint(`http://127.0.0.1:${writer.httpPort}`);
+    },
+  };
+}
+
+/**
+ * A cluster found through its published topology: the volume from `volumeUrl`, the consistent point
+ * from the writer's `httpUrl`. The topology is read afresh for each consistent point, so a snapshot
+ * asked during a failover finds the new writer (or a retryable UNAVAILABLE while none serves).
+ */
+export function publishedTopologySource(
+  cluster: string,
+  readTopology: ReadPublishedTopology,
+): SnapshotSource {
+  return {
+    volume: async () => {
+      const topology = await readTopology(cluster);
+      if (topology.volumeUrl === undefined) {
+        throw new BorealisError(
+          ErrorCode.UNAVAILABLE,
+          `cluster ${cluster} has not published its volume yet (no volumeUrl in its topology, version ${topology.version})`,
+          { retryable: true },
+        );
+      }
+      return validateVolumeConfig((await getJson(topology.volumeUrl)) as VolumeConfig);
+    },
+    consistentPoint: async () => {
+      const topology = await readTopology(cluster);
+      const httpUrl = topology.writer?.httpUrl;
+      if (topology.failoverInProgress || httpUrl === undefined) {
+        throw new BorealisError(ErrorCode.UNAVAILABLE, `cluster ${cluster} has no serving writer now`, {
+          retryable: true,
+        });
+      }
+      return writerConsistentPoint(httpUrl);
     },
   };
 }

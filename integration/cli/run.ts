@@ -11,12 +11,15 @@ export interface CliRun {
   stderr: string;
 }
 
-export function borealis(args: readonly string[], options: { timeoutMs?: number } = {}): Promise<CliRun> {
+export function borealis(
+  args: readonly string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliRun> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [bin, ...args],
-      { timeout: options.timeoutMs ?? 20_000, env: { ...process.env, BOREALIS_DEBUG: '' } },
+      { timeout: options.timeoutMs ?? 20_000, env: { ...(options.env ?? process.env), BOREALIS_DEBUG: '' } },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
         resolve({ code, stdout, stderr });

@@ -1,21 +1,19 @@
-// Runs only against a real LocalStack (LOCALSTACK_ENDPOINT=http://127.0.0.1:4566): the same
-// provisioning and listing code as the embedded default, pointed at LocalStack instead.
+// Against a real LocalStack (endpoint.ts: LOCALSTACK_ENDPOINT or `npm run localstack -- start`): the
+// same provisioning and listing code as the embedded default, pointed at LocalStack instead.
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { kinesisClient, s3Client } from '../../core/aws/clients.ts';
 import { regionalResources } from '../../core/resources.ts';
 import { provisionRegion } from '../../embedded/provision.ts';
+import { localStackTarget, requireLocalStack } from './endpoint.ts';
 
-const endpoint = process.env.LOCALSTACK_ENDPOINT;
-if (!endpoint) {
-  console.log(
-    'integration/localstack: skipped — set LOCALSTACK_ENDPOINT to a running LocalStack to run these',
-  );
-}
+const target = localStackTarget();
+if (target.skipReason) console.log(`integration/localstack/resources: skipped — ${target.skipReason}`);
 
-describe.skipIf(!endpoint)('LocalStack', () => {
+describe.skipIf(target.skipReason !== undefined)('LocalStack', () => {
   it('provisions and lists a region through the shared client factory', async () => {
+    const endpoint = requireLocalStack(target);
     const env = {
       ...process.env,
       AWS_ENDPOINT_URL: endpoint,

@@ -3,6 +3,7 @@
 // it never reaches the fleet.
 import { controlPlaneRoutes, type ControlPlaneError as ErrorBody } from '../../core/cluster/topology.ts';
 import type { ServiceRequest, ServiceResponse } from '../../core/http/service-http.ts';
+import type { VolumeConfig } from '../../core/volume.ts';
 import { type Controller, ControlPlaneError } from './controller.ts';
 import type { TopologyPublisher } from './topology-publisher.ts';
 
@@ -43,13 +44,16 @@ function oneTarget(body: unknown, allowed: readonly string[]): Record<string, st
   return { [key]: value as string | boolean };
 }
 
-export function controlPlaneApi(controller: Controller, publisher: TopologyPublisher) {
+export function controlPlaneApi(controller: Controller, publisher: TopologyPublisher, volume?: VolumeConfig) {
   return async ({ method, url, body }: ServiceRequest): Promise<ServiceResponse | undefined> => {
     try {
       const route = `${method} ${url.pathname}`;
       switch (route) {
         case `GET ${controlPlaneRoutes.status}`:
           return { status: 200, body: controller.status() };
+        case `GET ${controlPlaneRoutes.volume}`:
+          // The volume config the storage nodes run with (topology.volumeUrl points here).
+          return volume ? { status: 200, body: volume } : fail('NotFound', 'no volume config here');
         case `GET ${controlPlaneRoutes.topology}`: {
           const after = Number(url.searchParams.get('after') ?? '-1');
           if (!Number.isInteger(after)) return fail('BadRequest', 'after must be an integer version');
@@ -57,14 +61,15 @@ export function controlPlaneApi(controller: Controller, publisher: TopologyPubli
         }
         case `POST ${controlPlaneRoutes.endpoints}`: {
           const { writer, reader } = (body ?? {}) as { writer?: unknown; reader?: unknown };
-          const url = /^http:\/\/127\.0\.0\.1:\d{1,5}$/;
+          // The proxy's advertised address: an IPv4 address or a DNS name (ECS, network namespaces).
+          const url = /^http:\/\/[A-Za-z0-9.-]{1,253}:\d{1,5}$/;
           if (
             typeof writer !== 'string' ||
             typeof reader !== 'string' ||
             !url.test(writer) ||
             !url.test(reader)
           ) {
-            return fail('BadRequest', 'endpoints: writer and reader must be http://127.0.0.1:PORT');
+            return fail('BadRequest', 'endpoints: writer and reader must be http://HOST:PORT');
           }
           controller.setEndpoints({ writer, reader });
           return { status: 204 };

@@ -6,7 +6,7 @@
 import { assert } from '../../core/assert.ts';
 import {
   type ClusterStatus,
-  chooseFailoverTarget,
+  controlPlaneRoutes,
   type FailoverEvent,
   type InstanceStatus,
   type RestoreProgress,
@@ -14,7 +14,16 @@ import {
   type TopologyReader,
 } from '../../core/cluster/topology.ts';
 import type { Logger } from '../../core/log.ts';
-import { type Fleet, type HealthDoc, type InstanceSlot, instanceEndpoint, storageRunning } from './fleet.ts';
+import { httpUrl } from '../../core/process/address-flags.ts';
+import { failoverTarget, silentProcesses } from './decisions.ts';
+import {
+  type Fleet,
+  type HealthDoc,
+  type InstanceSlot,
+  instanceEndpoint,
+  instanceRedoAddress,
+  storageRunning,
+} from './fleet.ts';
 import { HealthProber } from './health-probe.ts';
 import type { TopologyContent, TopologyPublisher } from './topology-publisher.ts';
 
@@ -65,6 +74,7 @@ export class Controller {
   #failingOver = false;
   #epoch = '0';
   #endpoints: { writer: string | null; reader: string | null } = { writer: null, reader: null };
+  #controlPlaneUrl: string | undefined;
   readonly failovers: FailoverEvent[] = [];
   /** Progress of the restore that creates this cluster, while and after it runs. */
   restore: RestoreProgress | undefined;
@@ -112,6 +122,11 @@ export class Controller {
     this.#endpoints = endpoints;
   }
 
+  /** The control plane's own API URL, published in the topology once it serves (with the volume's URL). */
+  setControlPlaneUrl(url: string): void {
+    this.#controlPlaneUrl = url;
+  }
+
   /**
    * Starts the cluster: every storage node, then `beforeInstances` (a restore hydrates the volume
    * there), the writer (recovers the volume), then the readers.
@@ -141,7 +156,7 @@ export class Controller {
 
   #writerRedo(): string | undefined {
     const w = this.writer;
-    return w?.redoPort ? `127.0.0.1:${w.redoPort}` : undefined;
+    return w ? instanceRedoAddress(w) : undefined;
   }
 
   #topology(): TopologyContent {
@@ -168,14 +183,23 @@ export class Controller {
         ? {
             id: writer.id,
             endpoint: instanceEndpoint(writer)!,
-            redo: `127.0.0.1:${writer.redoPort}`,
+            redo: instanceRedoAddress(writer)!,
             incarnation: writer.incarnation,
+            ...(writerHttpUrl(writer) === null ? {} : { httpUrl: writerHttpUrl(writer)! }),
           }
         : null,
       readers,
       failoverInProgress: this.failoverInProgress,
       resourceArn: this.options.resourceArn,
       secretArn: this.options.secretArn,
+      // What deployed functions need to find the cluster (core/cluster/topology-store.ts).
+      ...(this.#controlPlaneUrl === undefined
+        ? {}
+        : {
+            controlPlaneUrl: this.#controlPlaneUrl,
+            volumeUrl: new URL(controlPlaneRoutes.volume, this.#controlPlaneUrl).toString(),
+          }),
+      endpoints: { ...this.#endpoints },
     };
   }
 
@@ -208,17 +232,21 @@ export class Controller {
 
   /** Processes silent (no healthy answer) for failureThresholdMs: instances killed, storage reported. */
   #judgeSilence(now: number): void {
-    const silent = (slot: Probed) =>
-      slot.process?.running === true && now - slot.lastHealthyAt > this.options.failureThresholdMs;
-    for (const slot of this.fleet.storage.values()) {
+    const verdicts = silentProcesses(
+      [...this.fleet.storage.values()].map((s) => ({ ...s, id: s.node.id })),
+      [...this.fleet.instances.values()],
+      now,
+      this.options.failureThresholdMs,
+    );
+    for (const id of verdicts.storageToReport) {
       // A slow storage node is only reported: the quorum tolerates it, and killing a node that is
       // merely busy (coalescing a backlog) could turn one slow node into a lost quorum.
-      if (!silent(slot) || slot.health === undefined || slot.health.healthy === false) continue;
-      this.options.logger.warn({ node: slot.node.id }, 'storage node stopped answering');
-      slot.health = { ...slot.health, healthy: false };
+      const slot = this.fleet.storageSlot(id)!;
+      this.options.logger.warn({ node: id }, 'storage node stopped answering');
+      slot.health = { ...slot.health!, healthy: false };
     }
-    for (const slot of this.fleet.instances.values()) {
-      if (slot.state !== 'running' || !silent(slot)) continue;
+    for (const id of verdicts.instancesToKill) {
+      const slot = this.fleet.instance(id)!;
       // Fail-stop: a hung instance is killed so it can never serve again (a hung writer is also
       // fenced by the next writer's epoch, but a process we gave up on must not linger).
       this.options.logger.warn(
@@ -238,19 +266,21 @@ export class Controller {
 
   async #probeAll(): Promise<void> {
     const probes: Promise<void>[] = [];
-    for (const slot of this.fleet.storage.values()) probes.push(this.#probe(slot, slot.node.httpPort));
+    for (const slot of this.fleet.storage.values()) {
+      probes.push(this.#probe(slot, slot.node.host, slot.node.httpPort));
+    }
     for (const slot of this.fleet.instances.values()) {
-      if (slot.state === 'running') probes.push(this.#probe(slot, slot.httpPort));
+      if (slot.state === 'running') probes.push(this.#probe(slot, slot.host, slot.httpPort));
     }
     await Promise.all(probes);
   }
 
-  async #probe(slot: Probed, httpPort: number | null): Promise<void> {
+  async #probe(slot: Probed, host: string | null, httpPort: number | null): Promise<void> {
     const process = slot.process;
-    if (!process?.running || httpPort === null || this.#probing.has(slot)) return;
+    if (!process?.running || host === null || httpPort === null || this.#probing.has(slot)) return;
     this.#probing.add(slot);
     try {
-      const health = await this.#prober.probe(httpPort, this.options.healthTimeoutMs);
+      const health = await this.#prober.probe(httpPort, this.options.healthTimeoutMs, host);
       if (slot.process !== process) return; // restarted meanwhile: the answer was the old process's
       slot.health = health;
       if (health.healthy === true) slot.lastHealthyAt = Date.now();
@@ -291,7 +321,7 @@ export class Controller {
         now - (this.#retargetedAt.get(slot.id) ?? 0) > 1_000
       ) {
         this.#retargetedAt.set(slot.id, now);
-        void fetch(`http://127.0.0.1:${slot.httpPort}/admin/writer-redo`, {
+        void fetch(`${httpUrl(slot.host!, slot.httpPort!)}/admin/writer-redo`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ writerRedo }),
@@ -412,30 +442,13 @@ export class Controller {
    * (no reader) a new writer on the volume — in the failed writer's slot if nothing else is free.
    */
   #chooseTarget(asked: string | undefined, from: string | null): string | undefined {
-    const slots = [...this.fleet.instances.values()];
-    if (asked) {
-      const slot = this.fleet.instance(asked);
-      if (slot && slot.state !== 'stopping') return asked;
-    }
-    const best = chooseFailoverTarget(
-      slots
-        .filter((s) => s.role === 'reader' && s.state === 'running')
-        .map((s) => ({
-          id: s.id,
-          tier: s.tier,
-          healthy: s.health?.healthy === true,
-          lagMs: typeof s.health?.lagMs === 'number' ? s.health.lagMs : null,
-        })),
-    );
-    if (best) return best;
-    const down = slots.filter((s) => s.state === 'down');
-    return (down.find((s) => s.id !== from) ?? down[0])?.id;
+    return failoverTarget([...this.fleet.instances.values()], asked, from);
   }
 
   // --- operator actions (the CLI through the HTTP API) ---------------------------------------------
 
   async kill(target: { node?: string; az?: string; writer?: boolean; instance?: string }) {
-    const killed: { id: string; pid: number }[] = [];
+    const killed: { id: string; pid: number | null }[] = [];
     const killOne = async (kind: 'storage' | 'instance', id: string) => {
       const pid = await this.fleet.kill(kind, id);
       if (pid !== undefined) killed.push({ id, pid });
@@ -586,4 +599,13 @@ export class Controller {
       updatedAt: new Date().toISOString(),
     };
   }
+}
+
+/** The writer's HTTP side port on the host of its Data API endpoint (whatever address that advertises). */
+function writerHttpUrl(slot: InstanceSlot): string | null {
+  const endpoint = instanceEndpoint(slot);
+  if (endpoint === null || slot.httpPort === null) return null;
+  const url = new URL(endpoint);
+  url.port = String(slot.httpPort);
+  return url.origin;
 }

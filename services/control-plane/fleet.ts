@@ -1,32 +1,34 @@
-// The processes of one cluster as the control plane owns them: six storage nodes and the database
-// instances (one writer, readers). Starting, stopping and SIGKILLing them, and remembering what each
-// last said on /health. Decisions (who is writer, when to fail over) live in controller.ts.
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The fleet: what the control plane needs from wherever a cluster's processes run — start a storage
+// node, start an instance as writer or reader (resolving with its advertised endpoints), stop it,
+// kill it as a crash, replace it, and hear when one exits on its own. Two implementations: local
+// processes on this machine (local-fleet.ts: `npm start`, tests) and ECS tasks (ecs-fleet.ts:
+// compute=ecs). Decisions (who is writer, when to fail over) live in controller.ts.
 import type { InstanceRole, InstanceState } from '../../core/cluster/topology.ts';
-import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
+import { hostPort, httpUrl } from '../../core/process/address-flags.ts';
 import type { StorageNodeAddress } from '../../core/volume.ts';
-
-const entries = {
-  storage: fileURLToPath(new URL('../storage-node/main.ts', import.meta.url)),
-  writer: fileURLToPath(new URL('../writer/main.ts', import.meta.url)),
-  reader: fileURLToPath(new URL('../reader/main.ts', import.meta.url)),
-};
-
-/** A recovering writer waits for a write quorum; its own recovery gives up first and exits. */
-const writerReadyTimeoutMs = 120_000;
-const readyTimeoutMs = 60_000;
 
 export type HealthDoc = { healthy: boolean; [key: string]: unknown };
 
+/** One running incarnation of a storage node or instance: a local process or an ECS task. */
+export interface FleetProcess {
+  readonly running: boolean;
+  /** The OS process id (local), or null (an ECS task has none: see `task`). */
+  readonly pid: number | null;
+  /** What it announced once it served (local: its ready line; ECS: its first healthy /health). */
+  readonly ready: Record<string, unknown>;
+  /** The ECS task ARN, when it is one. */
+  readonly task?: string;
+}
+
 interface Tracked {
-  process: ManagedProcess | undefined;
+  process: FleetProcess | undefined;
   /** Last /health answer and when it came; a process that stops answering is declared failed. */
   health: HealthDoc | undefined;
   lastHealthyAt: number;
 }
 
 export interface StorageSlot extends Tracked {
+  /** Where peers, instances and the control plane reach it (the volume config's host and ports). */
   node: StorageNodeAddress;
   starting: boolean;
 }
@@ -39,7 +41,8 @@ export interface InstanceSlot extends Tracked {
   state: InstanceState;
   incarnation: number;
   restarts: number;
-  /** Data API, redo stream (writers) and HTTP ports of the current process. */
+  /** The advertised address of the current process, and its Data API, redo stream (writers) and HTTP ports. */
+  host: string | null;
   port: number | null;
   redoPort: number | null;
   httpPort: number | null;
@@ -47,197 +50,90 @@ export interface InstanceSlot extends Tracked {
   restartAt: number | undefined;
 }
 
-export interface FleetOptions {
-  dir: string;
-  volumePath: string;
-  region: string;
-  cluster: string;
-  storageArgs: string[];
-  instanceArgs: string[];
-  /** Flags for writers only (the redo stream and backup bucket). */
-  writerArgs?: string[];
-  /** Called when a process exits on its own (or by SIGKILL), never for a stop the fleet asked. */
-  onExit: (
-    kind: 'storage' | 'instance',
-    id: string,
-    info: { code: number | null; signal: string | null },
-  ) => void;
+/** Where a started instance serves: its advertised host and ports. */
+export interface InstanceEndpoints {
+  host: string;
+  port: number;
+  redoPort: number | null;
+  httpPort: number;
 }
 
-export class Fleet {
-  readonly storage = new Map<string, StorageSlot>();
-  readonly instances = new Map<string, InstanceSlot>();
-  #incarnations = 0;
+export type FleetKind = 'storage' | 'instance';
 
-  constructor(
-    private readonly options: FleetOptions,
-    nodes: readonly StorageNodeAddress[],
-    instances: readonly { id: string; az: string; tier: number }[],
-  ) {
-    for (const node of nodes) {
-      this.storage.set(node.id, {
-        node,
-        process: undefined,
-        health: undefined,
-        lastHealthyAt: 0,
-        starting: false,
-      });
-    }
-    for (const i of instances) {
-      this.instances.set(i.id, {
-        ...i,
-        role: 'reader',
-        state: 'down',
-        incarnation: 0,
-        restarts: -1,
-        port: null,
-        redoPort: null,
-        httpPort: null,
-        process: undefined,
-        health: undefined,
-        lastHealthyAt: 0,
-        restartAt: undefined,
-      });
-    }
-  }
+/** Called when a process exits on its own (or is killed as a crash), never for a stop the fleet asked. */
+export type ExitListener = (
+  kind: FleetKind,
+  id: string,
+  info: { code: number | null; signal: string | null },
+) => void;
 
-  logFile(name: string): string {
-    return join(this.options.dir, 'logs', `${name}.log`);
-  }
-
-  storageSlot(id: string): StorageSlot | undefined {
-    return this.storage.get(id);
-  }
-
-  instance(id: string): InstanceSlot | undefined {
-    return this.instances.get(id);
-  }
-
-  async startStorage(id: string): Promise<void> {
-    const slot = this.storage.get(id)!;
-    if (slot.process?.running || slot.starting) return;
-    slot.starting = true;
-    try {
-      const process = await spawnProcess({
-        name: `storage-${id}`,
-        entry: entries.storage,
-        args: [
-          '--id',
-          id,
-          '--az',
-          slot.node.az,
-          '--data-dir',
-          join(this.options.dir, 'nodes', id),
-          '--volume-config',
-          this.options.volumePath,
-          ...this.options.storageArgs,
-        ],
-        logFile: this.logFile(`storage-${id}`),
-        readyTimeoutMs,
-      });
-      slot.process = process;
-      slot.lastHealthyAt = Date.now();
-      void process.exited.then((info) => {
-        if (slot.process !== process) return;
-        slot.health = undefined;
-        this.options.onExit('storage', id, info);
-      });
-    } finally {
-      slot.starting = false;
-    }
-  }
-
+export interface Fleet {
+  readonly storage: Map<string, StorageSlot>;
+  readonly instances: Map<string, InstanceSlot>;
+  storageSlot(id: string): StorageSlot | undefined;
+  instance(id: string): InstanceSlot | undefined;
+  /** Starts a storage node (no-op if it runs or is starting); resolves once it serves. */
+  startStorage(id: string): Promise<void>;
   /**
-   * Starts an instance as writer or reader. A reader needs the writer's redo address. Resolves when
-   * it serves; rejects if it exits first (a writer that cannot reach a quorum gives up and exits).
+   * Starts an instance as writer or reader (a reader needs the writer's redo address, HOST:PORT).
+   * Resolves with its advertised endpoints once it serves; rejects if it exits first (a writer
+   * that cannot reach a write quorum gives up and exits).
    */
-  async startInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<void> {
-    const slot = this.instances.get(id)!;
-    if (slot.process?.running) throw new Error(`instance ${id} already runs (pid ${slot.process.pid})`);
-    slot.role = role;
-    slot.state = 'starting';
-    slot.restartAt = undefined;
-    slot.health = undefined;
-    slot.port = slot.redoPort = slot.httpPort = null;
-    slot.incarnation = ++this.#incarnations;
-    slot.restarts++;
-    const common = ['--id', id, '--volume-config', this.options.volumePath, '--region', this.options.region];
-    const args =
-      role === 'writer'
-        ? [
-            ...common,
-            '--cluster',
-            this.options.cluster,
-            ...this.options.instanceArgs,
-            ...(this.options.writerArgs ?? []),
-          ]
-        : [
-            ...common,
-            '--cluster',
-            this.options.cluster,
-            '--writer-redo',
-            writerRedo!,
-            ...this.options.instanceArgs,
-          ];
-    let process: ManagedProcess;
-    try {
-      process = await spawnProcess({
-        name: id,
-        entry: role === 'writer' ? entries.writer : entries.reader,
-        args,
-        logFile: this.logFile(id),
-        readyTimeoutMs: role === 'writer' ? writerReadyTimeoutMs : readyTimeoutMs,
-      });
-    } catch (error) {
-      slot.state = 'down';
-      throw error;
-    }
-    const ready = process.ready as Record<string, unknown>;
-    slot.process = process;
-    slot.port = ready.port as number;
-    slot.redoPort = (ready.redoPort as number | undefined) ?? null;
-    slot.httpPort = ready.httpPort as number;
-    slot.lastHealthyAt = Date.now();
-    slot.state = 'running';
-    void process.exited.then((info) => {
-      if (slot.process !== process) return;
-      const wasStopping = slot.state === 'stopping';
-      slot.state = 'down';
-      slot.health = undefined;
-      if (!wasStopping) this.options.onExit('instance', id, info);
-    });
-  }
-
-  /** A deliberate stop (promotion, planned failover, shutdown): SIGTERM, then SIGKILL. */
-  async stopInstance(id: string, graceMs = 3_000): Promise<void> {
-    const slot = this.instances.get(id)!;
-    const process = slot.process;
-    if (!process?.running) return;
-    slot.state = 'stopping';
-    await process.stop(graceMs);
-    slot.state = 'down';
-    slot.health = undefined;
-  }
-
-  /** SIGKILL, as a crash: the exit is reported through onExit like any failure. Returns the pid. */
-  async kill(kind: 'storage' | 'instance', id: string): Promise<number | undefined> {
-    const slot = kind === 'storage' ? this.storage.get(id) : this.instances.get(id);
-    const process = slot?.process;
-    if (!process?.running) return undefined;
-    const pid = process.pid;
-    await process.kill();
-    return pid;
-  }
-
-  async stopAll(): Promise<void> {
-    const all = [...this.instances.values(), ...this.storage.values()];
-    for (const slot of this.instances.values()) if (slot.process?.running) slot.state = 'stopping';
-    await Promise.all(all.map((s) => s.process?.stop()));
-  }
+  startInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<InstanceEndpoints>;
+  /** A deliberate stop (promotion, planned failover, shutdown): no exit notification. */
+  stopInstance(id: string, graceMs?: number): Promise<void>;
+  /**
+   * A crash (SIGKILL, or an ECS StopTask): the exit is reported through the exit listener like any
+   * failure. Resolves with the pid (null for an ECS task), or undefined when nothing ran.
+   */
+  kill(kind: FleetKind, id: string): Promise<number | null | undefined>;
+  /** Stops an instance and starts it again in the given role: a new incarnation, new endpoints. */
+  replaceInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<InstanceEndpoints>;
+  stopAll(): Promise<void>;
 }
 
+/** A reset slot for a fresh start of an instance (shared by the implementations). */
+export function beginInstanceStart(slot: InstanceSlot, role: InstanceRole, incarnation: number): void {
+  slot.role = role;
+  slot.state = 'starting';
+  slot.restartAt = undefined;
+  slot.health = undefined;
+  slot.host = null;
+  slot.port = slot.redoPort = slot.httpPort = null;
+  slot.incarnation = incarnation;
+  slot.restarts++;
+}
+
+export function newInstanceSlot(i: { id: string; az: string; tier: number }): InstanceSlot {
+  return {
+    ...i,
+    role: 'reader',
+    state: 'down',
+    incarnation: 0,
+    restarts: -1,
+    host: null,
+    port: null,
+    redoPort: null,
+    httpPort: null,
+    process: undefined,
+    health: undefined,
+    lastHealthyAt: 0,
+    restartAt: undefined,
+  };
+}
+
+export function newStorageSlot(node: StorageNodeAddress): StorageSlot {
+  return { node, process: undefined, health: undefined, lastHealthyAt: 0, starting: false };
+}
+
+/** The Data API URL clients (the proxy) use for this instance, or null while it has none. */
 export function instanceEndpoint(slot: InstanceSlot): string | null {
-  return slot.port === null ? null : `http://127.0.0.1:${slot.port}`;
+  return slot.port === null ? null : httpUrl(slot.host ?? '127.0.0.1', slot.port);
+}
+
+/** The writer's redo stream as readers connect to it (HOST:PORT), or undefined. */
+export function instanceRedoAddress(slot: InstanceSlot): string | undefined {
+  return slot.redoPort ? hostPort(slot.host ?? '127.0.0.1', slot.redoPort) : undefined;
 }
 
 export function storageRunning(slot: StorageSlot): boolean {

@@ -3,6 +3,7 @@
 // machinery (streams, abort signals, a Response) per ask cost far more than the small answer, on the
 // control plane and on the process asked.
 import { Agent, get } from 'node:http';
+import { hostPort } from '../../core/process/address-flags.ts';
 import type { HealthDoc } from './fleet.ts';
 
 /** A health document is a few hundred bytes; more is a broken or foreign server. */
@@ -13,7 +14,8 @@ export class HealthProber {
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
   /** The process's health document; rejects on no answer within `timeoutMs` or a malformed one. */
-  probe(port: number, timeoutMs: number): Promise<HealthDoc> {
+  probe(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<HealthDoc> {
+    const where = hostPort(host, port);
     return new Promise((resolve, reject) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
@@ -24,13 +26,13 @@ export class HealthProber {
         if (error) reject(error);
         else resolve(doc!);
       };
-      const request = get({ host: '127.0.0.1', port, path: '/health', agent: this.#agent }, (response) => {
+      const request = get({ host, port, path: '/health', agent: this.#agent }, (response) => {
         const chunks: Buffer[] = [];
         let bytes = 0;
         response.on('data', (chunk: Buffer) => {
           bytes += chunk.length;
           if (bytes > healthDocBytesMax) {
-            settle(new Error(`127.0.0.1:${port}/health: answer over ${healthDocBytesMax} bytes`));
+            settle(new Error(`${where}/health: answer over ${healthDocBytesMax} bytes`));
             request.destroy();
             return;
           }
@@ -42,13 +44,13 @@ export class HealthProber {
           try {
             settle(undefined, parseHealthDoc(Buffer.concat(chunks).toString('utf8')));
           } catch (error) {
-            settle(new Error(`127.0.0.1:${port}/health: ${(error as Error).message}`));
+            settle(new Error(`${where}/health: ${(error as Error).message}`));
           }
         });
       });
       request.on('error', (error) => settle(error));
       timer = setTimeout(() => {
-        settle(new Error(`127.0.0.1:${port}/health: no answer within ${timeoutMs} ms`));
+        settle(new Error(`${where}/health: no answer within ${timeoutMs} ms`));
         request.destroy();
       }, timeoutMs);
     });

@@ -9,13 +9,21 @@ import { ssmClient } from '../../core/aws/clients.ts';
 import { resolveEndpoint } from '../../core/aws/endpoints.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
+import {
+  addressFlagOptions,
+  addressFlags,
+  addressFlagUsage,
+  httpUrl,
+} from '../../core/process/address-flags.ts';
 import { nonNegativeIntFlag, parseFlags } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
 import { clusterArns, defaultClusterName, primaryRegion } from '../../core/resources.ts';
 import { controlPlaneApi } from './api.ts';
 import { Controller } from './controller.ts';
-import { Fleet } from './fleet.ts';
+import { ecsFleetFromEnv, ecsVolumeFromEnv } from './ecs-fleet-env.ts';
+import type { Fleet } from './fleet.ts';
+import { LocalProcessFleet } from './local-fleet.ts';
 import { readRestoreJob, runRestore } from './restore.ts';
 import { readPersistedTopology, TopologyPublisher } from './topology-publisher.ts';
 import { setUpVolume, volumePath } from './volume-setup.ts';
@@ -47,10 +55,13 @@ options:
   --backup-bucket NAME      the backup bucket (archive watermark) writers resume the redo stream from
   --publish-ssm             also write the topology to SSM (on by default when an SSM/AWS
                             endpoint is configured: AWS_ENDPOINT_URL[_SSM])
+  --fleet local|ecs         where storage nodes and instances run (default local: child processes;
+                            ecs: ECS tasks, configured by BOREALIS_ECS_* variables — see ecs-fleet-env.ts)
+${addressFlagUsage(28)}
   --help                    this text
 
 API (JSON): GET /status, GET /topology?after=V (long-poll), POST /endpoints, POST /kill,
-POST /start, POST /failover — see core/cluster/topology.ts and docs/cluster.md.`;
+POST /start, POST /failover, GET /volume — see core/cluster/topology.ts and docs/cluster.md.`;
 
 const { values } = parseFlags('control-plane', {
   dir: { type: 'string' },
@@ -71,6 +82,8 @@ const { values } = parseFlags('control-plane', {
   'redo-stream': { type: 'string' },
   'backup-bucket': { type: 'string' },
   'restore-job': { type: 'string' },
+  fleet: { type: 'string', default: 'local' },
+  ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -100,18 +113,27 @@ if (readers > 15) {
   process.exit(2);
 }
 
+if (values.fleet !== 'local' && values.fleet !== 'ecs') {
+  console.error(`control-plane: --fleet must be local or ecs, got '${values.fleet}'`);
+  process.exit(2);
+}
+const addresses = addressFlags('control-plane', values);
 const dir = values.dir;
 const { cluster, region } = values;
 const logger = createLogger('control-plane', { cluster });
 const azs = ['a', 'b', 'c'].map((x) => `${region}${x}`);
-const volume = await setUpVolume({
-  dir,
-  azs,
-  volumeId: `${cluster}-volume`,
-  pgCount: int('pg-count'),
-  pagesPerPg: int('pages-per-pg'),
-  pageSizeBytes: int('page-size'),
-});
+// On ECS the deployment computed the volume config (storage nodes by their Cloud Map names).
+const volume =
+  values.fleet === 'ecs'
+    ? ecsVolumeFromEnv(process.env, dir)
+    : await setUpVolume({
+        dir,
+        azs,
+        volumeId: `${cluster}-volume`,
+        pgCount: int('pg-count'),
+        pagesPerPg: int('pages-per-pg'),
+        pageSizeBytes: int('page-size'),
+      });
 // instance-1 starts as the writer (tier 1); readers get tiers 0, 1, 2, … in order; AZs round-robin.
 const instances = Array.from({ length: readers + 1 }, (_, i) => ({
   id: `instance-${i + 1}`,
@@ -139,23 +161,25 @@ const failoverSeconds = new Histogram({
   registers: [registry],
 });
 let controller: Controller | undefined;
-const fleet = new Fleet(
-  {
-    dir,
-    volumePath: volumePath(dir),
-    region,
-    cluster,
-    storageArgs: [],
-    instanceArgs: ['--cache-pages', String(int('cache-pages'))],
-    writerArgs: [
-      ...(values['redo-stream'] === undefined ? [] : ['--redo-stream', values['redo-stream']]),
-      ...(values['backup-bucket'] === undefined ? [] : ['--backup-bucket', values['backup-bucket']]),
-    ],
-    onExit: (kind, id, info) => controller?.onExit(kind, id, info),
-  },
-  volume.nodes,
-  instances,
-);
+const fleetOptions = {
+  region,
+  cluster,
+  instanceArgs: ['--cache-pages', String(int('cache-pages'))],
+  writerArgs: [
+    ...(values['redo-stream'] === undefined ? [] : ['--redo-stream', values['redo-stream']]),
+    ...(values['backup-bucket'] === undefined ? [] : ['--backup-bucket', values['backup-bucket']]),
+  ],
+  onExit: (kind: 'storage' | 'instance', id: string, info: { code: number | null; signal: string | null }) =>
+    controller?.onExit(kind, id, info),
+};
+const fleet: Fleet =
+  values.fleet === 'ecs'
+    ? ecsFleetFromEnv(process.env, { ...fleetOptions, logger }, volume.nodes, instances)
+    : new LocalProcessFleet(
+        { ...fleetOptions, dir, volumePath: volumePath(dir), storageArgs: [] },
+        volume.nodes,
+        instances,
+      );
 const arns = clusterArns(region, cluster);
 controller = new Controller({
   fleet,
@@ -218,13 +242,16 @@ const publisher = new TopologyPublisher(
 controller.attach(publisher);
 const http = await startServiceHttp({
   port: int('port'),
+  host: addresses.bind,
   registry,
   health: () => ({ healthy: true, service: 'control-plane', cluster, writer: ctl.writer?.id ?? null }),
-  routes: controlPlaneApi(controller, publisher),
+  routes: controlPlaneApi(controller, publisher, volume),
 });
 
 // Before the cluster is ready (a restore can take minutes) the CLI follows progress through /status.
-writeFileSync(join(dir, 'control-plane.url'), `http://127.0.0.1:${http.port}\n`);
+writeFileSync(join(dir, 'control-plane.url'), `${httpUrl(addresses.advertise, http.port)}\n`);
+// Published with the topology (with the volume's URL): how deployed functions reach the cluster.
+controller.setControlPlaneUrl(httpUrl(addresses.advertise, http.port));
 
 let stopping = false;
 async function stop(code: number): Promise<never> {
@@ -267,7 +294,7 @@ logger.info({ port: http.port, writer: firstWriter, readers }, 'control plane re
 announceReady({
   service: 'control-plane',
   port: http.port,
-  url: `http://127.0.0.1:${http.port}`,
+  url: httpUrl(addresses.advertise, http.port),
   cluster,
   region,
   writer: firstWriter,

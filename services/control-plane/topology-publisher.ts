@@ -5,13 +5,13 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { Topology } from '../../core/cluster/topology.ts';
+import { topologyParameterName } from '../../core/cluster/topology-store.ts';
 import type { Logger } from '../../core/log.ts';
 
 export type TopologyContent = Omit<Topology, 'version' | 'updatedAt'>;
 
-export function topologyParameterName(cluster: string): string {
-  return `/borealis/${cluster}/topology`;
-}
+// The name lives with the readers of the parameter (functions, `up --aws`): one definition.
+export { topologyParameterName };
 
 /** The persisted topology of an earlier run, if any (who was writer, which epoch). */
 export function readPersistedTopology(file: string): Topology | undefined {

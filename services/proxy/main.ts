@@ -3,6 +3,12 @@
 // topology, holds writes through a failover, and registers its endpoints with the control plane.
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
+import {
+  addressFlagOptions,
+  addressFlags,
+  addressFlagUsage,
+  httpUrl,
+} from '../../core/process/address-flags.ts';
 import { nonNegativeIntFlag, parseFlags } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
@@ -26,6 +32,8 @@ options:
   --http-port N         /health and /metrics (default 0: any)
   --hold-ms N           how long a request waits for a writer during a failover (default ${holdMsDefault})
   --queue-max N         requests held at once; more are refused (default ${queueMaxDefault})
+${addressFlagUsage(24)}
+                        (the endpoints registered with the control plane use the advertised one)
   --help                this text`;
 
 const { values } = parseFlags('proxy', {
@@ -35,6 +43,7 @@ const { values } = parseFlags('proxy', {
   'http-port': { type: 'string', default: '0' },
   'hold-ms': { type: 'string', default: String(holdMsDefault) },
   'queue-max': { type: 'string', default: String(queueMaxDefault) },
+  ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -42,6 +51,7 @@ if (values.help) {
   process.exit(0);
 }
 const controlPlane = controlPlaneFlag(values['control-plane']);
+const addresses = addressFlags('proxy', values);
 const intFlag = (name: 'writer-port' | 'reader-port' | 'http-port' | 'hold-ms' | 'queue-max') =>
   nonNegativeIntFlag('proxy', name, values[name]);
 const ports = { writer: intFlag('writer-port'), reader: intFlag('reader-port'), http: intFlag('http-port') };
@@ -87,8 +97,18 @@ const dispatcher = new Dispatcher({
 });
 // Callers must name the cluster's ARNs, as the instances require; unchecked until the first topology.
 const endpointOptions = { dispatcher, metrics, logger, callerArns: () => router.topology };
-const writerServer = await startProxyServer({ endpoint: 'writer', port: ports.writer, ...endpointOptions });
-const readerServer = await startProxyServer({ endpoint: 'reader', port: ports.reader, ...endpointOptions });
+const writerServer = await startProxyServer({
+  endpoint: 'writer',
+  port: ports.writer,
+  host: addresses.bind,
+  ...endpointOptions,
+});
+const readerServer = await startProxyServer({
+  endpoint: 'reader',
+  port: ports.reader,
+  host: addresses.bind,
+  ...endpointOptions,
+});
 let stopped = false;
 const follower = new TopologyFollower({
   controlPlane,
@@ -98,6 +118,7 @@ const follower = new TopologyFollower({
 follower.start();
 const http = await startServiceHttp({
   port: ports.http,
+  host: addresses.bind,
   registry,
   health: () => ({
     healthy: true,
@@ -127,8 +148,8 @@ process.on('SIGINT', () => void stop(0));
 exitWithParent(() => void stop(0));
 
 const endpoints = {
-  writer: `http://127.0.0.1:${writerServer.port}`,
-  reader: `http://127.0.0.1:${readerServer.port}`,
+  writer: httpUrl(addresses.advertise, writerServer.port),
+  reader: httpUrl(addresses.advertise, readerServer.port),
 };
 announceReady({
   service: 'proxy',

@@ -7,6 +7,7 @@ import { PageFetcher } from '../../core/engine/page-fetcher.ts';
 import { SqlExecutor } from '../../core/engine/sql-executor.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
+import { addressFlagOptions, addressFlags, addressFlagUsage } from '../../core/process/address-flags.ts';
 import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
@@ -30,6 +31,7 @@ options:
   --cache-pages N         buffer cache size in pages (default 65536)
   --statement-timeout-ms N        Data API statement timeout (default 45000)
   --idle-transaction-timeout-ms N roll back transactions idle this long (default 180000)
+${addressFlagUsage(26)}
   --help                  this text`;
 
 const { values } = parseFlags('reader', {
@@ -43,6 +45,7 @@ const { values } = parseFlags('reader', {
   'cache-pages': { type: 'string', default: '65536' },
   'statement-timeout-ms': { type: 'string', default: '45000' },
   'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
+  ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -60,6 +63,7 @@ function intFlag(
   return nonNegativeIntFlag('reader', name, values[name]);
 }
 
+const addresses = addressFlags('reader', values);
 const logger = createLogger('reader', { instance: values.id });
 const volume = volumeConfigFlag('reader', values['volume-config']);
 const clients = storageClients(volume);
@@ -104,14 +108,22 @@ const executor = new SqlExecutor({
   waitDurable: async () => undefined,
 });
 const arns = clusterArns(values.region, values.cluster);
-const dataApi = await startDataApiServer({ port: intFlag('port'), executor, ...arns, logger });
+const dataApi = await startDataApiServer({
+  port: intFlag('port'),
+  host: addresses.bind,
+  executor,
+  ...arns,
+  logger,
+});
 const http = await startServiceHttp({
   port: intFlag('http-port'),
+  host: addresses.bind,
   registry,
   health: () => ({
     healthy: true,
     id: values.id,
     role: 'reader',
+    host: addresses.advertise,
     connectedToWriter: subscriber.connected,
     writerRedo: subscriber.writerRedo,
     visibleLsn: engine.visibleLsn.toString(),
@@ -144,4 +156,11 @@ function stop(code: number): never {
 process.on('SIGTERM', () => stop(0));
 process.on('SIGINT', () => stop(0));
 exitWithParent(() => stop(0));
-announceReady({ service: 'reader', id: values.id, port: dataApi.port, httpPort: http.port, ...arns });
+announceReady({
+  service: 'reader',
+  id: values.id,
+  host: addresses.advertise,
+  port: dataApi.port,
+  httpPort: http.port,
+  ...arns,
+});

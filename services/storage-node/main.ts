@@ -2,9 +2,16 @@
 // us-east-1a --port P --data-dir D --volume-config volume.json`. Serves the binary storage protocol
 // on --port and /health + /metrics on --http-port, runs gossip, coalescing, GC and scrub in the
 // background, and prints {"ready":true,...} once it serves.
+import { isIP } from 'node:net';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
 import { lsnToString } from '../../core/lsn.ts';
+import {
+  addressFlagOptions,
+  addressFlags,
+  addressFlagUsage,
+  isWildcard,
+} from '../../core/process/address-flags.ts';
 import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
@@ -30,6 +37,8 @@ options:
   --scrub-interval-ms N    CRC scrub period (default 5000)
   --gc-interval-ms N       page version GC period (default 5000)
   --retention-ms N         keep page versions at least this long (default 3600000)
+${addressFlagUsage(27)}
+                           (peers and the writer connect to the volume config's host of this node)
   --help                   this text`;
 
 const { values } = parseFlags('storage-node', {
@@ -44,6 +53,7 @@ const { values } = parseFlags('storage-node', {
   'scrub-interval-ms': { type: 'string', default: '5000' },
   'gc-interval-ms': { type: 'string', default: '5000' },
   'retention-ms': { type: 'string', default: '3600000' },
+  ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -66,6 +76,14 @@ const volume = volumeConfigFlag('storage-node', values['volume-config']!);
 const self = nodeById(volume, id);
 if (self.az !== values.az) {
   console.error(`storage-node: --az ${values.az} does not match the volume config (${self.az})`);
+  process.exit(2);
+}
+const addresses = addressFlags('storage-node', values);
+if (!isWildcard(addresses.bind) && isIP(self.host) !== 0 && self.host !== addresses.bind) {
+  // Peers and the writer would connect to an address nobody listens on.
+  console.error(
+    `storage-node: the volume config places ${id} at ${self.host}, but it would bind ${addresses.bind} (--bind-address)`,
+  );
   process.exit(2);
 }
 
@@ -105,18 +123,21 @@ function failStop(error: Error): void {
 
 const server = await startStorageServer(node, {
   port: values.port === undefined ? self.port : intFlag('port'),
+  host: addresses.bind,
   logger,
   metrics,
   onFatal: failStop,
 });
 const http = await startServiceHttp({
   port: values['http-port'] === undefined ? self.httpPort : intFlag('http-port'),
+  host: addresses.bind,
   registry,
   health: () => ({
     healthy: true,
     id,
     az: self.az,
     role: 'storage',
+    host: addresses.advertise,
     epoch: node.epoch.toString(),
     acceptsAppends: node.acceptsAppends,
     segments: [...node.segments.values()].map((s) => ({
@@ -181,6 +202,7 @@ announceReady({
   service: 'storage-node',
   id,
   az: self.az,
+  host: addresses.advertise,
   port: (server.address() as { port: number }).port,
   httpPort: http.port,
   epoch: node.epoch.toString(),

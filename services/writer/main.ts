@@ -12,6 +12,7 @@ import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { pgIdAll } from '../../core/limits.ts';
 import { createLogger } from '../../core/log.ts';
 import { lsnToString } from '../../core/lsn.ts';
+import { addressFlagOptions, addressFlags, addressFlagUsage } from '../../core/process/address-flags.ts';
 import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
@@ -48,6 +49,7 @@ options:
   --read-point-floor-window-ms N  PGMRPL trails VDL by this long (default 300000): storage may collect
                           page versions below it, so a reader transaction or snapshot older than
                           this may have page reads refused (readers do not report read points yet)
+${addressFlagUsage(26)}
   --help                  this text`;
 
 const { values } = parseFlags('writer', {
@@ -65,6 +67,7 @@ const { values } = parseFlags('writer', {
   'redo-stream': { type: 'string' },
   'backup-bucket': { type: 'string' },
   'redo-buffer-bytes': { type: 'string', default: String(publishBufferBytesMax) },
+  ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -94,6 +97,7 @@ function intFlag(
   return nonNegativeIntFlag('writer', name, values[name]);
 }
 
+const addresses = addressFlags('writer', values);
 const logger = createLogger('writer', { instance: values.id });
 const volume = volumeConfigFlag('writer', values['volume-config']);
 const clients = storageClients(volume);
@@ -172,12 +176,19 @@ const executor = new SqlExecutor({
 });
 redo = await RedoStreamServer.start({
   port: intFlag('redo-port'),
+  host: addresses.bind,
   logger,
   vdl: recovered.vdl,
   pgTails: () => shipper.pgTails(),
 });
 const arns = clusterArns(values.region, values.cluster);
-const dataApi = await startDataApiServer({ port: intFlag('port'), executor, ...arns, logger });
+const dataApi = await startDataApiServer({
+  port: intFlag('port'),
+  host: addresses.bind,
+  executor,
+  ...arns,
+  logger,
+});
 const openMs = performance.now() - openStarted;
 
 publisher?.start();
@@ -211,11 +222,13 @@ const metrics = writerMetrics(registry, {
 void metrics;
 const http = await startServiceHttp({
   port: intFlag('http-port'),
+  host: addresses.bind,
   registry,
   health: () => ({
     healthy: shipper.fenced === undefined,
     id: values.id,
     role: 'writer',
+    host: addresses.advertise,
     epoch: recovered.epoch.toString(),
     vdl: shipper.vdl.toString(),
     vcl: shipper.vcl.toString(),
@@ -254,6 +267,7 @@ logger.info(
 announceReady({
   service: 'writer',
   id: values.id,
+  host: addresses.advertise,
   port: dataApi.port,
   redoPort: redo.port,
   httpPort: http.port,

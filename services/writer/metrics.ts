@@ -89,6 +89,16 @@ export function writerMetrics(
       'Times the publish buffer was full (records re-read from storage)',
       (s) => s.overflows,
     );
+    counter(
+      'borealis_writer_redo_archive_stalls_total',
+      'Times the archive watermark stalled below what was published and the range was republished',
+      (s) => s.archiveStalls,
+    );
+    gauge(
+      'borealis_writer_redo_archive_watermark_lsn',
+      'Archive watermark as the redo publisher last read it',
+      () => redo().watermarkLsn ?? 0n,
+    );
     gauge(
       'borealis_writer_redo_published_lsn',
       'Last redo record put to the redo stream',

@@ -8,10 +8,12 @@ import type { VolumeConfig } from '../../core/volume.ts';
 import type { StorageClient } from '../../core/wire/client.ts';
 import type { GossipPullMessage, GossipRecordsMessage, StorageMessage } from '../../core/wire/messages.ts';
 import {
+  ArchiveWatch,
   firstFailedEntry,
   type PutOutcome,
   RedoPublisher,
   type RedoSink,
+  redoStreamHealth,
   TokenBucket,
 } from './redo-publisher.ts';
 import {
@@ -554,4 +556,211 @@ describe('RedoPublisher', () => {
     expect(log.every((r) => seen.has(r.lsn))).toBe(true);
     await p.close();
   }, 30_000);
+});
+
+describe('ArchiveWatch (the archive watchdog’s verdicts)', () => {
+  it('calls a stall only on an LSN published stallMs ago that a watermark stuck as long has not passed', () => {
+    const watch = new ArchiveWatch(60_000);
+    expect(watch.verdict(0, 50n)).toBeUndefined(); // first read: the watermark is 50 since 0
+    watch.sample(0, 100n);
+    watch.sample(10_000, 200n);
+    expect(watch.verdict(59_999, 50n)).toBeUndefined();
+    expect(watch.verdict(60_000, 50n)).toEqual({ watermarkLsn: 50n, publishedLsn: 100n, publishedAtMs: 0 });
+    // The watermark passed 100 (at 60 s): the verdict would be on 200, but the archive is moving.
+    expect(watch.verdict(60_000, 100n)).toBeUndefined();
+    expect(watch.verdict(70_000, 150n)).toBeUndefined();
+    expect(watch.verdict(129_999, 150n)).toBeUndefined();
+    expect(watch.verdict(130_000, 150n)).toMatchObject({ publishedLsn: 200n, watermarkLsn: 150n });
+    expect(watch.verdict(130_000, 200n)).toBeUndefined();
+  });
+
+  it('leaves a slow archive that keeps moving alone, however far behind', () => {
+    const watch = new ArchiveWatch(60_000);
+    // Published 10 LSNs a second; the archive takes 5 a second: moving, but five minutes behind in the end.
+    for (let t = 0; t <= 600_000; t += 10_000) {
+      watch.sample(t, BigInt(t / 100));
+      expect(watch.verdict(t, BigInt(t / 200))).toBeUndefined();
+    }
+  });
+
+  it('after a heal waits stallMs, and longer after each heal the archive did not follow', () => {
+    const watch = new ArchiveWatch(60_000);
+    watch.verdict(0, 50n);
+    watch.sample(0, 100n);
+    expect(watch.verdict(60_000, 50n)).toBeDefined();
+    watch.healed(60_000, 50n);
+    watch.sample(60_000, 100n);
+    expect(watch.verdict(119_999, 50n)).toBeUndefined();
+    expect(watch.verdict(120_000, 50n)).toBeDefined();
+    watch.healed(120_000, 50n); // not followed: the next wait doubles
+    watch.sample(120_000, 100n);
+    expect(watch.verdict(180_000, 50n)).toBeUndefined();
+    expect(watch.verdict(240_000, 50n)).toBeDefined();
+    // The archive moved past the heal's watermark (then stuck again): back to one stallMs.
+    watch.healed(240_000, 50n);
+    watch.sample(240_000, 300n);
+    expect(watch.verdict(240_000, 100n)).toBeUndefined();
+    expect(watch.verdict(299_999, 100n)).toBeUndefined();
+    expect(watch.verdict(300_000, 100n)).toBeDefined();
+  });
+
+  it('keeps its samples bounded however often the published LSN moves', () => {
+    const watch = new ArchiveWatch(60_000);
+    watch.verdict(0, 0n);
+    for (let i = 1; i <= 10_000; i++) watch.sample(i, BigInt(i));
+    expect(watch.samples).toBeLessThanOrEqual(64);
+    // Never a false stall: the newest sample only moved later.
+    expect(watch.verdict(60_000, 9_999n)).toBeUndefined();
+    expect(watch.verdict(130_000, 9_999n)).toMatchObject({ publishedLsn: 10_000n });
+  });
+});
+
+describe('RedoPublisher: archive watchdog', () => {
+  /** A publisher on a clock the test moves, checking every 5 ms of real time, over a scripted archive. */
+  function watched(log: RedoRecord[], sink: FakeSink) {
+    const clock = { now: 1_000_000 };
+    const archive = { watermark: 0n, reads: 0 };
+    const storage = new FakeStorage(log);
+    const p = new RedoPublisher({
+      epoch: 2n,
+      sink,
+      storage,
+      readWatermark: async () => {
+        archive.reads++;
+        return { lsn: archive.watermark, commitTimeMs: 0 };
+      },
+      logger,
+      vdl: 0n,
+      vdlCommitTimeMs: 0,
+      pgTails: new Map(),
+      flushWindowMs: 0,
+      batchBytesMax: 600,
+      archiveCheckIntervalMs: 5,
+      archiveStallMs: 60_000,
+      clock: () => clock.now,
+      random: () => 0,
+    });
+    /** Until the watchdog has read the watermark `n` more times. */
+    const checks = (n: number) => {
+      const target = archive.reads + n;
+      return until(() => archive.reads >= target, `${n} watermark reads`);
+    };
+    return { p, clock, archive, storage, checks };
+  }
+
+  it('republishes (watermark, covered] from storage when the watermark stalls, chained at the watermark', async () => {
+    const log = makeLog(30);
+    const sink = new FakeSink();
+    const { p, clock, archive, storage, checks } = watched(log, sink);
+    p.start();
+    p.shipped(log);
+    p.vdlAdvanced(log.at(-1)!.lsn);
+    await until(() => p.snapshot().publishedLsn === log.at(-1)!.lsn, 'published');
+    const firstRun = sink.stream.length;
+    expect(firstRun).toBeGreaterThan(4);
+    // The archive took the first three batches; the fourth went to the on-failure queue.
+    const watermark = sink.headers()[2]!.lastLsn;
+    archive.watermark = watermark;
+    await checks(1);
+    clock.now += 30_000; // within the stall time: nothing happens
+    await checks(3);
+    expect(p.snapshot().archiveStalls).toBe(0);
+    expect(sink.stream.length).toBe(firstRun);
+    clock.now += 31_000;
+    await until(() => p.snapshot().archiveStalls === 1, 'a stall');
+    await until(
+      () => sink.stream.length > firstRun && p.snapshot().publishedLsn === log.at(-1)!.lsn,
+      'healed',
+    );
+    expect(p.snapshot().lastArchiveStall).toMatchObject({
+      watermarkLsn: watermark,
+      publishedLsn: log.at(-1)!.lsn,
+    });
+    expect(storage.requests).toEqual([
+      expect.objectContaining({ afterLsn: watermark, uptoLsn: log.at(-1)!.lsn }),
+    ]);
+    // The stream carries the lost range again, from the watermark: the archive can plan from it.
+    const healed = sink.headers().slice(firstRun);
+    expect(healed[0]!.prevLsn).toBe(watermark);
+    expect(planLogChain(chunkInfos(healed), watermark).endLsn).toBe(log.at(-1)!.lsn);
+    expect(
+      sink
+        .records()
+        .slice(sink.records().length - healed.reduce((n, h) => n + h.recordCount, 0))
+        .map((r) => r.lsn),
+    ).toEqual(log.filter((r) => r.lsn > watermark).map((r) => r.lsn));
+    expect(p.snapshot().recordsRepublished).toBe(log.filter((r) => r.lsn > watermark).length);
+    expect(redoStreamHealth('s', p.snapshot())).toMatchObject({
+      archiveStalls: 1,
+      lastArchiveStall: { watermarkLsn: watermark.toString() },
+    });
+    // The archive follows: no second verdict, even long after.
+    archive.watermark = log.at(-1)!.lsn;
+    clock.now += 600_000;
+    await checks(1);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(p.snapshot().archiveStalls).toBe(1);
+    // Live records after the heal continue the chain.
+    const more = makeLog(3, { firstLsn: log.at(-1)!.lsn + 1n });
+    p.shipped(more);
+    p.vdlAdvanced(more.at(-1)!.lsn);
+    await until(() => p.snapshot().publishedLsn === more.at(-1)!.lsn, 'live again');
+    expect(planLogChain(chunkInfos(sink.headers().slice(firstRun)), watermark).endLsn).toBe(more.at(-1)!.lsn);
+    await p.close();
+  });
+
+  it('never calls a stall while the archive trails by less than the stall time', async () => {
+    const log = makeLog(40);
+    const sink = new FakeSink();
+    const { p, clock, archive, checks } = watched(log, sink);
+    p.start();
+    const published: Lsn[] = [];
+    for (let t = 0; t < 40; t++) {
+      p.shipped(log.slice(t * 3, t * 3 + 3));
+      p.vdlAdvanced(log[t * 3 + 2]!.lsn);
+      await until(() => p.snapshot().publishedLsn === log[t * 3 + 2]!.lsn, 'published');
+      published.push(log[t * 3 + 2]!.lsn);
+      // Five seconds a commit; the archive is eleven commits (55 s) behind.
+      clock.now += 5_000;
+      archive.watermark = published.at(-12) ?? 0n;
+      await checks(1);
+    }
+    expect(clock.now - 1_000_000).toBe(200_000);
+    expect(p.snapshot().archiveStalls).toBe(0);
+    expect(sink.records().map((r) => r.lsn)).toEqual(log.map((r) => r.lsn));
+    await p.close();
+  });
+
+  it('clears the verdict when the archive moves on, and reads nothing while all is archived', async () => {
+    const log = makeLog(20);
+    const sink = new FakeSink();
+    const { p, clock, archive, checks } = watched(log, sink);
+    p.start();
+    p.shipped(log.slice(0, 30));
+    p.vdlAdvanced(log[29]!.lsn);
+    await until(() => p.snapshot().publishedLsn === log[29]!.lsn, 'first half');
+    await checks(1);
+    // Behind for 50 s, then the archive catches up.
+    clock.now += 50_000;
+    await checks(1);
+    archive.watermark = log[29]!.lsn;
+    await checks(1);
+    // Nothing above the watermark: no reads at all.
+    const reads = archive.reads;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(archive.reads).toBe(reads);
+    // More is published; a minute after the first half, but only 30 s after this: no stall.
+    p.shipped(log.slice(30));
+    p.vdlAdvanced(log.at(-1)!.lsn);
+    await until(() => p.snapshot().publishedLsn === log.at(-1)!.lsn, 'second half');
+    await checks(1);
+    clock.now += 30_000;
+    await checks(2);
+    expect(p.snapshot().archiveStalls).toBe(0);
+    // Stuck for a full stall time after that: now it is one.
+    clock.now += 31_000;
+    await until(() => p.snapshot().archiveStalls === 1, 'a stall');
+    expect(p.snapshot().lastArchiveStall).toMatchObject({ watermarkLsn: log[29]!.lsn });
+    await p.close();
+  });
 });

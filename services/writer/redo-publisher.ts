@@ -17,6 +17,13 @@
 // - No gap after a failover or restart: the loop starts from the archive watermark (S3) and
 //   republishes (watermark, recovered VDL] from storage before any live record. Consumers dedupe by
 //   prevLsn chaining (core/backup/archive.ts planLogChain), so duplicates are harmless.
+// - Archive watchdog: what was published can still be lost on the way to the archive (a batch the
+//   archiver's trigger set aside to its on-failure queue after its retries, an operator skipping
+//   records). Every archiveCheckIntervalMs the publisher reads the watermark (one S3 GET, only while
+//   it has published above it); if the watermark is still below an LSN published archiveStallMs ago
+//   and has not moved for as long (the archiver normally trails by a second or two; a lost batch
+//   stops it dead), it counts a stall, logs the range, and republishes (watermark, covered] from
+//   storage — the overflow path, chained at the watermark (ArchiveWatch holds the verdicts).
 import { assert } from '../../core/assert.ts';
 import {
   encodeRedoBatch,
@@ -26,7 +33,7 @@ import {
   redoBatchHeaderBytes,
 } from '../../core/backup/redo-batch.ts';
 import type { Logger } from '../../core/log.ts';
-import { type Lsn, lsnMin, lsnToString } from '../../core/lsn.ts';
+import { type Lsn, lsnMax, lsnMin, lsnToString } from '../../core/lsn.ts';
 import { decodeCommitPayload, encodedRecordLength, RecordKind, type RedoRecord } from '../../core/record.ts';
 import type { DurableLogReader } from './redo-publisher-storage.ts';
 
@@ -46,6 +53,14 @@ export const flushWindowMsDefault = 200;
 export const flushBytesDefault = 256 * 1024;
 const backoffMsMin = 100;
 const backoffMsMax = 5_000;
+/** Archive watchdog defaults: read the watermark this often… */
+export const archiveCheckIntervalMsDefault = 10_000;
+/** …and heal when it is still below what was published this long ago (the archiver trails by ~1–2 s). */
+export const archiveStallMsDefault = 60_000;
+/** After a heal that the archive did not follow, the next verdict waits up to this many times longer. */
+const archiveHealBackoffFactorMax = 16;
+/** Samples of the published LSN the watchdog keeps at most (one per check: 7 at the defaults). */
+const archiveSamplesMax = 64;
 
 assert(redoBatchBytesMax <= shardBytesPerSecondMax, 'a batch fits one second of a shard');
 assert(shardBytesPerSecondMax <= putRecordsBytesMax, 'a request of one second fits PutRecords');
@@ -125,6 +140,10 @@ export interface RedoPublisherOptions {
   flushBytes?: number;
   shardBytesPerSecond?: number;
   shardRecordsPerSecond?: number;
+  /** How often the archive watchdog reads the watermark (real time; also while idle). */
+  archiveCheckIntervalMs?: number;
+  /** The watermark still below an LSN published this long ago (clock time): a stall, healed. */
+  archiveStallMs?: number;
   clock?: () => number;
   random?: () => number;
 }
@@ -145,7 +164,94 @@ export interface RedoPublisherStats {
   requests: number;
   errors: number;
   overflows: number;
+  /** Times the archive watermark stalled below what was published, and the range was republished. */
+  archiveStalls: number;
+  /** The last stall: the watermark then and the LSN it should have passed. */
+  lastArchiveStall: { watermarkLsn: Lsn; publishedLsn: Lsn; atMs: number } | undefined;
   lastError: string | undefined;
+}
+
+/** A stall verdict: the archive lost (watermarkLsn, publishedLsn], published at publishedAtMs. */
+export interface ArchiveStall {
+  watermarkLsn: Lsn;
+  publishedLsn: Lsn;
+  publishedAtMs: number;
+}
+
+/**
+ * Pure core of the archive watchdog: samples of the last LSN published over time, and the verdict
+ * on a watermark read. A sample (t, L) claims only "L was published by t", so merging or dropping
+ * samples can only delay a verdict, never make a false one. Bounded: of the samples older than
+ * stallMs it keeps the newest (the one a verdict is made on), and at most archiveSamplesMax in all.
+ */
+export class ArchiveWatch {
+  readonly #samples: { atMs: number; lsn: Lsn }[] = [];
+  /** No verdict before this (a heal is given time to reach the archive). */
+  #quietUntilMs = 0;
+  #healsUnfollowed = 0;
+  #healWatermark: Lsn | undefined;
+  #healedAtMs = 0;
+  /** The watermark last read, and since when it has had that value. */
+  #watermark: Lsn | undefined;
+  #watermarkSinceMs = 0;
+
+  constructor(readonly stallMs: number) {
+    assert(stallMs > 0, 'a positive archive stall time');
+  }
+
+  get samples(): number {
+    return this.#samples.length;
+  }
+
+  /** The last LSN published, as of now (recorded only when it moved). */
+  sample(nowMs: number, publishedLsn: Lsn): void {
+    const last = this.#samples.at(-1);
+    if (last === undefined || publishedLsn > last.lsn) {
+      // Full: the newest sample moves forward instead (still true, only later).
+      if (this.#samples.length >= archiveSamplesMax) this.#samples.pop();
+      this.#samples.push({ atMs: nowMs, lsn: publishedLsn });
+    }
+    // Keep one sample at or older than stallMs (the newest such), drop the older ones.
+    while (this.#samples.length > 1 && this.#samples[1]!.atMs <= nowMs - this.stallMs) this.#samples.shift();
+    assert(this.#samples.length <= archiveSamplesMax, 'archive watch samples stay bounded');
+  }
+
+  /**
+   * The watermark as read now: a stall when an LSN published stallMs ago is still above it and the
+   * watermark has not moved for stallMs either. A lost batch stops the watermark dead (it cannot
+   * pass the gap); an archiver that is merely slow still moves it, and is left to catch up — a
+   * republish would only add to its backlog.
+   */
+  verdict(nowMs: number, watermarkLsn: Lsn): ArchiveStall | undefined {
+    if (watermarkLsn !== this.#watermark) {
+      this.#watermark = watermarkLsn;
+      this.#watermarkSinceMs = nowMs;
+    }
+    // Archived samples are settled; a heal the archive followed resets the backoff.
+    while (this.#samples.length > 0 && this.#samples[0]!.lsn <= watermarkLsn) this.#samples.shift();
+    if (this.#healWatermark !== undefined && watermarkLsn > this.#healWatermark) {
+      // The archive followed the last heal: it was a lost batch, not a dead archiver.
+      this.#healsUnfollowed = 0;
+      this.#healWatermark = undefined;
+      this.#quietUntilMs = Math.min(this.#quietUntilMs, this.#healedAtMs + this.stallMs);
+    }
+    if (nowMs < this.#quietUntilMs) return undefined;
+    const old = this.#samples[0];
+    if (old === undefined || old.atMs > nowMs - this.stallMs) return undefined;
+    if (this.#watermarkSinceMs > nowMs - this.stallMs) return undefined;
+    return { watermarkLsn, publishedLsn: old.lsn, publishedAtMs: old.atMs };
+  }
+
+  /** A heal from `watermarkLsn` starts now: forget the samples, wait before the next verdict. */
+  healed(nowMs: number, watermarkLsn: Lsn): void {
+    this.#samples.length = 0;
+    this.#healsUnfollowed++;
+    this.#healWatermark = watermarkLsn;
+    this.#healedAtMs = nowMs;
+    // Heals the archive does not follow (an archiver down, not a lost batch) back off: 1, 2, 4… ×.
+    const factor = Math.min(archiveHealBackoffFactorMax, 2 ** (this.#healsUnfollowed - 1));
+    this.#quietUntilMs = nowMs + this.stallMs * factor;
+  }
 }
 
 /** Deque of records with a cheap shift. */
@@ -207,6 +313,11 @@ export class RedoPublisher {
   #wake: (() => void) | undefined;
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
+  readonly #archiveWatch: ArchiveWatch;
+  #archiveTimer: NodeJS.Timeout | undefined;
+  #archiveChecking = false;
+  /** A heal the loop applies at its next turn: republish from this watermark. */
+  #healFrom: { lsn: Lsn; commitTimeMs: number } | undefined;
   readonly stats: RedoPublisherStats;
 
   constructor(options: RedoPublisherOptions) {
@@ -217,6 +328,8 @@ export class RedoPublisher {
       flushBytes: flushBytesDefault,
       shardBytesPerSecond: shardBytesPerSecondMax,
       shardRecordsPerSecond: shardRecordsPerSecondMax,
+      archiveCheckIntervalMs: archiveCheckIntervalMsDefault,
+      archiveStallMs: archiveStallMsDefault,
       clock: Date.now,
       random: Math.random,
       ...options,
@@ -233,6 +346,8 @@ export class RedoPublisher {
     this.#startedAt = this.#o.clock();
     this.#bytes = new TokenBucket(this.#o.shardBytesPerSecond, this.#o.clock);
     this.#records = new TokenBucket(this.#o.shardRecordsPerSecond, this.#o.clock);
+    assert(this.#o.archiveCheckIntervalMs > 0, 'a positive archive check interval');
+    this.#archiveWatch = new ArchiveWatch(this.#o.archiveStallMs);
     this.stats = {
       mode: 'watermark',
       watermarkLsn: undefined,
@@ -249,6 +364,8 @@ export class RedoPublisher {
       requests: 0,
       errors: 0,
       overflows: 0,
+      archiveStalls: 0,
+      lastArchiveStall: undefined,
       lastError: undefined,
     };
   }
@@ -305,10 +422,13 @@ export class RedoPublisher {
       this.#o.logger.fatal({ err: (error as Error).message }, 'redo publisher stopped');
       this.stats.lastError = (error as Error).message;
     });
+    this.#archiveTimer = setInterval(() => void this.#checkArchive(), this.#o.archiveCheckIntervalMs);
+    this.#archiveTimer.unref();
   }
 
   async close(): Promise<void> {
     this.#abort.abort();
+    clearInterval(this.#archiveTimer);
     this.#poke();
     await this.#loop;
   }
@@ -379,6 +499,7 @@ export class RedoPublisher {
     const signal = this.#abort.signal;
     await this.#readWatermark();
     while (!signal.aborted) {
+      if (this.#healFrom !== undefined) this.#heal(this.#healFrom);
       const covered = this.#covered;
       // Live records start above bufferFloor; below it (a failover, an overflow) storage has them.
       if (covered < this.#bufferFloor) {
@@ -438,6 +559,69 @@ export class RedoPublisher {
         await this.#backoff(attempt);
       }
     }
+  }
+
+  /**
+   * One watchdog turn (the timer's): sample what is published; if anything is above the last known
+   * watermark, read it and judge. A stall asks the loop to heal (it owns the publish state).
+   */
+  async #checkArchive(): Promise<void> {
+    if (this.#archiveChecking || this.#abort.signal.aborted || this.#published === undefined) return;
+    if (this.#healFrom !== undefined) return; // the loop has not rewound yet
+    this.#archiveChecking = true;
+    try {
+      this.#archiveWatch.sample(this.#o.clock(), this.#published);
+      const known = this.stats.watermarkLsn ?? 0n;
+      if (this.#published <= known) return;
+      let read: { lsn: Lsn; commitTimeMs: number };
+      try {
+        read = await this.#o.readWatermark();
+      } catch (error) {
+        this.#noteError(error, 'reading the archive watermark (watchdog)');
+        return;
+      }
+      if (this.#abort.signal.aborted) return;
+      if (read.lsn > known) this.stats.watermarkLsn = read.lsn;
+      const stall = this.#archiveWatch.verdict(this.#o.clock(), read.lsn);
+      if (stall === undefined) return;
+      this.stats.archiveStalls++;
+      this.stats.lastArchiveStall = {
+        watermarkLsn: stall.watermarkLsn,
+        publishedLsn: stall.publishedLsn,
+        atMs: this.#o.clock(),
+      };
+      this.#o.logger.error(
+        {
+          watermarkLsn: lsnToString(stall.watermarkLsn),
+          publishedLsn: lsnToString(stall.publishedLsn),
+          publishedAgoMs: this.#o.clock() - stall.publishedAtMs,
+          coveredLsn: lsnToString(this.#covered),
+          stalls: this.stats.archiveStalls,
+        },
+        'redo publisher: the archive lost part of what was published (its watermark stalled below it); republishing from the watermark',
+      );
+      this.#archiveWatch.healed(this.#o.clock(), stall.watermarkLsn);
+      this.#healFrom = { lsn: stall.watermarkLsn, commitTimeMs: read.commitTimeMs };
+      this.#poke();
+    } finally {
+      this.#archiveChecking = false;
+    }
+  }
+
+  /**
+   * Rewinds the chain to the archive watermark, the overflow way: published and covered go back to
+   * it and bufferFloor up to what was covered, so the loop reads (watermark, covered] back from
+   * storage, chained at the watermark (the archive's tip), and then goes on live.
+   */
+  #heal(from: { lsn: Lsn; commitTimeMs: number }): void {
+    this.#healFrom = undefined;
+    const covered = this.#covered;
+    if (this.#published === undefined || from.lsn >= covered) return; // caught up meanwhile
+    this.#published = from.lsn;
+    this.#covered = from.lsn;
+    this.#publishedCommitTimeMs = from.commitTimeMs;
+    this.#bufferFloor = lsnMax(covered, this.#bufferFloor);
+    this.#windowStartedAt = undefined;
   }
 
   /** Records from the buffer head that are durable, at most one request's worth (requestFull: cut there). */
@@ -606,6 +790,14 @@ export function redoStreamHealth(stream: string, s: RedoPublisherStats): Record<
     batchesPublished: s.batchesPublished,
     recordsRepublished: s.recordsRepublished,
     overflows: s.overflows,
+    archiveStalls: s.archiveStalls,
+    lastArchiveStall: s.lastArchiveStall
+      ? {
+          watermarkLsn: s.lastArchiveStall.watermarkLsn.toString(),
+          publishedLsn: s.lastArchiveStall.publishedLsn.toString(),
+          at: new Date(s.lastArchiveStall.atMs).toISOString(),
+        }
+      : null,
     errors: s.errors,
     lastError: s.lastError ?? null,
   };

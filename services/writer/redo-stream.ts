@@ -56,6 +56,8 @@ export class RedoStreamServer {
 
   static async start(options: {
     port: number;
+    /** @default '127.0.0.1' */
+    host?: string;
     logger: Logger;
     vdl: Lsn;
     pgTails: () => Map<number, Lsn>;
@@ -65,7 +67,7 @@ export class RedoStreamServer {
     self = new RedoStreamServer(server, options.logger, options.vdl, options.pgTails);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port, '127.0.0.1', () => resolve());
+      server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
     });
     return self;
   }

@@ -2,19 +2,21 @@
 // functions/<dir>/index.ts, bundled here with the local esbuild), each with its own role and log
 // group. Triggers are wired by FunctionTriggers; what each function may touch is granted here,
 // action by action, on the named resources only.
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import {
   type FunctionDefinition,
   type FunctionName,
   functionDefinitions,
+  functionEnv,
   functionEnvironment,
 } from '../../../core/functions.ts';
 import type { RegionalResources } from '../../../core/resources.ts';
@@ -28,6 +30,11 @@ interface FunctionAccess {
   readsTopology: boolean;
   /** Puts events on the region's default bus (restore: Completed / Failed). */
   putsEvents: boolean;
+  /**
+   * Asks for new clusters on the provision queue and follows them (restore, deployed mode):
+   * sqs:SendMessage on the queue, ssm:GetParameter on every cluster's topology and provision status.
+   */
+  provisions?: boolean;
 }
 
 export const functionAccess: Readonly<Record<FunctionName, FunctionAccess>> = {
@@ -35,14 +42,17 @@ export const functionAccess: Readonly<Record<FunctionName, FunctionAccess>> = {
   'backup-archiver': { objects: ['s3:GetObject', 's3:PutObject'], readsTopology: false, putsEvents: false },
   // Manifests and content-addressed pages (reads the previous manifest to stay incremental).
   snapshot: { objects: ['s3:GetObject', 's3:PutObject'], readsTopology: true, putsEvents: false },
-  // Reads the archive to plan; the new cluster hydrates itself; answers on EventBridge.
-  restore: { objects: ['s3:GetObject'], readsTopology: true, putsEvents: true },
+  // Reads the archive to plan; asks for the new cluster on the provision queue and follows its
+  // topology (any cluster's, not only this one's: hence `provisions`); answers on EventBridge.
+  restore: { objects: ['s3:GetObject'], readsTopology: false, putsEvents: true, provisions: true },
   // Lists and reads manifests and chunks, deletes what left the window.
   'backup-retention': {
     objects: ['s3:GetObject', 's3:DeleteObject'],
     readsTopology: false,
     putsEvents: false,
   },
+  // Reads a snapshot's manifest and packs; writes Parquet, metadata and its task record.
+  'snapshot-export': { objects: ['s3:GetObject', 's3:PutObject'], readsTopology: false, putsEvents: false },
 };
 
 /** Lambda logs: long enough to investigate a failed restore or archiver batch. */
@@ -61,8 +71,12 @@ export interface FunctionsProps {
   bucket: s3.IBucket;
   bucketKey: kms.IKey;
   topology: ssm.IStringParameter;
+  /** The region's provision queue (restore: PROVISION_QUEUE_URL and SendMessage). */
+  provisionQueue?: sqs.IQueue;
   /** BACKUP_RETENTION_DAYS for every function (1–35); unset: the functions' default. */
   backupRetentionDays?: number;
+  /** compute=ecs: the cluster's VPC, subnets and the functions' security group (EcsCompute.functionNetwork). */
+  network?: Pick<lambda.FunctionOptions, 'vpc' | 'vpcSubnets' | 'securityGroups'>;
 }
 
 export class Functions extends Construct {
@@ -107,9 +121,15 @@ export class Functions extends Construct {
       architecture: lambda.Architecture.X86_64,
       memorySize: definition.memoryMb,
       timeout: Duration.seconds(definition.timeoutSeconds),
-      environment,
+      environment: {
+        ...environment,
+        ...(functionAccess[definition.name].provisions && props.provisionQueue
+          ? { [functionEnv.provisionQueueUrl]: props.provisionQueue.queueUrl }
+          : {}),
+      },
       role,
       logGroup,
+      ...props.network,
       projectRoot: repoRoot,
       depsLockFilePath: lockFile,
       bundling: {
@@ -121,6 +141,17 @@ export class Functions extends Construct {
         logLevel: nodejs.LogLevel.ERROR,
         // Bundle the pinned AWS SDK too, not the runtime's copy: the same code as in tests.
         externalModules: [],
+        // Files the code reads from disk beside index.mjs (snapshot-export: wa-sqlite's wasm).
+        ...(definition.bundledFiles?.length
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (_input: string, output: string) =>
+                  definition.bundledFiles!.map((file) => `cp "${repoRoot}node_modules/${file}" "${output}/"`),
+              },
+            }
+          : {}),
       },
     });
     Validations.of(fn).acknowledge({
@@ -172,6 +203,37 @@ export class Functions extends Construct {
           resources: [props.topology.parameterArn],
         }),
       );
+    }
+    if (access.provisions && props.provisionQueue) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'ProvisionRequests',
+          actions: ['sqs:SendMessage'],
+          resources: [props.provisionQueue.queueArn],
+        }),
+      );
+      const stack = Stack.of(this);
+      const parameters = ['topology', 'provision'].map((leaf) =>
+        stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `borealis/*/${leaf}` }),
+      );
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'ProvisionedClusters',
+          actions: ['ssm:GetParameter'],
+          resources: parameters,
+        }),
+      );
+      // cdk-nag names the region as the template has it: a literal in a stack with an env.
+      const regionInFinding = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+      for (const leaf of ['topology', 'provision']) {
+        Validations.of(role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:${regionInFinding}:<AWS::AccountId>:parameter/borealis/*/${leaf}]`,
+          reason:
+            'A restore creates a cluster whose name arrives in the request, so its parameters cannot be ' +
+            `named at deploy time: read-only GetParameter on /borealis/<cluster>/${leaf} of any cluster in this ` +
+            'account and region, nothing else under the prefix.',
+        });
+      }
     }
     if (access.putsEvents) {
       const stack = Stack.of(this);

@@ -1,10 +1,10 @@
 // The cluster's topology in SSM Parameter Store, under the name the control plane publishes to
-// (services/control-plane/topology-publisher.ts). The stack creates it with an empty topology
+// (core/cluster/topology-store.ts). The stack creates it with an empty topology
 // (version 0, no writer); a control plane — on ECS, or `borealis up` outside AWS in external
 // compute mode — overwrites it with every change, and the functions read it.
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { topologyParameterName } from '../../../services/control-plane/topology-publisher.ts';
+import { topologyParameterName } from '../../../core/cluster/topology-store.ts';
 
 export interface TopologyParameterProps {
   clusterName: string;

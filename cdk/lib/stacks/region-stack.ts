@@ -8,6 +8,7 @@ import { regionalResources } from '../../../core/resources.ts';
 import { BackupStorage } from '../constructs/backup-storage.ts';
 import { EcsCompute } from '../constructs/ecs-compute.ts';
 import { Functions } from '../constructs/functions.ts';
+import { ProvisionQueue } from '../constructs/provision-queue.ts';
 import { Streams } from '../constructs/streams.ts';
 import { TopologyParameter } from '../constructs/topology.ts';
 import { FunctionTriggers } from '../constructs/triggers.ts';
@@ -27,6 +28,7 @@ export class RegionStack extends Stack {
   readonly backup: BackupStorage;
   readonly streams: Streams;
   readonly topology: TopologyParameter;
+  readonly provision: ProvisionQueue;
   readonly functions: Functions;
   readonly triggers: FunctionTriggers;
   readonly compute: EcsCompute | undefined;
@@ -40,18 +42,8 @@ export class RegionStack extends Stack {
       binlog: resources.binlogStream,
     });
     this.topology = new TopologyParameter(this, 'Topology', { clusterName: props.clusterName });
-    this.functions = new Functions(this, 'Functions', {
-      clusterName: props.clusterName,
-      resources,
-      bucket: this.backup.bucket,
-      bucketKey: this.backup.key,
-      topology: this.topology.parameter,
-      ...(props.backupRetentionDays === undefined ? {} : { backupRetentionDays: props.backupRetentionDays }),
-    });
-    this.triggers = new FunctionTriggers(this, 'Triggers', {
-      functions: this.functions.functions,
-      streams: { redoStream: this.streams.redo, binlogStream: this.streams.binlog },
-    });
+    this.provision = new ProvisionQueue(this, 'Provision', { queueName: resources.provisionQueue });
+    // Before the functions: with compute=ecs they run in its VPC, to reach the storage nodes and writer.
     this.compute =
       props.compute === 'ecs'
         ? new EcsCompute(this, 'Compute', {
@@ -60,7 +52,23 @@ export class RegionStack extends Stack {
             redoStream: this.streams.redo,
             bucket: this.backup.bucket,
             bucketKey: this.backup.key,
+            topology: this.topology.parameter,
           })
         : undefined;
+    this.functions = new Functions(this, 'Functions', {
+      clusterName: props.clusterName,
+      resources,
+      bucket: this.backup.bucket,
+      bucketKey: this.backup.key,
+      topology: this.topology.parameter,
+      provisionQueue: this.provision.queue,
+      ...(props.backupRetentionDays === undefined ? {} : { backupRetentionDays: props.backupRetentionDays }),
+      ...(this.compute ? { network: this.compute.functionNetwork } : {}),
+    });
+    for (const fn of Object.values(this.functions.functions)) this.compute?.grantFunctionNetworking(fn.role!);
+    this.triggers = new FunctionTriggers(this, 'Triggers', {
+      functions: this.functions.functions,
+      streams: { redoStream: this.streams.redo, binlogStream: this.streams.binlog },
+    });
   }
 }

@@ -1,0 +1,190 @@
+// The fleet as local processes (`npm start`, the CLI, tests): every storage node and instance is a
+// child of the control plane, tracked by PID, logging to DIR/logs. Its advertised address is the one
+// its ready line names (its bind address: 127.0.0.1 unless instanceArgs pass --bind-address).
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { InstanceRole } from '../../core/cluster/topology.ts';
+import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
+import type { StorageNodeAddress } from '../../core/volume.ts';
+import {
+  beginInstanceStart,
+  type ExitListener,
+  type Fleet,
+  type FleetKind,
+  type InstanceEndpoints,
+  type InstanceSlot,
+  newInstanceSlot,
+  newStorageSlot,
+  type StorageSlot,
+} from './fleet.ts';
+
+const entries = {
+  storage: fileURLToPath(new URL('../storage-node/main.ts', import.meta.url)),
+  writer: fileURLToPath(new URL('../writer/main.ts', import.meta.url)),
+  reader: fileURLToPath(new URL('../reader/main.ts', import.meta.url)),
+};
+
+/** A recovering writer waits for a write quorum; its own recovery gives up first and exits. */
+const writerReadyTimeoutMs = 120_000;
+const readyTimeoutMs = 60_000;
+
+export interface LocalFleetOptions {
+  dir: string;
+  volumePath: string;
+  region: string;
+  cluster: string;
+  storageArgs: string[];
+  instanceArgs: string[];
+  /** Flags for writers only (the redo stream and backup bucket). */
+  writerArgs?: string[];
+  onExit: ExitListener;
+}
+
+export class LocalProcessFleet implements Fleet {
+  readonly storage = new Map<string, StorageSlot>();
+  readonly instances = new Map<string, InstanceSlot>();
+  /** The child behind each slot's current process (slot.process is the same object). */
+  readonly #children = new Map<StorageSlot | InstanceSlot, ManagedProcess>();
+  #incarnations = 0;
+
+  constructor(
+    private readonly options: LocalFleetOptions,
+    nodes: readonly StorageNodeAddress[],
+    instances: readonly { id: string; az: string; tier: number }[],
+  ) {
+    for (const node of nodes) this.storage.set(node.id, newStorageSlot(node));
+    for (const i of instances) this.instances.set(i.id, newInstanceSlot(i));
+  }
+
+  logFile(name: string): string {
+    return join(this.options.dir, 'logs', `${name}.log`);
+  }
+
+  storageSlot(id: string): StorageSlot | undefined {
+    return this.storage.get(id);
+  }
+
+  instance(id: string): InstanceSlot | undefined {
+    return this.instances.get(id);
+  }
+
+  async startStorage(id: string): Promise<void> {
+    const slot = this.storage.get(id)!;
+    if (slot.process?.running || slot.starting) return;
+    slot.starting = true;
+    try {
+      const process = await spawnProcess({
+        name: `storage-${id}`,
+        entry: entries.storage,
+        args: [
+          '--id',
+          id,
+          '--az',
+          slot.node.az,
+          '--data-dir',
+          join(this.options.dir, 'nodes', id),
+          '--volume-config',
+          this.options.volumePath,
+          ...this.options.storageArgs,
+        ],
+        logFile: this.logFile(`storage-${id}`),
+        readyTimeoutMs,
+      });
+      slot.process = process;
+      this.#children.set(slot, process);
+      slot.lastHealthyAt = Date.now();
+      void process.exited.then((info) => {
+        if (slot.process !== process) return;
+        slot.health = undefined;
+        this.options.onExit('storage', id, info);
+      });
+    } finally {
+      slot.starting = false;
+    }
+  }
+
+  async startInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<InstanceEndpoints> {
+    const slot = this.instances.get(id)!;
+    if (slot.process?.running) throw new Error(`instance ${id} already runs (pid ${slot.process.pid})`);
+    beginInstanceStart(slot, role, ++this.#incarnations);
+    const common = ['--id', id, '--volume-config', this.options.volumePath, '--region', this.options.region];
+    const args =
+      role === 'writer'
+        ? [
+            ...common,
+            '--cluster',
+            this.options.cluster,
+            ...this.options.instanceArgs,
+            ...(this.options.writerArgs ?? []),
+          ]
+        : [
+            ...common,
+            '--cluster',
+            this.options.cluster,
+            '--writer-redo',
+            writerRedo!,
+            ...this.options.instanceArgs,
+          ];
+    let process: ManagedProcess;
+    try {
+      process = await spawnProcess({
+        name: id,
+        entry: role === 'writer' ? entries.writer : entries.reader,
+        args,
+        logFile: this.logFile(id),
+        readyTimeoutMs: role === 'writer' ? writerReadyTimeoutMs : readyTimeoutMs,
+      });
+    } catch (error) {
+      slot.state = 'down';
+      throw error;
+    }
+    const ready = process.ready as Record<string, unknown>;
+    slot.process = process;
+    this.#children.set(slot, process);
+    slot.host = typeof ready.host === 'string' ? ready.host : '127.0.0.1';
+    slot.port = ready.port as number;
+    slot.redoPort = (ready.redoPort as number | undefined) ?? null;
+    slot.httpPort = ready.httpPort as number;
+    slot.lastHealthyAt = Date.now();
+    slot.state = 'running';
+    void process.exited.then((info) => {
+      if (slot.process !== process) return;
+      const wasStopping = slot.state === 'stopping';
+      slot.state = 'down';
+      slot.health = undefined;
+      if (!wasStopping) this.options.onExit('instance', id, info);
+    });
+    return { host: slot.host, port: slot.port, redoPort: slot.redoPort, httpPort: slot.httpPort };
+  }
+
+  /** SIGTERM, then SIGKILL after graceMs. */
+  async stopInstance(id: string, graceMs = 3_000): Promise<void> {
+    const slot = this.instances.get(id)!;
+    const process = this.#children.get(slot);
+    if (!process?.running || slot.process !== process) return;
+    slot.state = 'stopping';
+    await process.stop(graceMs);
+    slot.state = 'down';
+    slot.health = undefined;
+  }
+
+  /** SIGKILL, as a crash: the exit is reported through onExit like any failure. Returns the pid. */
+  async kill(kind: FleetKind, id: string): Promise<number | undefined> {
+    const slot = kind === 'storage' ? this.storage.get(id) : this.instances.get(id);
+    const process = slot && this.#children.get(slot);
+    if (!process?.running || slot?.process !== process) return undefined;
+    const pid = process.pid;
+    await process.kill();
+    return pid;
+  }
+
+  async replaceInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<InstanceEndpoints> {
+    await this.stopInstance(id);
+    return this.startInstance(id, role, writerRedo);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const slot of this.instances.values()) if (slot.process?.running) slot.state = 'stopping';
+    await Promise.all([...this.#children.values()].map((p) => p.stop()));
+  }
+}
