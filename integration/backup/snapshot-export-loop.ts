@@ -2,7 +2,6 @@
 // process as the snapshot-export Lambda would run, until SIGTERM — so that an export is in progress
 // for the whole of a measured window, whatever the machine's speed. Its only inputs are S3 objects.
 // One JSON line per finished export on stdout; the caller checks and counts them.
-import { join } from 'node:path';
 import { s3Client } from '../../core/aws/clients.ts';
 import { announceReady } from '../../core/process/spawn.ts';
 import { runExportTask, startExportTask } from '../../functions/snapshot-export/handler.ts';
@@ -25,7 +24,7 @@ for (let n = 0; ; n++) {
   const exportTaskIdentifier = `cpu-${process.pid}-${n}`;
   const startedAtMs = Date.now();
   const task = await runExportTask(
-    { ...deps, tempDir: join(tempDir, String(n)) },
+    deps,
     await startExportTask(deps, { exportTaskIdentifier, cluster, snapshotIdentifier: snapshotId }),
   );
   exports++;
