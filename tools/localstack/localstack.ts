@@ -263,6 +263,9 @@ export async function start(
   if (running) return running;
   install(dir, log);
   const p = paths(dir);
+  // Without PERSISTENCE every start is a new, empty AWS — but kinesis-mock reloads its streams from
+  // LocalStack's state folder if one is left there: clear it (installed packages under var/ stay).
+  rmSync(join(p.data, 'tmp'), { recursive: true, force: true });
   mkdirSync(p.data, { recursive: true });
   const port = options.port ?? (await freePorts(1))[0]!;
   const out = openSync(p.log, 'a');
