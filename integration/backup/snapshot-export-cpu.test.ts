@@ -10,20 +10,19 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { delta, snapshot } from '../../bench/lib/proc-io.ts';
-import { s3Client } from '../../core/aws/clients.ts';
 import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
 import { emulatorCredentials } from '../../embedded/emulators.ts';
 import { takeSnapshot } from '../../functions/snapshot/handler.ts';
 import { storagePageReader, writerConsistentPoint } from '../../functions/snapshot/source.ts';
-import { type InstanceInfo, startWriter } from '../harness/instances.ts';
+import type { InstanceInfo } from '../harness/instances.ts';
+import { type SnapshotRig, startSnapshotRig } from '../harness/snapshot-rig.ts';
 import { Sql } from '../harness/sql.ts';
-import { StorageCluster } from '../harness/storage-cluster.ts';
+import type { StorageCluster } from '../harness/storage-cluster.ts';
 import { makeTempDir } from '../harness/temp.ts';
 
-const s3Entry = fileURLToPath(new URL('../../embedded/s3-emulator.ts', import.meta.url));
 const loopEntry = fileURLToPath(new URL('./snapshot-export-loop.ts', import.meta.url));
 const bucket = 'borealis-backup-us-east-1';
 const cluster = 'borealis';
@@ -65,43 +64,22 @@ describe('the cluster during a snapshot export', () => {
   const dir = makeTempDir('snapshot-export-cpu');
   let storage: StorageCluster;
   let writer: InstanceInfo;
-  let s3server: ManagedProcess;
+  let rig: SnapshotRig | undefined;
   let s3: S3Client;
   let s3Endpoint: string;
   let sqls: Sql[] = [];
   let loop: ManagedProcess | undefined;
 
   beforeAll(async () => {
-    [storage, s3server] = await Promise.all([
-      StorageCluster.start({ dir: dir.path, pgCount: 4, pagesPerPg: 2048 }),
-      spawnProcess({
-        name: 's3',
-        entry: s3Entry,
-        args: ['--data-dir', join(dir.path, 's3')],
-        nodeFlags: ['--openssl-legacy-provider'],
-        logFile: join(dir.path, 'logs', 's3.log'),
-      }),
-    ]);
-    writer = await startWriter(storage);
-    s3Endpoint = `http://127.0.0.1:${s3server.ready.port}`;
-    s3 = s3Client({
-      region: 'us-east-1',
-      endpoint: s3Endpoint,
-      env: {
-        AWS_ACCESS_KEY_ID: emulatorCredentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: emulatorCredentials.secretAccessKey,
-      },
-    });
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    rig = await startSnapshotRig({ dir: dir.path, pgCount: 4, pagesPerPg: 2048, bucket });
+    ({ storage, writer, s3 } = rig);
+    s3Endpoint = rig.s3Endpoint;
     sqls = Array.from({ length: clients }, () => new Sql(writer));
   }, 120_000);
   afterAll(async () => {
     await loop?.stop();
     for (const sql of sqls) sql.close();
-    s3?.destroy();
-    await writer?.process.stop();
-    await storage?.stopAll();
-    await s3server?.stop();
+    await rig?.stop();
     dir.remove();
   });
 
@@ -174,7 +152,7 @@ describe('the cluster during a snapshot export', () => {
       });
       const lines: string[] = [];
       loop.child.stdout!.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
-      const others = [loop.pid, s3server.pid];
+      const others = [loop.pid, rig!.s3server.pid];
       const othersBefore = snapshot(others);
       const windowStartMs = Date.now();
       const r = await load(pace);

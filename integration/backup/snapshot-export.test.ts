@@ -6,23 +6,19 @@
 // metadata's row counts match, and none of the load's writes is in the export.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Client } from '../../core/aws/clients.ts';
-import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
-import { emulatorCredentials } from '../../embedded/emulators.ts';
 import { takeSnapshot } from '../../functions/snapshot/handler.ts';
 import { storagePageReader, writerConsistentPoint } from '../../functions/snapshot/source.ts';
 import { runExportTask, startExportTask } from '../../functions/snapshot-export/handler.ts';
 import { exportInfoKey } from '../../functions/snapshot-export/metadata.ts';
 import { downloadPrefix, duckdbRows } from '../../functions/snapshot-export/testing.ts';
-import { type InstanceInfo, startWriter } from '../harness/instances.ts';
+import type { InstanceInfo } from '../harness/instances.ts';
+import { type SnapshotRig, startSnapshotRig } from '../harness/snapshot-rig.ts';
 import { Sql } from '../harness/sql.ts';
-import { StorageCluster } from '../harness/storage-cluster.ts';
+import type { StorageCluster } from '../harness/storage-cluster.ts';
 import { makeTempDir } from '../harness/temp.ts';
 
-const s3Entry = fileURLToPath(new URL('../../embedded/s3-emulator.ts', import.meta.url));
 const bucket = 'borealis-backup-us-east-1';
 const cluster = 'borealis';
 
@@ -39,42 +35,21 @@ describe('snapshot export of a real cluster', () => {
   const dir = makeTempDir('snapshot-export');
   let storage: StorageCluster;
   let writer: InstanceInfo;
-  let s3server: ManagedProcess;
+  let rig: SnapshotRig | undefined;
   let s3: S3Client;
   let sql: Sql;
   let reader: ReturnType<typeof storagePageReader>;
 
   beforeAll(async () => {
-    [storage, s3server] = await Promise.all([
-      StorageCluster.start({ dir: dir.path, pgCount: 4, pagesPerPg: 512 }),
-      spawnProcess({
-        name: 's3',
-        entry: s3Entry,
-        args: ['--data-dir', join(dir.path, 's3')],
-        nodeFlags: ['--openssl-legacy-provider'],
-        logFile: join(dir.path, 'logs', 's3.log'),
-      }),
-    ]);
-    writer = await startWriter(storage);
-    s3 = s3Client({
-      region: 'us-east-1',
-      endpoint: `http://127.0.0.1:${s3server.ready.port}`,
-      env: {
-        AWS_ACCESS_KEY_ID: emulatorCredentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: emulatorCredentials.secretAccessKey,
-      },
-    });
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    rig = await startSnapshotRig({ dir: dir.path, pgCount: 4, pagesPerPg: 512, bucket });
+    ({ storage, writer, s3 } = rig);
     reader = storagePageReader(storage.volume);
     sql = new Sql(writer);
   }, 120_000);
   afterAll(async () => {
     sql?.close();
     reader?.close();
-    s3?.destroy();
-    await writer?.process.stop();
-    await storage?.stopAll();
-    await s3server?.stop();
+    await rig?.stop();
     dir.remove();
   });
 

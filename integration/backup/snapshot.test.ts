@@ -10,29 +10,28 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupStatus } from '../../cli/backup-view.ts';
 import { runCli } from '../../cli/program.ts';
 import type { SnapshotCreated, SnapshotListEntry } from '../../cli/snapshot-view.ts';
 import { memoryIo, sampleStatus } from '../../cli/testing.ts';
-import { s3Client } from '../../core/aws/clients.ts';
 import { packObjectKey, type SnapshotManifest, watermarkKey } from '../../core/backup/archive.ts';
 import { pageLocation } from '../../core/backup/snapshot-manifest.ts';
 import type { ConsistentPoint } from '../../core/cluster/consistent-point.ts';
-import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
+import { spawnProcess } from '../../core/process/spawn.ts';
 import { emulatorCredentials } from '../../embedded/emulators.ts';
 import { writeSystemState } from '../../embedded/state.ts';
 import { listManifests } from '../../functions/snapshot/catalog.ts';
 import { pageReadPoint, sha256Hex, takeSnapshot } from '../../functions/snapshot/handler.ts';
 import { storagePageReader, writerConsistentPoint } from '../../functions/snapshot/source.ts';
 import { type InstanceInfo, startWriter } from '../harness/instances.ts';
+import { type SnapshotRig, startSnapshotRig } from '../harness/snapshot-rig.ts';
 import { Sql } from '../harness/sql.ts';
-import { StorageCluster } from '../harness/storage-cluster.ts';
+import type { StorageCluster } from '../harness/storage-cluster.ts';
 import { makeTempDir } from '../harness/temp.ts';
 
-const s3Entry = fileURLToPath(new URL('../../embedded/s3-emulator.ts', import.meta.url));
 const loopEntry = fileURLToPath(new URL('./snapshot-loop.ts', import.meta.url));
 const bucket = 'borealis-backup-us-east-1';
 /**
@@ -68,7 +67,7 @@ describe('snapshot function', () => {
   const dir = makeTempDir('snapshot');
   let storage: StorageCluster;
   let writer: InstanceInfo;
-  let s3server: ManagedProcess;
+  let rig: SnapshotRig | undefined;
   let s3: S3Client;
   let sql: Sql;
   let reader: ReturnType<typeof storagePageReader>;
@@ -92,36 +91,15 @@ describe('snapshot function', () => {
     );
 
   beforeAll(async () => {
-    [storage, s3server] = await Promise.all([
-      StorageCluster.start({ dir: dir.path, pgCount: 8, pagesPerPg: 512 }),
-      spawnProcess({
-        name: 's3',
-        entry: s3Entry,
-        args: ['--data-dir', join(dir.path, 's3')],
-        nodeFlags: ['--openssl-legacy-provider'],
-        logFile: join(dir.path, 'logs', 's3.log'),
-      }),
-    ]);
-    writer = await startWriter(storage);
-    s3 = s3Client({
-      region: 'us-east-1',
-      endpoint: `http://127.0.0.1:${s3server.ready.port}`,
-      env: {
-        AWS_ACCESS_KEY_ID: emulatorCredentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: emulatorCredentials.secretAccessKey,
-      },
-    });
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    rig = await startSnapshotRig({ dir: dir.path, pgCount: 8, pagesPerPg: 512, bucket });
+    ({ storage, writer, s3 } = rig);
     reader = storagePageReader(storage.volume);
     sql = new Sql(writer);
   }, 120_000);
   afterAll(async () => {
     sql?.close();
     reader?.close();
-    s3?.destroy();
-    await writer?.process.stop();
-    await storage?.stopAll();
-    await s3server?.stop();
+    await rig?.stop();
     dir.remove();
   });
 
@@ -241,7 +219,7 @@ describe('snapshot function', () => {
       );
     });
     await new Promise<void>((r) => controlPlane.listen(0, '127.0.0.1', () => r()));
-    const s3Url = `http://127.0.0.1:${s3server.ready.port}`;
+    const s3Url = `http://127.0.0.1:${rig!.s3server.ready.port}`;
     writeSystemState(stateDir, {
       launcherPid: process.pid,
       startedAt: new Date().toISOString(),
@@ -348,7 +326,7 @@ describe('snapshot function', () => {
         args: [
           storage.volumePath,
           `http://127.0.0.1:${writer.httpPort}`,
-          `http://127.0.0.1:${s3server.ready.port}`,
+          `http://127.0.0.1:${rig!.s3server.ready.port}`,
           bucket,
           cluster,
           ...(process.env.SNAPSHOT_PACE ? [process.env.SNAPSHOT_PACE] : []),
