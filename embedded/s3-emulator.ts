@@ -5,6 +5,7 @@ import S3rver from 's3rver';
 import { parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
 import { announceReady } from '../core/process/spawn.ts';
+import { type FilesystemStoreLike, makeObjectWritesAtomic } from './s3-atomic-store.ts';
 
 const usage = `usage: s3-emulator --data-dir DIR [--port N]
 
@@ -28,6 +29,8 @@ const server = new S3rver({
   silent: true,
   allowMismatchedSignatures: true,
 });
+// S3 replaces an object whole and a GET sees one version: s3rver alone does neither.
+makeObjectWritesAtomic((server as unknown as { store: FilesystemStoreLike }).store);
 const { port } = await server.run();
 announceReady({ service: 's3', port });
 const shutdown = () => {

@@ -1,7 +1,7 @@
 // Reading the archive in S3: one paginated listing and one watermark reader for every function, the
-// writer and the CLI. s3rver overwrites an object in place and may answer a PUT before the bytes are
-// on disk, so a read racing a write can see a torn body: a watermark that does not parse is read
-// again a few times before it counts as corrupt — every reader gets that, not only the archiver.
+// writer and the CLI. A watermark that does not parse is read again a few times before it counts as
+// corrupt: a store without S3's whole-object PUTs can show a torn body to a read racing a write
+// (s3rver did, until embedded/s3-atomic-store.ts) — every reader gets that, not only the archiver.
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import { type Watermark, watermarkKey } from './archive.ts';
