@@ -3,6 +3,9 @@
 // replies by requestId; an error frame becomes a BorealisError with the node's code.
 // Per request it costs one map entry: deadlines share one timer per client, and the frames written in
 // one tick (a burst of commits, a reader's page fetches) leave in one write on the socket.
+// A connection that answers nothing for a whole request timeout is dropped (and a connect that takes
+// as long is abandoned): after a network partition, TCP would otherwise keep retransmitting into the
+// old connection, or its SYN, with exponential backoff — tens of seconds after the network healed.
 import { connect, type Socket } from 'node:net';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import { encodeFrame, FrameDecoder } from './frame.ts';
@@ -24,6 +27,8 @@ interface Pending {
   deadlineMs: number;
   timeoutMs: number;
   type: number;
+  /** performance.now() when the request was made. */
+  sentAtMs: number;
 }
 
 const requestTimeoutMsDefault = 10_000;
@@ -32,6 +37,12 @@ export class StorageClient {
   readonly name: string;
   #socket: Socket | undefined;
   #connecting: Promise<Socket> | undefined;
+  /** The socket of #connecting, so a connect that outlives a request's deadline can be abandoned. */
+  #connectingSocket: Socket | undefined;
+  /** performance.now() of the last bytes received, on any connection. */
+  #lastReceivedMs = Number.NEGATIVE_INFINITY;
+  /** Connections dropped because they answered nothing for a whole request timeout. */
+  staleConnectionsDropped = 0;
   #decoder = new FrameDecoder();
   #pending = new Map<number, Pending>();
   #nextRequestId = 1;
@@ -70,8 +81,9 @@ export class StorageClient {
     let frame = encodeFrame(type, requestId, body);
     if (corrupt) frame = corrupt(frame);
     return new Promise<StorageMessage>((resolve, reject) => {
-      const deadlineMs = performance.now() + timeoutMs;
-      this.#pending.set(requestId, { resolve, reject, deadlineMs, timeoutMs, type });
+      const sentAtMs = performance.now();
+      const deadlineMs = sentAtMs + timeoutMs;
+      this.#pending.set(requestId, { resolve, reject, deadlineMs, timeoutMs, type, sentAtMs });
       this.#armDeadline(deadlineMs);
       const socket = this.#socket;
       if (socket !== undefined && this.#waitingForSocket === 0) {
@@ -122,8 +134,11 @@ export class StorageClient {
     this.#deadlineTimerAtMs = Number.POSITIVE_INFINITY;
     const now = performance.now();
     let next = Number.POSITIVE_INFINITY;
+    let silent = false;
     for (const [requestId, pending] of this.#pending) {
       if (pending.deadlineMs <= now) {
+        // Not a byte came back since this request was made: the connection (or the connect) is dead.
+        if (this.#lastReceivedMs < pending.sentAtMs) silent = true;
         this.#settle(
           requestId,
           new BorealisError(ErrorCode.TIMEOUT, `${this.name}: no reply within ${pending.timeoutMs} ms`, {
@@ -135,6 +150,23 @@ export class StorageClient {
       }
     }
     if (next !== Number.POSITIVE_INFINITY) this.#armDeadline(next);
+    if (!silent) return;
+    const socket = this.#socket;
+    if (socket !== undefined) {
+      // Detached before it is destroyed, so a request made before its 'close' takes a new connection.
+      this.staleConnectionsDropped++;
+      this.#socket = undefined;
+      this.#failAll(
+        new BorealisError(ErrorCode.UNAVAILABLE, `${this.name}: connection answered nothing; dropped`, {
+          context: { node: this.name },
+        }),
+      );
+      socket.destroy();
+    } else if (this.#connectingSocket !== undefined) {
+      // Its 'close' rejects the connect and whatever waits on it: the next request connects anew.
+      this.staleConnectionsDropped++;
+      this.#connectingSocket.destroy();
+    }
   }
 
   /** Writes raw bytes on the connection (for tests that send garbage). */
@@ -159,10 +191,12 @@ export class StorageClient {
     if (this.#connecting) return this.#connecting;
     this.#connecting = new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host: this.options.host, port: this.options.port });
+      this.#connectingSocket = socket;
       socket.setNoDelay(true);
       socket.once('connect', () => {
         this.#socket = socket;
         this.#connecting = undefined;
+        this.#connectingSocket = undefined;
         this.#decoder = new FrameDecoder();
         resolve(socket);
       });
@@ -172,8 +206,10 @@ export class StorageClient {
       });
       socket.once('close', () => {
         const wasConnected = this.#socket === socket;
+        if (!wasConnected && this.#connectingSocket !== socket) return;
         this.#socket = undefined;
         this.#connecting = undefined;
+        this.#connectingSocket = undefined;
         const error = new BorealisError(
           ErrorCode.UNAVAILABLE,
           wasConnected ? `${this.name}: connection lost` : `${this.name}: cannot connect`,
@@ -187,6 +223,7 @@ export class StorageClient {
   }
 
   #onData(chunk: Buffer): void {
+    this.#lastReceivedMs = performance.now();
     for (const item of this.#decoder.push(chunk)) {
       if (item.kind === 'error') {
         if (item.requestId !== undefined) {

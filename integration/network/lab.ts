@@ -120,6 +120,22 @@ export class NetworkLab {
     ip(['-n', this.hub, 'link', 'set', this.#member(name).hubPort, 'up']);
   }
 
+  /**
+   * Cuts the path between two members, both ways, and nothing else: each namespace gets a blackhole
+   * route to the other's address, so packets between them are dropped while both still reach every
+   * other member (the writer cut off from one AZ, a node from the writer only).
+   */
+  partition(a: string, b: string): void {
+    ip(['-n', this.namespace(a), 'route', 'add', 'blackhole', `${this.address(b)}/32`]);
+    ip(['-n', this.namespace(b), 'route', 'add', 'blackhole', `${this.address(a)}/32`]);
+  }
+
+  /** Undoes partition(a, b). */
+  rejoin(a: string, b: string): void {
+    ip(['-n', this.namespace(a), 'route', 'del', 'blackhole', `${this.address(b)}/32`]);
+    ip(['-n', this.namespace(b), 'route', 'del', 'blackhole', `${this.address(a)}/32`]);
+  }
+
   /** Deletes every namespace this lab made (their veths and bridge go with them). */
   destroy(): string[] {
     const failures: string[] = [];
