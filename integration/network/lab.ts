@@ -37,6 +37,8 @@ export class NetworkLab {
   readonly #members = new Map<string, { ns: string; address: string; hubPort: string }>();
   readonly #namespaces: string[] = [];
   readonly hub: string;
+  /** The host's end of connectHost's link: deleted first by destroy (a namespace goes asynchronously). */
+  #hostLink: string | undefined;
 
   private constructor(
     readonly tag: string,
@@ -111,6 +113,22 @@ export class NetworkLab {
       .filter((x): x is string => x !== undefined && x !== '');
   }
 
+  /**
+   * Links the host into the lab: a veth from the host into the hub's bridge, at the subnet's .1, so
+   * processes on the host (a control plane, a proxy) reach every member. Deleting the hub removes
+   * both ends. Returns the host's address in the lab.
+   */
+  connectHost(): string {
+    const hostSide = `${this.tag}-h`;
+    const address = `${labNetworkPrefix}.${this.subnet}.1`;
+    ip(['link', 'add', hostSide, 'type', 'veth', 'peer', 'name', 'vhost', 'netns', this.hub]);
+    this.#hostLink = hostSide;
+    ip(['-n', this.hub, 'link', 'set', 'vhost', 'master', 'br0', 'up']);
+    ip(['addr', 'add', `${address}/24`, 'dev', hostSide]);
+    ip(['link', 'set', hostSide, 'up']);
+    return address;
+  }
+
   /** The member's link to the bridge goes down: it can reach no one, and no one reaches it. */
   cut(name: string): void {
     ip(['-n', this.hub, 'link', 'set', this.#member(name).hubPort, 'down']);
@@ -139,6 +157,16 @@ export class NetworkLab {
   /** Deletes every namespace this lab made (their veths and bridge go with them). */
   destroy(): string[] {
     const failures: string[] = [];
+    if (this.#hostLink !== undefined) {
+      try {
+        ip(['link', 'del', this.#hostLink]);
+      } catch (error) {
+        failures.push(
+          `${this.#hostLink}: ${((error as { stderr?: string }).stderr ?? (error as Error).message).trim()}`,
+        );
+      }
+      this.#hostLink = undefined;
+    }
     for (const ns of this.#namespaces.splice(0).reverse()) {
       try {
         ip(['netns', 'del', ns]);
@@ -151,9 +179,15 @@ export class NetworkLab {
 
   /** Namespaces of this lab still present (for the cleanup assertion). */
   leftovers(): string[] {
-    return ip(['netns', 'list'])
+    const namespaces = ip(['netns', 'list'])
       .split('\n')
       .map((line) => line.split(' ')[0]!)
       .filter((ns) => ns.startsWith(`${this.tag}-`));
+    // The host's end of connectHost's link.
+    const links = ip(['-o', 'link', 'show'])
+      .split('\n')
+      .map((line) => line.split(':')[1]?.trim().split('@')[0] ?? '')
+      .filter((name) => name.startsWith(`${this.tag}-`));
+    return [...namespaces, ...links];
   }
 }

@@ -1,6 +1,7 @@
 // The fleet as local processes (`npm start`, the CLI, tests): every storage node and instance is a
 // child of the control plane, tracked by PID, logging to DIR/logs. Its advertised address is the one
-// its ready line names (its bind address: 127.0.0.1 unless instanceArgs pass --bind-address).
+// its ready line names (its bind address: 127.0.0.1, or the one its placement gives — placement.ts).
+// Ports are free ones on this machine: with a placement, each process has its namespace to itself.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { InstanceRole } from '../../core/cluster/topology.ts';
@@ -17,6 +18,7 @@ import {
   newStorageSlot,
   type StorageSlot,
 } from './fleet.ts';
+import type { Placement } from './placement.ts';
 
 const entries = {
   storage: fileURLToPath(new URL('../storage-node/main.ts', import.meta.url)),
@@ -37,6 +39,8 @@ export interface LocalFleetOptions {
   instanceArgs: string[];
   /** Flags for writers only (the redo stream and backup bucket). */
   writerArgs?: string[];
+  /** Where each process runs, if not on 127.0.0.1 (network-partition tests). */
+  placement?: Placement;
   onExit: ExitListener;
 }
 
@@ -73,9 +77,11 @@ export class LocalProcessFleet implements Fleet {
     if (slot.process?.running || slot.starting) return;
     slot.starting = true;
     try {
+      const placed = this.options.placement?.storage[id];
       const process = await spawnProcess({
         name: `storage-${id}`,
         entry: entries.storage,
+        ...(placed && { launcher: placed.launcher }),
         args: [
           '--id',
           id,
@@ -85,6 +91,7 @@ export class LocalProcessFleet implements Fleet {
           join(this.options.dir, 'nodes', id),
           '--volume-config',
           this.options.volumePath,
+          ...(placed ? ['--bind-address', placed.host] : []),
           ...this.options.storageArgs,
         ],
         logFile: this.logFile(`storage-${id}`),
@@ -107,7 +114,16 @@ export class LocalProcessFleet implements Fleet {
     const slot = this.instances.get(id)!;
     if (slot.process?.running) throw new Error(`instance ${id} already runs (pid ${slot.process.pid})`);
     beginInstanceStart(slot, role, ++this.#incarnations);
-    const common = ['--id', id, '--volume-config', this.options.volumePath, '--region', this.options.region];
+    const placed = this.options.placement?.instances[id];
+    const common = [
+      '--id',
+      id,
+      '--volume-config',
+      this.options.volumePath,
+      '--region',
+      this.options.region,
+      ...(placed ? ['--bind-address', placed.host] : []),
+    ];
     const args =
       role === 'writer'
         ? [
@@ -130,6 +146,7 @@ export class LocalProcessFleet implements Fleet {
       process = await spawnProcess({
         name: id,
         entry: role === 'writer' ? entries.writer : entries.reader,
+        ...(placed && { launcher: placed.launcher }),
         args,
         logFile: this.logFile(id),
         readyTimeoutMs: role === 'writer' ? writerReadyTimeoutMs : readyTimeoutMs,

@@ -24,6 +24,7 @@ import { Controller } from './controller.ts';
 import { ecsFleetFromEnv, ecsVolumeFromEnv } from './ecs-fleet-env.ts';
 import type { Fleet } from './fleet.ts';
 import { LocalProcessFleet } from './local-fleet.ts';
+import { type Placement, readPlacement } from './placement.ts';
 import { readRestoreJob, runRestore } from './restore.ts';
 import { readPersistedTopology, TopologyPublisher } from './topology-publisher.ts';
 import { setUpVolume, volumePath } from './volume-setup.ts';
@@ -55,6 +56,8 @@ options:
   --backup-bucket NAME      the backup bucket (archive watermark) writers resume the redo stream from
   --publish-ssm             also write the topology to SSM (on by default when an SSM/AWS
                             endpoint is configured: AWS_ENDPOINT_URL[_SSM])
+  --placement FILE          local fleet: run storage nodes and instances where this file says
+                            (a launcher and an address each; network-partition tests)
   --fleet local|ecs         where storage nodes and instances run (default local: child processes;
                             ecs: ECS tasks, configured by BOREALIS_ECS_* variables — see ecs-fleet-env.ts)
 ${addressFlagUsage(28)}
@@ -83,6 +86,7 @@ const { values } = parseFlags('control-plane', {
   'backup-bucket': { type: 'string' },
   'restore-job': { type: 'string' },
   fleet: { type: 'string', default: 'local' },
+  placement: { type: 'string' },
   ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
@@ -118,6 +122,13 @@ if (values.fleet !== 'local' && values.fleet !== 'ecs') {
   process.exit(2);
 }
 const addresses = addressFlags('control-plane', values);
+let placement: Placement | undefined;
+try {
+  placement = values.placement === undefined ? undefined : readPlacement(values.placement);
+} catch (error) {
+  console.error(`control-plane: ${(error as Error).message}`);
+  process.exit(2);
+}
 const dir = values.dir;
 const { cluster, region } = values;
 const logger = createLogger('control-plane', { cluster });
@@ -133,6 +144,7 @@ const volume =
         pgCount: int('pg-count'),
         pagesPerPg: int('pages-per-pg'),
         pageSizeBytes: int('page-size'),
+        hostOf: (id) => placement?.storage[id]?.host,
       });
 // instance-1 starts as the writer (tier 1); readers get tiers 0, 1, 2, … in order; AZs round-robin.
 const instances = Array.from({ length: readers + 1 }, (_, i) => ({
@@ -176,7 +188,7 @@ const fleet: Fleet =
   values.fleet === 'ecs'
     ? ecsFleetFromEnv(process.env, { ...fleetOptions, logger }, volume.nodes, instances)
     : new LocalProcessFleet(
-        { ...fleetOptions, dir, volumePath: volumePath(dir), storageArgs: [] },
+        { ...fleetOptions, dir, volumePath: volumePath(dir), storageArgs: [], placement },
         volume.nodes,
         instances,
       );

@@ -19,6 +19,8 @@ export interface VolumeSetupOptions {
   pgCount: number;
   pagesPerPg: number;
   pageSizeBytes: number;
+  /** A node's address (placement.ts); default 127.0.0.1. Like ports, it may change between runs. */
+  hostOf?: (nodeId: string) => string | undefined;
 }
 
 export function volumePath(dir: string): string {
@@ -31,13 +33,16 @@ export async function setUpVolume(options: VolumeSetupOptions): Promise<VolumeCo
   const existing = existsSync(path) ? readVolumeConfig(path) : undefined;
   const nodeCount = options.azs.length * nodesPerAz;
   const ports = await freePorts(nodeCount * 2);
-  const nodes: StorageNodeAddress[] = Array.from({ length: nodeCount }, (_, i) => ({
-    id: existing?.nodes[i]?.id ?? `n${i + 1}`,
-    az: existing?.nodes[i]?.az ?? options.azs[Math.floor(i / nodesPerAz)]!,
-    host: '127.0.0.1',
-    port: ports[i]!,
-    httpPort: ports[nodeCount + i]!,
-  }));
+  const nodes: StorageNodeAddress[] = Array.from({ length: nodeCount }, (_, i) => {
+    const id = existing?.nodes[i]?.id ?? `n${i + 1}`;
+    return {
+      id,
+      az: existing?.nodes[i]?.az ?? options.azs[Math.floor(i / nodesPerAz)]!,
+      host: options.hostOf?.(id) ?? '127.0.0.1',
+      port: ports[i]!,
+      httpPort: ports[nodeCount + i]!,
+    };
+  });
   const volume: VolumeConfig = existing
     ? { ...existing, nodes }
     : {
