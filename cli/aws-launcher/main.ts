@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
-import { sqsClient, ssmClient } from '../../core/aws/clients.ts';
+import { s3Client, sqsClient, ssmClient } from '../../core/aws/clients.ts';
 import type { RestoreJob } from '../../core/backup/restore-plan.ts';
 import { nonNegativeIntFlag, parseFlags } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
@@ -107,6 +107,7 @@ let consumer: ProvisionConsumer | undefined;
 const restored = new Map<string, { cluster: LocalCluster; requestId: string }>();
 const sqs = sqsClient({ region, env });
 const ssm = ssmClient({ region, env });
+const s3 = s3Client({ region, env });
 let stopping = false;
 
 async function shutdown(code: number): Promise<never> {
@@ -123,6 +124,7 @@ async function shutdown(code: number): Promise<never> {
     removeSystemState(stateDir);
     sqs.destroy();
     ssm.destroy();
+    s3.destroy();
     console.log('borealis: stopped');
   }
   process.exit(code);
@@ -216,6 +218,7 @@ try {
   consumer = new ProvisionConsumer({
     sqs,
     ssm,
+    s3,
     queueUrl,
     clusters,
     protectedClusters: new Set([clusterName]),

@@ -1,11 +1,17 @@
 // The provision queue's consumer, one message at a time (`handle`), with SSM stubbed at its `send`
 // and the clusters it runs faked: what it reports for each request, what it refuses, what it drops.
 // The SQS loop itself runs against LocalStack in integration/localstack/up-aws.test.ts.
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { type DeleteParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import type { RestoreJob } from '../../core/backup/restore-plan.ts';
-import { decodeProvisionStatus, encodeProvisionRequest } from '../../core/cluster/provision.ts';
+import {
+  decodeProvisionStatus,
+  encodeProvisionJob,
+  encodeProvisionRequest,
+  provisionJobKey,
+} from '../../core/cluster/provision.ts';
 import { createRequestStaleMs, ProvisionConsumer, type ProvisionedClusters } from './provision-consumer.ts';
 
 const job: RestoreJob = {
@@ -21,7 +27,7 @@ const job: RestoreJob = {
 };
 const create = encodeProvisionRequest({ kind: 'create', requestId: 'req-1', job });
 
-function harness(options: { startFails?: string; existing?: string[] } = {}) {
+function harness(options: { startFails?: string; existing?: string[]; stored?: Map<string, string> } = {}) {
   const calls: string[] = [];
   const running = new Map<string, string>();
   const clusters: ProvisionedClusters = {
@@ -48,10 +54,26 @@ function harness(options: { startFails?: string; existing?: string[] } = {}) {
       return {};
     },
   } as unknown as SSMClient;
+  const stored = options.stored ?? new Map<string, string>();
+  const s3 = {
+    send: async (command: GetObjectCommand | DeleteObjectCommand) => {
+      const id = `${command.input.Bucket}/${command.input.Key}`;
+      if (command instanceof DeleteObjectCommand) {
+        calls.push(`delete s3://${id}`);
+        stored.delete(id);
+        return {};
+      }
+      const text = stored.get(id);
+      if (text === undefined)
+        throw Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' });
+      return { Body: { transformToString: async () => text } };
+    },
+  } as unknown as S3Client;
   const logs: string[] = [];
   const consumer = new ProvisionConsumer({
     sqs: {} as SQSClient,
     ssm,
+    s3,
     queueUrl: 'http://q',
     clusters,
     protectedClusters: new Set(['borealis']),
@@ -121,5 +143,47 @@ describe('ProvisionConsumer', () => {
       'provision queue: dropped a malformed request',
       'provision queue: dropped a stale create request',
     ]);
+  });
+  it('a job sent as a claim check is read from S3, deleted there, and started as an inline one', async () => {
+    const key = provisionJobKey('restored-1', 'req-1');
+    const stored = new Map([[`${job.bucket}/${key}`, encodeProvisionJob(job)]]);
+    const h = harness({ stored });
+    const request = encodeProvisionRequest({
+      kind: 'create-stored',
+      requestId: 'req-1',
+      cluster: 'restored-1',
+      jobObject: { bucket: job.bucket, key },
+    });
+    await h.consumer.handle(request);
+    expect(h.calls).toEqual([
+      `delete s3://${job.bucket}/${key}`,
+      'status starting',
+      'start restored-1',
+      'status ready',
+    ]);
+    expect(stored.size).toBe(0);
+  });
+
+  it('a claim check whose object is missing or names another request is reported failed, nothing started', async () => {
+    const key = provisionJobKey('restored-1', 'req-1');
+    const request = encodeProvisionRequest({
+      kind: 'create-stored',
+      requestId: 'req-1',
+      cluster: 'restored-1',
+      jobObject: { bucket: job.bucket, key },
+    });
+    const missing = harness();
+    await missing.consumer.handle(request);
+    expect(missing.calls).toEqual([
+      `status failed: the restore job ${job.bucket}/${key} cannot be read: The specified key does not exist.`,
+    ]);
+    const other = harness({
+      stored: new Map([[`${job.bucket}/${key}`, encodeProvisionJob({ ...job, requestId: 'req-2' })]]),
+    });
+    await other.consumer.handle(request);
+    expect(other.calls.filter((c) => c.startsWith('start'))).toEqual([]);
+    expect(other.calls.at(-1)).toMatch(
+      /^status failed: .*it is for restored-1\/req-2, not restored-1\/req-1/,
+    );
   });
 });

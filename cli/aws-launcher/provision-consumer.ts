@@ -5,6 +5,7 @@
 // time: a restore is heavy, and the requester (the restore function) waits for its own answer.
 // A message is deleted as soon as it is taken: the status parameter, not redelivery, carries the
 // outcome, so a restore is never started twice by one request.
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   DeleteMessageCommand,
   type Message,
@@ -14,6 +15,7 @@ import {
 import { DeleteParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { RestoreJob } from '../../core/backup/restore-plan.ts';
 import {
+  decodeProvisionJob,
   decodeProvisionRequest,
   encodeProvisionStatus,
   type ProvisionRequest,
@@ -47,6 +49,8 @@ export interface ProvisionedClusters {
 export interface ProvisionConsumerOptions {
   sqs: SQSClient;
   ssm: SSMClient;
+  /** Reads (and then deletes) restore jobs sent as a claim check (create-stored). */
+  s3: S3Client;
   queueUrl: string;
   clusters: ProvisionedClusters;
   /** Clusters never created or destroyed through the queue (the deployed one this launcher runs). */
@@ -118,7 +122,7 @@ export class ProvisionConsumer {
       return;
     }
     const now = (this.#o.now ?? Date.now)();
-    if (request.kind === 'create') {
+    if (request.kind === 'create' || request.kind === 'create-stored') {
       if (sentAtMs !== undefined && now - sentAtMs > createRequestStaleMs) {
         this.#o.log('provision queue: dropped a stale create request', {
           requestId: request.requestId,
@@ -126,10 +130,39 @@ export class ProvisionConsumer {
         });
         return;
       }
-      await this.#create(request.requestId, request.job);
+      if (request.kind === 'create') {
+        await this.#create(request.requestId, request.job);
+        return;
+      }
+      let job: RestoreJob;
+      try {
+        job = await this.#storedJob(request);
+      } catch (error) {
+        const reason = `the restore job ${request.jobObject.bucket}/${request.jobObject.key} cannot be read: ${(error as Error).message}`;
+        this.#o.log('provision queue: a stored restore job cannot be read', {
+          requestId: request.requestId,
+          err: reason,
+        });
+        await this.#report(request.cluster, request.requestId, 'failed', reason);
+        return;
+      }
+      await this.#create(request.requestId, job);
     } else {
       await this.#destroy(request.requestId, request.cluster);
     }
+  }
+
+  /** The job of a create-stored request; the object is deleted once read (its message is gone too). */
+  async #storedJob(request: Extract<ProvisionRequest, { kind: 'create-stored' }>): Promise<RestoreJob> {
+    const { bucket, key } = request.jobObject;
+    const got = await this.#o.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const job = decodeProvisionJob(await got.Body!.transformToString(), request);
+    await this.#o.s3
+      .send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
+      .catch((error: Error) =>
+        this.#o.log('provision queue: stored job not deleted', { key, err: error.message }),
+      );
+    return job;
   }
 
   async #create(requestId: string, job: RestoreJob): Promise<void> {

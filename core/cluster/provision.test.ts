@@ -47,7 +47,7 @@ describe('provision requests', () => {
       'version 2 is not 1',
     );
     expect(() => decodeProvisionRequest(body({ kind: 'explode' }))).toThrow(
-      "kind must be 'create' or 'destroy'",
+      "kind must be 'create', 'create-stored' or 'destroy'",
     );
     expect(() => decodeProvisionRequest(body({ kind: 'destroy', cluster: '../etc' }))).toThrow(
       'cluster name must match',

@@ -3,6 +3,9 @@
 // the process that runs clusters (`borealis up --aws`) consumes it, starts or stops the cluster and
 // reports in the target cluster's status parameter `/borealis/<target>/provision`. The new cluster's
 // own control plane publishes its topology (`/borealis/<target>/topology`) as any cluster does.
+// A restore job too large for one SQS message (its chunk keys: about 3,000 fit, under an hour of
+// log at one chunk a second) travels as a claim check: the job is stored in the backup bucket and
+// the message names the object; the consumer reads it and deletes it.
 // Pure: the message and status documents, encoded and checked; the I/O is in its two users.
 import type { RestoreJob } from '../backup/restore-plan.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
@@ -19,8 +22,21 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 export type ProvisionRequest =
   /** Start the target cluster of `job` with the job (its control plane hydrates the volume first). */
   | { kind: 'create'; requestId: string; job: RestoreJob }
+  /** The same, with the job stored in S3 (encodeProvisionJob) because it does not fit a message. */
+  | { kind: 'create-stored'; requestId: string; cluster: string; jobObject: StoredJobObject }
   /** Stop the cluster and remove its data and parameters. */
   | { kind: 'destroy'; requestId: string; cluster: string };
+
+/** Where a claim-checked restore job is: the source's backup bucket, under provisionJobKey. */
+export interface StoredJobObject {
+  bucket: string;
+  key: string;
+}
+
+/** The object key of a stored restore job. */
+export function provisionJobKey(targetCluster: string, requestId: string): string {
+  return `provision-jobs/${targetCluster}/${requestId}.json`;
+}
 
 export type ProvisionState =
   /** The consumer took the request and is starting the cluster (a restore can take minutes). */
@@ -83,6 +99,42 @@ function checkJob(job: unknown): RestoreJob {
   return j as RestoreJob;
 }
 
+/** Whether the request, inline, fits one SQS message (else: store the job, send create-stored). */
+export function fitsOneMessage(request: ProvisionRequest): boolean {
+  return (
+    Buffer.byteLength(JSON.stringify({ version: provisionFormatVersion, ...request })) <=
+    provisionMessageBytesMax
+  );
+}
+
+/** A restore job as stored for a create-stored request. */
+export function encodeProvisionJob(job: RestoreJob): string {
+  return JSON.stringify({ version: provisionFormatVersion, job });
+}
+
+/** A stored job, checked as an inline one is; it must be the job the request names. */
+export function decodeProvisionJob(
+  text: string,
+  request: { requestId: string; cluster: string },
+): RestoreJob {
+  const what = 'stored restore job';
+  let doc: { version?: unknown; job?: unknown };
+  try {
+    doc = JSON.parse(text) as typeof doc;
+  } catch {
+    throw bad(what, 'not JSON');
+  }
+  if (typeof doc !== 'object' || doc === null || doc.version !== provisionFormatVersion)
+    throw bad(what, `version ${JSON.stringify(doc?.version)} is not ${provisionFormatVersion}`);
+  const job = checkJob(doc.job);
+  if (job.requestId !== request.requestId || job.targetCluster !== request.cluster)
+    throw bad(
+      what,
+      `it is for ${job.targetCluster}/${job.requestId}, not ${request.cluster}/${request.requestId}`,
+    );
+  return job;
+}
+
 /** The SQS message body; a job too large for one message is an error naming its size. */
 export function encodeProvisionRequest(request: ProvisionRequest): string {
   const body = JSON.stringify({ version: provisionFormatVersion, ...request });
@@ -114,8 +166,17 @@ export function decodeProvisionRequest(body: string): ProvisionRequest {
     if (job.requestId !== requestId) throw bad(what, 'job.requestId differs from requestId');
     return { kind: 'create', requestId, job };
   }
+  if (doc.kind === 'create-stored') {
+    const cluster = checkCluster(what, doc.cluster);
+    const ref = doc.jobObject as Partial<StoredJobObject> | undefined;
+    if (typeof ref !== 'object' || ref === null || typeof ref.bucket !== 'string' || ref.bucket === '')
+      throw bad(what, 'jobObject.bucket is required');
+    if (ref.key !== provisionJobKey(cluster, requestId))
+      throw bad(what, `jobObject.key must be ${provisionJobKey(cluster, requestId)}`);
+    return { kind: 'create-stored', requestId, cluster, jobObject: { bucket: ref.bucket, key: ref.key } };
+  }
   if (doc.kind === 'destroy') return { kind: 'destroy', requestId, cluster: checkCluster(what, doc.cluster) };
-  throw bad(what, `kind must be 'create' or 'destroy', got ${JSON.stringify(doc.kind)}`);
+  throw bad(what, `kind must be 'create', 'create-stored' or 'destroy', got ${JSON.stringify(doc.kind)}`);
 }
 
 /** A failure reason is cut to this length: the status must fit SSM's 4 KB standard parameter. */

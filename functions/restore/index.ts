@@ -45,10 +45,12 @@ export function provisionerFromEnv(
   }
   const sqs = sqsClient({ region, env });
   const ssm = ssmClient({ region, env });
+  const s3 = s3Client({ region, env });
   return {
     provisioner: new QueueProvisioner({
       sqs,
       ssm,
+      s3,
       queueUrl,
       readTopology: ssmTopologyReader(ssm),
       createTimeoutMs: Math.max(0, remainingMs - answerReserveMs),
@@ -56,6 +58,7 @@ export function provisionerFromEnv(
     close: () => {
       sqs.destroy();
       ssm.destroy();
+      s3.destroy();
     },
   };
 }

@@ -1,17 +1,27 @@
 // The restore function's deployed-mode provisioner, with the SQS and SSM clients stubbed at their
 // `send` (no LocalStack here; integration/localstack/up-aws.test.ts runs it against real ones) and a
 // fake clock: what it sends, when it calls a cluster ready or failed, and the unconfigured case.
+import type { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import type { RestoreJob } from '../../core/backup/restore-plan.ts';
-import { decodeProvisionRequest, encodeProvisionStatus } from '../../core/cluster/provision.ts';
+import {
+  decodeProvisionJob,
+  decodeProvisionRequest,
+  encodeProvisionStatus,
+  provisionJobKey,
+} from '../../core/cluster/provision.ts';
 import type { Topology } from '../../core/cluster/topology.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { handleRestoreRequested, restoreFailed, restoreRequested } from './handler.ts';
 import { provisionerFromEnv } from './index.ts';
-import { QueueProvisioner, unconfiguredProvisioner } from './queue-provisioner.ts';
+import {
+  QueueProvisioner,
+  type QueueProvisionerOptions,
+  unconfiguredProvisioner,
+} from './queue-provisioner.ts';
 
 const job: RestoreJob = {
   requestId: 'req-1',
@@ -64,7 +74,7 @@ function world(script: (tick: number, sent: string[]) => { status?: string; topo
       return { Parameter: { Value: state.status } };
     },
   } as unknown as SSMClient;
-  const provisioner = new QueueProvisioner({
+  const options: QueueProvisionerOptions = {
     sqs,
     ssm,
     queueUrl: 'http://q/borealis-provision',
@@ -81,8 +91,9 @@ function world(script: (tick: number, sent: string[]) => { status?: string; topo
       tick += 1;
       state = script(tick, sent);
     },
-  });
-  return { provisioner, sent, elapsed: () => now };
+  };
+  const provisioner = new QueueProvisioner(options);
+  return { provisioner, sent, elapsed: () => now, options };
 }
 
 const status = (state: string, requestId = 'req-1', reason?: string) =>
@@ -134,6 +145,46 @@ describe('QueueProvisioner', () => {
     expect(await world(() => ({ status: status('ready') })).provisioner.exists('restored-1')).toBe(true);
     expect(await world(() => ({ status: status('failed') })).provisioner.exists('restored-1')).toBe(false);
     expect(await world(() => ({})).provisioner.exists('restored-1')).toBe(false);
+  });
+
+  it('a job too large for one message is stored in the backup bucket and sent as a claim check', async () => {
+    const large: RestoreJob = {
+      ...job,
+      chunkKeys: Array.from(
+        { length: 8_000 },
+        (_, i) => `borealis/log/${String(i).padStart(20, '0')}-chunk.gz`,
+      ),
+    };
+    const w = world((tick) => (tick < 1 ? {} : { status: status('ready'), topology: topology(true) }));
+    const puts: { bucket: string; key: string; body: string }[] = [];
+    const s3 = {
+      send: async (command: PutObjectCommand) => {
+        puts.push({
+          bucket: command.input.Bucket!,
+          key: command.input.Key!,
+          body: String(command.input.Body),
+        });
+        return {};
+      },
+    } as unknown as S3Client;
+    const withS3 = new QueueProvisioner({ ...w.options, s3 });
+    await withS3.create(large);
+    expect(puts.map((p) => [p.bucket, p.key])).toEqual([
+      [job.bucket, provisionJobKey('restored-1', 'req-1')],
+    ]);
+    expect(decodeProvisionJob(puts[0]!.body, { requestId: 'req-1', cluster: 'restored-1' })).toEqual(large);
+    expect(w.sent.map(decodeProvisionRequest)).toEqual([
+      {
+        kind: 'create-stored',
+        requestId: 'req-1',
+        cluster: 'restored-1',
+        jobObject: { bucket: job.bucket, key: provisionJobKey('restored-1', 'req-1') },
+      },
+    ]);
+    // Without a place to store it, the job fails naming its size, and nothing is sent.
+    const without = world(() => ({}));
+    await expect(without.provisioner.create(large)).rejects.toThrow(/exceed SQS's 262144-byte message limit/);
+    expect(without.sent).toEqual([]);
   });
 
   it('destroy sends one destroy request for the cluster', async () => {

@@ -4,13 +4,18 @@
 // plane publishes its topology. Ready means: status `ready` for this request AND the topology
 // parameter with a writer and the proxy's endpoints. Embedded mode uses embedded/restore-provisioner.ts
 // instead (injected by the local function runner): nothing here imports embedded/.
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { RestoreJob } from '../../core/backup/restore-plan.ts';
 import {
   decodeProvisionStatus,
+  encodeProvisionJob,
   encodeProvisionRequest,
+  fitsOneMessage,
+  type ProvisionRequest,
   type ProvisionStatus,
+  provisionJobKey,
   provisionStatusParameterName,
 } from '../../core/cluster/provision.ts';
 import { isTopologyNotFound, type ReadPublishedTopology } from '../../core/cluster/topology-store.ts';
@@ -27,6 +32,8 @@ export const provisionDestroyTimeoutMsDefault = 60_000;
 export interface QueueProvisionerOptions {
   sqs: SQSClient;
   ssm: SSMClient;
+  /** Stores a restore job too large for one message (the claim check); without it such a job fails. */
+  s3?: S3Client;
   queueUrl: string;
   readTopology: ReadPublishedTopology;
   createTimeoutMs?: number;
@@ -39,7 +46,8 @@ export interface QueueProvisionerOptions {
 type Created = Awaited<ReturnType<ClusterProvisioner['create']>>;
 
 export class QueueProvisioner implements ClusterProvisioner {
-  readonly #o: Required<Omit<QueueProvisionerOptions, 'sleep' | 'now'>> & {
+  readonly #o: Required<Omit<QueueProvisionerOptions, 'sleep' | 'now' | 's3'>> & {
+    s3?: S3Client;
     sleep: (ms: number) => Promise<void>;
     now: () => number;
   };
@@ -82,7 +90,29 @@ export class QueueProvisioner implements ClusterProvisioner {
 
   async create(job: RestoreJob): Promise<Created> {
     const cluster = job.targetCluster;
-    await this.#send(encodeProvisionRequest({ kind: 'create', requestId: job.requestId, job }));
+    const inline: ProvisionRequest = { kind: 'create', requestId: job.requestId, job };
+    if (fitsOneMessage(inline) || this.#o.s3 === undefined) {
+      // Too large without a place to store it: encodeProvisionRequest fails, naming the size.
+      await this.#send(encodeProvisionRequest(inline));
+    } else {
+      const key = provisionJobKey(cluster, job.requestId);
+      await this.#o.s3.send(
+        new PutObjectCommand({
+          Bucket: job.bucket,
+          Key: key,
+          Body: encodeProvisionJob(job),
+          ContentType: 'application/json',
+        }),
+      );
+      await this.#send(
+        encodeProvisionRequest({
+          kind: 'create-stored',
+          requestId: job.requestId,
+          cluster,
+          jobObject: { bucket: job.bucket, key },
+        }),
+      );
+    }
     const deadline = this.#o.now() + this.#o.createTimeoutMs;
     let seen: ProvisionStatus | undefined;
     while (this.#o.now() < deadline) {

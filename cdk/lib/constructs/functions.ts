@@ -42,9 +42,15 @@ export const functionAccess: Readonly<Record<FunctionName, FunctionAccess>> = {
   'backup-archiver': { objects: ['s3:GetObject', 's3:PutObject'], readsTopology: false, putsEvents: false },
   // Manifests and content-addressed pages (reads the previous manifest to stay incremental).
   snapshot: { objects: ['s3:GetObject', 's3:PutObject'], readsTopology: true, putsEvents: false },
-  // Reads the archive to plan; asks for the new cluster on the provision queue and follows its
-  // topology (any cluster's, not only this one's: hence `provisions`); answers on EventBridge.
-  restore: { objects: ['s3:GetObject'], readsTopology: false, putsEvents: true, provisions: true },
+  // Reads the archive to plan; asks for the new cluster on the provision queue (a job too large
+  // for one message is put in the bucket: the claim check) and follows its topology (any
+  // cluster's, not only this one's: hence `provisions`); answers on EventBridge.
+  restore: {
+    objects: ['s3:GetObject', 's3:PutObject'],
+    readsTopology: false,
+    putsEvents: true,
+    provisions: true,
+  },
   // Lists and reads manifests and chunks, deletes what left the window.
   'backup-retention': {
     objects: ['s3:GetObject', 's3:DeleteObject'],
