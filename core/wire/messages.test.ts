@@ -133,6 +133,45 @@ const arbMessage: fc.Arbitrary<StorageMessage> = fc.oneof(
     lsn: arbU64,
   }),
   fc.constant({ type: 'readPointFloorAck' as const }),
+  fc.record({
+    type: fc.constant('collectionFloor' as const),
+    epoch: arbEpoch,
+    archive: fc.oneof(arbU64, fc.constant('none' as const)),
+    backtrack: fc.oneof(arbU64, fc.constant('none' as const)),
+    globalSecondary: fc.oneof(arbU64, fc.constant('none' as const)),
+  }),
+  fc.constant({ type: 'segmentBases' as const }),
+  fc.record({
+    type: fc.constant('segmentBasesReply' as const),
+    segments: fc.array(
+      fc.tuple(arbU32, arbRange).map(([pg, { low, high }]) => ({ pg, baseLsn: low, scl: high })),
+      { maxLength: 4 },
+    ),
+  }),
+  fc.record({
+    type: fc.constant('pageImages' as const),
+    pg: arbU32,
+    atLsn: arbU64,
+    fromPageNo: arbU32,
+    maxBytes: fc.integer({ min: 1, max: gossipBytesPerPullMax }),
+  }),
+  fc.tuple(arbU32, arbU64, arbU32, fc.boolean()).chain(([pg, atLsn, nextPageNo, done]) =>
+    fc.record({
+      type: fc.constant('pageImagesReply' as const),
+      pg: fc.constant(pg),
+      atLsn: fc.constant(atLsn),
+      nextPageNo: fc.constant(nextPageNo),
+      done: fc.constant(done),
+      pages: fc.array(
+        fc.record({
+          pageNo: arbU32,
+          versionLsn: fc.bigInt({ min: 0n, max: atLsn }),
+          bytes: fc.uint8Array({ maxLength: 64 }),
+        }),
+        { maxLength: 3 },
+      ),
+    }),
+  ),
   fc.constant({ type: 'ping' as const }),
   fc.constant({ type: 'pong' as const }),
   fc.record({ type: fc.constant('subscribe' as const), fromLsn: arbU64 }),
@@ -201,6 +240,11 @@ describe('message types', () => {
       Pong: 14,
       CplBelow: 15,
       CplBelowReply: 16,
+      CollectionFloor: 17,
+      SegmentBases: 18,
+      SegmentBasesReply: 19,
+      PageImages: 23,
+      PageImagesReply: 24,
       Subscribe: 20,
       RedoBatch: 21,
       Resync: 22,
@@ -269,7 +313,7 @@ describe('encodeMessage / decodeMessage', () => {
 
 describe('decodeMessage on bad input', () => {
   it('rejects unknown types with UNKNOWN_MESSAGE_TYPE', () => {
-    for (const type of [0, 17, 100, 254]) {
+    for (const type of [0, 25, 100, 254]) {
       const error = errorOf(() => decodeMessage(type, new Uint8Array(0)));
       expect(error.code).toBe('UNKNOWN_MESSAGE_TYPE');
       expect(error.context).toMatchObject({ type });
@@ -354,6 +398,18 @@ describe('decodeMessage on bad input', () => {
       },
       { type: 'readPointFloor', pg: 1, lsn: 1n },
       { type: 'readPointFloorAck' },
+      { type: 'collectionFloor', epoch: 2n, archive: 9n, backtrack: 'none', globalSecondary: 'none' },
+      { type: 'segmentBases' },
+      { type: 'segmentBasesReply', segments: [{ pg: 0, baseLsn: 3n, scl: 9n }] },
+      { type: 'pageImages', pg: 0, atLsn: 9n, fromPageNo: 1, maxBytes: 4096 },
+      {
+        type: 'pageImagesReply',
+        pg: 0,
+        atLsn: 9n,
+        nextPageNo: 3,
+        done: false,
+        pages: [{ pageNo: 1, versionLsn: 8n, bytes: Uint8Array.from([1, 2]) }],
+      },
       { type: 'ping' },
       { type: 'pong' },
       { type: 'subscribe', fromLsn: 5n },

@@ -37,6 +37,11 @@ export const MessageType = {
   Pong: 14,
   CplBelow: 15,
   CplBelowReply: 16,
+  CollectionFloor: 17,
+  SegmentBases: 18,
+  SegmentBasesReply: 19,
+  PageImages: 23,
+  PageImagesReply: 24,
   Subscribe: 20,
   RedoBatch: 21,
   Resync: 22,
@@ -160,6 +165,54 @@ export interface ReadPointFloorMessage {
 export interface ReadPointFloorAckMessage {
   type: 'readPointFloorAck';
 }
+/**
+ * A named input of the log collection floor (docs/adr/013-storage-log-collection.md): 'none' when the
+ * feature that would need the log is not in use, else the LSN up to which it no longer needs it.
+ */
+export type CollectionInput = Lsn | 'none';
+/**
+ * Writer → storage: the writer's inputs to log collection, volume-wide. archive: the archive watermark
+ * (every record at or below it is in S3), 'none' without continuous backup; backtrack and
+ * globalSecondary: the backtrack window's start and the secondary region's replication point (both
+ * 'none' until those features exist). Answered with readPointFloorAck.
+ */
+export interface CollectionFloorMessage {
+  type: 'collectionFloor';
+  /** The sending writer's epoch: a newer writer's inputs replace an older one's (its backup may differ). */
+  epoch: bigint;
+  archive: CollectionInput;
+  backtrack: CollectionInput;
+  globalSecondary: CollectionInput;
+}
+/** Segment → peer node: where each of your segments' logs start (a segment catching up asks). */
+export interface SegmentBasesMessage {
+  type: 'segmentBases';
+}
+/** Per PG hosted: the log base (records at or below it are collected; 0: none) and the SCL. */
+export interface SegmentBasesReplyMessage {
+  type: 'segmentBasesReply';
+  segments: { pg: number; baseLsn: Lsn; scl: Lsn }[];
+}
+/**
+ * Segment → full peer segment: page images of pg as of atLsn (0: the peer picks its SCL), for the pages
+ * from fromPageNo on, at most maxBytes of them. A segment behind its peers' log base rebuilds from these.
+ */
+export interface PageImagesMessage {
+  type: 'pageImages';
+  pg: number;
+  atLsn: Lsn;
+  fromPageNo: number;
+  maxBytes: number;
+}
+/** Images (each with the LSN of the page's version) and where to go on from (done: no more pages). */
+export interface PageImagesReplyMessage {
+  type: 'pageImagesReply';
+  pg: number;
+  atLsn: Lsn;
+  nextPageNo: number;
+  done: boolean;
+  pages: { pageNo: number; versionLsn: Lsn; bytes: Uint8Array }[];
+}
 export interface PingMessage {
   type: 'ping';
 }
@@ -211,6 +264,11 @@ export type StorageMessage =
   | GossipRecordsMessage
   | ReadPointFloorMessage
   | ReadPointFloorAckMessage
+  | CollectionFloorMessage
+  | SegmentBasesMessage
+  | SegmentBasesReplyMessage
+  | PageImagesMessage
+  | PageImagesReplyMessage
   | PingMessage
   | PongMessage
   | ErrorMessage;
@@ -235,6 +293,15 @@ const gossipPullBytes = 32;
 const gossipRecordsFixedBytes = 28; // pg u32 | peerScl u64 | epoch u64 | truncationCount u32 | recordCount u32
 const truncationBytes = 24;
 const readPointFloorBytes = 12;
+const collectionInputBytes = 9; // kind u8 (0 none, 1 lsn) | lsn u64
+const collectionFloorBytes = 8 + 3 * collectionInputBytes; // epoch u64 | archive | backtrack | globalSecondary
+const segmentBasesReplyFixedBytes = 4; // n u32
+const segmentBaseBytes = 20; // pg u32 | baseLsn u64 | scl u64
+const pageImagesBytes = 20; // pg u32 | atLsn u64 | fromPageNo u32 | maxBytes u32
+const pageImagesReplyFixedBytes = 21; // pg u32 | atLsn u64 | nextPageNo u32 | done u8 | n u32
+const pageImageFixedBytes = 16; // pageNo u32 | versionLsn u64 | length u32
+/** Images per reply: the frame bounds them anyway; this bounds the decoder's loop before it reads. */
+const pageImagesPerReplyMax = Math.floor(frameBodyBytesMax / pageImageFixedBytes);
 const errorFixedBytes = 6; // code u16 | messageLength u32
 
 assert(appendFixedBytes <= messageEnvelopeBytesMax, 'append envelope');
@@ -253,6 +320,20 @@ assert(
   'a commit record fits a frame',
 );
 assert(errorFixedBytes + errorMessageBytesMax <= frameBodyBytesMax, 'an error fits a frame');
+assert(
+  segmentBasesReplyFixedBytes + segmentsPerNodeMax * segmentBaseBytes <= frameBodyBytesMax,
+  'a segment bases reply for every segment of a node fits a frame',
+);
+assert(
+  pageImagesReplyFixedBytes + gossipBytesPerPullMax + pageImageFixedBytes + pageSizeBytesMax <=
+    frameBodyBytesMax,
+  'a page images reply of gossipBytesPerPullMax (plus the page that crosses it) fits a frame',
+);
+
+function writeCollectionInput(w: BodyWriter, input: CollectionInput, what: string): void {
+  w.u8(input === 'none' ? 0 : 1, `${what} kind`);
+  w.u64(input === 'none' ? 0n : input, what);
+}
 
 function isU32(x: number): boolean {
   return x >>> 0 === x;
@@ -471,6 +552,54 @@ export function encodeMessage(msg: StorageMessage): { type: MessageTypeValue; bo
     }
     case 'readPointFloorAck':
       return { type: MessageType.ReadPointFloorAck, body: Buffer.alloc(0) };
+    case 'collectionFloor': {
+      assert(msg.epoch > 0n, 'collection floor epoch must be above 0');
+      const w = new BodyWriter(collectionFloorBytes);
+      w.u64(msg.epoch, 'epoch');
+      writeCollectionInput(w, msg.archive, 'archive');
+      writeCollectionInput(w, msg.backtrack, 'backtrack');
+      writeCollectionInput(w, msg.globalSecondary, 'globalSecondary');
+      return { type: MessageType.CollectionFloor, body: w.finish() };
+    }
+    case 'segmentBases':
+      return { type: MessageType.SegmentBases, body: Buffer.alloc(0) };
+    case 'segmentBasesReply': {
+      assert(msg.segments.length <= segmentsPerNodeMax, 'segment bases reply carries too many segments');
+      const w = new BodyWriter(segmentBasesReplyFixedBytes + segmentBaseBytes * msg.segments.length);
+      w.u32(msg.segments.length, 'n');
+      for (const s of msg.segments) {
+        w.u32(s.pg, 'pg');
+        w.u64(s.baseLsn, 'baseLsn');
+        w.u64(s.scl, 'scl');
+      }
+      return { type: MessageType.SegmentBasesReply, body: w.finish() };
+    }
+    case 'pageImages': {
+      const w = new BodyWriter(pageImagesBytes);
+      w.u32(msg.pg, 'pg');
+      w.u64(msg.atLsn, 'atLsn');
+      w.u32(msg.fromPageNo, 'fromPageNo');
+      w.u32(msg.maxBytes, 'maxBytes');
+      return { type: MessageType.PageImages, body: w.finish() };
+    }
+    case 'pageImagesReply': {
+      let length = pageImagesReplyFixedBytes;
+      for (const p of msg.pages) length += pageImageFixedBytes + p.bytes.length;
+      const w = new BodyWriter(length);
+      w.u32(msg.pg, 'pg');
+      w.u64(msg.atLsn, 'atLsn');
+      w.u32(msg.nextPageNo, 'nextPageNo');
+      w.u8(msg.done ? 1 : 0, 'done');
+      w.u32(msg.pages.length, 'n');
+      for (const p of msg.pages) {
+        assert(p.bytes.length <= pageSizeBytesMax, 'a page image fits the page size limit');
+        w.u32(p.pageNo, 'pageNo');
+        w.u64(p.versionLsn, 'versionLsn');
+        w.u32(p.bytes.length, 'length');
+        w.bytes(p.bytes);
+      }
+      return { type: MessageType.PageImagesReply, body: w.finish() };
+    }
     case 'subscribe': {
       const w = new BodyWriter(8);
       w.u64(msg.fromLsn, 'fromLsn');
@@ -631,6 +760,17 @@ export function decodeMessage(type: number, body: Uint8Array): StorageMessage {
   }
 }
 
+function readCollectionInput(r: BodyReader, what: string): CollectionInput {
+  const kind = r.u8(`${what} kind`);
+  const lsn = r.u64(what);
+  if (kind === 0) {
+    if (lsn !== 0n) throw r.malformed(`${what}: none with an LSN`);
+    return 'none';
+  }
+  if (kind !== 1) throw r.malformed(`${what} kind ${kind}`);
+  return lsn;
+}
+
 function decodeBody(type: MessageTypeValue, r: BodyReader): StorageMessage {
   switch (type) {
     case MessageType.Append: {
@@ -740,6 +880,58 @@ function decodeBody(type: MessageTypeValue, r: BodyReader): StorageMessage {
       return { type: 'readPointFloor', pg: r.u32('pg'), lsn: r.u64('lsn') };
     case MessageType.ReadPointFloorAck:
       return { type: 'readPointFloorAck' };
+    case MessageType.CollectionFloor: {
+      const epoch = r.u64('epoch');
+      if (epoch === 0n) throw r.malformed('epoch 0');
+      return {
+        type: 'collectionFloor',
+        epoch,
+        archive: readCollectionInput(r, 'archive'),
+        backtrack: readCollectionInput(r, 'backtrack'),
+        globalSecondary: readCollectionInput(r, 'globalSecondary'),
+      };
+    }
+    case MessageType.SegmentBases:
+      return { type: 'segmentBases' };
+    case MessageType.SegmentBasesReply: {
+      const count = r.count('n', segmentsPerNodeMax, segmentBaseBytes);
+      const segments: { pg: number; baseLsn: Lsn; scl: Lsn }[] = [];
+      for (let i = 0; i < count; i++) {
+        const segment = { pg: r.u32('pg'), baseLsn: r.u64('baseLsn'), scl: r.u64('scl') };
+        if (segment.baseLsn > segment.scl) throw r.malformed('segment base above its scl');
+        segments.push(segment);
+      }
+      return { type: 'segmentBasesReply', segments };
+    }
+    case MessageType.PageImages: {
+      const pg = r.u32('pg');
+      const atLsn = r.u64('atLsn');
+      const fromPageNo = r.u32('fromPageNo');
+      const maxBytes = r.u32('maxBytes');
+      if (maxBytes < 1 || maxBytes > gossipBytesPerPullMax) {
+        throw r.malformed(`maxBytes ${maxBytes} outside [1, ${gossipBytesPerPullMax}]`);
+      }
+      return { type: 'pageImages', pg, atLsn, fromPageNo, maxBytes };
+    }
+    case MessageType.PageImagesReply: {
+      const pg = r.u32('pg');
+      const atLsn = r.u64('atLsn');
+      const nextPageNo = r.u32('nextPageNo');
+      const done = r.u8('done');
+      if (done > 1) throw r.malformed(`done ${done}`);
+      const count = r.count('n', pageImagesPerReplyMax, pageImageFixedBytes);
+      const pages: { pageNo: number; versionLsn: Lsn; bytes: Uint8Array }[] = [];
+      for (let i = 0; i < count; i++) {
+        const pageNo = r.u32('pageNo');
+        const versionLsn = r.u64('versionLsn');
+        const length = r.u32('length');
+        if (length > pageSizeBytesMax)
+          throw r.malformed(`page of ${length} bytes exceeds ${pageSizeBytesMax}`);
+        if (versionLsn > atLsn) throw r.malformed("page version above the images' LSN");
+        pages.push({ pageNo, versionLsn, bytes: r.bytes(length, 'page') });
+      }
+      return { type: 'pageImagesReply', pg, atLsn, nextPageNo, done: done === 1, pages };
+    }
     case MessageType.Subscribe:
       return { type: 'subscribe', fromLsn: r.u64('fromLsn') };
     case MessageType.RedoBatch: {

@@ -1,7 +1,7 @@
 // Process entry of a storage node: `node --import tsx services/storage-node/main.ts --id n1 --az
 // us-east-1a --port P --data-dir D --volume-config volume.json`. Serves the binary storage protocol
-// on --port and /health + /metrics on --http-port, runs gossip, coalescing, GC and scrub in the
-// background, and prints {"ready":true,...} once it serves.
+// on --port and /health + /metrics on --http-port, runs gossip, coalescing, GC, log collection and
+// scrub in the background, and prints {"ready":true,...} once it serves.
 import { isIP } from 'node:net';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
@@ -19,7 +19,8 @@ import { nodeById } from '../../core/volume.ts';
 import { storageMetrics } from './metrics.ts';
 import { Peers } from './peers.ts';
 import { startStorageServer } from './server.ts';
-import { coalesceIntervalMsDefault, StorageNode } from './storage-node.ts';
+import { coalesceIntervalMsDefault, peerStaleMsDefault, StorageNode } from './storage-node.ts';
+import { logFileBytesMax, logFileBytesMin } from './store/log-file.ts';
 
 const usage = `usage: storage-node --id ID --az AZ --data-dir DIR --volume-config FILE [options]
 
@@ -36,7 +37,13 @@ options:
   --coalesce-interval-ms N page coalescing period (default 1000; sooner when a page's records pile up)
   --scrub-interval-ms N    CRC scrub period (default 5000)
   --gc-interval-ms N       page version GC period (default 5000)
-  --retention-ms N         keep page versions at least this long (default 3600000)
+  --retention-ms N         keep superseded page versions at least this long (default 300000: as long
+                           as the writer's default read-point floor window; no backtrack window yet)
+  --collect-interval-ms N  log collection period (default 5000)
+  --log-file-bytes-max N   log files roll over at this size; collection deletes whole files
+                           (default ${logFileBytesMax}; at least 65536)
+  --peer-stale-ms N        a peer segment silent this long no longer holds log collection back;
+                           it rebuilds from page images when it returns (default ${peerStaleMsDefault})
 ${addressFlagUsage(27)}
                            (peers and the writer connect to the volume config's host of this node)
   --help                   this text`;
@@ -52,7 +59,10 @@ const { values } = parseFlags('storage-node', {
   'coalesce-interval-ms': { type: 'string', default: String(coalesceIntervalMsDefault) },
   'scrub-interval-ms': { type: 'string', default: '5000' },
   'gc-interval-ms': { type: 'string', default: '5000' },
-  'retention-ms': { type: 'string', default: '3600000' },
+  'retention-ms': { type: 'string', default: '300000' },
+  'collect-interval-ms': { type: 'string', default: '5000' },
+  'log-file-bytes-max': { type: 'string', default: String(logFileBytesMax) },
+  'peer-stale-ms': { type: 'string', default: String(peerStaleMsDefault) },
   ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
@@ -87,6 +97,10 @@ if (!isWildcard(addresses.bind) && isIP(self.host) !== 0 && self.host !== addres
   process.exit(2);
 }
 
+if (intFlag('log-file-bytes-max') < logFileBytesMin) {
+  console.error(`storage-node: --log-file-bytes-max must be at least ${logFileBytesMin}\n\n${usage}`);
+  process.exit(2);
+}
 const node = StorageNode.open({
   id,
   az: self.az,
@@ -95,12 +109,18 @@ const node = StorageNode.open({
   logger,
   retentionMs: intFlag('retention-ms'),
   coalesceIntervalMs: intFlag('coalesce-interval-ms'),
+  logFileBytesMax: intFlag('log-file-bytes-max'),
+  peerStaleMs: intFlag('peer-stale-ms'),
 });
 const registry = newRegistry('storage-node', { node: id, az: self.az });
 const metrics = storageMetrics(registry, {
   scl: () => [...node.segments.values()].map((s) => ({ pg: s.pg, kind: s.kind, scl: s.scl })),
   epoch: () => node.epoch,
   versionsRetained: () => node.versionsRetained,
+  logBytes: () => node.logBytes,
+  logFiles: () => node.logFiles,
+  pageStoreBytes: () => node.pageStoreBytes,
+  logStatus: () => node.logStatus(),
 });
 node.attachMetrics(metrics);
 const peers = new Peers(node, volume, logger);
@@ -148,9 +168,27 @@ const http = await startServiceHttp({
       coalescedLsn: s.coalescedLsn.toString(),
       records: s.recordCount,
     })),
+    // Appends refused for want of space (the disk is full): the node stays up and says so.
+    ...(node.spaceError && {
+      diskFull: { error: node.spaceError.message, at: new Date(node.spaceError.atMs).toISOString() },
+    }),
+    log: {
+      bytes: node.logBytes,
+      files: node.logFiles,
+      pageStoreBytes: node.pageStoreBytes,
+      segments: node.logStatus().map((s) => ({
+        pg: s.pg,
+        baseLsn: s.baseLsn.toString(),
+        oldestRetainedLsn: s.oldestRetainedLsn.toString(),
+        retainedBy: s.retainedBy,
+        indexEntries: s.indexEntries,
+      })),
+    },
   }),
 });
 
+/** A background task failing the same way again is logged at most this often. */
+const repeatedFailureLogIntervalMs = 10_000;
 /** Runs a background task every periodMs, never two at once; a failure is logged, not fatal — except a broken invariant. */
 function every(
   name: string,
@@ -159,13 +197,24 @@ function every(
   immediate = false,
 ): NodeJS.Timeout {
   let running = false;
+  // The same failure again (a full disk fails every gossip round) is logged once per interval, counted.
+  let last: { message: string; loggedAtMs: number; repeats: number } | undefined;
   const tick = () => {
     if (running || stopping) return;
     running = true;
     task()
       .catch((error: Error) => {
         if (error.name === 'InvariantViolation') failStop(error);
-        logger.warn({ task: name, err: error.message }, 'background task failed');
+        const now = Date.now();
+        if (last && last.message === error.message && now - last.loggedAtMs < repeatedFailureLogIntervalMs) {
+          last.repeats++;
+          return;
+        }
+        logger.warn(
+          { task: name, err: error.message, ...(last?.repeats && { repeatsSinceLastLog: last.repeats }) },
+          'background task failed',
+        );
+        last = { message: error.message, loggedAtMs: now, repeats: 0 };
       })
       .finally(() => {
         running = false;
@@ -193,6 +242,7 @@ const timers = [
   every('coalesce', Math.min(100, intFlag('coalesce-interval-ms')), () => node.coalesceIfDue()),
   every('scrub', intFlag('scrub-interval-ms'), () => peers.scrubRound()),
   every('gc', intFlag('gc-interval-ms'), () => node.collectGarbage()),
+  every('collect', intFlag('collect-interval-ms'), () => node.collectLog()),
 ];
 
 process.on('SIGTERM', () => void stop(0));

@@ -1,5 +1,7 @@
-// Prometheus metrics of one storage node, named with Aurora's vocabulary (SCL per PG, epoch).
+// Prometheus metrics of one storage node, named with Aurora's vocabulary (SCL per PG, epoch), and
+// where its log stands (bytes, index entries, oldest retained LSN and the input that retains it).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { SegmentLogStatus } from './storage-node.ts';
 
 export interface StorageMetrics {
   recordsAppended: Counter;
@@ -14,6 +16,8 @@ export interface StorageMetrics {
   versionsCollected: Counter;
   rejected: Counter<'code'>;
   tailCutBytes: Gauge;
+  logRecordsCollected: Counter;
+  logFilesRemoved: Counter;
 }
 
 export function storageMetrics(
@@ -22,6 +26,10 @@ export function storageMetrics(
     scl: () => { pg: number; kind: string; scl: bigint }[];
     epoch: () => bigint;
     versionsRetained: () => number;
+    logBytes?: () => number;
+    logFiles?: () => number;
+    pageStoreBytes?: () => number;
+    logStatus?: () => SegmentLogStatus[];
   },
 ): StorageMetrics {
   const registers = [registry];
@@ -50,7 +58,77 @@ export function storageMetrics(
       this.set(live.versionsRetained());
     },
   });
+  if (live.logBytes && live.logFiles && live.pageStoreBytes && live.logStatus) {
+    const { logBytes, logFiles, pageStoreBytes, logStatus } = live;
+    new Gauge({
+      name: 'borealis_storage_log_bytes',
+      help: 'Bytes of the log files on disk (every segment of the node shares them)',
+      registers,
+      collect() {
+        this.set(logBytes());
+      },
+    });
+    new Gauge({
+      name: 'borealis_storage_log_files',
+      help: 'Log files on disk',
+      registers,
+      collect() {
+        this.set(logFiles());
+      },
+    });
+    new Gauge({
+      name: 'borealis_storage_page_store_bytes',
+      help: 'Bytes of the page store file in use (LMDB reuses freed pages)',
+      registers,
+      collect() {
+        this.set(pageStoreBytes());
+      },
+    });
+    new Gauge({
+      name: 'borealis_storage_index_entries',
+      help: 'Records in the in-memory log index, per PG',
+      labelNames: ['pg', 'kind'],
+      registers,
+      collect() {
+        for (const s of logStatus()) this.set({ pg: String(s.pg), kind: s.kind }, s.indexEntries);
+      },
+    });
+    new Gauge({
+      name: 'borealis_storage_log_base_lsn',
+      help: 'Per PG: records at or below this LSN are collected',
+      labelNames: ['pg', 'kind'],
+      registers,
+      collect() {
+        for (const s of logStatus()) this.set({ pg: String(s.pg), kind: s.kind }, Number(s.baseLsn));
+      },
+    });
+    new Gauge({
+      name: 'borealis_storage_oldest_retained_lsn',
+      help: 'Per PG: the lowest LSN still in the log, labelled with the collection input that retains it',
+      labelNames: ['pg', 'kind', 'retained_by'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of logStatus()) {
+          this.set(
+            { pg: String(s.pg), kind: s.kind, retained_by: s.retainedBy },
+            Number(s.oldestRetainedLsn),
+          );
+        }
+      },
+    });
+  }
   return {
+    logRecordsCollected: new Counter({
+      name: 'borealis_storage_log_records_collected_total',
+      help: 'Records let go of by log collection (index entries; their bytes go with whole files)',
+      registers,
+    }),
+    logFilesRemoved: new Counter({
+      name: 'borealis_storage_log_files_removed_total',
+      help: 'Log files deleted by log collection',
+      registers,
+    }),
     recordsAppended: new Counter({
       name: 'borealis_storage_records_appended_total',
       help: 'Redo records made durable (from the writer and from gossip)',

@@ -1,11 +1,14 @@
 // Background work that talks to peer segments: gossip (fill gaps, catch up, rebuild a wiped segment,
-// learn epochs and truncations) and scrub repairs (fetch a good copy of a corrupt record or page).
+// learn epochs and truncations), rebuild from page images (a segment behind its peers' collected log:
+// the records it lacks are gone, so a full peer sends its pages as of its SCL and gossip brings the
+// records above) and scrub repairs (fetch a good copy of a corrupt record or page).
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { gossipBytesPerPullMax } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { type Lsn, lsnCompare, lsnMax, lsnMin } from '../../core/lsn.ts';
 import type { VolumeConfig } from '../../core/volume.ts';
 import { expectReply, StorageClient } from '../../core/wire/client.ts';
+import type { Segment } from './segment.ts';
 import type { StorageNode } from './storage-node.ts';
 
 /** Pulls per segment per gossip round: bounds one round while a far-behind segment catches up. */
@@ -13,6 +16,8 @@ const pullsPerSegmentPerRound = 16;
 /** A node rebuilt from an empty dir takes appends once this many peers have told it their epoch. */
 const peersToLearnEpochFrom = 4;
 const peerRequestTimeoutMs = 5_000;
+/** Bounds one rebuild from page images: batches of up to gossipBytesPerPullMax (1,024 × 4 MiB = 4 GiB). */
+const pageImageBatchesMax = 1024;
 
 export class Peers {
   readonly #clients = new Map<string, StorageClient>();
@@ -62,6 +67,7 @@ export class Peers {
             'recoveryInfoReply',
           );
           this.#epochHeardFrom.add(nodeId);
+          this.node.notePeerSegments(nodeId, reply.segments);
           return { nodeId, reply };
         } catch {
           return undefined; // a peer that is down is the normal case gossip exists for
@@ -99,6 +105,7 @@ export class Peers {
         }
       }
       candidates.sort((a, b) => lsnCompare(b.scl, a.scl));
+      const sclBefore = segment.scl;
       for (const peer of candidates) {
         for (let i = 0; i < pullsPerSegmentPerRound; i++) {
           const upto = lsnMax(peer.uptoLsn, segment.scl);
@@ -110,8 +117,85 @@ export class Peers {
         }
         if (segment.scl >= peer.uptoLsn) break;
       }
+      // Peers are ahead and nothing joined the chain: the records this segment needs next may be gone
+      // from every peer's log (collected while it was away or wiped). Then it rebuilds from images.
+      const behind = candidates.some((c) => c.uptoLsn > segment.scl);
+      if (behind && segment.scl === sclBefore) filled += await this.#rebuildIfCollected(segment);
     }
     return filled;
+  }
+
+  /**
+   * A segment whose next records are below every answering peer's log base cannot be filled with
+   * records. A full segment takes page images as of a full peer's SCL (in batches of at most
+   * gossipBytesPerPullMax), then starts its chain there; a tail segment (no pages) starts at the
+   * highest peer base. Gossip brings the records above on the next rounds. Returns 1 when rebuilt.
+   */
+  async #rebuildIfCollected(segment: Segment): Promise<number> {
+    const bases = await Promise.all(
+      (this.#peersOfPg.get(segment.pg) ?? []).map(async (peer) => {
+        try {
+          const reply = expectReply(
+            await this.#clients.get(peer.nodeId)!.request({ type: 'segmentBases' }),
+            'segmentBasesReply',
+          );
+          const s = reply.segments.find((x) => x.pg === segment.pg);
+          return s && { ...peer, baseLsn: s.baseLsn, scl: s.scl };
+        } catch {
+          return undefined; // a peer that predates log collection, or is away
+        }
+      }),
+    );
+    const answered = bases.filter((b) => b !== undefined);
+    // Some peer still holds the records right after this segment's SCL: ordinary gossip will do.
+    if (answered.length === 0 || answered.some((b) => b.baseLsn <= segment.scl && b.scl > segment.scl))
+      return 0;
+    if (segment.kind === 'tail') {
+      const highest = answered.reduce((m, b) => lsnMax(m, b.baseLsn), 0n);
+      return (await this.node.rebaseSegment(segment.pg, highest)) ? 1 : 0;
+    }
+    for (const peer of answered.filter((b) => b.kind === 'full' && b.scl > segment.scl)) {
+      try {
+        const atLsn = await this.#copyPageImages(segment.pg, peer.nodeId);
+        this.logger.info(
+          { pg: segment.pg, from: peer.nodeId, atLsn: atLsn.toString() },
+          'copied page images from a full peer (its log below them is collected)',
+        );
+        return (await this.node.rebaseSegment(segment.pg, atLsn)) ? 1 : 0;
+      } catch (error) {
+        if (error instanceof BorealisError && error.code === ErrorCode.INVARIANT_VIOLATION) throw error;
+        this.logger.warn(
+          { pg: segment.pg, peer: peer.nodeId, err: (error as Error).message },
+          'rebuild from page images failed; trying another peer or the next round',
+        );
+      }
+    }
+    return 0;
+  }
+
+  /** Copies every page of pg from a full peer as of one LSN (the peer's SCL when asked); returns it. */
+  async #copyPageImages(pg: number, nodeId: string): Promise<Lsn> {
+    const client = this.#clients.get(nodeId)!;
+    let atLsn = 0n;
+    let fromPageNo = 0;
+    for (let batch = 0; batch < pageImageBatchesMax; batch++) {
+      const reply = expectReply(
+        await client.request({ type: 'pageImages', pg, atLsn, fromPageNo, maxBytes: gossipBytesPerPullMax }),
+        'pageImagesReply',
+      );
+      if (reply.pg !== pg || (atLsn !== 0n && reply.atLsn !== atLsn) || reply.nextPageNo <= fromPageNo) {
+        throw new BorealisError(ErrorCode.INTERNAL, `${nodeId} answered pageImages out of order`, {
+          context: { pg, atLsn: atLsn.toString(), fromPageNo, replyAt: reply.atLsn.toString() },
+        });
+      }
+      atLsn = reply.atLsn;
+      if (reply.pages.length > 0) await this.node.storePageImages(pg, reply.pages);
+      if (reply.done) return atLsn;
+      fromPageNo = reply.nextPageNo;
+    }
+    throw new BorealisError(ErrorCode.INTERNAL, `page images of pg ${pg} from ${nodeId} did not end`, {
+      context: { pg, batches: pageImageBatchesMax },
+    });
   }
 
   async #pull(nodeId: string, pg: number, afterLsn: Lsn, uptoLsn: Lsn) {

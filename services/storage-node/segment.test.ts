@@ -89,3 +89,70 @@ describe('segment page record lists', () => {
     expect(segment.truncationCount).toBe(1);
   });
 });
+
+describe('segment log collection', () => {
+  const pageOf = (lsn: number) => (lsn % 5 === 0 ? 0 : 1 + (lsn % 2));
+  const record = (lsn: number, prev = lsn - 1): RedoRecord => ({
+    lsn: BigInt(lsn),
+    pg: 0,
+    pageNo: 1,
+    prevLsnInPg: BigInt(prev),
+    prevLsnOfPage: 0n,
+    kind: RecordKind.PageDelta,
+    flags: 0,
+    payload: new Uint8Array(0),
+  });
+
+  it('lets go of records at or below the base, keeps the chain going, and never takes them back', () => {
+    const segment = segmentWith(20, pageOf, 20n);
+    for (const pageNo of [1, 2]) segment.prunePageRecords(pageNo, 12n);
+    expect(segment.pageRecordsFrom).toBe(13n);
+    expect(segment.collectUpto(9n)).toBe(9);
+    expect(segment.baseLsn).toBe(9n);
+    expect(segment.oldestHeldLsn).toBe(10n);
+    expect(segment.recordCount).toBe(11);
+    expect(segment.lastCplBelow(10n)).toBe(0n); // commit 5 is gone; 10 is the newest kept
+    expect(segment.lastCommitAtOrBelow(10n)).toBe(10n);
+    // A record at or below the base (gossip, a retry) is neither written nor held again.
+    expect(segment.needsWrite(record(3))).toBe(false);
+    expect(segment.hold(record(3), { fileNo: 1, offset: 0, length: 100 })).toBe(false);
+    expect(segment.hold(record(21), { fileNo: 1, offset: 0, length: 100 })).toBe(true);
+    expect(segment.scl).toBe(21n);
+    // A lower base changes nothing.
+    expect(segment.collectUpto(5n)).toBe(0);
+    expect(segment.baseLsn).toBe(9n);
+  });
+
+  it('never collects a page record a read may still replay', () => {
+    const segment = segmentWith(20, pageOf, 20n);
+    expect(() => segment.collectUpto(9n)).toThrow(/no page record a read may replay/);
+  });
+
+  it('remembers a truncation below the base without voiding anything, and clamps one across it', () => {
+    const segment = segmentWith(20, pageOf, 20n);
+    for (const pageNo of [1, 2]) segment.prunePageRecords(pageNo, 20n);
+    segment.collectUpto(15n);
+    segment.truncate({ epoch: 2n, aboveLsn: 2n, uptoLsn: 8n });
+    expect(segment.truncations).toHaveLength(1);
+    expect(segment.scl).toBe(20n);
+    segment.truncate({ epoch: 3n, aboveLsn: 10n, uptoLsn: 18n });
+    expect(segment.scl).toBe(15n);
+    expect(segment.has(16n)).toBe(false);
+    expect(segment.has(19n)).toBe(true);
+  });
+
+  it('starts over at a rebuild point: drops what is below, keeps the chain above', () => {
+    const segment = new Segment(0, 'tail');
+    // Held: 1..3 (complete), then 31, 32 (pending: 4..30 are gone from every peer).
+    for (const r of [record(1), record(2), record(3), record(31, 30), record(32)]) {
+      segment.hold(r, { fileNo: 1, offset: 0, length: 100 });
+    }
+    expect(segment.scl).toBe(3n);
+    segment.rebase(30n);
+    expect(segment.baseLsn).toBe(30n);
+    expect(segment.exactFromLsn).toBe(30n);
+    expect(segment.scl).toBe(32n);
+    expect(segment.recordCount).toBe(2);
+    expect(segment.has(2n)).toBe(false);
+  });
+});

@@ -4,7 +4,9 @@
 // at or below that point plus its records above the version, read back from the log. The coalescer
 // stores only the newest version of a page per batch, so the lists keep every record that a read at an
 // allowed read point may need; a record leaves only once a stored version at or above it and at or
-// below the read point floor exists (prunePageRecords). Pure bookkeeping: the node does the I/O.
+// below the read point floor exists (prunePageRecords). Log collection moves the segment's base: records
+// at or below it are gone from the index (and, once no segment needs a file, from disk); the chain then
+// starts at the base. Pure bookkeeping: the node does the I/O.
 import { assert } from '../../core/assert.ts';
 import { type Lsn, lsnMax } from '../../core/lsn.ts';
 import type { SegmentKind } from '../../core/quorum.ts';
@@ -29,7 +31,8 @@ export interface Truncation {
 export type RecordProblem = string | undefined;
 
 export class Segment {
-  readonly chain = new SegmentChain();
+  /** Replaced only by rebase (a segment rebuilt from page images starts its chain over). */
+  chain: SegmentChain;
   readonly truncations: Truncation[] = [];
   readonly #entries = new Map<Lsn, RecordEntry>();
   /** Backlinks of records being made durable (written, not yet held): predecessor → LSN. */
@@ -50,11 +53,28 @@ export class Segment {
   truncationCount = 0;
   /** Records up to here are reflected in stored page versions (set on open: resumeCoalescingAt). */
   coalescedLsn: Lsn = 0n;
+  /** Records of the PG at or below this LSN are collected (0: none); a record of the chain. */
+  #baseLsn: Lsn;
+  /**
+   * Reads below this LSN are refused unless a stored version is exactly at the read point: records
+   * they may need were collected before the last restart (in memory, prunedUpto says it exactly).
+   */
+  exactFromLsn: Lsn;
 
   constructor(
     readonly pg: number,
     readonly kind: SegmentKind,
-  ) {}
+    baseLsn: Lsn = 0n,
+    exactFromLsn: Lsn = baseLsn,
+  ) {
+    this.#baseLsn = baseLsn;
+    this.exactFromLsn = exactFromLsn;
+    this.chain = new SegmentChain(baseLsn);
+  }
+
+  get baseLsn(): Lsn {
+    return this.#baseLsn;
+  }
 
   get scl(): Lsn {
     return this.chain.scl;
@@ -116,8 +136,9 @@ export class Segment {
     return undefined;
   }
 
-  /** Whether a record needs writing: not held, not void, not already on its way to disk. */
+  /** Whether a record needs writing: not held, not void, not collected, not already on its way to disk. */
   needsWrite(record: RedoRecord): boolean {
+    if (record.lsn <= this.#baseLsn) return false;
     if (this.#entries.has(record.lsn) || this.isTruncated(record.lsn)) return false;
     return this.#claims.get(record.prevLsnInPg) !== record.lsn;
   }
@@ -127,10 +148,15 @@ export class Segment {
     this.#claims.set(record.prevLsnInPg, record.lsn);
   }
 
+  /** Gives back a claim whose write failed (no space): the record may be written again later. */
+  unclaim(record: RedoRecord): void {
+    if (this.#claims.get(record.prevLsnInPg) === record.lsn) this.#claims.delete(record.prevLsnInPg);
+  }
+
   /** Takes a durable record. Returns whether it was new to this segment. */
   hold(record: RedoRecord, location: LogLocation): boolean {
     if (this.#claims.get(record.prevLsnInPg) === record.lsn) this.#claims.delete(record.prevLsnInPg);
-    if (this.#entries.has(record.lsn)) return false;
+    if (this.#entries.has(record.lsn) || record.lsn <= this.#baseLsn) return false;
     const result = this.chain.add(record.lsn, record.prevLsnInPg);
     if (result !== 'added') return false;
     this.#entries.set(record.lsn, {
@@ -164,8 +190,12 @@ export class Segment {
   truncate(t: Truncation): void {
     if (this.truncations.some((x) => x.aboveLsn === t.aboveLsn && x.uptoLsn === t.uptoLsn)) return;
     this.truncations.push(t);
-    this.chain.truncate(t.aboveLsn, t.uptoLsn);
-    const inRange = (lsn: Lsn) => lsn > t.aboveLsn && lsn <= t.uptoLsn;
+    // A range below the base voided records long collected (a recovery truncates above VDL, and the
+    // base never passes VDL): known, so that it is not taken as new again, but nothing left to void.
+    if (t.uptoLsn <= this.#baseLsn) return;
+    const aboveLsn = lsnMax(t.aboveLsn, this.#baseLsn);
+    this.chain.truncate(aboveLsn, t.uptoLsn);
+    const inRange = (lsn: Lsn) => lsn > aboveLsn && lsn <= t.uptoLsn;
     for (const lsn of this.#sorted) if (inRange(lsn)) this.#entries.delete(lsn);
     this.#sorted = this.#sorted.filter((lsn) => !inRange(lsn));
     this.#commits = this.#commits.filter((lsn) => !inRange(lsn));
@@ -242,6 +272,87 @@ export class Segment {
     else list.splice(0, cut);
     if (versionLsn > this.prunedUpto(pageNo)) this.#prunedUpto.set(pageNo, versionLsn);
     return cut;
+  }
+
+  /** The newest commit record held at or below lsn (0: none). */
+  lastCommitAtOrBelow(lsn: Lsn): Lsn {
+    return this.lastCplBelow(lsn + 1n);
+  }
+
+  /** A held record's backlink. */
+  prevOf(lsn: Lsn): Lsn {
+    const entry = this.#entries.get(lsn);
+    assert(entry !== undefined, 'prevOf a record not held');
+    return entry.prevLsnInPg;
+  }
+
+  /** Full segments: the lowest LSN a page-record list still names (undefined: none). O(pages). */
+  get pageRecordsFrom(): Lsn | undefined {
+    let lowest: Lsn | undefined;
+    for (const list of this.#pageRecords.values()) {
+      const first = list[0];
+      if (first !== undefined && (lowest === undefined || first < lowest)) lowest = first;
+    }
+    return lowest;
+  }
+
+  /** The lowest LSN held (0: none): the oldest record the log still keeps for this segment. */
+  get oldestHeldLsn(): Lsn {
+    return this.#sorted[0] ?? 0n;
+  }
+
+  /**
+   * Log collection: lets go of every record at or below baseLsn (a record of the chain, at or below
+   * SCL, above no page record still listed). Returns how many index entries went.
+   */
+  collectUpto(baseLsn: Lsn): number {
+    assert(baseLsn <= this.chain.scl, 'collection stays at or below SCL');
+    if (baseLsn <= this.#baseLsn) return 0;
+    const listed = this.pageRecordsFrom;
+    assert(listed === undefined || listed > baseLsn, 'no page record a read may replay is collected');
+    const cut = upperBound(this.#sorted, baseLsn);
+    for (let i = 0; i < cut; i++) this.#entries.delete(this.#sorted[i]!);
+    this.#sorted.splice(0, cut);
+    this.#commits.splice(0, upperBound(this.#commits, baseLsn));
+    this.#baseLsn = baseLsn;
+    this.chain.forgetBelow(baseLsn);
+    return cut;
+  }
+
+  /**
+   * A segment behind its peers' log base, rebuilt from page images as of atLsn (a record of the
+   * chain): everything at or below atLsn is dropped, the chain starts over at atLsn, held records above
+   * it are kept (the ones that contradict the new chain — void records of an old writer — are dropped),
+   * and reads below atLsn are refused. The caller stored the images (full) and made the base durable.
+   */
+  rebase(atLsn: Lsn): void {
+    assert(atLsn > this.#baseLsn, 'a rebase moves the base forward');
+    const kept = this.#sorted.filter((lsn) => lsn > atLsn);
+    const entries = new Map(kept.map((lsn) => [lsn, this.#entries.get(lsn)!]));
+    this.#entries.clear();
+    this.#sorted = [];
+    this.#commits = [];
+    this.#pageRecords = new Map();
+    this.#prunedUpto = new Map();
+    this.#claims.clear();
+    this.#baseLsn = atLsn;
+    this.exactFromLsn = atLsn;
+    this.chain = new SegmentChain(atLsn);
+    for (const t of this.truncations) {
+      if (t.aboveLsn >= atLsn) this.chain.truncate(t.aboveLsn, t.uptoLsn);
+    }
+    this.truncationCount++;
+    this.coalescedLsn = atLsn;
+    for (const lsn of kept) {
+      const entry = entries.get(lsn)!;
+      if (this.chain.conflictOf(lsn, entry.prevLsnInPg) !== undefined) continue;
+      if (this.chain.add(lsn, entry.prevLsnInPg) !== 'added') continue;
+      this.#entries.set(lsn, entry);
+      this.#sorted.push(lsn);
+      if (entry.kind === RecordKind.Commit) this.#commits.push(lsn);
+      if (this.kind === 'full' && isPageRecord(entry.kind)) this.#addPageRecord(entry.pageNo, lsn);
+    }
+    this.#recountPending(true);
   }
 
   /** Records waiting for the coalescer: in all, and on the page that has the most. */

@@ -1,7 +1,9 @@
 // The storage node in-process, against a model of every page at every LSN: page reads at any allowed
 // read point while the coalescer keeps only the newest version of a page per batch, GC and record
-// pruning under a read point floor, a restart, a truncation whose page-store half a crash lost, and a
-// rotten page version.
+// pruning under a read point floor, a restart, a truncation whose page-store half a crash lost, a
+// rotten page version, and log collection (its inputs, whole files, a restart after it, and an empty
+// segment rebuilt from a peer's page images).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { pino } from 'pino';
@@ -383,5 +385,212 @@ describe('storage node recovery queries', () => {
     const error = await request(node, { type: 'cplBelow', pg: 5, belowLsn: 10n }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: ErrorCode.UNKNOWN_PG });
     expect(node.recoveryInfo().find((s) => s.pg === 0)).toMatchObject({ maxLsn: model.lastLsn });
+  });
+});
+
+describe('storage node log collection', () => {
+  const peersOfN1 = ['n2', 'n3', 'n4', 'n5', 'n6'];
+
+  function openSmallLogNode(dataDir: string, id = 'n1'): StorageNode {
+    const node = StorageNode.open({
+      id,
+      az: nodes.find((n) => n.id === id)!.az,
+      dataDir,
+      volume,
+      logger,
+      retentionMs: 0,
+      logFileBytesMax: 64 * 1024,
+    });
+    node.acceptsAppends = true;
+    opened.push(node);
+    return node;
+  }
+
+  /** Every peer has PG 0 complete to lsn (and PG 1, which the model never writes, to 0). */
+  function hearPeers(node: StorageNode, lsn: Lsn): void {
+    for (const id of peersOfN1) {
+      node.notePeerSegments(id, [
+        { pg: 0, scl: lsn },
+        { pg: 1, scl: 0n },
+      ]);
+    }
+  }
+
+  /** Writes, coalesces and prunes (GC) so that a floor at `floor` lets the log go below it. */
+  async function loadAndSettle(node: StorageNode, model: Model, batches: number): Promise<void> {
+    await appendBatches(node, model, batches, 2);
+    await node.coalesce();
+  }
+
+  async function floors(node: StorageNode, readPoint: Lsn, archive: Lsn | 'none', epoch = 1n) {
+    await request(node, { type: 'readPointFloor', pg: pgIdAll, lsn: readPoint });
+    await request(node, {
+      type: 'collectionFloor',
+      epoch,
+      archive,
+      backtrack: 'none',
+      globalSecondary: 'none',
+    });
+    // GC prunes page-record lists at the floor: what lets page records leave the log.
+    for (let i = 0; i < 3; i++) await node.collectGarbage();
+  }
+
+  it('collects nothing without a floor from the writer, whatever else allows it', async () => {
+    const node = openSmallLogNode(tempDir());
+    const model = new Model(21);
+    await loadAndSettle(node, model, 150);
+    hearPeers(node, model.lastLsn);
+    await request(node, { type: 'readPointFloor', pg: pgIdAll, lsn: model.lastLsn });
+    await node.collectGarbage();
+    const bytes = node.logBytes;
+    expect(await node.collectLog()).toBe(0);
+    expect(node.logBytes).toBe(bytes);
+    expect(node.logStatus().find((s) => s.pg === 0)).toMatchObject({
+      baseLsn: 0n,
+      retainedBy: 'noWriterFloor',
+    });
+  });
+
+  it('collects below the lowest input only, deletes whole files, and keeps reads exact across a restart', async () => {
+    const dir = tempDir();
+    let node = openSmallLogNode(dir);
+    const model = new Model(22);
+    await loadAndSettle(node, model, 700);
+    const filesBefore = node.logFiles;
+    expect(filesBefore).toBeGreaterThan(3);
+    const recordsBefore = node.logStatus().find((s) => s.pg === 0)!.indexEntries;
+    // A peer that has not answered yet holds everything.
+    const archive = model.lastLsn / 2n;
+    await floors(node, (model.lastLsn * 3n) / 4n, archive);
+    expect(await node.collectLog()).toBe(0);
+    expect(node.logStatus().find((s) => s.pg === 0)!.retainedBy).toBe('peerScl');
+    // The archive watermark is the lowest input: the base stays at or below it.
+    hearPeers(node, model.lastLsn);
+    expect(await node.collectLog()).toBeGreaterThan(0);
+    let status = node.logStatus().find((s) => s.pg === 0)!;
+    expect(status.retainedBy).toBe('archive');
+    expect(status.baseLsn).toBeGreaterThan(0n);
+    expect(status.baseLsn).toBeLessThanOrEqual(archive);
+    expect(status.oldestRetainedLsn).toBeGreaterThan(status.baseLsn);
+    expect(status.indexEntries).toBeLessThan(recordsBefore);
+    expect(node.logFiles).toBeLessThan(filesBefore);
+    // The newest commit at or below the target is kept (recovery walks from a segment's newest commit).
+    const keptCommit = model.records.filter((r) => r.kind === RecordKind.Commit && r.lsn <= archive).at(-1)!;
+    expect(status.baseLsn).toBeLessThan(keptCommit.lsn);
+    // A late, lower archive watermark (same writer) lowers nothing.
+    await floors(node, (model.lastLsn * 3n) / 4n, archive / 2n);
+    await node.collectLog();
+    expect(node.logStatus().find((s) => s.pg === 0)!.baseLsn).toBe(status.baseLsn);
+    // A writer without backup (a newer epoch): PGMRPL, and the lists it lets GC prune, is the limit.
+    const floor = (model.lastLsn * 3n) / 4n;
+    await floors(node, floor, 'none', 2n);
+    await node.collectLog();
+    status = node.logStatus().find((s) => s.pg === 0)!;
+    expect(status.baseLsn).toBeGreaterThan(archive);
+    expect(status.baseLsn).toBeLessThanOrEqual(floor);
+    await expectPages(node, model, floor, model.lastLsn);
+    expect(await expectPages(node, model, 1n, status.baseLsn, { refusable: true })).toBeGreaterThan(0);
+    // Restart: the chain starts at the base, reads at or above the floor stay exact, below refused or exact.
+    await closeNode(node);
+    node = openSmallLogNode(dir);
+    const reopened = node.segments.get(0)!;
+    expect(reopened.baseLsn).toBe(status.baseLsn);
+    expect(reopened.scl).toBe(model.lastLsn);
+    // The epoch marker went with the first log file; the collection manifest kept the epoch.
+    expect(existsSync(join(dir, 'log', '00000001.log'))).toBe(false);
+    expect(node.epoch).toBe(1n);
+    await expectPages(node, model, floor, model.lastLsn);
+    await expectPages(node, model, 1n, floor - 1n, { refusable: true });
+    // And it goes on taking records and collecting.
+    await loadAndSettle(node, model, 100);
+    hearPeers(node, model.lastLsn);
+    await floors(node, model.lastLsn - 10n, 'none', 2n);
+    await node.collectLog();
+    expect(node.segments.get(0)!.baseLsn).toBeGreaterThan(status.baseLsn);
+    await expectPages(node, model, model.lastLsn - 10n, model.lastLsn);
+  });
+
+  it('a newer writer replaces the inputs (backup switched on holds the log from its watermark)', async () => {
+    const node = openSmallLogNode(tempDir());
+    const model = new Model(23);
+    await loadAndSettle(node, model, 100);
+    hearPeers(node, model.lastLsn);
+    await floors(node, model.lastLsn, 'none', 1n);
+    await node.collectLog();
+    const base = node.segments.get(0)!.baseLsn;
+    await appendBatches(node, model, 50, 2);
+    await node.coalesce();
+    hearPeers(node, model.lastLsn);
+    await floors(node, model.lastLsn, 0n, 2n);
+    await node.collectLog();
+    expect(node.segments.get(0)!.baseLsn).toBe(base);
+    expect(node.logStatus().find((s) => s.pg === 0)!.retainedBy).toBe('archive');
+    // A fenced writer's floor changes nothing.
+    node.epoch = 2n;
+    await floors(node, model.lastLsn, 'none', 1n);
+    await node.collectLog();
+    expect(node.segments.get(0)!.baseLsn).toBe(base);
+  });
+
+  it('rebuilds an empty full segment from page images past a peer’s collected log, then reads exactly', async () => {
+    const source = openSmallLogNode(tempDir());
+    const model = new Model(24);
+    await loadAndSettle(source, model, 200);
+    hearPeers(source, model.lastLsn);
+    await floors(source, model.lastLsn - 20n, 'none');
+    await source.collectLog();
+    const sourceBase = source.segments.get(0)!.baseLsn;
+    expect(sourceBase).toBeGreaterThan(0n);
+    // n3 holds PG 0's full segment too; it starts empty and cannot get the records below the base.
+    const target = openSmallLogNode(tempDir(), 'n3');
+    const pulled = await request(source, {
+      type: 'gossipPull',
+      epoch: 1n,
+      pg: 0,
+      afterLsn: 0n,
+      uptoLsn: model.lastLsn,
+      maxBytes: 1 << 20,
+    });
+    if (pulled.type !== 'gossipRecords') throw new Error('expected gossip records');
+    await target.acceptGossip(pulled);
+    expect(target.segments.get(0)!.scl).toBe(0n); // nothing joins the chain: its start is gone
+    // Page images as of the source's SCL, a few pages per reply, then the chain starts there.
+    let atLsn = 0n;
+    let fromPageNo = 0;
+    for (;;) {
+      const reply = await request(source, {
+        type: 'pageImages',
+        pg: 0,
+        atLsn,
+        fromPageNo,
+        maxBytes: 2 * pageSize,
+      });
+      if (reply.type !== 'pageImagesReply') throw new Error('expected page images');
+      expect(reply.pages.length).toBeLessThanOrEqual(2);
+      atLsn = reply.atLsn;
+      await target.storePageImages(0, reply.pages);
+      if (reply.done) break;
+      fromPageNo = reply.nextPageNo;
+    }
+    expect(atLsn).toBe(model.lastLsn);
+    expect(await target.rebaseSegment(0, atLsn)).toBe(true);
+    expect(target.segments.get(0)!.scl).toBe(atLsn);
+    await expectPages(target, model, atLsn, atLsn);
+    // Records above the images come by gossip as usual; reads above stay exact, below are refused.
+    await appendBatches(source, model, 30, 2);
+    const more = await request(source, {
+      type: 'gossipPull',
+      epoch: 1n,
+      pg: 0,
+      afterLsn: atLsn,
+      uptoLsn: model.lastLsn,
+      maxBytes: 1 << 20,
+    });
+    if (more.type !== 'gossipRecords') throw new Error('expected gossip records');
+    await target.acceptGossip(more);
+    expect(target.segments.get(0)!.scl).toBe(model.lastLsn);
+    await target.coalesce();
+    await expectPages(target, model, atLsn, model.lastLsn);
+    expect(await expectPages(target, model, 1n, atLsn - 1n, { refusable: true })).toBeGreaterThan(0);
   });
 });

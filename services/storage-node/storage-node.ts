@@ -1,12 +1,13 @@
 // The storage node's state machine: every request of the storage protocol, and the background work
-// (gossip, coalescing, GC, scrub). Foreground work is only append → fsync → ack; everything else runs
-// off that path, in bounded batches per tick.
+// (gossip, coalescing, GC, log collection, scrub). Foreground work is only append → fsync → ack;
+// everything else runs off that path, in bounded batches per tick.
 import { join } from 'node:path';
+import { assert } from '../../core/assert.ts';
 import { applyDelta } from '../../core/delta.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { pgIdAll, recordsPerGossipMax } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
-import { type Lsn, lsnMin, lsnToString } from '../../core/lsn.ts';
+import { LSN_MAX, type Lsn, lsnMax, lsnMin, lsnToString } from '../../core/lsn.ts';
 import {
   decodeEpochPayload,
   decodeRecord,
@@ -24,9 +25,23 @@ import type {
   StorageMessage,
   TruncationRange,
 } from '../../core/wire/messages.ts';
+import {
+  collectionBase,
+  collectionTarget,
+  lowestPeerScl,
+  mergeWriterFloor,
+  type PeerSclSample,
+  type RetainedBy,
+  type WriterFloor,
+} from './log-collection.ts';
 import type { StorageMetrics } from './metrics.ts';
 import { isPageRecord, Segment } from './segment.ts';
-import { LogFile, type LogLocation } from './store/log-file.ts';
+import {
+  type CollectionManifest,
+  readCollectionManifest,
+  writeCollectionManifest,
+} from './store/collection-manifest.ts';
+import { LogFile, type LogLocation, logFileBytesMax } from './store/log-file.ts';
 import { PageStore, versionKey } from './store/page-store.ts';
 
 export interface StorageNodeOptions {
@@ -39,7 +54,26 @@ export interface StorageNodeOptions {
   retentionMs: number;
   /** Coalesce at least this often (coalesceIfDue); a large backlog starts a batch sooner. */
   coalesceIntervalMs?: number;
+  /** Log files roll over at this size (default logFileBytesMax); collection deletes whole files. */
+  logFileBytesMax?: number;
+  /** A peer segment not heard from for this long no longer holds log collection back (it rebuilds). */
+  peerStaleMs?: number;
   clock?: () => number;
+}
+
+/** Default of StorageNodeOptions.peerStaleMs: a peer away this long rebuilds from page images. */
+export const peerStaleMsDefault = 10 * 60_000;
+
+/** Where one segment's log stands: reported in /metrics and /health. */
+export interface SegmentLogStatus {
+  pg: number;
+  kind: 'full' | 'tail';
+  baseLsn: Lsn;
+  /** The lowest LSN the segment still holds (0: none). */
+  oldestRetainedLsn: Lsn;
+  /** Which input holds the log there (the minimum of the collection inputs). */
+  retainedBy: RetainedBy;
+  indexEntries: number;
 }
 
 /** Records coalesced per segment per tick: bounds the time one tick holds the event loop. */
@@ -72,6 +106,7 @@ export class StorageNode {
    */
   acceptsAppends: boolean;
   readonly #log: LogFile;
+  readonly #logDir: string;
   readonly #pages: PageStore;
   readonly #logger: Logger;
   readonly #clock: () => number;
@@ -85,12 +120,32 @@ export class StorageNode {
   /** Where the version scrub resumes in each PG's versions. */
   readonly #scrubCursor = new Map<number, Buffer>();
   #metrics: StorageMetrics | undefined;
+  /** The writer's collection inputs (archive watermark, backtrack, secondary): never lowered. */
+  #writerFloor: WriterFloor | undefined;
+  /** Per PG hosted: what each peer segment last said its SCL was (gossip), for the gossip input. */
+  readonly #peerScl = new Map<number, Map<string, PeerSclSample>>();
+  readonly #peerStaleMs: number;
+  /** Per log file: per PG, the highest LSN of its records written there. A file goes when all are collected. */
+  readonly #fileMaxLsn: Map<number, Map<number, Lsn>>;
+  /** Per PG: the exactFromLsn the next manifest records (reads a restart must refuse below). */
+  readonly #exactFrom = new Map<number, Lsn>();
+  /** Per PG: the last collection target and the input that set it. */
+  readonly #retainedBy = new Map<number, RetainedBy>();
   /** Serialises page-store writers (coalescer, truncation, GC, repair) so none undoes another. */
   #pageStoreQueue: Promise<unknown> = Promise.resolve();
   readonly openStats: { records: number; tailCutBytes: number; tailCutReason?: string };
 
-  private constructor(options: StorageNodeOptions, log: LogFile, pages: PageStore, fresh: boolean) {
+  private constructor(
+    options: StorageNodeOptions,
+    log: LogFile,
+    pages: PageStore,
+    fresh: boolean,
+    fileMaxLsn: Map<number, Map<number, Lsn>>,
+  ) {
     this.id = options.id;
+    this.#logDir = join(options.dataDir, 'log');
+    this.#fileMaxLsn = fileMaxLsn;
+    this.#peerStaleMs = options.peerStaleMs ?? peerStaleMsDefault;
     this.az = options.az;
     this.volume = options.volume;
     this.#log = log;
@@ -101,6 +156,14 @@ export class StorageNode {
     this.#coalesceIntervalMs = options.coalesceIntervalMs ?? coalesceIntervalMsDefault;
     this.acceptsAppends = !fresh;
     this.openStats = { records: 0, tailCutBytes: 0 };
+    // Every peer of every hosted PG is 'not heard yet' until gossip reaches it (or it goes stale).
+    const startMs = this.#clock();
+    for (const p of options.volume.placement) {
+      const peers = new Map<string, PeerSclSample>();
+      for (const s of p.segments)
+        if (s.nodeId !== options.id) peers.set(s.nodeId, { scl: undefined, heardAtMs: startMs });
+      this.#peerScl.set(p.pg, peers);
+    }
   }
 
   static open(options: StorageNodeOptions): StorageNode {
@@ -112,22 +175,39 @@ export class StorageNode {
         `node ${options.id} holds no segment in the volume config`,
       );
     }
-    const segments = new Map(hosted.map((h) => [h.pg, new Segment(h.pg, h.kind)]));
-    let epoch = 0n;
-    const { log, stats } = LogFile.open(join(options.dataDir, 'log'), (record, location) => {
-      if (record.kind === RecordKind.Epoch) {
-        const e = decodeEpochPayload(record.payload).epoch;
-        if (e > epoch) epoch = e;
-        return;
-      }
-      const segment = segments.get(record.pg);
-      if (!segment) return; // placement moved away from this node: the record is not ours any more
-      if (record.kind === RecordKind.TruncateRange) {
-        segment.truncate(decodeTruncateRangePayload(record.payload));
-        return;
-      }
-      segment.hold(record, location);
-    });
+    const logDir = join(options.dataDir, 'log');
+    // Where each segment's log starts (log collection), and the epoch and truncations it kept.
+    const manifest = readCollectionManifest(logDir);
+    const manifestOf = (pg: number) => manifest?.segments.find((s) => s.pg === pg);
+    const segments = new Map(
+      hosted.map((h) => {
+        const m = manifestOf(h.pg);
+        const segment = new Segment(h.pg, h.kind, m?.baseLsn ?? 0n, m?.exactFromLsn ?? 0n);
+        for (const t of m?.truncations ?? []) segment.truncate(t);
+        return [h.pg, segment];
+      }),
+    );
+    let epoch = manifest?.epoch ?? 0n;
+    const fileMaxLsn = new Map<number, Map<number, Lsn>>();
+    const { log, stats } = LogFile.open(
+      logDir,
+      (record, location) => {
+        noteWritten(fileMaxLsn, record, location);
+        if (record.kind === RecordKind.Epoch) {
+          const e = decodeEpochPayload(record.payload).epoch;
+          if (e > epoch) epoch = e;
+          return;
+        }
+        const segment = segments.get(record.pg);
+        if (!segment) return; // placement moved away from this node: the record is not ours any more
+        if (record.kind === RecordKind.TruncateRange) {
+          segment.truncate(decodeTruncateRangePayload(record.payload));
+          return;
+        }
+        segment.hold(record, location);
+      },
+      options.logFileBytesMax ?? logFileBytesMax,
+    );
     // A crash between a truncation marker reaching the log and its page versions leaving the page
     // store would leave versions of void records behind, which reads above the range would start from.
     for (const segment of segments.values()) {
@@ -136,9 +216,16 @@ export class StorageNode {
       if (removed > 0) {
         options.logger.warn({ pg: segment.pg, removed }, 'removed page versions of truncated records');
       }
-      segment.resumeCoalescingAt(pages.coalescedLsn(segment.pg));
+      segment.resumeCoalescingAt(lsnMax(pages.coalescedLsn(segment.pg), segment.baseLsn));
     }
-    const node = new StorageNode(options, log, pages, stats.records === 0);
+    const node = new StorageNode(
+      options,
+      log,
+      pages,
+      stats.records === 0 && manifest === undefined,
+      fileMaxLsn,
+    );
+    for (const m of manifest?.segments ?? []) node.#exactFrom.set(m.pg, m.exactFromLsn);
     node.epoch = epoch;
     for (const [pg, segment] of segments) node.segments.set(pg, segment);
     node.openStats.records = stats.records;
@@ -204,6 +291,24 @@ export class StorageNode {
         if (message.lsn > floor) this.#readPointFloor.set(message.pg, message.lsn);
         return { type: 'readPointFloorAck' };
       }
+      case 'collectionFloor': {
+        // A fenced writer's inputs change nothing; a newer writer's replace the old ones.
+        if (message.epoch < this.epoch) return { type: 'readPointFloorAck' };
+        this.#writerFloor = mergeWriterFloor(this.#writerFloor, {
+          epoch: message.epoch,
+          archive: message.archive,
+          backtrack: message.backtrack,
+          globalSecondary: message.globalSecondary,
+        });
+        return { type: 'readPointFloorAck' };
+      }
+      case 'segmentBases':
+        return {
+          type: 'segmentBasesReply',
+          segments: [...this.segments.values()].map((s) => ({ pg: s.pg, baseLsn: s.baseLsn, scl: s.scl })),
+        };
+      case 'pageImages':
+        return this.#pageImages(message.pg, message.atLsn, message.fromPageNo, message.maxBytes);
       case 'ping':
         return { type: 'pong' };
       default:
@@ -315,7 +420,7 @@ export class StorageNode {
       buffers.push(encodeRecords([record]));
     }
     if (buffers.length > 0) {
-      const locations = await this.#log.append(buffers);
+      const locations = await this.#appendClaimed(writes, buffers);
       this.#holdAll(writes, locations.slice(locations.length - writes.length));
     }
     return {
@@ -325,9 +430,25 @@ export class StorageNode {
     };
   }
 
+  /** Appends claimed records; a refused append (no space) gives their claims back, so they can come again. */
+  async #appendClaimed(claimed: RedoRecord[], buffers: Buffer[]): Promise<LogLocation[]> {
+    try {
+      return await this.#log.append(buffers);
+    } catch (error) {
+      for (const record of claimed) this.segments.get(record.pg)?.unclaim(record);
+      throw error;
+    }
+  }
+
+  /** The last append refused for want of space, until one succeeds again (undefined: none). */
+  get spaceError(): { message: string; atMs: number } | undefined {
+    return this.#log.spaceError;
+  }
+
   #holdAll(records: RedoRecord[], locations: LogLocation[]): number {
     let added = 0;
     records.forEach((record, i) => {
+      noteWritten(this.#fileMaxLsn, record, locations[i]!);
       if (this.segments.get(record.pg)!.hold(record, locations[i]!)) added++;
     });
     this.#metrics?.recordsAppended.inc(added);
@@ -381,7 +502,9 @@ export class StorageNode {
     }
     let lsn = base?.lsn ?? 0n;
     let bytes: Uint8Array = base?.bytes ?? new Uint8Array(0);
-    const pruned = segment.prunedUpto(pageNo);
+    // Below exactFromLsn, records a read may need were collected before the last restart (or never
+    // held: a segment rebuilt from page images): only a version exactly at the read point will do.
+    const pruned = readPoint < segment.exactFromLsn ? LSN_MAX : segment.prunedUpto(pageNo);
     if (lsn < pruned && lsn !== readPoint) {
       if (corrupt !== undefined) {
         throw new BorealisError(
@@ -545,7 +668,10 @@ export class StorageNode {
       writes.push({ ...record, payload: Buffer.from(record.payload) });
     }
     if (writes.length === 0) return 0;
-    const locations = await this.#log.append(writes.map((r) => encodeRecords([r])));
+    const locations = await this.#appendClaimed(
+      writes,
+      writes.map((r) => encodeRecords([r])),
+    );
     const added = this.#holdAll(writes, locations);
     this.#metrics?.gossipFills.inc(added);
     return added;
@@ -700,6 +826,238 @@ export class StorageNode {
     });
   }
 
+  /** Gossip heard from a peer node: its segments' SCLs, for the gossip input of log collection. */
+  notePeerSegments(nodeId: string, segments: readonly { pg: number; scl: Lsn }[]): void {
+    const now = this.#clock();
+    for (const s of segments) {
+      const sample = this.#peerScl.get(s.pg)?.get(nodeId);
+      if (!sample || !this.segments.has(s.pg)) continue;
+      sample.scl = s.scl;
+      sample.heardAtMs = now;
+    }
+  }
+
+  /** Each segment's collection target now: how far its log may go, and which input holds it there. */
+  #collectionTargets(): Map<number, { upto: Lsn; retainedBy: RetainedBy }> {
+    const now = this.#clock();
+    const targets = new Map<number, { upto: Lsn; retainedBy: RetainedBy }>();
+    for (const segment of this.segments.values()) {
+      const full = segment.kind === 'full';
+      targets.set(
+        segment.pg,
+        collectionTarget({
+          writer: this.#writerFloor,
+          readPointFloor: this.#floorOf(segment.pg),
+          ownScl: segment.scl,
+          ...(full && { coalescedLsn: segment.coalescedLsn }),
+          ...(full && segment.pageRecordsFrom !== undefined && { pageRecordsFrom: segment.pageRecordsFrom }),
+          peerScl: lowestPeerScl(this.#peerScl.get(segment.pg)?.values() ?? [], now, this.#peerStaleMs),
+        }),
+      );
+    }
+    return targets;
+  }
+
+  /**
+   * Background: log collection. Moves each segment's base up to what no input needs any more (see
+   * log-collection.ts), lets go of the index entries below it and deletes every log file all of whose
+   * records are collected. Before a file goes, the page store is made durable (it must hold what the
+   * records were coalesced into) and the collection manifest records the new bases, the epoch and the
+   * truncations (their markers may be in the file). Returns the number of index entries collected.
+   */
+  collectLog(): Promise<number> {
+    return this.#withPageStore(async () => {
+      const targets = this.#collectionTargets();
+      const bases = new Map<number, Lsn>();
+      for (const segment of this.segments.values()) {
+        const target = targets.get(segment.pg)!;
+        this.#retainedBy.set(segment.pg, target.retainedBy);
+        const base = collectionBase(target.upto, segment.baseLsn, {
+          lastCommitAtOrBelow: (lsn) => segment.lastCommitAtOrBelow(lsn),
+          chainRecordAtOrBelow: (lsn) => segment.lastHeldAtOrBelow(lsn),
+          prevOf: (lsn) => segment.prevOf(lsn),
+        });
+        if (base > segment.baseLsn) bases.set(segment.pg, base);
+      }
+      const baseOf = (pg: number) => bases.get(pg) ?? this.segments.get(pg)?.baseLsn ?? LSN_MAX;
+      const doomedFiles = this.#log.fileNos.filter(
+        (fileNo) =>
+          fileNo !== this.#log.currentFileNo &&
+          [...(this.#fileMaxLsn.get(fileNo) ?? new Map<number, Lsn>())].every(
+            ([pg, max]) => max <= baseOf(pg),
+          ),
+      );
+      if (bases.size === 0 && doomedFiles.length === 0) return 0;
+      if (bases.size > 0) {
+        for (const [pg] of bases) {
+          const segment = this.segments.get(pg)!;
+          // Reads a restart must refuse: below what pruning may have relied on so far (PGMRPL and the
+          // coalesced LSN now; both only move up, and every pruning used at most their minimum).
+          const settled =
+            segment.kind === 'full' ? lsnMin(this.#floorOf(pg) ?? 0n, segment.coalescedLsn) : bases.get(pg)!;
+          this.#exactFrom.set(pg, lsnMax(this.#exactFrom.get(pg) ?? 0n, lsnMax(settled, bases.get(pg)!)));
+        }
+        this.#pages.makeDurable();
+        this.#writeManifest(bases);
+      } else {
+        // Only files to delete: their markers must still be covered by the manifest.
+        this.#writeManifest(bases);
+      }
+      let collected = 0;
+      for (const [pg, base] of bases) collected += this.segments.get(pg)!.collectUpto(base);
+      for (const fileNo of doomedFiles) {
+        this.#log.remove(fileNo);
+        this.#fileMaxLsn.delete(fileNo);
+      }
+      this.#metrics?.logRecordsCollected.inc(collected);
+      this.#metrics?.logFilesRemoved.inc(doomedFiles.length);
+      if (doomedFiles.length > 0) {
+        this.#logger.debug(
+          { files: doomedFiles, logBytes: this.#log.bytes, collected },
+          'collected log files',
+        );
+      }
+      return collected;
+    });
+  }
+
+  #writeManifest(bases: ReadonlyMap<number, Lsn>): void {
+    const manifest: CollectionManifest = {
+      epoch: this.epoch,
+      segments: [...this.segments.values()].map((s) => ({
+        pg: s.pg,
+        baseLsn: bases.get(s.pg) ?? s.baseLsn,
+        exactFromLsn: this.#exactFrom.get(s.pg) ?? s.exactFromLsn,
+        truncations: s.truncations.map((t) => ({ ...t })),
+      })),
+    };
+    writeCollectionManifest(this.#logDir, manifest);
+  }
+
+  /** Where each segment's log stands, for /metrics and /health. */
+  logStatus(): SegmentLogStatus[] {
+    return [...this.segments.values()].map((s) => ({
+      pg: s.pg,
+      kind: s.kind,
+      baseLsn: s.baseLsn,
+      oldestRetainedLsn: s.oldestHeldLsn,
+      retainedBy: this.#retainedBy.get(s.pg) ?? this.#collectionTargets().get(s.pg)!.retainedBy,
+      indexEntries: s.recordCount,
+    }));
+  }
+
+  get logBytes(): number {
+    return this.#log.bytes;
+  }
+
+  get logFiles(): number {
+    return this.#log.fileNos.length;
+  }
+
+  get pageStoreBytes(): number {
+    return this.#pages.bytesUsed;
+  }
+
+  /**
+   * Page images of a full segment as of atLsn (0: its SCL), for a peer segment that is behind this
+   * node's log base and so cannot be filled with records: from fromPageNo on, pages that exist, up to
+   * maxBytes (at least one page).
+   */
+  #pageImages(pg: number, atLsn: Lsn, fromPageNo: number, maxBytes: number): StorageMessage {
+    const segment = this.#segment(pg);
+    if (segment.kind !== 'full') {
+      throw new BorealisError(
+        ErrorCode.NOT_FULL_SEGMENT,
+        `pg ${pg} is a tail segment on node ${this.id}: no pages`,
+        {
+          context: { pg, node: this.id },
+        },
+      );
+    }
+    const at = atLsn === 0n ? segment.scl : atLsn;
+    if (at > segment.scl || at < segment.baseLsn) {
+      throw new BorealisError(
+        ErrorCode.NOT_COMPLETE,
+        `pg ${pg} on node ${this.id} cannot give page images at ${lsnToString(at)}: it holds ${lsnToString(segment.baseLsn)}–${lsnToString(segment.scl)}`,
+        { context: { pg, atLsn: at.toString(), node: this.id }, retryable: true },
+      );
+    }
+    const range = pageRangeOfPg(this.volume, pg);
+    const pages: { pageNo: number; versionLsn: Lsn; bytes: Uint8Array }[] = [];
+    let bytes = 0;
+    let pageNo = Math.max(fromPageNo, range.first);
+    for (; pageNo <= range.last; pageNo++) {
+      if (pages.length > 0 && bytes + this.volume.pageSizeBytes > maxBytes) break;
+      const page = this.#materialise(segment, pageNo, at);
+      if (page.bytes.length === 0) continue; // never written by then
+      pages.push({ pageNo, versionLsn: page.lsn, bytes: page.bytes });
+      bytes += page.bytes.length;
+    }
+    return { type: 'pageImagesReply', pg, atLsn: at, nextPageNo: pageNo, done: pageNo > range.last, pages };
+  }
+
+  /** A segment rebuilding from page images: stores a batch of them (their versions are exact). */
+  storePageImages(
+    pg: number,
+    images: { pageNo: number; versionLsn: Lsn; bytes: Uint8Array }[],
+  ): Promise<void> {
+    const segment = this.#segment(pg);
+    assert(segment.kind === 'full', 'page images go to a full segment');
+    const range = pageRangeOfPg(this.volume, pg);
+    for (const image of images) {
+      if (
+        image.pageNo < range.first ||
+        image.pageNo > range.last ||
+        image.bytes.length !== this.volume.pageSizeBytes
+      ) {
+        throw new BorealisError(
+          ErrorCode.INVALID_ARGUMENT,
+          `a peer sent a bad page image of page ${image.pageNo}`,
+          {
+            context: { pg, pageNo: image.pageNo, bytes: image.bytes.length },
+          },
+        );
+      }
+    }
+    return this.#withPageStore(() =>
+      this.#pages.putImages(
+        pg,
+        images.map((i) => ({ pageNo: i.pageNo, lsn: i.versionLsn, bytes: Buffer.from(i.bytes) })),
+        this.#clock(),
+      ),
+    );
+  }
+
+  /**
+   * Moves a segment that is behind its peers' log base to atLsn (a record of the PG's chain): its page
+   * images up to there are stored (full), so the page store's coalesced LSN and the manifest say so,
+   * durably, before the segment starts over there. Returns false when it has caught up meanwhile.
+   */
+  rebaseSegment(pg: number, atLsn: Lsn): Promise<boolean> {
+    const segment = this.#segment(pg);
+    return this.#withPageStore(async () => {
+      if (atLsn <= segment.scl || atLsn <= segment.baseLsn) return false;
+      this.#pages.makeDurable(segment.kind === 'full' ? [{ pg, lsn: atLsn }] : []);
+      this.#exactFrom.set(pg, lsnMax(this.#exactFrom.get(pg) ?? 0n, atLsn));
+      this.#writeManifest(new Map([[pg, atLsn]]));
+      const before = segment.scl;
+      segment.rebase(atLsn);
+      this.#logger.info(
+        {
+          pg,
+          kind: segment.kind,
+          from: lsnToString(before),
+          to: lsnToString(atLsn),
+          scl: lsnToString(segment.scl),
+        },
+        segment.kind === 'full'
+          ? "segment rebuilt from page images past its peers' collected log"
+          : "tail segment restarted at its peers' log base (their log below it is collected)",
+      );
+      return true;
+    });
+  }
+
   /**
    * Background scrub, records: re-checks the CRC of a bounded batch per segment, resuming where the
    * last round stopped (each segment gets its share, so a long segment cannot starve the others).
@@ -729,6 +1087,7 @@ export class StorageNode {
   /** Writes a good copy of a record (from a peer) and points the index at it. */
   async replaceRecord(segment: Segment, record: RedoRecord): Promise<void> {
     const [location] = await this.#log.append([encodeRecords([record])]);
+    noteWritten(this.#fileMaxLsn, record, location!);
     segment.relocate(record.lsn, location!);
     this.#metrics?.scrubRepairs.inc({ what: 'record' });
   }
@@ -775,6 +1134,21 @@ export class StorageNode {
     this.#log.close();
     await this.#pages.close();
   }
+}
+
+/** Notes that a record of record.pg up to record.lsn lives in location's file (markers need no note). */
+function noteWritten(
+  fileMaxLsn: Map<number, Map<number, Lsn>>,
+  record: RedoRecord,
+  location: LogLocation,
+): void {
+  if (record.kind === RecordKind.Epoch || record.kind === RecordKind.TruncateRange) return;
+  let byPg = fileMaxLsn.get(location.fileNo);
+  if (!byPg) {
+    byPg = new Map();
+    fileMaxLsn.set(location.fileNo, byPg);
+  }
+  if ((byPg.get(record.pg) ?? 0n) < record.lsn) byPg.set(record.pg, record.lsn);
 }
 
 function tryDecode(raw: Buffer): RedoRecord | undefined {

@@ -14,9 +14,9 @@
 //    stop early; that shows as a broken chain or a short read, and the next segment is tried).
 // Records of truncated ranges are not durable history: a segment never returns them (and they are
 // dropped here too, from the truncations it reports); durable records never backlink into them.
-// Storage nodes do not garbage-collect their log yet, so every record above the archive watermark is
-// still there. Once log GC exists it must keep records until the archive watermark has passed them
-// (issue 6: "Storage nodes keep log records until the archive watermark has passed them").
+// Storage nodes collect their log only below the archive watermark the writer sends them (with
+// PGMRPL and the peers' SCL: docs/adr/013-storage-log-collection.md), so every record above the
+// watermark is still there.
 import { assert } from '../../core/assert.ts';
 import type { Logger } from '../../core/log.ts';
 import { LSN_MAX, type Lsn, lsnToString } from '../../core/lsn.ts';

@@ -13,10 +13,12 @@ import {
   readSync,
   rmSync,
   statSync,
+  unlinkSync,
   writev,
 } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../../../core/assert.ts';
+import { BorealisError, ErrorCode } from '../../../core/errors.ts';
 import { type RedoRecord, tryDecodeRecord } from '../../../core/record.ts';
 
 /** Where a record lives on disk. */
@@ -37,8 +39,10 @@ export interface LogOpenStats {
 
 export type FlushObserver = (info: { batches: number; bytes: number; fsyncSeconds: number }) => void;
 
-/** A file rolls over at this size; old files can then be dropped whole once GC allows it. */
+/** A file rolls over at this size; old files are dropped whole once log collection allows it. */
 export const logFileBytesMax = 64 * 1024 * 1024;
+/** The smallest roll-over size a node may be configured with (tests use small files to see collection). */
+export const logFileBytesMin = 64 * 1024;
 /** Reading a file on open goes in chunks of this size (records never exceed a chunk). */
 const scanChunkBytes = 8 * 1024 * 1024;
 /** readMany: one read covers records this close together (the bytes between are read and dropped). */
@@ -98,16 +102,26 @@ function fileName(fileNo: number): string {
 export class LogFile {
   readonly #dir: string;
   readonly #fds = new Map<number, number>();
+  /** Bytes in each open file (the current one: written so far). */
+  readonly #sizes = new Map<number, number>();
+  readonly #fileBytesMax: number;
   #fileNo = 0;
   #size = 0;
   #queue: PendingAppend[] = [];
   #flushing = false;
   #failed: Error | undefined;
   #closed = false;
+  /** The last "no space" refusal, until an append succeeds again (reported in /health). */
+  spaceError: { message: string; atMs: number } | undefined;
   onFlush: FlushObserver | undefined;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, fileBytesMax: number) {
+    assert(
+      fileBytesMax >= logFileBytesMin,
+      () => `log file size ${fileBytesMax} is below ${logFileBytesMin}`,
+    );
     this.#dir = dir;
+    this.#fileBytesMax = fileBytesMax;
   }
 
   /**
@@ -117,12 +131,13 @@ export class LogFile {
   static open(
     dir: string,
     visit: (record: RedoRecord, location: LogLocation) => void,
+    fileBytesMax = logFileBytesMax,
   ): {
     log: LogFile;
     stats: LogOpenStats;
   } {
     mkdirSync(dir, { recursive: true });
-    const log = new LogFile(dir);
+    const log = new LogFile(dir, fileBytesMax);
     const fileNos = readdirSync(dir)
       .filter((f) => /^\d{8}\.log$/.test(f))
       .map((f) => Number(f.slice(0, 8)))
@@ -164,6 +179,7 @@ export class LogFile {
       log.#fileNo = fileNos[fileNos.length - 1]!;
       log.#size = statSync(join(dir, fileName(log.#fileNo))).size;
     }
+    for (const fileNo of fileNos) log.#sizes.set(fileNo, statSync(join(dir, fileName(fileNo))).size);
     return { log, stats };
   }
 
@@ -217,6 +233,33 @@ export class LogFile {
     return this.#fileNo;
   }
 
+  /** The files on disk, ascending. */
+  get fileNos(): number[] {
+    return [...this.#sizes.keys()].sort((a, b) => a - b);
+  }
+
+  /** Bytes of every file on disk. */
+  get bytes(): number {
+    let total = 0;
+    for (const size of this.#sizes.values()) total += size;
+    return total;
+  }
+
+  /**
+   * Deletes a whole file that log collection no longer needs (never the one being written). The
+   * caller has made durable whatever explains the log's new start (the collection manifest) first.
+   */
+  remove(fileNo: number): void {
+    assert(fileNo !== this.#fileNo, 'the log file being written is never removed');
+    const fd = this.#fds.get(fileNo);
+    assert(fd !== undefined, () => `log file ${fileNo} is not open`);
+    closeSync(fd);
+    this.#fds.delete(fileNo);
+    this.#sizes.delete(fileNo);
+    unlinkSync(join(this.#dir, fileName(fileNo)));
+    syncDir(this.#dir);
+  }
+
   close(): void {
     this.#closed = true;
     for (const fd of this.#fds.values()) closeSync(fd);
@@ -229,7 +272,20 @@ export class LogFile {
     this.#fds.set(fileNo, fd);
     this.#fileNo = fileNo;
     this.#size = 0;
+    this.#sizes.set(fileNo, 0);
     syncDir(this.#dir);
+  }
+
+  /** Refuses a batch for want of space (retryable), then goes on with the queue. */
+  #refuseNoSpace(batch: PendingAppend[], cause: Error): void {
+    const refusal = new BorealisError(
+      ErrorCode.UNAVAILABLE,
+      `log append refused: no space left in ${this.#dir} (${(cause as NodeJS.ErrnoException).code})`,
+      { cause, retryable: true, context: { dir: this.#dir } },
+    );
+    this.spaceError = { message: refusal.message, atMs: Date.now() };
+    for (const p of batch) p.reject(refusal);
+    this.#flush();
   }
 
   #flush(): void {
@@ -240,7 +296,15 @@ export class LogFile {
       return;
     }
     this.#flushing = true;
-    if (this.#size >= logFileBytesMax) this.#openNewFile(this.#fileNo + 1);
+    if (this.#size >= this.#fileBytesMax) {
+      try {
+        this.#openNewFile(this.#fileNo + 1);
+      } catch (error) {
+        if (!isNoSpace(error)) throw error;
+        this.#refuseNoSpace(batch, error as Error);
+        return;
+      }
+    }
     const fileNo = this.#fileNo;
     const fd = this.#fds.get(fileNo)!;
     const locations: LogLocation[][] = [];
@@ -266,8 +330,20 @@ export class LogFile {
       this.#flushing = false;
     };
     writevAll(fd, all, this.#size, (writeError) => {
+      if (writeError && isNoSpace(writeError)) {
+        // Nothing of the batch is acknowledged and the file is cut back to what was: no space is an
+        // operating condition, not a broken log. The node refuses appends until space returns.
+        try {
+          ftruncateSync(fd, this.#size);
+        } catch {
+          // Shrinking needs no space; if even that fails the next write starts at #size anyway.
+        }
+        return this.#refuseNoSpace(batch, writeError);
+      }
       if (writeError) return fail(writeError);
+      this.spaceError = undefined;
       this.#size = offset;
+      this.#sizes.set(fileNo, offset);
       const started = process.hrtime.bigint();
       fdatasync(fd, (syncError) => {
         if (syncError) return fail(syncError);
@@ -278,6 +354,12 @@ export class LogFile {
       });
     });
   }
+}
+
+/** ENOSPC / EDQUOT: the file system is full (or the quota is): the append is refused, not fatal. */
+function isNoSpace(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** writev may write fewer bytes than asked; keep going until everything is down. */

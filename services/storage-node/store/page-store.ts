@@ -77,10 +77,10 @@ export class PageStore {
     // every ack and holds every record, and the coalesced-LSN marker commits in the same transaction
     // as the versions it covers, so losing the last transactions only makes the node coalesce those
     // records again from the log. That stays true because nothing drops log records that the page
-    // store has not durably absorbed (log files are never deleted; a tail cut on open only drops
-    // records gossip refills, and the marker may then run ahead of the log, which is harmless: the
-    // versions below it exist). Whoever adds log file GC must first make this store durable: a
-    // transactionSync commit fdatasyncs before it returns, covering every earlier commit.
+    // store has not durably absorbed: log collection calls makeDurable() (a transactionSync commit
+    // fdatasyncs before it returns, covering every earlier commit) before it writes the collection
+    // manifest and deletes a log file; a tail cut on open only drops records gossip refills, and the
+    // marker may then run ahead of the log, which is harmless: the versions below it exist.
     // What must hold is consistency after a power loss, and lmdb-js 3.5.6 offers:
     // - noSync: no flush at all; after a power loss the meta page may point at pages that never reached
     //   the disk — corruption. Ruled out.
@@ -135,6 +135,35 @@ export class PageStore {
         this.#meta.put(`coalesced/${w.pg}`, w.marker);
       }
     });
+  }
+
+  /**
+   * Stores page images a peer sent (a segment rebuilt from page images), without moving the coalesced
+   * LSN: each image is the true page at its version LSN, so it is right for any read it may serve.
+   */
+  async putImages(pg: number, images: { pageNo: number; lsn: Lsn; bytes: Uint8Array }[], nowMs: number) {
+    const values = images.map((v) => [versionKey(pg, v.pageNo, v.lsn), encodeValue(v.bytes, nowMs)] as const);
+    await this.#root.transaction(() => {
+      for (const [key, value] of values) this.#versions.put(key, value);
+    });
+  }
+
+  /**
+   * Makes every commit so far durable (fdatasync), and sets the coalesced LSN of the PGs given (a
+   * rebuilt segment: its images cover everything up to there). Log collection calls it before it
+   * lets go of log records.
+   */
+  makeDurable(coalesced: { pg: number; lsn: Lsn }[] = []): void {
+    this.#root.transactionSync(() => {
+      this.#meta.put('durable', lsnBytes(0n));
+      for (const c of coalesced) this.#meta.put(`coalesced/${c.pg}`, lsnBytes(c.lsn));
+    });
+  }
+
+  /** Bytes of the store's file in use: its highest page (LMDB reuses freed pages, so this levels off). */
+  get bytesUsed(): number {
+    const stats = this.#root.getStats() as { pageSize: number; lastPageNumber: number };
+    return (stats.lastPageNumber + 1) * stats.pageSize;
   }
 
   /** Replaces one version's bytes (scrub repair), keeping its creation time. */
