@@ -2,6 +2,7 @@
 // whatever a command throws becomes a single `borealis: …` line on stderr and an exit status.
 import { Command, CommanderError } from 'commander';
 import { registerBackup } from './backup.ts';
+import { registerBinlog } from './binlog.ts';
 import { registerDown } from './down.ts';
 import { errorLine, exitCodes, oneLine, UsageError } from './errors.ts';
 import { registerExport } from './export.ts';
@@ -51,6 +52,7 @@ BOREALIS_DEBUG=1 adds the stack of an unexpected error.`,
   registerBackup(program, ctx);
   registerRestore(program, ctx);
   registerExport(program, ctx);
+  registerBinlog(program, ctx);
   const resources = program
     .command('resources')
     .description("list each region's S3 buckets and Kinesis streams through the AWS SDK")

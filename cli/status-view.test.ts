@@ -20,6 +20,11 @@ describe('formatStatus', () => {
     ]);
   });
 
+  it("shows the cluster's binlog_format after the VDL when the writer reports it", () => {
+    const shown = formatStatus(sampleStatus({ binlogFormat: 'ROW' })).split('\n');
+    expect(shown.slice(2, 4)).toEqual(['VDL         123456', 'binlog      binlog_format ROW']);
+  });
+
   it('has a table of instances with role, tier, AZ, state, health, pid and lag', () => {
     const start = lines.indexOf('instances (3)');
     expect(lines.slice(start + 1, start + 5)).toEqual([

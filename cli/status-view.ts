@@ -16,6 +16,7 @@ export function formatStatus(status: ClusterStatus): string {
   field('cluster', `${status.cluster} (${status.region})`);
   field('epoch', status.epoch);
   field('VDL', status.vdl ?? none);
+  if (status.binlogFormat !== undefined) field('binlog', `binlog_format ${status.binlogFormat}`);
   field('writer', status.writer ?? `${none} (no writer serves)`);
   if (status.failoverInProgress) field('failover', 'in progress');
   field('endpoints', `writer ${status.endpoints.writer ?? none}`);

@@ -1,9 +1,24 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sampleStatus } from './testing.ts';
+import { runCli } from './program.ts';
+import { memoryIo, sampleStatus } from './testing.ts';
 import { deployedRegion, exitStatusOf, formatReady, launcherArgs, launcherLogPath, reasonIn } from './up.ts';
 
 describe('up', () => {
+  it('passes --binlog-format to the launcher, and refuses a value other than ROW or OFF (exit 2)', async () => {
+    expect(launcherArgs({ stateDir: '/s', binlogFormat: 'OFF' }).slice(3)).toEqual([
+      '--state-dir',
+      '/s',
+      '--binlog-format',
+      'OFF',
+    ]);
+    const io = memoryIo();
+    expect(
+      await runCli(['up', '--binlog-format', 'MIXED', '--state-dir', '/nonexistent/borealis-state'], io),
+    ).toBe(2);
+    expect(io.stderr()).toContain('must be ROW or OFF');
+  });
+
   it('runs embedded/start.ts through tsx with an absolute state dir, --readers only when given', () => {
     const args = launcherArgs({ stateDir: 'relative/dir' });
     expect(args[0]).toBe('--import');

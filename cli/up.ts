@@ -8,7 +8,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import { type BinlogFormat, parseBinlogFormat } from '../core/binlog/capture.ts';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { parentPidVariable } from '../core/process/parent-watch.ts';
 import { defaultClusterName, primaryRegion } from '../core/resources.ts';
@@ -50,6 +51,8 @@ export interface UpOptions extends StateDirOptions, ClusterOptions {
   region?: string;
   pgCount?: number;
   pagesPerPg?: number;
+  /** The cluster's binlog_format (the launcher's default: ROW). */
+  binlogFormat?: BinlogFormat;
   timeoutMs: number;
   json?: boolean;
 }
@@ -66,10 +69,12 @@ export function launcherArgs(options: {
   region?: string;
   pgCount?: number;
   pagesPerPg?: number;
+  binlogFormat?: BinlogFormat;
 }): string[] {
   const geometry = [
     ...(options.pgCount === undefined ? [] : ['--pg-count', String(options.pgCount)]),
     ...(options.pagesPerPg === undefined ? [] : ['--pages-per-pg', String(options.pagesPerPg)]),
+    ...(options.binlogFormat === undefined ? [] : ['--binlog-format', options.binlogFormat]),
   ];
   if (options.aws) {
     return [
@@ -341,6 +346,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** --binlog-format: ROW or OFF (any case), else a usage error (exit 2). */
+export function binlogFormatFlag(raw: string): BinlogFormat {
+  const format = parseBinlogFormat(raw);
+  if (format === undefined) throw new InvalidArgumentError('must be ROW or OFF');
+  return format;
+}
+
 export function registerUp(program: Command, ctx: CommandContext): void {
   const command = program
     .command('up')
@@ -370,6 +382,11 @@ export function registerUp(program: Command, ctx: CommandContext): void {
     .option('--region <region>', 'with --aws: the region (default: AWS_REGION, else us-east-1)')
     .option('--pg-count <n>', 'protection groups of a new volume (default 8)', integerFlag(1, 4096))
     .option('--pages-per-pg <n>', 'pages per PG of a new volume (default 65536)', integerFlag(1))
+    .option(
+      '--binlog-format <format>',
+      "the cluster's binlog_format: ROW (default) captures every transaction's row changes for the binlog, OFF none",
+      binlogFormatFlag,
+    )
     .addHelpText(
       'after',
       `

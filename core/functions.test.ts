@@ -5,11 +5,12 @@ import { functionDefinitions, functionEnvironment, kinesisTriggers, rateMs } fro
 import { regionalResources } from './resources.ts';
 
 describe('function definitions', () => {
-  it('feeds the backup archiver from the cluster redo stream', () => {
+  it('feeds the backup archiver and the binlog streamer from the cluster redo stream', () => {
     const resources = regionalResources('us-west-2', 'blue');
     const triggers = kinesisTriggers(resources);
     expect(triggers.map((t) => [t.definition.name, t.streamName])).toEqual([
       ['backup-archiver', 'blue-redo'],
+      ['binlog-streamer', 'blue-redo'],
     ]);
     expect(triggers[0]!.trigger).toMatchObject({
       startingPosition: 'TRIM_HORIZON',
@@ -21,6 +22,16 @@ describe('function definitions', () => {
     expect(functionEnvironment(resources, 'blue')).toEqual({
       BACKUP_BUCKET: 'blue-backup-us-west-2',
       CLUSTER_NAME: 'blue',
+      BINLOG_STREAM: 'blue-binlog',
+    });
+    // The streamer: no batching window (CDC lag), bounded retries like the archiver.
+    expect(triggers[1]!.trigger).toMatchObject({
+      batchSize: 100,
+      maxBatchingWindowMs: 0,
+      startingPosition: 'TRIM_HORIZON',
+      bisectOnError: true,
+      retryAttempts: 3,
+      reportBatchItemFailures: true,
     });
   });
 

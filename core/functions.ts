@@ -10,7 +10,8 @@ export type FunctionName =
   | 'snapshot'
   | 'restore'
   | 'backup-retention'
-  | 'snapshot-export';
+  | 'snapshot-export'
+  | 'binlog-streamer';
 
 /** Environment variables the functions read (CDK sets them; the runner passes them). */
 export const functionEnv = {
@@ -20,6 +21,8 @@ export const functionEnv = {
   backupRetentionDays: 'BACKUP_RETENTION_DAYS',
   /** restore (deployed mode): URL of the region's provision queue (core/cluster/provision.ts). */
   provisionQueueUrl: 'PROVISION_QUEUE_URL',
+  /** binlog-streamer: the region's binlog stream, where the row events go. */
+  binlogStream: 'BINLOG_STREAM',
 } as const;
 
 /** Aurora's backup retention range, in days; the default is Aurora's too. */
@@ -107,6 +110,8 @@ export const eventDetailTypes = {
 
 /** Retries of a failing archiver batch before it goes to the on-failure destination (see below). */
 export const archiverRetryAttempts = 3;
+/** The same for the binlog streamer, for the same reasons (a poison record blocks the shard). */
+export const binlogStreamerRetryAttempts = archiverRetryAttempts;
 
 export const functionDefinitions: Readonly<Record<FunctionName, FunctionDefinition>> = {
   'backup-archiver': {
@@ -175,6 +180,28 @@ export const functionDefinitions: Readonly<Record<FunctionName, FunctionDefiniti
     // The snapshot is read with wa-sqlite's synchronous build, which loads its wasm from disk.
     bundledFiles: ['@journeyapps/wa-sqlite/dist/wa-sqlite.wasm'],
   },
+  'binlog-streamer': {
+    name: 'binlog-streamer',
+    directory: 'binlog-streamer',
+    timeoutSeconds: 60,
+    memoryMb: 512,
+    triggers: [
+      {
+        kind: 'kinesis',
+        stream: 'redoStream',
+        batchSize: 100,
+        // CDC lag (commit acknowledged → event readable on the binlog stream) has a p99 goal of
+        // 500 ms: no batching window, an invocation as soon as the mapping sees records.
+        maxBatchingWindowMs: 0,
+        startingPosition: 'TRIM_HORIZON',
+        bisectOnError: true,
+        // As the archiver: a poison record is retried three times, then set aside to the on-failure
+        // destination rather than holding the shard (and every later event) until it expires.
+        retryAttempts: binlogStreamerRetryAttempts,
+        reportBatchItemFailures: true,
+      },
+    ],
+  },
 };
 
 for (const def of Object.values(functionDefinitions)) {
@@ -215,6 +242,7 @@ export function functionEnvironment(
   const env: Record<string, string> = {
     [functionEnv.backupBucket]: resources.backupBucket,
     [functionEnv.clusterName]: cluster,
+    [functionEnv.binlogStream]: resources.binlogStream.name,
   };
   if (options.backupRetentionDays !== undefined && options.backupRetentionDays !== '') {
     env[functionEnv.backupRetentionDays] = String(parseBackupRetentionDays(options.backupRetentionDays));

@@ -50,6 +50,7 @@ import {
 import type { Logger } from '../core/log.ts';
 import type { RegionalResources } from '../core/resources.ts';
 import { createHandler as createArchiverHandler } from '../functions/backup-archiver/index.ts';
+import { createHandler as createBinlogStreamerHandler } from '../functions/binlog-streamer/index.ts';
 
 /**
  * The longest pause between two reads of an idle shard (Lambda polls about once a second); right
@@ -660,4 +661,5 @@ export function kinesisFunctionsFor(
 /** The handler module of each Kinesis-triggered function: the same `createHandler` its index.ts exports. */
 const kinesisHandlerFactories: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => KinesisHandler>> = {
   'backup-archiver': (env) => createArchiverHandler(env),
+  'binlog-streamer': (env) => createBinlogStreamerHandler(env),
 };

@@ -4,11 +4,19 @@
 // on exit, and each also exits if this launcher dies.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseBinlogFormat } from '../core/binlog/capture.ts';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { nonNegativeIntFlag, parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
 import { type ManagedProcess, spawnProcess } from '../core/process/spawn.ts';
-import { defaultClusterName, embeddedRegions, primaryRegion, regionalResources } from '../core/resources.ts';
+import {
+  binlogShardsVariable,
+  defaultClusterName,
+  embeddedRegions,
+  parseBinlogShardCount,
+  primaryRegion,
+  regionalResources,
+} from '../core/resources.ts';
 import { LocalCluster } from './cluster.ts';
 import { Emulators, emulatorEnv } from './emulators.ts';
 import { provisionRegion } from './provision.ts';
@@ -43,6 +51,9 @@ options:
   --cluster NAME    run another cluster (e.g. a restored one) beside the running system, using
                     its emulators (default: the primary cluster '${defaultClusterName}', with the emulators)
   --restore-job F   create the cluster's volume from a backup first (written by the restore function)
+  --binlog-format ROW|OFF  the cluster's binlog_format (default ROW: row changes ride in the redo)
+  --binlog-shards N shards of each region's binlog stream when it is created, 1-64 (default
+                    $BOREALIS_BINLOG_SHARDS, else 1; an existing stream keeps its shards)
   --help            this text`;
 
 const { values } = parseFlags('npm start', {
@@ -52,6 +63,8 @@ const { values } = parseFlags('npm start', {
   'pages-per-pg': { type: 'string', default: '65536' },
   cluster: { type: 'string', default: defaultClusterName },
   'restore-job': { type: 'string' },
+  'binlog-format': { type: 'string', default: 'ROW' },
+  'binlog-shards': { type: 'string', default: process.env[binlogShardsVariable] ?? '' },
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -65,6 +78,18 @@ if (readers > 15) {
 }
 const pgCount = nonNegativeIntFlag('npm start', 'pg-count', values['pg-count']);
 const pagesPerPg = nonNegativeIntFlag('npm start', 'pages-per-pg', values['pages-per-pg']);
+const binlogFormat = parseBinlogFormat(values['binlog-format']!);
+if (binlogFormat === undefined) {
+  console.error(`npm start: --binlog-format must be ROW or OFF, got '${values['binlog-format']}'`);
+  process.exit(2);
+}
+let binlogShardCount: number;
+try {
+  binlogShardCount = parseBinlogShardCount(values['binlog-shards']);
+} catch (error) {
+  console.error(`npm start: --binlog-shards: ${(error as Error).message}`);
+  process.exit(2);
+}
 const stateDir = values['state-dir'];
 const clusterName = values.cluster;
 // The primary cluster comes with the system (emulators); any other cluster joins a running system.
@@ -141,7 +166,9 @@ const systemState = emulators && {
 };
 if (emulators) {
   try {
-    for (const region of embeddedRegions) await provisionRegion(regionalResources(region), env);
+    for (const region of embeddedRegions) {
+      await provisionRegion(regionalResources(region, defaultClusterName, { binlogShardCount }), env);
+    }
   } catch (error) {
     console.error(`borealis: could not create the buckets and streams: ${(error as Error).message}`);
     await stopAndWait(1);
@@ -166,6 +193,8 @@ try {
       String(pgCount),
       '--pages-per-pg',
       String(pagesPerPg),
+      '--binlog-format',
+      binlogFormat,
       ...(values['restore-job'] ? ['--restore-job', values['restore-job']] : []),
     ],
   });

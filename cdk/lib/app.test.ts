@@ -3,7 +3,7 @@
 // IAM scoped to the named resources, the AwsSolutions pack, and the bundles loading in Node.
 import { rmSync } from 'node:fs';
 import { App, Stack } from 'aws-cdk-lib';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -286,7 +286,15 @@ for (const role of ['primary', 'secondary'] as const) {
         const bySid = new Map(mine.filter((s) => s.Sid).map((s) => [s.Sid!, s]));
         expect(bySid.get('BackupObjects')).toMatchObject({
           Action: access.objects.length === 1 ? access.objects[0] : access.objects,
-          Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/*']] },
+          Resource: {
+            'Fn::Join': [
+              '',
+              [
+                { 'Fn::GetAtt': [bucketId, 'Arn'] },
+                access.binlogObjectsOnly ? `/clusters/${clusterName}/binlog/*` : '/*',
+              ],
+            ],
+          },
         });
         expect(bySid.get('BackupListing')).toMatchObject({
           Action: 's3:ListBucket',
@@ -295,6 +303,14 @@ for (const role of ['primary', 'secondary'] as const) {
         expect(bySid.get('BackupKey')).toMatchObject({ Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } });
         expect(bySid.get('Topology')?.Resource).toEqual(access.readsTopology ? topologyArn : undefined);
         expect(bySid.has('Events')).toBe(access.putsEvents);
+        expect(bySid.get('BinlogEvents')).toEqual(
+          access.putsBinlog
+            ? expect.objectContaining({
+                Action: 'kinesis:PutRecords',
+                Resource: { 'Fn::GetAtt': [logicalId(stack, stack.streams.binlog), 'Arn'] },
+              })
+            : undefined,
+        );
         expect(bySid.get('ProvisionRequests')?.Resource).toEqual(
           access.provisions ? { 'Fn::GetAtt': [logicalId(stack, stack.provision.queue), 'Arn'] } : undefined,
         );
@@ -393,5 +409,16 @@ describe('app options', () => {
       const env = Stack.of(fn).resolve((fn.node.defaultChild as CfnFunction).environment);
       expect(env.variables.BACKUP_RETENTION_DAYS).toBe('7');
     }
+  });
+
+  it('creates the binlog streams with the shard count asked for, and rejects one outside 1–64', () => {
+    const { primary, secondary } = buildApp(unbundled(), { ...options, binlogShards: '4' });
+    for (const stack of [primary, secondary]) {
+      Template.fromStack(stack).hasResourceProperties('AWS::Kinesis::Stream', {
+        Name: `${clusterName}-binlog`,
+        ShardCount: 4,
+      });
+    }
+    expect(() => buildApp(unbundled(), { ...options, binlogShards: 0 })).toThrow(/from 1 to 64/);
   });
 });

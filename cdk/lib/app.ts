@@ -1,6 +1,7 @@
 // Wires the stacks from validated options; shared by cdk/bin/app.ts and the assertion tests.
 import type { App } from 'aws-cdk-lib';
 import { parseBackupRetentionDays } from '../../core/functions.ts';
+import { parseBinlogShardCount } from '../../core/resources.ts';
 import { type ComputeMode, computeModes, RegionStack } from './stacks/region-stack.ts';
 
 export interface BorealisAppOptions {
@@ -11,6 +12,8 @@ export interface BorealisAppOptions {
   compute?: ComputeMode;
   /** BACKUP_RETENTION_DAYS of the functions (1–35); unset: the functions' default. */
   backupRetentionDays?: number | string;
+  /** Shards of each region's binlog stream (1–64); unset: core/resources.ts's default. */
+  binlogShards?: number | string;
 }
 
 export function buildApp(
@@ -28,8 +31,9 @@ export function buildApp(
     options.backupRetentionDays === undefined || options.backupRetentionDays === ''
       ? {}
       : { backupRetentionDays: parseBackupRetentionDays(options.backupRetentionDays) };
+  const binlogShardCount = parseBinlogShardCount(options.binlogShards);
   const stackName = (role: string) => `${options.clusterName}-${role}`;
-  const common = { clusterName: options.clusterName, compute, ...retention };
+  const common = { clusterName: options.clusterName, compute, binlogShardCount, ...retention };
   return {
     primary: new RegionStack(app, 'Primary', {
       stackName: stackName('primary'),

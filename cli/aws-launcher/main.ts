@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { s3Client, sqsClient, ssmClient } from '../../core/aws/clients.ts';
 import type { RestoreJob } from '../../core/backup/restore-plan.ts';
+import { parseBinlogFormat } from '../../core/binlog/capture.ts';
 import { nonNegativeIntFlag, parseFlags } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { defaultClusterName, primaryRegion, regionalResources } from '../../core/resources.ts';
@@ -43,6 +44,7 @@ options:
   --readers N       readers besides the writer, 0-15 (default 2); restored clusters get as many
   --pg-count N      protection groups of a new volume (default 8); restored clusters get as many
   --pages-per-pg N  pages per PG of a new volume (default 65536)
+  --binlog-format ROW|OFF  the cluster's binlog_format (default ROW); restored clusters get the same
   --help            this text`;
 
 const { values } = parseFlags('borealis up --aws', {
@@ -52,6 +54,7 @@ const { values } = parseFlags('borealis up --aws', {
   readers: { type: 'string', default: '2' },
   'pg-count': { type: 'string', default: '8' },
   'pages-per-pg': { type: 'string', default: '65536' },
+  'binlog-format': { type: 'string', default: 'ROW' },
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -64,7 +67,15 @@ if (readers > 15) {
   console.error(`${program}: --readers must be 0-15 (Aurora allows 15 replicas)`);
   process.exit(2);
 }
+const binlogFormat = parseBinlogFormat(values['binlog-format']!);
+if (binlogFormat === undefined) {
+  console.error(`${program}: --binlog-format must be ROW or OFF, got '${values['binlog-format']}'`);
+  process.exit(2);
+}
+// Geometry and settings of the cluster (and of the clusters restored here).
 const geometry = [
+  '--binlog-format',
+  binlogFormat,
   '--pg-count',
   String(nonNegativeIntFlag(program, 'pg-count', values['pg-count'])),
   '--pages-per-pg',

@@ -1,7 +1,7 @@
 // The provision queue's consumer, one message at a time (`handle`), with SSM stubbed at its `send`
 // and the clusters it runs faked: what it reports for each request, what it refuses, what it drops.
 // The SQS loop itself runs against LocalStack in integration/localstack/up-aws.test.ts.
-import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { type DeleteParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';

@@ -82,6 +82,8 @@ export interface InstanceStatus {
   pid: number | null;
   /** Data API URL of the instance itself (null while it has no process). */
   endpoint: string | null;
+  /** MySQL protocol endpoint of the instance as host:port (null while it has no process or has not reported it). */
+  mysql?: string | null;
   httpPort: number | null;
   /** Readers: replica lag in ms; writers: 0. */
   lagMs: number | null;
@@ -100,6 +102,22 @@ export interface StorageNodeStatus {
   /** SCL per PG (decimal LSN strings), as the node last reported it. */
   scl: Record<string, string>;
   epoch: string | null;
+  /** Where the node's log stands (log collection, ADR 013), as it last reported; null when not running. */
+  log?: StorageNodeLogStatus | null;
+}
+
+/** A storage node's log: bytes on disk, and per PG its base, oldest retained LSN and why it is retained. */
+export interface StorageNodeLogStatus {
+  bytes: number;
+  files: number;
+  pageStoreBytes: number;
+  segments: {
+    pg: number;
+    baseLsn: string;
+    oldestRetainedLsn: string;
+    retainedBy: string;
+    indexEntries: number;
+  }[];
 }
 
 export interface FailoverEvent {
@@ -130,6 +148,8 @@ export interface ClusterStatus {
   failovers: FailoverEvent[];
   /** Present on a cluster created by a restore: how far it got. */
   restore?: RestoreProgress;
+  /** The cluster's binlog_format as its writer reports it (absent while no writer answers). */
+  binlogFormat?: 'ROW' | 'OFF';
   updatedAt: string;
 }
 

@@ -299,10 +299,11 @@ describe('valueFromSqlParameter', () => {
   });
 
   it('validates parameter names', () => {
-    for (const name of ['a', '_', 'A_1', 'snake_case_99']) {
+    // Names may start with a digit, as AWS accepts them: kysely-data-api in mysql mode names them 0, 1, …
+    for (const name of ['a', '_', 'A_1', 'snake_case_99', '0', '1', '12', '1a']) {
       expect(decodeSqlParameter({ name, value: { isNull: true } }).name).toBe(name);
     }
-    for (const name of [':a', '1a', 'a-b', 'a b', 'é', '', 7]) {
+    for (const name of [':a', 'a-b', 'a b', 'é', '', 7]) {
       expect(badRequestMessage(() => valueFromSqlParameter({ name, value: { isNull: true } }))).toMatch(
         /name/,
       );

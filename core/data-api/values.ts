@@ -283,8 +283,11 @@ const uuidPattern = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 /** Standard base64 as the SDK writes it; the padding of the last group may be left out. */
 const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 
-/** What SQL spells `:name` — the name travels without the colon. */
-export const parameterNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * What SQL spells `:name` — the name travels without the colon. A leading digit is allowed, as AWS
+ * allows it (kysely-data-api names its parameters 0, 1, …); SQLite reads `:0` as a named parameter.
+ */
+export const parameterNamePattern = /^[A-Za-z0-9_]+$/;
 
 const int64Min = -(2n ** 63n);
 const int64Max = 2n ** 63n - 1n;
@@ -332,7 +335,7 @@ export function decodeSqlParameter(param: unknown, where = 'parameter'): { name:
   if (typeof name !== 'string' || !parameterNamePattern.test(name)) {
     throw badRequest(
       `${where} has an invalid name ${describeWireValue(name)}: use letters, digits and '_', ` +
-        `not starting with a digit, and without the leading ':'`,
+        `without the leading ':'`,
     );
   }
   const value = valueFromField(param.value, `parameter :${name}`);

@@ -109,6 +109,24 @@ export class Connection {
     });
   }
 
+  /**
+   * The result columns of the last statement in sql, prepared and not run (a MySQL client learns them
+   * at COM_STMT_PREPARE). Throws SqlError for SQL that does not prepare.
+   */
+  describe(sql: string): Promise<ResultColumn[]> {
+    return this.runtime.exclusive(async () => {
+      let columns: ResultColumn[] = [];
+      try {
+        for await (const stmt of this.runtime.sqlite3.statements(this.db, sql)) {
+          columns = this.runtime.sqlite3.column_names(stmt).map((name) => ({ name }));
+        }
+      } catch (error) {
+        throw asSqlError(error);
+      }
+      return columns;
+    });
+  }
+
   execute(
     sql: string,
     parameters: Map<string, SqlValue> = new Map(),

@@ -8,6 +8,7 @@
 // response waits until VDL covers what it saw (writer) — a client is never shown data that a crash
 // could take back.
 import { randomBytes } from 'node:crypto';
+import type { ChangeCapture } from '../binlog/capture.ts';
 import {
   badRequest,
   DataApiError,
@@ -15,12 +16,19 @@ import {
   statementTimeout,
   transactionNotFound,
 } from '../data-api/errors.ts';
-import type { DataApiExecutor, SqlValue, StatementRequest, StatementResult } from '../data-api/types.ts';
+import type {
+  DataApiExecutor,
+  ResultColumn,
+  SqlValue,
+  StatementRequest,
+  StatementResult,
+} from '../data-api/types.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Lsn } from '../lsn.ts';
 import { Connection, ResultTooLargeError, SqlError, StatementInterruptedError } from './connection.ts';
 import { FairLock } from './fair-lock.ts';
+import { translateMysql } from './mysql-dialect.ts';
 import { SQLite, type SqliteRuntime } from './runtime.ts';
 
 export interface SqlExecutorOptions {
@@ -50,6 +58,12 @@ export interface SqlExecutorOptions {
   durableWaitMs?: number;
   transactionsOpenMax?: number;
   resultBytesMax?: number;
+  /**
+   * Row-level change capture for the binlog (writer with binlog_format ROW; readers never pass it).
+   * With it every write transaction ends with capture.stage right before its COMMIT, and an
+   * autocommit write statement runs as BEGIN; statement; COMMIT so that it has such an end.
+   */
+  capture?: ChangeCapture;
 }
 
 interface Transaction {
@@ -65,6 +79,8 @@ const ddlPattern = /^\s*(create|alter|drop|truncate|rename)\b/i;
 const transactionIdBytes = 24;
 const transactionIdsPerDraw = 64;
 const transactionControlPattern = /^\s*(begin|commit|end|rollback|savepoint|release)\b/i;
+/** Statements SQLite refuses (or ignores) inside a transaction: they run on their own, uncaptured. */
+const outsideTransactionPattern = /^\s*(vacuum|attach|detach|pragma)\b/i;
 
 export class SqlExecutor implements DataApiExecutor {
   readonly #options: SqlExecutorOptions;
@@ -110,13 +126,16 @@ export class SqlExecutor implements DataApiExecutor {
     return readonly;
   }
 
-  async executeStatement(req: StatementRequest): Promise<StatementResult> {
+  async executeStatement(original: StatementRequest): Promise<StatementResult> {
     this.statements++;
-    if (transactionControlPattern.test(req.sql)) {
+    if (transactionControlPattern.test(original.sql)) {
       throw badRequest(
         'Use BeginTransaction, CommitTransaction and RollbackTransaction to control transactions',
       );
     }
+    // The MySQL dialect, translated once here for both front ends (Data API and MySQL protocol).
+    const sql = translateMysql(original.sql);
+    const req = sql === original.sql ? original : { ...original, sql };
     if (req.transactionId !== undefined) return this.#inTransaction(req);
     const connection = await this.#borrow();
     try {
@@ -135,6 +154,7 @@ export class SqlExecutor implements DataApiExecutor {
     const readonly = await this.#isReadonly(connection, sql).catch((e) => this.#throwMapped(e, connection));
     if (readonly) {
       const result = await this.#run(connection, sql, parameters, continueAfterTimeout);
+      await this.#afterPragma(connection, sql);
       await this.#durable(this.#options.visibleLsn());
       return result;
     }
@@ -142,7 +162,7 @@ export class SqlExecutor implements DataApiExecutor {
     const release = await this.#acquireWrite();
     let result: StatementResult;
     try {
-      result = await this.#run(connection, sql, parameters, continueAfterTimeout);
+      result = await this.#runOwnTransaction(connection, sql, parameters, continueAfterTimeout);
     } finally {
       release();
     }
@@ -150,10 +170,91 @@ export class SqlExecutor implements DataApiExecutor {
     return result;
   }
 
+  /**
+   * A write statement outside a client transaction, under the write lock. Without capture SQLite
+   * commits it by itself. With capture it runs as BEGIN; statement; COMMIT, the changes staged
+   * before the COMMIT; if it fails and SQLite kept part of it (ON CONFLICT FAIL), that part commits,
+   * as autocommit would have, and the error is reported.
+   */
+  async #runOwnTransaction(
+    connection: Connection,
+    sql: string,
+    parameters: Map<string, SqlValue>,
+    continueAfterTimeout: boolean,
+  ): Promise<StatementResult> {
+    const capture = this.#options.capture;
+    if (capture === undefined || outsideTransactionPattern.test(sql)) {
+      try {
+        return await this.#run(connection, sql, parameters, continueAfterTimeout);
+      } finally {
+        await capture?.invalidate(connection).catch(() => undefined);
+      }
+    }
+    try {
+      await capture.prepare(connection);
+      await connection.execute('BEGIN');
+      await capture.beforeStatement(connection, sql);
+    } catch (error) {
+      if (connection.inTransaction) await connection.execute('ROLLBACK').catch(() => undefined);
+      this.#throwMapped(error, connection);
+    }
+    let result: StatementResult;
+    try {
+      result = await this.#run(connection, sql, parameters, continueAfterTimeout);
+    } catch (error) {
+      if (connection.inTransaction) {
+        await capture.afterStatement(connection, sql).catch(() => undefined);
+        await this.#commit(connection).catch(() => connection.execute('ROLLBACK').catch(() => undefined));
+      }
+      throw error;
+    }
+    try {
+      await capture.afterStatement(connection, sql);
+      await this.#commit(connection);
+    } catch (error) {
+      if (connection.inTransaction) await connection.execute('ROLLBACK').catch(() => undefined);
+      this.#throwMapped(error, connection);
+    }
+    return result;
+  }
+
+  /** A PRAGMA may have reset what the capture set on the connection (recursive_triggers, temp_store). */
+  async #afterPragma(connection: Connection, sql: string): Promise<void> {
+    if (this.#options.capture !== undefined && outsideTransactionPattern.test(sql))
+      await this.#options.capture.invalidate(connection).catch(() => undefined);
+  }
+
+  /** COMMIT, the captured changes staged right before it and dropped after it whatever happens. */
+  async #commit(connection: Connection): Promise<void> {
+    const capture = this.#options.capture;
+    if (capture === undefined) {
+      await connection.execute('COMMIT');
+      return;
+    }
+    // Only under the write lock: the engine has one staged slot, and the lock holder owns it.
+    if (!(await capture.stage(connection))) {
+      await connection.execute('COMMIT');
+      return;
+    }
+    try {
+      await connection.execute('COMMIT');
+    } finally {
+      capture.unstage();
+    }
+  }
+
   async #inTransaction(req: StatementRequest): Promise<StatementResult> {
     const txn = this.#take(req.transactionId!);
     try {
-      if (!this.#options.readOnly && !txn.releaseWrite) txn.releaseWrite = await this.#acquireWrite();
+      if (!this.#options.readOnly && !txn.releaseWrite) {
+        txn.releaseWrite = await this.#acquireWrite();
+        // Nothing ran in the transaction yet (BEGIN is deferred): triggers are built outside it.
+        const capture = this.#options.capture;
+        if (capture !== undefined && !capture.ready(txn.connection)) {
+          await txn.connection.execute('COMMIT');
+          await capture.prepare(txn.connection).finally(() => txn.connection.execute('BEGIN'));
+        }
+      }
       const readonly = await this.#isReadonly(txn.connection, req.sql).catch((e) =>
         this.#throwMapped(e, txn.connection),
       );
@@ -162,9 +263,19 @@ export class SqlExecutor implements DataApiExecutor {
         this.#refuseWriteOnReader();
         if (ddlPattern.test(req.sql)) {
           // DDL commits the transaction it runs in (MySQL semantics), then the transaction goes on.
-          await txn.connection.execute('COMMIT');
-          const result = await this.#run(txn.connection, req.sql, req.parameters, req.continueAfterTimeout);
-          await txn.connection.execute('BEGIN');
+          await this.#commit(txn.connection);
+          let result: StatementResult;
+          try {
+            result = await this.#runOwnTransaction(
+              txn.connection,
+              req.sql,
+              req.parameters,
+              req.continueAfterTimeout,
+            );
+          } finally {
+            await this.#options.capture?.prepare(txn.connection).catch(() => undefined);
+            await txn.connection.execute('BEGIN');
+          }
           await this.#durable(this.#options.visibleLsn());
           return result;
         }
@@ -173,15 +284,36 @@ export class SqlExecutor implements DataApiExecutor {
       try {
         result = await this.#run(txn.connection, req.sql, req.parameters, req.continueAfterTimeout);
       } catch (error) {
+        if (!readonly && txn.connection.inTransaction)
+          await this.#options.capture?.afterStatement(txn.connection, req.sql).catch(() => undefined);
         if (error instanceof DataApiError && (error as DataApiError & { conflict?: boolean }).conflict) {
           await this.#end(txn, 'ROLLBACK');
         }
         throw error;
       }
+      if (!readonly) {
+        await this.#options.capture
+          ?.afterStatement(txn.connection, req.sql)
+          .catch((e) => this.#throwMapped(e, txn.connection));
+      }
+      await this.#afterPragma(txn.connection, req.sql);
       await this.#durable(this.#options.visibleLsn());
       return result;
     } finally {
       this.#release(txn);
+    }
+  }
+
+  /**
+   * The result columns `sql` would return, without running it (the MySQL front end's
+   * COM_STMT_PREPARE). The dialect is translated as executeStatement does.
+   */
+  async describeStatement(sql: string): Promise<ResultColumn[]> {
+    const connection = await this.#borrow();
+    try {
+      return await connection.describe(translateMysql(sql)).catch((e) => this.#throwMapped(e, connection));
+    } finally {
+      this.#giveBack(connection);
     }
   }
 
@@ -284,7 +416,11 @@ export class SqlExecutor implements DataApiExecutor {
     this.#transactions.delete(txn.id);
     clearTimeout(txn.idleTimer);
     try {
-      if (txn.connection.inTransaction) await txn.connection.execute(how);
+      if (txn.connection.inTransaction) {
+        // A transaction that never took the write lock ran no statement: nothing to capture.
+        if (how === 'COMMIT' && txn.releaseWrite !== undefined) await this.#commit(txn.connection);
+        else await txn.connection.execute(how);
+      }
     } finally {
       txn.releaseWrite?.();
       txn.releaseWrite = undefined;

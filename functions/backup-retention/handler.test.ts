@@ -10,6 +10,7 @@ import {
   DeleteObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +26,8 @@ import {
   watermarkKey,
 } from '../../core/backup/archive.ts';
 import { type ManifestSummary, planRestore } from '../../core/backup/restore-plan.ts';
+import { fragmentsPrefix, largeEnvelopesPrefix } from '../../core/binlog/retention.ts';
+import { writeBinlogRetention } from '../../core/binlog/retention-store.ts';
 import { functionEnvironment, parseBackupRetentionDays } from '../../core/functions.ts';
 import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
 import { regionalResources } from '../../core/resources.ts';
@@ -344,6 +347,26 @@ describe('backup retention', () => {
     expect(raced).toBe(true);
     expect(late.notes.join('\n')).toMatch(/snap-late .*deleted pack/);
     expect((await listManifests(s3, bucket, cluster)).map((m) => m.snapshotId)).not.toContain('snap-late');
+  });
+
+  it('expires large binlog envelopes past the binlog retention and orphaned fragments after a week', async () => {
+    const cluster = 'binlog-objects';
+    const large = `${largeEnvelopesPrefix(cluster)}mysql-bin-changelog.000001/42-0.json`;
+    const fragment = `${fragmentsPrefix(cluster)}40/0`;
+    for (const key of [large, fragment])
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }));
+    const written = Date.now();
+    // Inside the default binlog retention (24 h): both kept.
+    const early = await expireBackups(deps(cluster, written + 2 * hourMs));
+    expect(early.binlogObjects).toEqual({ deleted: 0, kept: 2 });
+    // A retention of 1 h: the envelope goes, the fragment (a week's grace) stays.
+    await writeBinlogRetention(s3, bucket, cluster, 1);
+    const later = await expireBackups(deps(cluster, written + 2 * hourMs));
+    expect(later.binlogObjects).toEqual({ deleted: 1, kept: 1 });
+    expect([await exists(large), await exists(fragment)]).toEqual([false, true]);
+    const week = await expireBackups(deps(cluster, written + 8 * dayMs));
+    expect(week.binlogObjects).toEqual({ deleted: 1, kept: 0 });
+    expect(await exists(fragment)).toBe(false);
   });
 
   it('refuses a retention outside 1 to 35 days', async () => {

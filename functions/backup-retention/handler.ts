@@ -17,6 +17,11 @@
 // - Order: manifests, then chunks, then packs and pages, so a crash midway never leaves a manifest
 //   whose log or images are gone. Every delete is idempotent; a second run deletes nothing. The watermark and
 //   anything under log/ that is not a chunk key are never touched.
+// - Binlog objects (functions/binlog-streamer): an envelope too large for a Kinesis record is kept in
+//   the bucket for the binlog retention (a consumer reads it after seeing its reference on the
+//   stream); fragments of a change wait there for the change's last one, seconds normally — one
+//   older than a week (Kinesis's default retention is a day) belongs to a change whose redo left
+//   the stream long ago, and goes.
 // - Earliest restorable time after expiry is computed like `borealis backup status` does it (the
 //   oldest snapshot's time, or the first commit when the log still starts at LSN 0): with a base it
 //   is the base's time (<= cutoff), so the whole retention window is covered.
@@ -35,6 +40,8 @@ import {
 } from '../../core/backup/archive.ts';
 import { listObjects, readWatermark } from '../../core/backup/s3-archive.ts';
 import { isPacked, packIdsOf } from '../../core/backup/snapshot-manifest.ts';
+import { fragmentsPrefix, largeEnvelopesPrefix } from '../../core/binlog/retention.ts';
+import { readBinlogRetention } from '../../core/binlog/retention-store.ts';
 import { parseBackupRetentionDays } from '../../core/functions.ts';
 import { lsnMin } from '../../core/lsn.ts';
 import { listManifests, listSnapshotIds, readManifest } from '../snapshot/catalog.ts';
@@ -43,6 +50,8 @@ import { forEachBounded } from '../snapshot/handler.ts';
 export const dayMs = 86_400_000;
 /** Packs and pages written more recently than this are never deleted (a snapshot in progress owns them). */
 export const pageGraceMsDefault = 3_600_000;
+/** Binlog fragments older than this are orphans (their change's redo is long off the stream). */
+export const binlogFragmentGraceMs = 7 * dayMs;
 /** Deletes in flight at once. */
 export const deletesInFlightDefault = 16;
 
@@ -82,6 +91,8 @@ export interface RetentionReport {
   baseSnapshot: string | null;
   deleted: RetentionCounts;
   kept: RetentionCounts;
+  /** Large binlog envelopes past the binlog retention and orphaned fragments (binlog-streamer). */
+  binlogObjects: { deleted: number; kept: number };
   notes: string[];
   checkedAt: string;
 }
@@ -210,6 +221,18 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
     }
   }
 
+  // Binlog objects: large envelopes for the binlog retention, orphaned fragments after a week.
+  const binlogRetentionMs = (await readBinlogRetention(s3, bucket, cluster)).hours * 3_600_000;
+  const [largeEnvelopes, fragments] = await Promise.all([
+    listAll(deps, largeEnvelopesPrefix(cluster)),
+    listAll(deps, fragmentsPrefix(cluster)),
+  ]);
+  const expiredBinlog = [
+    ...largeEnvelopes.filter((o) => o.lastModifiedMs <= nowMs - binlogRetentionMs),
+    ...fragments.filter((o) => o.lastModifiedMs <= nowMs - binlogFragmentGraceMs),
+  ];
+  await remove(expiredBinlog.map((o) => o.key));
+
   const window = restorableWindow({ snapshots: keptManifests, chunks: keptChunks, watermark });
   if (window.earliestMs !== undefined && window.earliestMs > cutoffMs) {
     notes.push(`the archive starts after ${iso(cutoffMs)}: restorable only from ${iso(window.earliestMs)}`);
@@ -232,6 +255,10 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
       chunks: keptChunks.length,
       packs: packObjects.length - expiredPacks.length,
       pages: pageObjects.length - expiredPages.length,
+    },
+    binlogObjects: {
+      deleted: expiredBinlog.length,
+      kept: largeEnvelopes.length + fragments.length - expiredBinlog.length,
     },
     notes,
     checkedAt: iso(nowMs),

@@ -10,6 +10,7 @@ import {
   type FailoverEvent,
   type InstanceStatus,
   type RestoreProgress,
+  type StorageNodeLogStatus,
   type StorageNodeStatus,
   type TopologyReader,
 } from '../../core/cluster/topology.ts';
@@ -559,6 +560,10 @@ export class Controller {
       healthy: s.state === 'running' && s.health?.healthy === true,
       pid: s.process?.running ? s.process.pid : null,
       endpoint: s.state === 'running' ? instanceEndpoint(s) : null,
+      mysql:
+        s.state === 'running' && s.host !== null && typeof s.health?.mysqlPort === 'number'
+          ? `${s.host}:${s.health.mysqlPort}`
+          : null,
       httpPort: s.state === 'running' ? s.httpPort : null,
       lagMs:
         s.role === 'writer' ? 0 : typeof s.health?.lagMs === 'number' ? Math.round(s.health.lagMs) : null,
@@ -579,6 +584,7 @@ export class Controller {
         httpPort: s.node.httpPort,
         scl: Object.fromEntries(segments.map((x) => [String(x.pg), x.scl])),
         epoch: running && typeof s.health?.epoch === 'string' ? s.health.epoch : null,
+        log: running && typeof s.health?.log === 'object' ? (s.health.log as StorageNodeLogStatus) : null,
       };
     });
     const vdl = writer?.health?.vdl;
@@ -596,6 +602,9 @@ export class Controller {
       storageNodes,
       failovers: [...this.failovers],
       ...(this.restore ? { restore: this.restore } : {}),
+      ...(writer?.health?.binlogFormat === 'ROW' || writer?.health?.binlogFormat === 'OFF'
+        ? { binlogFormat: writer.health.binlogFormat }
+        : {}),
       updatedAt: new Date().toISOString(),
     };
   }

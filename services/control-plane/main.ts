@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { ssmClient } from '../../core/aws/clients.ts';
 import { resolveEndpoint } from '../../core/aws/endpoints.ts';
+import { parseBinlogFormat } from '../../core/binlog/capture.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
 import {
@@ -54,6 +55,8 @@ options:
                             written by the restore function; done once, remembered in the dir)
   --redo-stream NAME        writers publish durable redo to this Kinesis stream (needs --backup-bucket)
   --backup-bucket NAME      the backup bucket (archive watermark) writers resume the redo stream from
+  --binlog-format ROW|OFF   the cluster's binlog_format: ROW (default) has every writer capture
+                            row changes into the redo (the binlog); OFF captures nothing
   --publish-ssm             also write the topology to SSM (on by default when an SSM/AWS
                             endpoint is configured: AWS_ENDPOINT_URL[_SSM])
   --placement FILE          local fleet: run storage nodes and instances where this file says
@@ -84,6 +87,7 @@ const { values } = parseFlags('control-plane', {
   'publish-ssm': { type: 'boolean', default: false },
   'redo-stream': { type: 'string' },
   'backup-bucket': { type: 'string' },
+  'binlog-format': { type: 'string', default: 'ROW' },
   'restore-job': { type: 'string' },
   fleet: { type: 'string', default: 'local' },
   placement: { type: 'string' },
@@ -117,6 +121,11 @@ if (readers > 15) {
   process.exit(2);
 }
 
+const binlogFormat = parseBinlogFormat(values['binlog-format']!);
+if (binlogFormat === undefined) {
+  console.error(`control-plane: --binlog-format must be ROW or OFF, got '${values['binlog-format']}'`);
+  process.exit(2);
+}
 if (values.fleet !== 'local' && values.fleet !== 'ecs') {
   console.error(`control-plane: --fleet must be local or ecs, got '${values.fleet}'`);
   process.exit(2);
@@ -178,6 +187,8 @@ const fleetOptions = {
   cluster,
   instanceArgs: ['--cache-pages', String(int('cache-pages'))],
   writerArgs: [
+    '--binlog-format',
+    binlogFormat,
     ...(values['redo-stream'] === undefined ? [] : ['--redo-stream', values['redo-stream']]),
     ...(values['backup-bucket'] === undefined ? [] : ['--backup-bucket', values['backup-bucket']]),
   ],

@@ -7,6 +7,7 @@ import { PageFetcher } from '../../core/engine/page-fetcher.ts';
 import { SqlExecutor } from '../../core/engine/sql-executor.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
+import { mysqlFlagOptions, mysqlFlagUsage, startInstanceMysql } from '../../core/mysql/instance.ts';
 import { addressFlagOptions, addressFlags, addressFlagUsage } from '../../core/process/address-flags.ts';
 import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
@@ -31,6 +32,7 @@ options:
   --cache-pages N         buffer cache size in pages (default 65536)
   --statement-timeout-ms N        Data API statement timeout (default 45000)
   --idle-transaction-timeout-ms N roll back transactions idle this long (default 180000)
+${mysqlFlagUsage}
 ${addressFlagUsage(26)}
   --help                  this text`;
 
@@ -45,6 +47,7 @@ const { values } = parseFlags('reader', {
   'cache-pages': { type: 'string', default: '65536' },
   'statement-timeout-ms': { type: 'string', default: '45000' },
   'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
+  ...mysqlFlagOptions,
   ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
@@ -115,6 +118,14 @@ const dataApi = await startDataApiServer({
   ...arns,
   logger,
 });
+// The MySQL protocol over the same executor (one executor, two front ends).
+const mysql = await startInstanceMysql('reader', values, {
+  executor,
+  host: addresses.bind,
+  readOnly: true,
+  cluster: values.cluster!,
+  logger,
+});
 const http = await startServiceHttp({
   port: intFlag('http-port'),
   host: addresses.bind,
@@ -132,6 +143,7 @@ const http = await startServiceHttp({
     lagMs: lastLagMs,
     resyncs: engine.resyncs,
     cachePages: engine.cache.pageCount,
+    mysqlPort: mysql.port,
   }),
   // The control plane points readers at the new writer after a failover.
   routes: async ({ method, url, body }) => {
@@ -149,6 +161,7 @@ const http = await startServiceHttp({
 function stop(code: number): never {
   subscriber.stop();
   dataApi.server.close();
+  void mysql.close();
   http.server.close();
   for (const c of clients.values()) c.close();
   process.exit(code);
@@ -161,6 +174,7 @@ announceReady({
   id: values.id,
   host: addresses.advertise,
   port: dataApi.port,
+  mysqlPort: mysql.port,
   httpPort: http.port,
   ...arns,
 });

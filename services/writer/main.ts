@@ -3,6 +3,7 @@
 // --http-port. Prints {"ready":true,...} with its ports and how long the open took. With --redo-stream it
 // also publishes every durable batch to the region's Kinesis redo stream (redo-publisher.ts).
 import { kinesisClient, s3Client } from '../../core/aws/clients.ts';
+import { parseBinlogFormat, TriggerCapture } from '../../core/binlog/capture.ts';
 import { consistentPointRoute, encodeConsistentPoint } from '../../core/cluster/consistent-point.ts';
 import { startDataApiServer } from '../../core/data-api/server.ts';
 import { databaseName, loadRuntimeOver, storageClients, vfsName } from '../../core/engine/instance.ts';
@@ -12,6 +13,7 @@ import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { pgIdAll } from '../../core/limits.ts';
 import { createLogger } from '../../core/log.ts';
 import { lsnToString } from '../../core/lsn.ts';
+import { mysqlFlagOptions, mysqlFlagUsage, startInstanceMysql } from '../../core/mysql/instance.ts';
 import { addressFlagOptions, addressFlags, addressFlagUsage } from '../../core/process/address-flags.ts';
 import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
@@ -42,6 +44,9 @@ options:
   --cache-pages N         buffer cache size in pages (default 65536)
   --redo-stream NAME      publish every durable redo batch to this Kinesis stream (off if absent)
   --backup-bucket NAME    the backup bucket holding the archive watermark (required with --redo-stream)
+  --binlog-format ROW|OFF  ROW: every committed transaction's row changes ride in its redo as
+                          RowImages records, for the binlog (default OFF; the control plane passes
+                          the cluster's setting, ROW unless set otherwise)
   --redo-buffer-bytes N   records waiting for the redo stream, at most (default 64 MiB; past it
                           they are dropped and read back from storage)
   --statement-timeout-ms N        Data API statement timeout (default 45000)
@@ -49,6 +54,7 @@ options:
   --read-point-floor-window-ms N  PGMRPL trails VDL by this long (default 300000): storage may collect
                           page versions below it, so a reader transaction or snapshot older than
                           this may have page reads refused (readers do not report read points yet)
+${mysqlFlagUsage}
 ${addressFlagUsage(26)}
   --help                  this text`;
 
@@ -67,6 +73,8 @@ const { values } = parseFlags('writer', {
   'redo-stream': { type: 'string' },
   'backup-bucket': { type: 'string' },
   'redo-buffer-bytes': { type: 'string', default: String(publishBufferBytesMax) },
+  'binlog-format': { type: 'string', default: 'OFF' },
+  ...mysqlFlagOptions,
   ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
@@ -81,6 +89,11 @@ if (!values['volume-config']) {
 if (values['redo-stream'] !== undefined && values['backup-bucket'] === undefined) {
   // Without the archive watermark a new writer cannot know where the stream's consumers stopped.
   console.error(`writer: --redo-stream needs --backup-bucket (the archive watermark)\n\n${usage}`);
+  process.exit(2);
+}
+const binlogFormat = parseBinlogFormat(values['binlog-format']!);
+if (binlogFormat === undefined) {
+  console.error(`writer: --binlog-format must be ROW or OFF, got '${values['binlog-format']}'`);
   process.exit(2);
 }
 function intFlag(
@@ -150,12 +163,14 @@ const engine = new WriterEngine({
   vdl: recovered.vdl,
   lastCommit: recovered.lastCommit,
   nextTxnId: recovered.nextTxnId,
+  epoch: recovered.epoch,
   onShipped: (records) => {
     redo?.publish(records);
     publisher?.shipped(records);
   },
 });
 const runtime = await loadRuntimeOver(engine);
+const capture = binlogFormat === 'ROW' ? new TriggerCapture({ sink: engine, logger }) : undefined;
 const executor = new SqlExecutor({
   runtime,
   databaseName,
@@ -173,6 +188,7 @@ const executor = new SqlExecutor({
   waitDurable: (lsn) => shipper.waitForVdl(lsn),
   durableLsn: () => shipper.vdl,
   progressLsn: () => shipper.vcl,
+  ...(capture && { capture }),
 });
 redo = await RedoStreamServer.start({
   port: intFlag('redo-port'),
@@ -189,6 +205,14 @@ const dataApi = await startDataApiServer({
   ...arns,
   logger,
 });
+// The MySQL protocol over the same executor (one executor, two front ends).
+const mysql = await startInstanceMysql('writer', values, {
+  executor,
+  host: addresses.bind,
+  readOnly: false,
+  cluster: values.cluster!,
+  logger,
+});
 const openMs = performance.now() - openStarted;
 
 publisher?.start();
@@ -198,6 +222,21 @@ const readPointFloorIntervalMs = 5_000;
 const readPointFloor = new ReadPointFloor(intFlag('read-point-floor-window-ms'));
 const floorTimer = setInterval(() => {
   const lsn = readPointFloor.advance(Date.now(), shipper.vdl, engine.oldestReadPoint());
+  // Log collection's inputs from the writer (ADR 013): the archive watermark when continuous backup
+  // runs (records at or below it are in S3; 0 until it has been read), 'none' without backup;
+  // backtrack and the global secondary do not hold the log yet.
+  const archive = publisher ? (publisher.snapshot().watermarkLsn ?? 0n) : 'none';
+  for (const client of clients.values()) {
+    client
+      .request({
+        type: 'collectionFloor',
+        epoch: recovered.epoch,
+        archive,
+        backtrack: 'none',
+        globalSecondary: 'none',
+      })
+      .catch(() => undefined);
+  }
   if (lsn === 0n) return;
   for (const client of clients.values()) {
     client.request({ type: 'readPointFloor', pg: pgIdAll, lsn }).catch(() => undefined);
@@ -217,6 +256,8 @@ const metrics = writerMetrics(registry, {
   openTransactions: () => executor.openTransactions,
   writeLockQueue: () => executor.writeLockQueue,
   readers: () => redo?.subscriberCount ?? 0,
+  binlogRowEvents: () => engine.binlogRowEvents,
+  binlogBytes: () => engine.binlogBytes,
   redoPublisher: publisher && (() => publisher.snapshot()),
 });
 void metrics;
@@ -236,6 +277,8 @@ const http = await startServiceHttp({
     openMs: Math.round(openMs),
     readers: redo?.subscriberCount ?? 0,
     readPointFloor: readPointFloor.floor.toString(),
+    binlogFormat,
+    mysqlPort: mysql.port,
     ...(publisher && { redoStream: redoStreamHealth(values['redo-stream']!, publisher.snapshot()) }),
   }),
   // Read-only: the point a snapshot pins (functions/snapshot reads pages from storage, not from here).
@@ -249,6 +292,7 @@ const http = await startServiceHttp({
 
 async function stop(code: number): Promise<never> {
   dataApi.server.close();
+  void mysql.close();
   redo?.close();
   void publisher?.close();
   http.server.close();
@@ -269,6 +313,7 @@ announceReady({
   id: values.id,
   host: addresses.advertise,
   port: dataApi.port,
+  mysqlPort: mysql.port,
   redoPort: redo.port,
   httpPort: http.port,
   epoch: recovered.epoch.toString(),

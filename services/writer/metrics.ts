@@ -16,6 +16,9 @@ export function writerMetrics(
     openTransactions: () => number;
     writeLockQueue: () => number;
     readers: () => number;
+    /** Binlog row events and RowImages bytes shipped since open (0 with --binlog-format OFF). */
+    binlogRowEvents?: () => number;
+    binlogBytes?: () => number;
     /** The Kinesis redo publisher, when it runs. */
     redoPublisher?: (() => RedoPublisherStats) | undefined;
   },
@@ -41,6 +44,27 @@ export function writerMetrics(
   gauge('borealis_writer_open_transactions', 'Open Data API transactions', live.openTransactions);
   gauge('borealis_writer_write_lock_queue', 'Statements waiting for the write lock', live.writeLockQueue);
   gauge('borealis_writer_readers', 'Readers subscribed to the redo stream', live.readers);
+  // Counters over the engine's own tallies, read at scrape time.
+  const tally = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  const binlogRowEvents = live.binlogRowEvents;
+  const binlogBytes = live.binlogBytes;
+  if (binlogRowEvents && binlogBytes) {
+    tally(
+      'borealis_binlog_row_events_total',
+      'Row changes captured for the binlog and shipped in RowImages records',
+      binlogRowEvents,
+    );
+    tally('borealis_binlog_bytes_total', 'Bytes of RowImages payloads shipped in the redo', binlogBytes);
+  }
   const redo = live.redoPublisher;
   if (redo) {
     // Counters read from the publisher's own tallies at scrape time.

@@ -2,6 +2,11 @@
 // full image) per changed page, then a commit record that is the transaction's CPL — ships it to
 // storage through the log shipper, and returns at once (pipelined commit): the client's
 // acknowledgement waits for VDL elsewhere. Holds the buffer cache and the visible commit point.
+// With binlog capture on, the transaction's row images (staged by the executor right before its
+// COMMIT) ride in the same MTR as RowImages records just before the commit record.
+import { assert } from '../../core/assert.ts';
+import type { RowImagesSink } from '../../core/binlog/capture.ts';
+import { type CapturedTransaction, encodeRowImages } from '../../core/binlog/row-images.ts';
 import { computeDelta, deltaIsEmpty } from '../../core/delta.ts';
 import { PageCache, ReadPoints } from '../../core/engine/page-cache.ts';
 import type { PageFetcher } from '../../core/engine/page-fetcher.ts';
@@ -23,6 +28,8 @@ export interface WriterEngineOptions {
   vdl: Lsn;
   lastCommit: { lsn: Lsn; pg: number; commitTimeMs: number };
   nextTxnId: bigint;
+  /** The volume epoch this writer holds: RowImages payloads name it (the binlog's server_id). */
+  epoch?: bigint;
   /** How long a commit may wait for LAL room before it fails (SQLITE_BUSY, clean rollback). */
   lalWaitMs?: number;
   clock?: () => number;
@@ -30,7 +37,7 @@ export interface WriterEngineOptions {
   onShipped?: (records: RedoRecord[]) => void;
 }
 
-export class WriterEngine implements VolumeEngine {
+export class WriterEngine implements VolumeEngine, RowImagesSink {
   readonly readOnly = false;
   readonly pageSizeBytes: number;
   readonly cache: PageCache;
@@ -43,8 +50,13 @@ export class WriterEngine implements VolumeEngine {
   /** Commits shipped and not yet known durable, ascending; and the newest one known durable. */
   readonly #shippedCommits: { lsn: Lsn; commitTimeMs: number }[] = [];
   #durableCommit: { lsn: Lsn; commitTimeMs: number };
+  /** The row images of the transaction now committing (the write lock allows one at a time). */
+  #stagedRowImages: CapturedTransaction | undefined;
   commitsShipped = 0;
   bytesShipped = 0;
+  /** Binlog row events (row changes) and RowImages payload bytes shipped since open. */
+  binlogRowEvents = 0;
+  binlogBytes = 0;
 
   constructor(options: WriterEngineOptions) {
     this.#options = options;
@@ -99,6 +111,15 @@ export class WriterEngine implements VolumeEngine {
     return version.bytes;
   }
 
+  stageRowImages(captured: CapturedTransaction): void {
+    assert(this.#stagedRowImages === undefined, 'row images staged while another commit holds the slot');
+    this.#stagedRowImages = captured;
+  }
+
+  clearRowImages(): void {
+    this.#stagedRowImages = undefined;
+  }
+
   beginWrite(readPoint: Lsn): number {
     // A snapshot older than the newest commit would write over changes it never saw.
     return readPoint < this.#latestCommit ? SQLite.SQLITE_BUSY : SQLite.SQLITE_OK;
@@ -109,6 +130,9 @@ export class WriterEngine implements VolumeEngine {
     readPoint: Lsn,
   ): Promise<{ rc: number; commitLsn?: Lsn }> {
     const shipper = this.#options.shipper;
+    // The staged images belong to this commit (one that changes no page ships none: nothing changed).
+    const captured = this.#stagedRowImages;
+    this.#stagedRowImages = undefined;
     if (shipper.fenced) return { rc: SQLite.SQLITE_BUSY };
     const changes: NewRecord[] = [];
     const pageNos = [...pages.keys()].sort((a, b) => a - b);
@@ -130,7 +154,20 @@ export class WriterEngine implements VolumeEngine {
     }
     if (changes.length === 0) return { rc: SQLite.SQLITE_OK };
 
-    const count = changes.length + 1;
+    const clock = this.#options.clock ?? Date.now;
+    // Commit times never go backwards, so "commits up to time T" is a prefix of the log (PITR).
+    const commitTime = () => Math.max(clock(), this.#lastCommit.commitTimeMs);
+    const encode = (at: number) =>
+      captured === undefined || captured.changes.length === 0
+        ? []
+        : encodeRowImages(
+            { txnId: this.#nextTxnId, commitTimeMs: at, epoch: this.#options.epoch ?? 0n },
+            captured,
+          );
+    // Encoded now to count the records (LAL); again below only if the clock moved meanwhile.
+    const imagesTimeMs = captured === undefined ? 0 : commitTime();
+    let rowImages = encode(imagesTimeMs);
+    const count = changes.length + rowImages.length + 1;
     if (!shipper.canAllocate(count) && !(await this.#waitForAllocationRoom(count))) {
       this.#options.logger.warn(
         { records: count, vdl: shipper.vdl.toString() },
@@ -145,10 +182,19 @@ export class WriterEngine implements VolumeEngine {
     for (const [i, c] of changes.entries())
       pgTails.set(pgOfPage(this.#options.volume, c.pageNo), firstLsn + BigInt(i));
     const commitPg = pgOfPage(this.#options.volume, changes[changes.length - 1]!.pageNo);
-    const clock = this.#options.clock ?? Date.now;
-    // Commit times never go backwards, so "commits up to time T" is a prefix of the log (PITR).
-    const commitTimeMs = Math.max(clock(), this.#lastCommit.commitTimeMs);
+    const commitTimeMs = commitTime();
+    if (rowImages.length > 0 && commitTimeMs !== imagesTimeMs) {
+      // The images carry the commit's own time (their sizes do not depend on it).
+      const counted = rowImages.length;
+      rowImages = encode(commitTimeMs);
+      assert(rowImages.length === counted, 'RowImages payload count changed with the commit time');
+    }
     const txnId = this.#nextTxnId++;
+    // RowImages records: in the commit's PG, right before it, so the commit names the last as its PG's tail.
+    for (const payload of rowImages) {
+      pgTails.set(commitPg, firstLsn + BigInt(changes.length));
+      changes.push({ pg: commitPg, pageNo: 0, kind: RecordKind.RowImages, flags: 0, payload });
+    }
     changes.push({
       pg: commitPg,
       pageNo: 0,
@@ -169,8 +215,11 @@ export class WriterEngine implements VolumeEngine {
     const oldest = this.oldestReadPoint();
     for (const record of shipped.records) {
       if (record.pageNo !== 0) this.cache.put(record.pageNo, record.lsn, pages.get(record.pageNo)!, oldest);
+      else if (record.kind === RecordKind.RowImages) this.binlogBytes += record.payload.length;
       this.bytesShipped += record.payload.length + 44;
     }
+    if (captured !== undefined && rowImages.length > 0)
+      for (const c of captured.changes) if (c.kind === 'row') this.binlogRowEvents++;
     const commitLsn = shipped.records[shipped.records.length - 1]!.lsn;
     this.#latestCommit = commitLsn;
     this.#lastCommit = { lsn: commitLsn, pg: commitPg, commitTimeMs };

@@ -4,6 +4,7 @@
 // action by action, on the named resources only.
 import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -12,6 +13,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { binlogPrefix } from '../../../core/binlog/retention.ts';
 import {
   type FunctionDefinition,
   type FunctionName,
@@ -26,10 +28,14 @@ import { functionEntry, lockFile, repoRoot } from '../paths.ts';
 interface FunctionAccess {
   /** Object actions on the backup bucket (ListBucket is granted with any of them). */
   objects: Array<'s3:GetObject' | 's3:PutObject' | 's3:DeleteObject'>;
+  /** Only the keys under `clusters/<cluster>/binlog/` (binlogObjectPrefix), not the whole bucket. */
+  binlogObjectsOnly?: boolean;
   /** Reads the topology parameter (the cluster's endpoints). */
   readsTopology: boolean;
   /** Puts events on the region's default bus (restore: Completed / Failed). */
   putsEvents: boolean;
+  /** Puts row events on the region's binlog stream (binlog-streamer: kinesis:PutRecords). */
+  putsBinlog?: boolean;
   /**
    * Asks for new clusters on the provision queue and follows them (restore, deployed mode):
    * sqs:SendMessage on the queue, ssm:GetParameter on every cluster's topology and provision status.
@@ -59,7 +65,22 @@ export const functionAccess: Readonly<Record<FunctionName, FunctionAccess>> = {
   },
   // Reads a snapshot's manifest and packs; writes Parquet, metadata and its task record.
   'snapshot-export': { objects: ['s3:GetObject', 's3:PutObject'], readsTopology: false, putsEvents: false },
+  // Row events onto the binlog stream; fragments of oversized changes (written, read back, deleted)
+  // and envelopes too large for a Kinesis record in the bucket.
+  // Only under clusters/<cluster>/binlog/: it deletes, and must never reach the backups themselves.
+  'binlog-streamer': {
+    objects: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+    binlogObjectsOnly: true,
+    readsTopology: false,
+    putsEvents: false,
+    putsBinlog: true,
+  },
 };
+
+/** Where the binlog streamer keeps fragments and large envelopes (functions/binlog-streamer/). */
+export function binlogObjectPrefix(clusterName: string): string {
+  return binlogPrefix(clusterName);
+}
 
 /** Lambda logs: long enough to investigate a failed restore or archiver batch. */
 export const functionLogRetention = logs.RetentionDays.ONE_MONTH;
@@ -79,6 +100,8 @@ export interface FunctionsProps {
   topology: ssm.IStringParameter;
   /** The region's provision queue (restore: PROVISION_QUEUE_URL and SendMessage). */
   provisionQueue?: sqs.IQueue;
+  /** The region's binlog stream (binlog-streamer: PutRecords). */
+  binlogStream?: kinesis.IStream;
   /** BACKUP_RETENTION_DAYS for every function (1–35); unset: the functions' default. */
   backupRetentionDays?: number;
   /** compute=ecs: the cluster's VPC, subnets and the functions' security group (EcsCompute.functionNetwork). */
@@ -171,18 +194,19 @@ export class Functions extends Construct {
 
   #grant(role: iam.Role, access: FunctionAccess, props: FunctionsProps): void {
     const writes = access.objects.includes('s3:PutObject');
+    const objectKeys = access.binlogObjectsOnly ? binlogObjectPrefix(props.clusterName) : '';
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'BackupObjects',
         actions: [...access.objects],
-        resources: [props.bucket.arnForObjects('*')],
+        resources: [props.bucket.arnForObjects(`${objectKeys}*`)],
       }),
     );
     const bucketLogicalId = Stack.of(this).resolve(
       (props.bucket.node.defaultChild as s3.CfnBucket).logicalId,
     );
     Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/*]`,
+      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${objectKeys}*]`,
       reason:
         'Backup object keys are LSN-named and content-addressed, created at run time, so no fixed key can ' +
         'be named: the grant covers the objects of this one bucket, with exact actions only.',
@@ -240,6 +264,15 @@ export class Functions extends Construct {
             'account and region, nothing else under the prefix.',
         });
       }
+    }
+    if (access.putsBinlog && props.binlogStream) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'BinlogEvents',
+          actions: ['kinesis:PutRecords'],
+          resources: [props.binlogStream.streamArn],
+        }),
+      );
     }
     if (access.putsEvents) {
       const stack = Stack.of(this);

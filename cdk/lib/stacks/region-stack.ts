@@ -22,6 +22,8 @@ export interface RegionStackProps extends StackProps {
   region: string;
   compute: ComputeMode;
   backupRetentionDays?: number;
+  /** Shards of the binlog stream (core/resources.ts's default when unset). */
+  binlogShardCount?: number;
 }
 
 export class RegionStack extends Stack {
@@ -35,7 +37,9 @@ export class RegionStack extends Stack {
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, { ...props, env: { region: props.region } });
-    const resources = regionalResources(props.region, props.clusterName);
+    const resources = regionalResources(props.region, props.clusterName, {
+      ...(props.binlogShardCount === undefined ? {} : { binlogShardCount: props.binlogShardCount }),
+    });
     this.backup = new BackupStorage(this, 'Backup', { bucketName: resources.backupBucket });
     this.streams = new Streams(this, 'Streams', {
       redo: resources.redoStream,
@@ -62,6 +66,7 @@ export class RegionStack extends Stack {
       bucketKey: this.backup.key,
       topology: this.topology.parameter,
       provisionQueue: this.provision.queue,
+      binlogStream: this.streams.binlog,
       ...(props.backupRetentionDays === undefined ? {} : { backupRetentionDays: props.backupRetentionDays }),
       ...(this.compute ? { network: this.compute.functionNetwork } : {}),
     });
