@@ -58,6 +58,12 @@ import { createHandler as createBinlogStreamerHandler } from '../functions/binlo
  */
 export const pollIntervalMsDefault = 1_000;
 export const pollIntervalMsMin = 200;
+/**
+ * A trigger without a batching window (the binlog streamer: CDC lag is its figure) is polled at this
+ * fixed interval, idle or not — what Lambda gets from an enhanced fan-out consumer (records pushed
+ * within ~70 ms) rather than from its once-a-second shared-throughput polling.
+ */
+export const pollIntervalMsNoWindow = 50;
 /** Backoff between retries of a failing batch: doubles from the base up to the max. */
 const retryBackoffMsBase = 100;
 const retryBackoffMsMax = 5_000;
@@ -250,7 +256,13 @@ export class FunctionRunner {
     const logger = this.options.logger.child({ function: fn.name, stream: fn.streamName, shard: shardId });
     let iterator: string | undefined;
     let failures = 0;
-    let idleMs = this.#pollIntervalMsMin;
+    // No batching window: latency is the point, so a fixed short interval, no idle backoff.
+    const noWindow = fn.trigger.maxBatchingWindowMs === 0;
+    const pollMin = noWindow
+      ? Math.min(pollIntervalMsNoWindow, this.#pollIntervalMsMin)
+      : this.#pollIntervalMsMin;
+    const pollMax = noWindow ? pollMin : this.#pollIntervalMsMax;
+    let idleMs = pollMin;
     /** Records read but not yet delivered (the batching window is open while there are any). */
     let batch = new PendingBatch(fn.trigger);
     while (!this.#stopped) {
@@ -262,7 +274,7 @@ export class FunctionRunner {
         failures = 0;
         iterator = got.NextShardIterator;
         const records = got.Records ?? [];
-        if (records.length > 0) idleMs = this.#pollIntervalMsMin;
+        if (records.length > 0) idleMs = pollMin;
         batch.add(records, Date.now());
         const closed = iterator === undefined;
         if (batch.ready(Date.now()) || (closed && !batch.empty)) {
@@ -273,7 +285,7 @@ export class FunctionRunner {
           }
           batch = new PendingBatch(fn.trigger);
           // A full batch means a backlog: read on at once. Otherwise the stream is caught up.
-          if (!full && !closed) await this.#sleep(this.#pollIntervalMsMin);
+          if (!full && !closed) await this.#sleep(pollMin);
         } else if (closed) {
           logger.info('shard closed and drained');
           return;
@@ -285,7 +297,7 @@ export class FunctionRunner {
           }
         } else {
           await this.#sleep(idleMs);
-          idleMs = Math.min(this.#pollIntervalMsMax, idleMs * 2);
+          idleMs = Math.min(pollMax, idleMs * 2);
         }
       } catch (error) {
         // Expired iterator, emulator restart, network: start again from the checkpoint (records read
