@@ -32,7 +32,14 @@ const entries = {
 const tsx = import.meta.resolve('tsx');
 
 // Every namespace is new and empty, so fixed ports are free in it (the host's ports are not involved).
-const ports = { storage: 7100, storageHttp: 7101, dataApi: 8080, redo: 8081, instanceHttp: 8082 };
+const ports = {
+  storage: 7100,
+  storageHttp: 7101,
+  dataApi: 8080,
+  redo: 8081,
+  instanceHttp: 8082,
+  mysql: 3306,
+};
 const nodeIds = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
 const azOf = (i: number) => `us-east-1${'abc'[Math.floor(i / 2)]}`;
 
@@ -132,6 +139,8 @@ describe.skipIf(unavailable !== undefined)('a cluster across network namespaces'
       String(ports.redo),
       '--http-port',
       String(ports.instanceHttp),
+      '--mysql-port',
+      String(ports.mysql),
       '--bind-address',
       '0.0.0.0',
       '--advertise-address',
@@ -148,6 +157,8 @@ describe.skipIf(unavailable !== undefined)('a cluster across network namespaces'
         String(ports.dataApi),
         '--http-port',
         String(ports.instanceHttp),
+        '--mysql-port',
+        String(ports.mysql),
         '--bind-address',
         lab.address('reader'),
       ])
@@ -171,12 +182,18 @@ describe.skipIf(unavailable !== undefined)('a cluster across network namespaces'
       );
     }
     expect(lab!.listeners('writer').sort()).toEqual(
-      [`0.0.0.0:${ports.dataApi}`, `0.0.0.0:${ports.redo}`, `0.0.0.0:${ports.instanceHttp}`].sort(),
+      [
+        `0.0.0.0:${ports.dataApi}`,
+        `0.0.0.0:${ports.redo}`,
+        `0.0.0.0:${ports.instanceHttp}`,
+        `0.0.0.0:${ports.mysql}`,
+      ].sort(),
     );
     expect(lab!.listeners('reader').sort()).toEqual(
       [
         `${lab!.address('reader')}:${ports.dataApi}`,
         `${lab!.address('reader')}:${ports.instanceHttp}`,
+        `${lab!.address('reader')}:${ports.mysql}`,
       ].sort(),
     );
     expect([writer.host, reader.host]).toEqual([lab!.address('writer'), lab!.address('reader')]);
@@ -272,6 +289,8 @@ describe.skipIf(unavailable !== undefined)('a cluster across network namespaces'
         String(ports.redo),
         '--http-port',
         String(ports.instanceHttp),
+        '--mysql-port',
+        String(ports.mysql),
         '--bind-address',
         lab!.address('writer2'),
       ]);
