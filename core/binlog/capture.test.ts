@@ -10,6 +10,7 @@ import { SQLite, SqliteRuntime } from '../engine/runtime.ts';
 import { SqlExecutor } from '../engine/sql-executor.ts';
 import { type VolumeEngine, VolumeVfs } from '../engine/volume-vfs.ts';
 import type { Lsn } from '../lsn.ts';
+import { prng } from '../prng.ts';
 import {
   type CaptureTable,
   capturedTransaction,
@@ -453,16 +454,9 @@ describe('TriggerCapture', () => {
 });
 
 describe('TriggerCapture against a replica', () => {
-  /** A seeded PRNG (mulberry32): the seed is printed, so a failure replays. */
+  /** Seeded: the seed is printed, so a failure replays. */
   function random(seed: number) {
-    let a = seed >>> 0;
-    const next = () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const next = prng(seed);
     return {
       next,
       int: (n: number) => Math.floor(next() * n),

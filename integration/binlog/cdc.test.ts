@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kinesisClient } from '../../core/aws/clients.ts';
+import { prng } from '../../core/prng.ts';
 import { regionalResources } from '../../core/resources.ts';
 import { emulatorEnv } from '../../embedded/emulators.ts';
 import { readSystemState } from '../../embedded/state.ts';
@@ -110,7 +111,7 @@ describe('binlog: change data capture to the binlog stream', () => {
     );
     await sql.exec('create table log (msg text, n integer)');
 
-    const random = seeded(14);
+    const random = prng(14);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
     const int = (n: number) => Math.floor(random() * n);
     let nextId = 1;
@@ -332,16 +333,4 @@ async function readStream(
     iterator = got.NextShardIterator;
   }
   return out;
-}
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -20,7 +20,7 @@ import {
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kinesisClient, s3Client } from '../../core/aws/clients.ts';
-import { archiveRecords, pg0CommitRecord } from '../../core/backup/testing.ts';
+import { archiveRecords } from '../../core/backup/testing.ts';
 import {
   type BinlogEnvelope,
   type BinlogEvent,
@@ -33,10 +33,11 @@ import { formatPosition } from '../../core/binlog/position.ts';
 import { readBinlog } from '../../core/binlog/replay.ts';
 import type { BinlogReadStart, ReadEvent } from '../../core/binlog/replay-plan.ts';
 import { writeBinlogRetention } from '../../core/binlog/retention-store.ts';
-import { type CapturedTransaction, encodeRowImages } from '../../core/binlog/row-images.ts';
+import type { CapturedTransaction } from '../../core/binlog/row-images.ts';
 import { RecordKind, type RedoRecord } from '../../core/record.ts';
 import { regionalResources } from '../../core/resources.ts';
 import { Emulators } from '../../embedded/emulators.ts';
+import { rowImagesLog } from '../../functions/binlog-streamer/testing.ts';
 import { waitUntil } from '../harness/cluster.ts';
 import { makeTempDir } from '../harness/temp.ts';
 
@@ -82,32 +83,13 @@ function workload(count: number, timeOf: (i: number) => number): Txn[] {
   return txns;
 }
 
-/** The redo of the transactions: RowImages records (payloads of at most 1 KiB), then the commit. */
+/** The redo of the transactions (txn ids 1, 2, …): RowImages records of at most 1 KiB, then the commit. */
 function redoOf(txns: Txn[], afterLsn = 0n): RedoRecord[] {
-  let lsn = afterLsn;
-  const records: RedoRecord[] = [];
-  txns.forEach((t, i) => {
-    for (const payload of encodeRowImages(
-      { txnId: BigInt(i + 1), commitTimeMs: t.commitTimeMs },
-      t.captured,
-      1024,
-    )) {
-      lsn += 1n;
-      records.push({
-        lsn,
-        pg: 0,
-        pageNo: 0,
-        prevLsnInPg: lsn - 1n,
-        prevLsnOfPage: 0n,
-        kind: RecordKind.RowImages,
-        flags: 0,
-        payload,
-      });
-    }
-    lsn += 1n;
-    records.push(pg0CommitRecord(lsn, BigInt(i + 1), t.commitTimeMs));
-  });
-  return records;
+  return rowImagesLog(
+    txns.map((t, i) => ({ txnId: BigInt(i + 1), ...t })),
+    afterLsn,
+    1024,
+  );
 }
 
 /** Every event of the records, as the streamer makes them (epoch 1: what archiveRecords stores). */

@@ -3,8 +3,8 @@
 // commits are a prefix, and money is conserved. Then storage faults under load: an AZ down (writes
 // go on), a third node down (commits wait), a node back (they complete) — nothing acknowledged lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prng } from '../../core/prng.ts';
 import { type InstanceInfo, startWriter } from '../harness/instances.ts';
-import { prng } from '../harness/redo-workload.ts';
 import { Sql } from '../harness/sql.ts';
 import { eventually, StorageCluster } from '../harness/storage-cluster.ts';
 import { makeTempDir } from '../harness/temp.ts';

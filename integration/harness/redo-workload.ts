@@ -4,21 +4,10 @@
 // storage nodes are checked against.
 import { computeDelta } from '../../core/delta.ts';
 import type { Lsn } from '../../core/lsn.ts';
+import { prng } from '../../core/prng.ts';
 import { encodeCommitPayload, RecordFlags, RecordKind, type RedoRecord } from '../../core/record.ts';
 import { pgOfPage, type VolumeConfig } from '../../core/volume.ts';
 import type { LogShipper, NewRecord } from '../../services/writer/log-shipper.ts';
-
-/** A small seeded PRNG (mulberry32), so a failing run can be replayed from its printed seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class RedoWorkload {
   readonly shipped = new Map<Lsn, RedoRecord>();

@@ -15,6 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
+import { prng } from '../../core/prng.ts';
 import type { LocalCluster } from '../../embedded/cluster.ts';
 import { controlPlanePost, endpointClients, startTestCluster, waitForStatus } from '../harness/cluster.ts';
 import type { Sql } from '../harness/sql.ts';
@@ -88,7 +89,7 @@ describe('VOPR: a bank under a seeded schedule of kills and pauses', () => {
         `insert into acct values ${Array.from({ length: accounts }, (_, i) => `(${i + 1}, ${opening})`).join(', ')}`,
       );
 
-      const random = mulberry32(seed);
+      const random = prng(seed);
       const between = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
       const end = Date.now() + seconds * 1000;
       const faults: string[] = [];
@@ -97,7 +98,7 @@ describe('VOPR: a bank under a seeded schedule of kills and pauses', () => {
       let nextTransfer = 1;
 
       // The clients draw from their own generator: the fault schedule stays the same whatever the timing.
-      const clientRandom = mulberry32(seed ^ 0x5bd1e995);
+      const clientRandom = prng(seed ^ 0x5bd1e995);
       const client = async () => {
         while (Date.now() < end) {
           const id = nextTransfer++;
@@ -283,16 +284,4 @@ function resume(pid: number): void {
   } catch {
     // Gone meanwhile (the control plane replaced it): nothing to resume.
   }
-}
-
-/** mulberry32: a small seeded PRNG. */
-function mulberry32(seedValue: number): () => number {
-  let a = seedValue >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -22,7 +22,7 @@ import {
 } from '../../core/record.ts';
 import { defaultPlacement, type StorageNodeAddress, type VolumeConfig } from '../../core/volume.ts';
 import type { StorageMessage } from '../../core/wire/messages.ts';
-import { prng } from '../../integration/harness/redo-workload.ts';
+import { prng } from '../../core/prng.ts';
 import { makeTempDir } from '../../integration/harness/temp.ts';
 import { StorageNode } from './storage-node.ts';
 import { LogFile } from './store/log-file.ts';

@@ -1,5 +1,6 @@
 // The sysbench OLTP statements on the sbtest table (id primary key, k indexed, c, pad), written once
 // in the SQL every system here accepts, and the random values sysbench feeds them.
+import { prng } from '../../../core/prng.ts';
 import type { Params, WorkloadContext } from '../types.ts';
 
 /** sysbench's --range-size default: rows read by each range query. */
@@ -23,15 +24,8 @@ export const sql = {
 
 /** A small, fast, seeded generator (mulberry32), one per client so runs are repeatable. */
 export function seededRandom(seed: number): (n: number) => number {
-  let state = seed >>> 0;
-  return (n: number) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const unit = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    return Math.floor(unit * n);
-  };
+  const next = prng(seed);
+  return (n: number) => Math.floor(next() * n);
 }
 
 /** Uniformly chosen existing id (sysbench's --rand-type=uniform). */
