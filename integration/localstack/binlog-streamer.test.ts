@@ -42,7 +42,13 @@ import {
   type StreamRecord,
   type TestTxn,
 } from '../../functions/binlog-streamer/testing.ts';
-import { localStackTarget, requireLocalStack } from './endpoint.ts';
+import {
+  localStackCredentials,
+  localStackEnv,
+  localStackTarget,
+  requireLocalStack,
+  until,
+} from './endpoint.ts';
 
 const target = localStackTarget();
 if (target.skipReason) console.log(`integration/localstack/binlog-streamer: skipped — ${target.skipReason}`);
@@ -58,32 +64,10 @@ const deployTimeoutMs = 10 * 60_000;
 /** The executor starts the function's process on its first invocation. */
 const functionTimeoutMs = 120_000;
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${String(last ?? 'no result')}`);
-}
-
 describe.skipIf(target.skipReason !== undefined)('the binlog streamer deployed on LocalStack', () => {
   const endpoint = target.endpoint ?? '';
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_ENDPOINT_URL_S3: endpoint,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: region,
-  };
-  const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+  const env = localStackEnv(endpoint, region);
+  const credentials = localStackCredentials;
   const kinesis = kinesisClient({ region, env });
   const s3 = s3Client({ region, env });
   const lambda = new LambdaClient({ region, endpoint, credentials });

@@ -74,7 +74,13 @@ import { downloadPrefix, duckdbRows } from '../../functions/snapshot-export/test
 import { borealis } from '../cli/run.ts';
 import { endpointClients } from '../harness/cluster.ts';
 import { makeTempDir } from '../harness/temp.ts';
-import { localStackTarget, requireLocalStack } from './endpoint.ts';
+import {
+  localStackCredentials,
+  localStackEnv,
+  localStackTarget,
+  requireLocalStack,
+  until,
+} from './endpoint.ts';
 
 const target = localStackTarget();
 if (target.skipReason) console.log(`integration/localstack/deploy: skipped — ${target.skipReason}`);
@@ -87,36 +93,13 @@ const resources = regionalResources(region, cluster);
 const deployTimeoutMs = 10 * 60_000;
 /** The executor starts a function's process on its first invocation; the archiver waits 1 s to batch. */
 const functionTimeoutMs = 120_000;
-const pollIntervalMs = 500;
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((r) => setTimeout(r, pollIntervalMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${String(lastError ?? 'no result')}`);
-}
 
 describe.skipIf(target.skipReason !== undefined)(
   'Borealis on LocalStack: deploy, up --aws, functions, destroy',
   () => {
     const endpoint = target.endpoint ?? '';
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      AWS_ENDPOINT_URL: endpoint,
-      AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_REGION: region,
-    };
-    const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+    const env = localStackEnv(endpoint, region);
+    const credentials = localStackCredentials;
     const s3 = s3Client({ region, env });
     const ssm = ssmClient({ region, env });
     const events = eventBridgeClient({ region, env });

@@ -28,3 +28,41 @@ export function requireLocalStack(target: LocalStackTarget): string {
   }
   return target.endpoint;
 }
+
+/** LocalStack's test credentials, for the SDK clients a test builds itself. */
+export const localStackCredentials = { accessKeyId: 'test', secretAccessKey: 'test' } as const;
+
+/** The environment of a test's SDK clients and child processes: this LocalStack, for every service. */
+export function localStackEnv(endpoint: string, region: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_ACCESS_KEY_ID: localStackCredentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: localStackCredentials.secretAccessKey,
+    AWS_REGION: region,
+  };
+}
+
+/**
+ * The probe's first defined result, probed every 500 ms (a throw counts as not yet); after
+ * timeoutMs, an error naming what was awaited and the last error seen.
+ */
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${String(last ?? 'no result')}`);
+}

@@ -51,7 +51,7 @@ import { QueueProvisioner } from '../../functions/restore/queue-provisioner.ts';
 import { createHandler as createSnapshotHandler } from '../../functions/snapshot/index.ts';
 import { Sql } from '../harness/sql.ts';
 import { makeTempDir } from '../harness/temp.ts';
-import { localStackTarget, requireLocalStack } from './endpoint.ts';
+import { localStackTarget, requireLocalStack, until } from './endpoint.ts';
 
 const localStack = localStackTarget();
 if (localStack.skipReason) console.log(`integration/localstack/up-aws: skipped — ${localStack.skipReason}`);
@@ -77,21 +77,6 @@ function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) {
       });
     });
   });
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${String(last ?? 'no result')}`);
 }
 
 describe.skipIf(localStack.skipReason !== undefined)('borealis up --aws on LocalStack', () => {
