@@ -3,10 +3,11 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Lsn } from '../../core/lsn.ts';
 import { freePorts } from '../../core/process/ports.ts';
 import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
 import { defaultPlacement, type StorageNodeAddress, type VolumeConfig } from '../../core/volume.ts';
-import { StorageClient } from '../../core/wire/client.ts';
+import { expectReply, StorageClient } from '../../core/wire/client.ts';
 
 const storageNodeEntry = fileURLToPath(new URL('../../services/storage-node/main.ts', import.meta.url));
 
@@ -156,6 +157,39 @@ export class StorageCluster {
   async metrics(id: string): Promise<string> {
     const response = await fetch(`http://127.0.0.1:${this.node(id).httpPort}/metrics`);
     return response.text();
+  }
+
+  /** The sum of a metric's samples on this node: those carrying every label given. */
+  async metric(id: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+    const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+    return (await this.metrics(id))
+      .split('\n')
+      .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+      .filter((l) => wanted.every((label) => l.includes(label)))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  }
+
+  /** Each PG's SCL on this node, from its recovery info. */
+  async sclOf(id: string): Promise<Map<number, Lsn>> {
+    const info = expectReply(
+      await this.client(id).request({ type: 'recoveryInfo', epoch: 0n }),
+      'recoveryInfoReply',
+    );
+    return new Map(info.segments.map((s) => [s.pg, s.scl]));
+  }
+
+  /** Waits until every segment on every node is complete up to its PG's last LSN. */
+  async allCaughtUp(lastLsnByPg: ReadonlyMap<number, Lsn>, timeoutMs: number): Promise<void> {
+    await eventually(
+      async () => {
+        for (const id of this.nodeIds) {
+          for (const [pg, scl] of await this.sclOf(id)) if (scl < (lastLsnByPg.get(pg) ?? 0n)) return false;
+        }
+        return true;
+      },
+      timeoutMs,
+      'every segment complete',
+    );
   }
 
   async stopAll(): Promise<void> {

@@ -8,8 +8,6 @@ import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../core/errors.ts';
-import type { Lsn } from '../../core/lsn.ts';
-import { expectReply } from '../../core/wire/client.ts';
 import { LogShipper } from '../../services/writer/log-shipper.ts';
 import { RedoWorkload } from '../harness/redo-workload.ts';
 import { eventually, StorageCluster } from '../harness/storage-cluster.ts';
@@ -63,24 +61,6 @@ describe.skipIf(skipReason !== undefined)('disk full on one storage node', () =>
     await Promise.all(pending);
   }
 
-  async function sclOf(id: string): Promise<Map<number, Lsn>> {
-    const info = expectReply(
-      await cluster.client(id).request({ type: 'recoveryInfo', epoch: 0n }),
-      'recoveryInfoReply',
-    );
-    return new Map(info.segments.map((s) => [s.pg, s.scl]));
-  }
-
-  async function rejected(id: string, code: string): Promise<number> {
-    const text = await cluster.metrics(id);
-    return text
-      .split('\n')
-      .filter(
-        (l) => l.startsWith('borealis_storage_requests_rejected_total{') && l.includes(`code="${code}"`),
-      )
-      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-  }
-
   beforeAll(async () => {
     console.log(`storage-disk-full seed ${seed}`);
     cluster = await StorageCluster.start({
@@ -115,24 +95,30 @@ describe.skipIf(skipReason !== undefined)('disk full on one storage node', () =>
     const pid = cluster.pid(fullNode);
     const filled = fill(filler);
     expect(filled).toBeGreaterThan(0);
-    const rejectedBefore = await rejected(fullNode, ErrorCode.UNAVAILABLE);
+    const rejectedBefore = await cluster.metric(fullNode, 'borealis_storage_requests_rejected_total', {
+      code: ErrorCode.UNAVAILABLE,
+    });
     // The volume keeps committing: five nodes are a write quorum of every PG.
     await write(300);
     expect(cluster.isRunning(fullNode)).toBe(true);
     expect(cluster.pid(fullNode)).toBe(pid);
     // Clearly: error frames (UNAVAILABLE, retryable), and /health says why.
-    expect(await rejected(fullNode, ErrorCode.UNAVAILABLE)).toBeGreaterThan(rejectedBefore);
+    expect(
+      await cluster.metric(fullNode, 'borealis_storage_requests_rejected_total', {
+        code: ErrorCode.UNAVAILABLE,
+      }),
+    ).toBeGreaterThan(rejectedBefore);
     const health = await cluster.health(fullNode);
     expect(health.diskFull).toMatchObject({ error: expect.stringMatching(/no space left/) });
     const last = workload.lastLsnByPg();
-    const behind = await sclOf(fullNode);
+    const behind = await cluster.sclOf(fullNode);
     expect([...behind].some(([pg, scl]) => scl < last.get(pg)!)).toBe(true);
     // Space returns: the node takes appends again and gossip fills what it refused.
     rmSync(filler);
     await write(50);
     const end = workload.lastLsnByPg();
     await eventually(
-      async () => [...(await sclOf(fullNode))].every(([pg, scl]) => scl >= (end.get(pg) ?? 0n)),
+      async () => [...(await cluster.sclOf(fullNode))].every(([pg, scl]) => scl >= (end.get(pg) ?? 0n)),
       60_000,
       `${fullNode} complete again`,
     );

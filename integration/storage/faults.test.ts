@@ -30,36 +30,6 @@ describe('storage node faults', () => {
     await Promise.all(pending);
   }
 
-  async function sclOf(id: string): Promise<Map<number, Lsn>> {
-    const info = expectReply(
-      await cluster.client(id).request({ type: 'recoveryInfo', epoch: 0n }),
-      'recoveryInfoReply',
-    );
-    return new Map(info.segments.map((s) => [s.pg, s.scl]));
-  }
-
-  async function allCaughtUp(): Promise<void> {
-    const last = workload.lastLsnByPg();
-    await eventually(
-      async () => {
-        for (const id of cluster.nodeIds) {
-          for (const [pg, scl] of await sclOf(id)) if (scl < (last.get(pg) ?? 0n)) return false;
-        }
-        return true;
-      },
-      30_000,
-      'every segment complete',
-    );
-  }
-
-  async function metric(id: string, name: string): Promise<number> {
-    const text = await cluster.metrics(id);
-    return text
-      .split('\n')
-      .filter((l) => l.startsWith(name))
-      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-  }
-
   beforeAll(async () => {
     console.log(`storage-faults seed ${seed}`);
     cluster = await StorageCluster.start({
@@ -88,8 +58,8 @@ describe('storage node faults', () => {
   });
 
   it('cuts a torn log tail on restart, reports the SCL of what survived, then refills from peers', async () => {
-    await allCaughtUp();
-    const before = await sclOf('n1');
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 30_000);
+    const before = await cluster.sclOf('n1');
     await cluster.kill('n1');
     const logDir = join(cluster.dataDir('n1'), 'log');
     const file = join(logDir, readdirSync(logDir).sort().pop()!);
@@ -108,22 +78,22 @@ describe('storage node faults', () => {
     }
     const restarted = await cluster.start('n1');
     expect(restarted.ready.tailCutBytes).toBeGreaterThan(0);
-    const after = await sclOf('n1');
+    const after = await cluster.sclOf('n1');
     let lost = 0;
     for (const [pg, scl] of after) {
       expect(scl).toBe(survived.get(pg) ?? 0n);
       if (scl < before.get(pg)!) lost++;
     }
     expect(lost).toBeGreaterThan(0);
-    await allCaughtUp();
-    expect(await sclOf('n1')).toEqual(before);
-    expect(await metric('n1', 'borealis_storage_gossip_fills_total')).toBeGreaterThan(0);
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 30_000);
+    expect(await cluster.sclOf('n1')).toEqual(before);
+    expect(await cluster.metric('n1', 'borealis_storage_gossip_fills_total')).toBeGreaterThan(0);
   });
 
   it('cuts a corrupt tail (garbage over the last records) the same way', async () => {
     await write(50);
-    await allCaughtUp();
-    const before = await sclOf('n2');
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 30_000);
+    const before = await cluster.sclOf('n2');
     await cluster.kill('n2');
     const logDir = join(cluster.dataDir('n2'), 'log');
     const file = join(logDir, readdirSync(logDir).sort().pop()!);
@@ -132,8 +102,8 @@ describe('storage node faults', () => {
     closeSync(fd);
     const restarted = await cluster.start('n2');
     expect(restarted.ready.tailCutBytes).toBeGreaterThan(0);
-    await allCaughtUp();
-    expect(await sclOf('n2')).toEqual(before);
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 30_000);
+    expect(await cluster.sclOf('n2')).toEqual(before);
   });
 
   it('rebuilds a wiped node from its peers and serves the same pages', async () => {
@@ -141,12 +111,12 @@ describe('storage node faults', () => {
     cluster.wipe('n4');
     await write(100); // the volume keeps writing with five nodes
     await cluster.start('n4');
-    await allCaughtUp();
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 30_000);
     const health = await cluster.health('n4');
     expect(health.acceptsAppends).toBe(true);
     // n4 takes appends again: a fresh batch reaches it directly.
     await write(10);
-    await allCaughtUp();
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 30_000);
     for (const placement of cluster.volume.placement) {
       const full = placement.segments.find((s) => s.nodeId === 'n4' && s.kind === 'full');
       if (!full) continue;
@@ -165,7 +135,7 @@ describe('storage node faults', () => {
   });
 
   it('scrub finds a record rotted on disk and repairs it from a peer', async () => {
-    await allCaughtUp();
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 30_000);
     const logDir = join(cluster.dataDir('n5'), 'log');
     const file = join(logDir, readdirSync(logDir).sort()[0]!);
     const bytes = readFileSync(file);
@@ -185,7 +155,7 @@ describe('storage node faults', () => {
     writeSync(fd, Buffer.from([0xde, 0xad, 0xbe, 0xef]), 0, 4, target!.offset + 44);
     closeSync(fd);
     await eventually(
-      async () => (await metric('n5', 'borealis_storage_scrub_repairs_total')) >= 1,
+      async () => (await cluster.metric('n5', 'borealis_storage_scrub_repairs_total')) >= 1,
       20_000,
       'scrub repair',
     );
@@ -207,25 +177,25 @@ describe('storage node faults', () => {
   });
 
   it('collects page versions below the lowest read point in use, and still serves that read point', async () => {
-    await allCaughtUp();
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 30_000);
     const fullOfPg0 = cluster.volume.placement[0]!.segments.find((s) => s.kind === 'full')!.nodeId;
     await eventually(
-      async () => (await metric(fullOfPg0, 'borealis_storage_page_versions_retained')) > 0,
+      async () => (await cluster.metric(fullOfPg0, 'borealis_storage_page_versions_retained')) > 0,
       10_000,
       'coalesced',
     );
-    const retained = await metric(fullOfPg0, 'borealis_storage_page_versions_retained');
+    const retained = await cluster.metric(fullOfPg0, 'borealis_storage_page_versions_retained');
     const floor = workload.lastLsnByPg().get(0)!;
     expectReply(
       await cluster.client(fullOfPg0).request({ type: 'readPointFloor', pg: 0xffff_ffff, lsn: floor }),
       'readPointFloorAck',
     );
     await eventually(
-      async () => (await metric(fullOfPg0, 'borealis_storage_page_versions_collected_total')) > 0,
+      async () => (await cluster.metric(fullOfPg0, 'borealis_storage_page_versions_collected_total')) > 0,
       10_000,
       'gc',
     );
-    expect(await metric(fullOfPg0, 'borealis_storage_page_versions_retained')).toBeLessThan(retained);
+    expect(await cluster.metric(fullOfPg0, 'borealis_storage_page_versions_retained')).toBeLessThan(retained);
     for (const pageNo of workload.writtenPages().filter((p) => p <= cluster.volume.pagesPerPg)) {
       const page = expectReply(
         await cluster.client(fullOfPg0).request({ type: 'getPage', pg: 0, pageNo, readPoint: floor }),
@@ -246,12 +216,12 @@ describe('storage node faults', () => {
     afterAll(() => raw.close());
 
     async function unchanged(run: () => Promise<unknown>, code: string): Promise<void> {
-      await allCaughtUp();
-      const scl = await sclOf(node);
-      const appended = await metric(node, 'borealis_storage_records_appended_total');
+      await cluster.allCaughtUp(workload.lastLsnByPg(), 30_000);
+      const scl = await cluster.sclOf(node);
+      const appended = await cluster.metric(node, 'borealis_storage_records_appended_total');
       await expect(run()).rejects.toMatchObject({ code });
-      expect(await sclOf(node)).toEqual(scl);
-      expect(await metric(node, 'borealis_storage_records_appended_total')).toBe(appended);
+      expect(await cluster.sclOf(node)).toEqual(scl);
+      expect(await cluster.metric(node, 'borealis_storage_records_appended_total')).toBe(appended);
       expect(expectReply(await raw.request({ type: 'ping' }), 'pong')).toEqual({ type: 'pong' });
       expect(cluster.isRunning(node)).toBe(true);
     }

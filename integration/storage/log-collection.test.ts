@@ -4,7 +4,6 @@
 // page exactly (compared with the values written and with a peer).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgIdAll } from '../../core/limits.ts';
-import type { Lsn } from '../../core/lsn.ts';
 import { expectReply } from '../../core/wire/client.ts';
 import { LogShipper } from '../../services/writer/log-shipper.ts';
 import { RedoWorkload } from '../harness/redo-workload.ts';
@@ -58,36 +57,6 @@ describe('storage log collection', () => {
 
   async function nodeLog(id: string): Promise<NodeLog> {
     return (await cluster.health(id)).log as NodeLog;
-  }
-
-  async function metric(id: string, name: string): Promise<number> {
-    const text = await cluster.metrics(id);
-    return text
-      .split('\n')
-      .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
-      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-  }
-
-  async function sclOf(id: string): Promise<Map<number, Lsn>> {
-    const info = expectReply(
-      await cluster.client(id).request({ type: 'recoveryInfo', epoch: 0n }),
-      'recoveryInfoReply',
-    );
-    return new Map(info.segments.map((s) => [s.pg, s.scl]));
-  }
-
-  async function allCaughtUp(): Promise<void> {
-    const last = workload.lastLsnByPg();
-    await eventually(
-      async () => {
-        for (const id of cluster.nodeIds) {
-          for (const [pg, scl] of await sclOf(id)) if (scl < (last.get(pg) ?? 0n)) return false;
-        }
-        return true;
-      },
-      60_000,
-      'every segment complete',
-    );
   }
 
   beforeAll(async () => {
@@ -144,8 +113,10 @@ describe('storage log collection', () => {
     }
     for (const id of cluster.nodeIds) {
       // The bound means something: every node wrote far more than it keeps.
-      expect(await metric(id, 'borealis_storage_bytes_appended_total')).toBeGreaterThan(4 * logBytesBound);
-      expect(await metric(id, 'borealis_storage_log_files_removed_total')).toBeGreaterThan(0);
+      expect(await cluster.metric(id, 'borealis_storage_bytes_appended_total')).toBeGreaterThan(
+        4 * logBytesBound,
+      );
+      expect(await cluster.metric(id, 'borealis_storage_log_files_removed_total')).toBeGreaterThan(0);
       const log = await nodeLog(id);
       for (const s of log.segments) {
         expect(BigInt(s.baseLsn)).toBeGreaterThan(0n);
@@ -162,7 +133,7 @@ describe('storage log collection', () => {
   }, 300_000);
 
   it('rebuilds a wiped node from page images after its peers collected its log, and reads pages exactly', async () => {
-    await allCaughtUp();
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 60_000);
     await cluster.stop('n1');
     cluster.wipe('n1');
     // The others go on writing and, once n1 is stale to them, collect past everything n1 ever had.
@@ -183,7 +154,7 @@ describe('storage log collection', () => {
     );
     await cluster.start('n1');
     await write(30);
-    await allCaughtUp();
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 60_000);
     // n1's segments start past 0: full ones were rebuilt from a peer's page images, tails at a base.
     const rebuilt = await nodeLog('n1');
     for (const s of rebuilt.segments) expect(BigInt(s.baseLsn)).toBeGreaterThan(0n);
@@ -214,6 +185,6 @@ describe('storage log collection', () => {
     expect((await cluster.health('n1')).acceptsAppends).toBe(true);
     await write(60);
     await sendFloors();
-    await allCaughtUp();
+    await cluster.allCaughtUp(workload.lastLsnByPg(), 60_000);
   }, 300_000);
 });
