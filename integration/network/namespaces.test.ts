@@ -58,6 +58,19 @@ describe.skipIf(unavailable !== undefined)('a cluster across network namespaces'
   const onExit = () => lab?.destroy();
   let start: (name: string, entryPath: string, member: string, args: string[]) => Promise<ManagedProcess>;
 
+  /** A writer's volume and ports: the same in every namespace, so a second writer takes the first's. */
+  const writerPorts = () => [
+    '--volume-config',
+    volumePath,
+    '--port',
+    String(ports.dataApi),
+    '--redo-port',
+    String(ports.redo),
+    '--http-port',
+    String(ports.instanceHttp),
+    '--mysql-port',
+    String(ports.mysql),
+  ];
   const writerEndpoint = () => `http://${lab!.address('writer')}:${ports.dataApi}`;
   const readerEndpoint = () => `http://${lab!.address('reader')}:${ports.dataApi}`;
   const sql = (endpoint: string, text: string) =>
@@ -131,16 +144,7 @@ describe.skipIf(unavailable !== undefined)('a cluster across network namespaces'
       return docs.every((d) => (d.body as { acceptsAppends?: boolean } | undefined)?.acceptsAppends === true);
     }, 30_000);
     writerProcess = await start('writer', entries.writer, 'writer', [
-      '--volume-config',
-      volumePath,
-      '--port',
-      String(ports.dataApi),
-      '--redo-port',
-      String(ports.redo),
-      '--http-port',
-      String(ports.instanceHttp),
-      '--mysql-port',
-      String(ports.mysql),
+      ...writerPorts(),
       '--bind-address',
       '0.0.0.0',
       '--advertise-address',
@@ -281,16 +285,7 @@ describe.skipIf(unavailable !== undefined)('a cluster across network namespaces'
       const stranded = sql(writerEndpoint(), `insert into t(id, v) values (15, 'old writer, stranded')`);
       // The new writer recovers the volume under a higher epoch from the nodes the old one cannot reach.
       const second = await start('writer2', entries.writer, 'writer2', [
-        '--volume-config',
-        volumePath,
-        '--port',
-        String(ports.dataApi),
-        '--redo-port',
-        String(ports.redo),
-        '--http-port',
-        String(ports.instanceHttp),
-        '--mysql-port',
-        String(ports.mysql),
+        ...writerPorts(),
         '--bind-address',
         lab!.address('writer2'),
       ]);
