@@ -42,6 +42,7 @@ import {
   type StreamRecord,
   type TestTxn,
 } from '../../functions/binlog-streamer/testing.ts';
+import { makeTempDir } from '../harness/temp.ts';
 import {
   localStackCredentials,
   localStackEnv,
@@ -76,11 +77,15 @@ describe.skipIf(target.skipReason !== undefined)('the binlog streamer deployed o
   const timings: Record<string, number> = {};
   let deployed = false;
 
+  // Its own synth folder: the deploy test may be synthing to cdk.out at the same time (the CDK CLI
+  // refuses a second synth into one folder).
+  const cdkOut = makeTempDir('binlog-streamer-cdk-out');
+
   /** cdklocal on the CDK app, for this test's cluster (the primary region's stack only). */
   const cdk = async (args: string[]) => {
     const out = await run(
       'npx',
-      ['cdklocal', ...args, '-c', `borealis:clusterName=${cluster}`, '--no-notices'],
+      ['cdklocal', ...args, '-c', `borealis:clusterName=${cluster}`, '--output', cdkOut.path, '--no-notices'],
       { env, timeout: deployTimeoutMs, maxBuffer: 64 << 20 },
     ).catch((error: { stdout?: string; stderr?: string }) => {
       throw new Error(`cdklocal ${args.join(' ')} failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
@@ -101,6 +106,7 @@ describe.skipIf(target.skipReason !== undefined)('the binlog streamer deployed o
     const started = Date.now();
     if (deployed) await cdk(['destroy', 'Primary', '--force']).catch((e: Error) => console.log(e.message));
     timings.destroyMs = Date.now() - started;
+    cdkOut.remove();
     for (const client of [kinesis, s3, lambda, sqs, cloudFormation]) client.destroy();
     console.log(`integration/localstack/binlog-streamer timings: ${JSON.stringify(timings)}`);
   }, deployTimeoutMs);
