@@ -2,6 +2,8 @@
 // the control plane (POST /kill), as a crash happens: no cleanup in the victim.
 import type { Command } from 'commander';
 import { callControlPlane, findControlPlane, type KillResult } from './control-plane.ts';
+import { UsageError } from './errors.ts';
+import { killRegion } from './global.ts';
 import { type CommandContext, printJson } from './io.ts';
 import {
   addClusterOption,
@@ -43,10 +45,22 @@ export function registerKill(program: Command, ctx: CommandContext): void {
     .option('--az <az>', 'every storage node and instance in an availability zone, e.g. us-east-1a')
     .option('--writer', 'the current writer instance')
     .option('--instance <id>', 'one instance (writer or reader)')
+    .option('--region <region>', "a Global Database region's whole cluster, as an outage (docs/global.md)")
     .option('--json', "print the control plane's answer ({killed: [{id, pid}]})")
     .addHelpText('after', '\nExample: borealis kill --writer   (then watch `borealis status`)');
   addStateDirOption(addClusterOption(command)).action(
-    async (options: KillOptions & StateDirOptions & ClusterOptions & { json?: boolean }) => {
+    async (options: KillOptions & StateDirOptions & ClusterOptions & { json?: boolean; region?: string }) => {
+      if (options.region !== undefined) {
+        // The region's control plane goes too: nothing of the region may survive to clean up.
+        const { region, json, stateDir } = options;
+        if (targets.some((t) => options[t] !== undefined)) {
+          throw new UsageError('--region takes the whole region: name no other target with it');
+        }
+        const killed = await killRegion(stateDir, region);
+        if (json) printJson(ctx.io, { killed });
+        else ctx.io.out(formatKilled({ killed }));
+        return;
+      }
       const body = killBody(options);
       const controlPlane = findControlPlane(options.stateDir, options.cluster);
       const result = await callControlPlane<KillResult>(controlPlane, 'kill', { method: 'POST', body });

@@ -1,12 +1,14 @@
 // The `borealis` program: every command registered on one commander program, and the one place where
 // whatever a command throws becomes a single `borealis: …` line on stderr and an exit status.
 import { Command, CommanderError } from 'commander';
+import { registerBacktrack } from './backtrack.ts';
 import { registerBackup } from './backup.ts';
 import { registerBinlog } from './binlog.ts';
 import { registerDown } from './down.ts';
 import { errorLine, exitCodes, oneLine, UsageError } from './errors.ts';
 import { registerExport } from './export.ts';
 import { registerFailover } from './failover.ts';
+import { registerGlobal } from './global.ts';
 import { type CliIo, type CommandContext, processIo } from './io.ts';
 import { registerKill } from './kill.ts';
 import { addStateDirOption } from './options.ts';
@@ -47,12 +49,14 @@ BOREALIS_DEBUG=1 adds the stack of an unexpected error.`,
   registerKill(program, ctx);
   registerStart(program, ctx);
   registerFailover(program, ctx);
+  registerBacktrack(program, ctx);
   registerSql(program, ctx);
   registerSnapshot(program, ctx);
   registerBackup(program, ctx);
   registerRestore(program, ctx);
   registerExport(program, ctx);
   registerBinlog(program, ctx);
+  registerGlobal(program, ctx);
   const resources = program
     .command('resources')
     .description("list each region's S3 buckets and Kinesis streams through the AWS SDK")

@@ -1,5 +1,6 @@
 // The human view of a ClusterStatus (`borealis status` without --json): the cluster, its endpoints,
 // a table of instances, a table of storage nodes with their SCL per PG, and the last failovers. Pure.
+import { mysqlConnectLines } from '../core/cluster/mysql-connect.ts';
 import type { ClusterStatus, FailoverEvent, StorageNodeStatus } from '../core/cluster/topology.ts';
 import { formatColumns } from './table.ts';
 
@@ -21,6 +22,11 @@ export function formatStatus(status: ClusterStatus): string {
   if (status.failoverInProgress) field('failover', 'in progress');
   field('endpoints', `writer ${status.endpoints.writer ?? none}`);
   field('', `reader ${status.endpoints.reader ?? none}`);
+  const mysql = mysqlConnectLines(status);
+  if (mysql !== undefined) {
+    field('mysql', `writer ${mysql.writer}`);
+    field('', `reader ${mysql.reader}`);
+  }
   field('resourceArn', status.resourceArn);
   field('secretArn', status.secretArn);
   field('updated', status.updatedAt);

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type BinlogFormat, parseBinlogFormat } from '../core/binlog/capture.ts';
+import { mysqlConnectLines } from '../core/cluster/mysql-connect.ts';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { parentPidVariable } from '../core/process/parent-watch.ts';
 import { defaultClusterName, primaryRegion } from '../core/resources.ts';
@@ -53,6 +54,8 @@ export interface UpOptions extends StateDirOptions, ClusterOptions {
   pagesPerPg?: number;
   /** The cluster's binlog_format (the launcher's default: ROW). */
   binlogFormat?: BinlogFormat;
+  /** --backtrack-window-s (the launcher's default: 3600; 0 = off). */
+  backtrackWindowS?: number;
   timeoutMs: number;
   json?: boolean;
 }
@@ -70,11 +73,15 @@ export function launcherArgs(options: {
   pgCount?: number;
   pagesPerPg?: number;
   binlogFormat?: BinlogFormat;
+  backtrackWindowS?: number;
 }): string[] {
   const geometry = [
     ...(options.pgCount === undefined ? [] : ['--pg-count', String(options.pgCount)]),
     ...(options.pagesPerPg === undefined ? [] : ['--pages-per-pg', String(options.pagesPerPg)]),
     ...(options.binlogFormat === undefined ? [] : ['--binlog-format', options.binlogFormat]),
+    ...(options.backtrackWindowS === undefined
+      ? []
+      : ['--backtrack-window-s', String(options.backtrackWindowS)]),
   ];
   if (options.aws) {
     return [
@@ -300,6 +307,7 @@ async function runDetached(options: UpOptions, ctx: CommandContext): Promise<voi
     stateDir: stateDirPath(options.stateDir),
     controlPlane: controlPlane.url,
     endpoints: status.endpoints,
+    ...(status.mysql !== undefined && { mysql: status.mysql }),
     resourceArn: status.resourceArn,
     secretArn: status.secretArn,
     log: logFile,
@@ -310,13 +318,17 @@ async function runDetached(options: UpOptions, ctx: CommandContext): Promise<voi
 
 export function formatReady(
   summary: { launcherPid: number; stateDir: string; controlPlane: string; log: string },
-  status: Pick<ClusterStatus, 'cluster' | 'region' | 'endpoints' | 'resourceArn' | 'secretArn'>,
+  status: Pick<ClusterStatus, 'cluster' | 'region' | 'endpoints' | 'resourceArn' | 'secretArn' | 'mysql'>,
 ): string {
   const clusterFlag = isPrimaryCluster(status.cluster) ? '' : ` --cluster ${status.cluster}`;
+  const mysql = mysqlConnectLines(status);
   return [
     `borealis: cluster ${status.cluster} (${status.region}) is ready (launcher pid ${summary.launcherPid})`,
     `  writer endpoint  ${status.endpoints.writer ?? '-'}`,
     `  reader endpoint  ${status.endpoints.reader ?? '-'}`,
+    ...(mysql === undefined
+      ? []
+      : [`  mysql (writer)   ${mysql.writer}`, `  mysql (reader)   ${mysql.reader}`]),
     `  resourceArn      ${status.resourceArn}`,
     `  secretArn        ${status.secretArn}`,
     `  control plane    ${summary.controlPlane}`,
@@ -386,6 +398,11 @@ export function registerUp(program: Command, ctx: CommandContext): void {
       '--binlog-format <format>',
       "the cluster's binlog_format: ROW (default) captures every transaction's row changes for the binlog, OFF none",
       binlogFormatFlag,
+    )
+    .option(
+      '--backtrack-window-s <s>',
+      'how far back `borealis backtrack` can go, 0-259200 s (default 3600; 0 = off)',
+      integerFlag(0, 259_200),
     )
     .addHelpText(
       'after',

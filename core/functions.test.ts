@@ -5,12 +5,13 @@ import { functionDefinitions, functionEnvironment, kinesisTriggers, rateMs } fro
 import { regionalResources } from './resources.ts';
 
 describe('function definitions', () => {
-  it('feeds the backup archiver and the binlog streamer from the cluster redo stream', () => {
+  it('feeds the backup archiver, the binlog streamer and the global replicator from the cluster redo stream', () => {
     const resources = regionalResources('us-west-2', 'blue');
     const triggers = kinesisTriggers(resources);
     expect(triggers.map((t) => [t.definition.name, t.streamName])).toEqual([
       ['backup-archiver', 'blue-redo'],
       ['binlog-streamer', 'blue-redo'],
+      ['global-replicator', 'blue-redo'],
     ]);
     expect(triggers[0]!.trigger).toMatchObject({
       startingPosition: 'TRIM_HORIZON',
@@ -33,6 +34,13 @@ describe('function definitions', () => {
       retryAttempts: 3,
       reportBatchItemFailures: true,
     });
+    // The replicator: in order, never split and never set aside (a skipped batch is a hole).
+    expect(triggers[2]!.trigger).toMatchObject({
+      maxBatchingWindowMs: 0,
+      bisectOnError: false,
+      reportBatchItemFailures: true,
+    });
+    expect(triggers[2]!.trigger.retryAttempts).toBeUndefined();
   });
 
   it('schedules snapshots and routes restore requests by EventBridge rule', () => {

@@ -11,7 +11,8 @@ export type FunctionName =
   | 'restore'
   | 'backup-retention'
   | 'snapshot-export'
-  | 'binlog-streamer';
+  | 'binlog-streamer'
+  | 'global-replicator';
 
 /** Environment variables the functions read (CDK sets them; the runner passes them). */
 export const functionEnv = {
@@ -23,6 +24,12 @@ export const functionEnv = {
   provisionQueueUrl: 'PROVISION_QUEUE_URL',
   /** binlog-streamer: the region's binlog stream, where the row events go. */
   binlogStream: 'BINLOG_STREAM',
+  /** global-replicator: the Global Database's secondary region (unset: no secondary, nothing to do). */
+  globalSecondaryRegion: 'GLOBAL_SECONDARY_REGION',
+  /** global-replicator: the secondary cluster's name (default CLUSTER_NAME). */
+  globalSecondaryCluster: 'GLOBAL_SECONDARY_CLUSTER',
+  /** global-replicator, embedded mode only: the secondary region's topology dir (else SSM there). */
+  globalSecondaryTopologyDir: 'GLOBAL_SECONDARY_TOPOLOGY_DIR',
 } as const;
 
 /** Aurora's backup retention range, in days; the default is Aurora's too. */
@@ -198,6 +205,27 @@ export const functionDefinitions: Readonly<Record<FunctionName, FunctionDefiniti
         // As the archiver: a poison record is retried three times, then set aside to the on-failure
         // destination rather than holding the shard (and every later event) until it expires.
         retryAttempts: binlogStreamerRetryAttempts,
+        reportBatchItemFailures: true,
+      },
+    ],
+  },
+  'global-replicator': {
+    name: 'global-replicator',
+    directory: 'global-replicator',
+    timeoutSeconds: 60,
+    memoryMb: 256,
+    triggers: [
+      {
+        kind: 'kinesis',
+        stream: 'redoStream',
+        batchSize: 100,
+        // Replication lag is the Global Database's figure of merit (< 1 s, goal < 250 ms): no window.
+        maxBatchingWindowMs: 0,
+        startingPosition: 'TRIM_HORIZON',
+        // Order is everything here: a split retries the same prefix, and nothing may be set aside —
+        // a skipped batch is a hole the secondary can never fill. Retries are unlimited (until the
+        // records expire from the stream); a blocked shard shows as AuroraGlobalDBReplicationLag.
+        bisectOnError: false,
         reportBatchItemFailures: true,
       },
     ],

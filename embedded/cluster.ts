@@ -73,7 +73,14 @@ export class LocalCluster {
       proxy = await spawnProcess({
         name: 'proxy',
         entry: proxyEntry,
-        args: ['--control-plane', controlPlaneUrl, ...(options.proxyArgs ?? [])],
+        // The MySQL endpoints name the cluster's database as its instances do (the cluster name).
+        args: [
+          '--control-plane',
+          controlPlaneUrl,
+          '--mysql-database',
+          options.name,
+          ...(options.proxyArgs ?? []),
+        ],
         env: options.env,
         logFile: join(logs, 'proxy.log'),
       });

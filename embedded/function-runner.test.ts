@@ -202,6 +202,7 @@ describe('function runner: backup archiver on the redo stream', () => {
     try {
       expect(child.ready).toMatchObject({
         service: 'function-runner',
+        // No secondary region: the global replicator is not run.
         functions: ['backup-archiver', 'binlog-streamer', 'restore', 'snapshot', 'snapshot-export'],
       });
       await putBatches(procResources.redoStream.name, batches.slice(0, 10));

@@ -43,6 +43,7 @@ import type {
 import { assert } from '../core/assert.ts';
 import {
   type FunctionName,
+  functionEnv,
   functionEnvironment,
   type KinesisTrigger,
   kinesisTriggers,
@@ -51,6 +52,7 @@ import type { Logger } from '../core/log.ts';
 import type { RegionalResources } from '../core/resources.ts';
 import { createHandler as createArchiverHandler } from '../functions/backup-archiver/index.ts';
 import { createHandler as createBinlogStreamerHandler } from '../functions/binlog-streamer/index.ts';
+import { createHandler as createGlobalReplicatorHandler } from '../functions/global-replicator/index.ts';
 
 /**
  * The longest pause between two reads of an idle shard (Lambda polls about once a second); right
@@ -651,12 +653,17 @@ export function kinesisFunctionsFor(
   cluster: string,
   env: NodeJS.ProcessEnv,
 ): KinesisFunction[] {
-  const functionEnvVars = {
+  const functionEnvVars: NodeJS.ProcessEnv = {
     ...env,
     AWS_REGION: resources.region,
     ...functionEnvironment(resources, cluster),
   };
-  return kinesisTriggers(resources).map(({ definition, trigger, streamName }) => {
+  // Without a secondary region the replicator has nothing to do; Lambda would not run it without
+  // records either, but this runner would poll the redo stream for it every 50 ms.
+  const idle = (name: FunctionName) =>
+    name === 'global-replicator' && !functionEnvVars[functionEnv.globalSecondaryRegion];
+  const triggers = kinesisTriggers(resources).filter(({ definition }) => !idle(definition.name));
+  return triggers.map(({ definition, trigger, streamName }) => {
     const factory = kinesisHandlerFactories[definition.name];
     if (!factory) throw new Error(`function ${definition.name} has a Kinesis trigger but no local handler`);
     return {
@@ -674,4 +681,5 @@ export function kinesisFunctionsFor(
 const kinesisHandlerFactories: Partial<Record<FunctionName, (env: NodeJS.ProcessEnv) => KinesisHandler>> = {
   'backup-archiver': (env) => createArchiverHandler(env),
   'binlog-streamer': (env) => createBinlogStreamerHandler(env),
+  'global-replicator': (env) => createGlobalReplicatorHandler(env),
 };

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBinlogFormat } from '../core/binlog/capture.ts';
+import { mysqlConnectLines } from '../core/cluster/mysql-connect.ts';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { nonNegativeIntFlag, parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
@@ -19,6 +20,7 @@ import {
 } from '../core/resources.ts';
 import { LocalCluster } from './cluster.ts';
 import { Emulators, emulatorEnv } from './emulators.ts';
+import { removeGlobalState, startSecondaryCluster, writeGlobalState } from './global.ts';
 import { provisionRegion } from './provision.ts';
 import {
   clusterDirPath,
@@ -52,8 +54,13 @@ options:
                     its emulators (default: the primary cluster '${defaultClusterName}', with the emulators)
   --restore-job F   create the cluster's volume from a backup first (written by the restore function)
   --binlog-format ROW|OFF  the cluster's binlog_format (default ROW: row changes ride in the redo)
+  --backtrack-window-s N   how far back \`borealis backtrack\` can go, 0-259200 (default 3600; 0 = off)
   --binlog-shards N shards of each region's binlog stream when it is created, 1-64 (default
                     $BOREALIS_BINLOG_SHARDS, else 1; an existing stream keeps its shards)
+  --global          also run the Global Database: a secondary cluster in ${embeddedRegions[1]} (six
+                    storage nodes, readers, a reader endpoint, the replica applier) fed by the
+                    global-replicator function from the primary's redo stream
+  --secondary-readers N  readers of the secondary cluster, 0-15 (default 1)
   --help            this text`;
 
 const { values } = parseFlags('npm start', {
@@ -64,7 +71,10 @@ const { values } = parseFlags('npm start', {
   cluster: { type: 'string', default: defaultClusterName },
   'restore-job': { type: 'string' },
   'binlog-format': { type: 'string', default: 'ROW' },
+  'backtrack-window-s': { type: 'string', default: '3600' },
   'binlog-shards': { type: 'string', default: process.env[binlogShardsVariable] ?? '' },
+  global: { type: 'boolean', default: false },
+  'secondary-readers': { type: 'string', default: '1' },
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -129,6 +139,7 @@ const emulators = primary
   ? await Emulators.start({ regions: embeddedRegions, dataDir: join(stateDir, 'emulators') })
   : undefined;
 let cluster: LocalCluster | undefined;
+let secondary: LocalCluster | undefined;
 let runner: ManagedProcess | undefined;
 let stopping = false;
 async function shutdown(code: number): Promise<void> {
@@ -137,6 +148,8 @@ async function shutdown(code: number): Promise<void> {
   stopping = true;
   console.log('\nborealis: stopping every process this launcher started…');
   await runner?.stop().catch(() => undefined);
+  await secondary?.stop().catch(() => undefined);
+  if (secondary) removeGlobalState(stateDir);
   await cluster?.stop().catch(() => undefined);
   removeClusterEntry(stateDir, clusterName);
   // Clusters started beside the system (restores) go with it: they live on its emulators.
@@ -195,6 +208,8 @@ try {
       String(pagesPerPg),
       '--binlog-format',
       binlogFormat,
+      '--backtrack-window-s',
+      values['backtrack-window-s']!,
       ...(values['restore-job'] ? ['--restore-job', values['restore-job']] : []),
     ],
   });
@@ -202,6 +217,37 @@ try {
 } catch (error) {
   console.error(`borealis: the cluster did not start: ${(error as Error).message}`);
   await stopAndWait(1);
+}
+// The Global Database's secondary cluster (--global), before the runner: its global-replicator
+// finds the secondary through the environment set here.
+let replicatorEnv: Record<string, string> = {};
+if (emulators && values.global) {
+  const secondaryReaders = nonNegativeIntFlag('npm start', 'secondary-readers', values['secondary-readers']);
+  try {
+    const started = await startSecondaryCluster({
+      stateDir,
+      cluster: clusterName,
+      primaryDir: clusterDir,
+      readers: Math.min(secondaryReaders, 15),
+      env,
+    });
+    secondary = started.cluster;
+    replicatorEnv = started.replicatorEnv;
+    writeGlobalState(stateDir, {
+      primary: {
+        region: primaryRegion,
+        cluster: clusterName,
+        controlPlaneUrl: cluster!.controlPlaneUrl,
+        dir: clusterDir,
+        controlPlanePid: cluster!.controlPlane.pid,
+        proxyPid: cluster!.proxy.pid,
+      },
+      secondaries: [started.member],
+    });
+  } catch (error) {
+    console.error(`borealis: the secondary cluster did not start: ${(error as Error).message}`);
+    await stopAndWait(1);
+  }
 }
 // The Lambda functions, run locally on the same event shapes (Kinesis, EventBridge): one runner
 // for the system, started with the primary cluster.
@@ -211,7 +257,7 @@ if (emulators) {
       name: 'function-runner',
       entry: fileURLToPath(new URL('./function-runner-main.ts', import.meta.url)),
       args: ['--state-dir', stateDirPath(stateDir), '--region', primaryRegion, '--cluster', clusterName],
-      env,
+      env: { ...env, ...replicatorEnv },
       logFile: join(stateDirPath(stateDir), 'logs', 'function-runner.log'),
     });
   } catch (error) {
@@ -244,7 +290,7 @@ console.log(`
   cluster '${status!.cluster}' (${status!.region})
     cluster endpoint (writer)   ${status!.endpoints.writer}
     reader endpoint             ${status!.endpoints.reader}
-    resourceArn                 ${status!.resourceArn}
+${mysqlStartLines(status!)}    resourceArn                 ${status!.resourceArn}
     secretArn                   ${status!.secretArn}
 
   from another terminal:
@@ -261,7 +307,21 @@ console.log(`
       secretArn: '${status!.secretArn}',
       sql: 'select 1 as one', includeResultMetadata: true }));
 `);
+if (secondary) {
+  const s = await secondary.status();
+  console.log(`  global database: secondary cluster '${s.cluster}' (${s.region}), read-only
+    reader endpoint             ${s.endpoints.reader}
+    npx borealis global status
+`);
+}
 console.log('borealis: ready — Ctrl-C stops everything');
+
+/** The proxy's MySQL endpoints, as a command line to paste (ADR 017); nothing for a proxy without them. */
+function mysqlStartLines(s: ClusterStatus): string {
+  const mysql = mysqlConnectLines(s);
+  if (mysql === undefined) return '';
+  return `    mysql (cluster endpoint)    ${mysql.writer}\n    mysql (reader endpoint)     ${mysql.reader}\n`;
+}
 
 // Live status: one line whenever the shape of the cluster changes (roles, health, failovers).
 let lastLine = '';
@@ -289,7 +349,13 @@ const watch = setInterval(() => {
       await shutdown(0);
       return;
     }
-    if ((emulators && !emulators.running) || !cluster!.running || (runner && !runner.running)) {
+    // With the Global Database a region's cluster may go down (`borealis kill --region`): the other
+    // region carries on, so only the emulators and the function runner are vital then.
+    if (
+      (emulators && !emulators.running) ||
+      (!cluster!.running && !secondary) ||
+      (runner && !runner.running)
+    ) {
       console.error(
         'borealis: a process of the system exited unexpectedly; see the logs under the state dir',
       );

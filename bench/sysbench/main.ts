@@ -64,6 +64,19 @@ const log = (line: string) => {
   console.error(`[${seconds} s] ${line}`);
 };
 
+if (opts.driver === 'sysbench') {
+  const { runSysbenchDriver } = await import('./sysbench-driver.ts');
+  try {
+    await runSysbenchDriver(opts, log);
+  } catch (error) {
+    console.error(errorLine(error));
+    cleanupNow();
+    process.exit(1);
+  }
+  cleanupNow();
+  process.exit(0);
+}
+
 function driverFor(id: SystemId): SystemDriver {
   if (id === 'borealis') return new BorealisDriver(log);
   if (id === 'mariadb') return new MariaDbDriver(log);

@@ -6,6 +6,8 @@ import { workloadNames } from './workloads/index.ts';
 
 export interface Options {
   quick: boolean;
+  /** workloads: the built-in clients (default); sysbench: Debian's sysbench on each MySQL endpoint. */
+  driver: 'workloads' | 'sysbench';
   systems: SystemId[];
   workloads: WorkloadName[];
   clients: number[];
@@ -40,6 +42,9 @@ of the runs, with min–max) and writes bench/results/sysbench-<date>.json.
   --recovery-runs N       SIGKILL-the-primary runs per system, 0 to skip (default: 3)
   --profile, --no-profile after the runs, profile Borealis (writer, storage node) under write_only
                           with node --cpu-prof (default: on for the full run, off with --quick)
+  --driver sysbench       run Debian's sysbench (oltp_* scripts, unmodified) against each system's
+                          MySQL endpoint instead (Borealis: the proxy's; no SQLite, runs, recovery or
+                          profile); default: the built-in workloads
   --help                  this text
 
 Needs root for MariaDB (apt-get install -y mariadb-server when mariadbd is missing; mariadbd runs
@@ -81,6 +86,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       'recovery-runs': { type: 'string' },
       profile: { type: 'boolean' },
       'no-profile': { type: 'boolean' },
+      driver: { type: 'string', default: 'workloads' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -96,8 +102,11 @@ export function parseOptions(argv: string[]): Options | 'help' {
   if (!Number.isInteger(rows) || rows < 200) throw new Error('--rows: an integer of at least 200');
   const runs = positive(values.runs, '--runs', 3);
   const recoveryRuns = positive(values['recovery-runs'], '--recovery-runs', 3, true);
+  if (values.driver !== 'workloads' && values.driver !== 'sysbench')
+    throw new Error(`--driver: 'workloads' or 'sysbench', got '${values.driver}'`);
   return {
     quick,
+    driver: values.driver,
     systems: values.systems ? list(values.systems, systemIds, '--systems') : [...systemIds],
     workloads: values.workloads ? list(values.workloads, workloadNames, '--workloads') : [...workloadNames],
     clients,

@@ -88,5 +88,14 @@ export interface SystemDriver {
   stop(): Promise<void>;
 }
 
+/** A system's MySQL protocol endpoint (its primary; Borealis: the proxy's cluster endpoint). */
+export interface MysqlEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
 export type SystemId = 'borealis' | 'mariadb' | 'sqlite';
 export const systemIds: readonly SystemId[] = ['borealis', 'mariadb', 'sqlite'];

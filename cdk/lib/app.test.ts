@@ -284,23 +284,29 @@ for (const role of ['primary', 'secondary'] as const) {
             .Resources[s.policy].Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId),
         );
         const bySid = new Map(mine.filter((s) => s.Sid).map((s) => [s.Sid!, s]));
-        expect(bySid.get('BackupObjects')).toMatchObject({
-          Action: access.objects.length === 1 ? access.objects[0] : access.objects,
-          Resource: {
-            'Fn::Join': [
-              '',
-              [
-                { 'Fn::GetAtt': [bucketId, 'Arn'] },
-                access.binlogObjectsOnly ? `/clusters/${clusterName}/binlog/*` : '/*',
+        if (access.objects.length === 0) {
+          // No backup object (global-replicator): no bucket or key statement at all.
+          for (const sid of ['BackupObjects', 'BackupListing', 'BackupKey'])
+            expect(bySid.has(sid)).toBe(false);
+        } else {
+          expect(bySid.get('BackupObjects')).toMatchObject({
+            Action: access.objects.length === 1 ? access.objects[0] : access.objects,
+            Resource: {
+              'Fn::Join': [
+                '',
+                [
+                  { 'Fn::GetAtt': [bucketId, 'Arn'] },
+                  access.binlogObjectsOnly ? `/clusters/${clusterName}/binlog/*` : '/*',
+                ],
               ],
-            ],
-          },
-        });
-        expect(bySid.get('BackupListing')).toMatchObject({
-          Action: 's3:ListBucket',
-          Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] },
-        });
-        expect(bySid.get('BackupKey')).toMatchObject({ Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+            },
+          });
+          expect(bySid.get('BackupListing')).toMatchObject({
+            Action: 's3:ListBucket',
+            Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] },
+          });
+          expect(bySid.get('BackupKey')).toMatchObject({ Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+        }
         expect(bySid.get('Topology')?.Resource).toEqual(access.readsTopology ? topologyArn : undefined);
         expect(bySid.has('Events')).toBe(access.putsEvents);
         expect(bySid.get('BinlogEvents')).toEqual(

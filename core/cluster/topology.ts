@@ -67,7 +67,7 @@ export interface Topology {
    */
   volumeUrl?: string;
   /** The proxy's endpoints (cluster = writer, reader), once the proxy has registered them. */
-  endpoints?: { writer: string | null; reader: string | null };
+  endpoints?: ClusterEndpoints;
   updatedAt: string;
 }
 
@@ -131,6 +131,23 @@ export interface FailoverEvent {
   epoch: string;
 }
 
+/**
+ * The proxy's endpoints: Data API URLs (`http://host:port`) and, once a proxy that speaks MySQL has
+ * registered them, its MySQL endpoints as `host:port` (ADR 017).
+ */
+export interface ClusterEndpoints {
+  writer: string | null;
+  reader: string | null;
+  mysql?: { writer: string; reader: string };
+}
+
+/** What the proxy registers with POST /endpoints. */
+export interface ProxyEndpoints {
+  writer: string;
+  reader: string;
+  mysql?: { writer: string; reader: string };
+}
+
 /** `borealis status --json`: documented in docs/cluster.md. */
 export interface ClusterStatus {
   cluster: string;
@@ -140,7 +157,9 @@ export interface ClusterStatus {
   vdl: string | null;
   writer: string | null;
   failoverInProgress: boolean;
-  endpoints: { writer: string | null; reader: string | null };
+  endpoints: ClusterEndpoints;
+  /** The MySQL account of the cluster's MySQL endpoints and instances (docs/mysql.md). */
+  mysql?: { user: string; password: string; database: string };
   resourceArn: string;
   secretArn: string;
   instances: InstanceStatus[];

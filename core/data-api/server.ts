@@ -44,6 +44,8 @@ export const resultBytesMaxDefault = 1 * MiB;
 export const formattedRecordsBytesMaxDefault = 10 * MiB;
 /** The service's limit on the SQL text of one statement. */
 export const sqlCharsMax = 65_536;
+/** Borealis's own ExecuteStatement member, `true` on statements of the proxy's MySQL endpoints (ADR 017). */
+export const mysqlFrontEndMember = 'borealisMysqlFrontEnd';
 /** The service's limit on a transaction id. */
 export const transactionIdCharsMax = 192;
 /**
@@ -379,7 +381,10 @@ async function executeStatement(settings: Settings, input: Input): Promise<strin
 }
 
 function statementRequestFrom(input: Input): StatementRequest {
-  const sql = stringField(input, 'sql', { required: true, charsMax: sqlCharsMax });
+  // A statement from the proxy's MySQL endpoints follows MySQL's limits (its packet), not the Data
+  // API's 64 KiB of SQL: sysbench's bulk INSERT alone is ~190 KB (ADR 017). The request size still caps it.
+  const charsMax = input[mysqlFrontEndMember] === true ? requestBytesMaxDefault : sqlCharsMax;
+  const sql = stringField(input, 'sql', { required: true, charsMax });
   const resultSetOptions = objectField(input, 'resultSetOptions');
   const request: StatementRequest = {
     sql,

@@ -52,6 +52,18 @@ export class MysqlProtocolError extends Error {
 export const protocolError = (name: MysqlErrorName, message: string): MysqlProtocolError =>
   new MysqlProtocolError(mysqlError(name, message));
 
+/**
+ * An executor error that asks for the connection to be closed instead of answered (the proxy's MySQL
+ * endpoints, when a statement's outcome is unknown): the client sees a lost connection (2013).
+ */
+export function closesConnection(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { closesConnection?: unknown }).closesConnection === true
+  );
+}
+
 /** Text of the read-only refusal, as MySQL words it. */
 export const readOnlyMessage =
   'The MySQL server is running with the --read-only option so it cannot execute this statement (this is a reader instance; send writes to the cluster endpoint)';

@@ -11,7 +11,7 @@ import { assert } from '../assert.ts';
 import { isDataApiError } from '../data-api/errors.ts';
 import type { DataApiExecutor, ResultColumn, SqlValue, StatementResult } from '../data-api/types.ts';
 import type { Logger } from '../log.ts';
-import { type MysqlError, mysqlError, mysqlErrorFor, protocolError } from './errors.ts';
+import { closesConnection, type MysqlError, mysqlError, mysqlErrorFor, protocolError } from './errors.ts';
 import {
   authSwitchRequest,
   handshakeV10,
@@ -450,6 +450,7 @@ class MysqlConnection {
   async #query(sql: string): Promise<void> {
     const outcome = await this.#run(sql, new Map()).catch((error: unknown) => error as Error);
     if (outcome instanceof Error) {
+      if (closesConnection(outcome)) return void this.close();
       this.#send([this.#err(mysqlErrorFor(outcome, this.#state.database))], 1);
       return;
     }
@@ -605,6 +606,7 @@ class MysqlConnection {
       columns = await this.#describe(rewritten);
     } catch (error) {
       // As MySQL does, a statement that cannot be prepared (syntax, unknown table) fails here.
+      if (closesConnection(error)) return void this.close();
       this.#send([this.#err(mysqlErrorFor(error, this.#state.database))], 1);
       return;
     }
@@ -704,6 +706,7 @@ class MysqlConnection {
     });
     const outcome = await this.#run(statement.sql, parameters).catch((error: unknown) => error as Error);
     if (outcome instanceof Error) {
+      if (closesConnection(outcome)) return void this.close();
       this.#send([this.#err(mysqlErrorFor(outcome, this.#state.database))], 1);
       return;
     }

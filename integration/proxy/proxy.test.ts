@@ -27,6 +27,8 @@ interface ProxyInfo {
   writer: string;
   reader: string;
   http: string;
+  /** Its MySQL endpoints, as host:port. */
+  mysql: { writer: string; reader: string };
 }
 
 async function startProxy(dir: string, name: string, controlPlane: string, args: string[] = []) {
@@ -42,6 +44,7 @@ async function startProxy(dir: string, name: string, controlPlane: string, args:
     writer: `http://127.0.0.1:${ready.writerPort}`,
     reader: `http://127.0.0.1:${ready.readerPort}`,
     http: `http://127.0.0.1:${ready.httpPort}`,
+    mysql: { writer: `127.0.0.1:${ready.mysqlWriterPort}`, reader: `127.0.0.1:${ready.mysqlReaderPort}` },
   } satisfies ProxyInfo;
 }
 
@@ -138,9 +141,9 @@ describe('proxy (RDS Proxy)', () => {
     dir.remove();
   });
 
-  it('registers its two endpoints with the control plane', async () => {
+  it('registers its endpoints with the control plane: Data API and MySQL, writer and reader', async () => {
     await eventually(() => plane.endpoints.length > 0, 10_000, 'endpoints registered');
-    expect(plane.endpoints[0]).toEqual({ writer: proxy.writer, reader: proxy.reader });
+    expect(plane.endpoints[0]).toEqual({ writer: proxy.writer, reader: proxy.reader, mysql: proxy.mysql });
   });
 
   it('runs reads, writes and transactions through the cluster endpoint and reads through the reader endpoint', async () => {

@@ -4,6 +4,7 @@
 import { controlPlaneRoutes, type ControlPlaneError as ErrorBody } from '../../core/cluster/topology.ts';
 import type { ServiceRequest, ServiceResponse } from '../../core/http/service-http.ts';
 import type { VolumeConfig } from '../../core/volume.ts';
+import { type BacktrackService, backtrackApi } from './backtrack.ts';
 import { type Controller, ControlPlaneError } from './controller.ts';
 import type { TopologyPublisher } from './topology-publisher.ts';
 
@@ -44,13 +45,23 @@ function oneTarget(body: unknown, allowed: readonly string[]): Record<string, st
   return { [key]: value as string | boolean };
 }
 
-export function controlPlaneApi(controller: Controller, publisher: TopologyPublisher, volume?: VolumeConfig) {
+export function controlPlaneApi(
+  controller: Controller,
+  publisher: TopologyPublisher,
+  volume?: VolumeConfig,
+  backtrack?: BacktrackService,
+) {
   return async ({ method, url, body }: ServiceRequest): Promise<ServiceResponse | undefined> => {
     try {
       const route = `${method} ${url.pathname}`;
       switch (route) {
         case `GET ${controlPlaneRoutes.status}`:
-          return { status: 200, body: controller.status() };
+          return {
+            status: 200,
+            body: backtrack
+              ? { ...controller.status(), backtrack: backtrack.summary() }
+              : controller.status(),
+          };
         case `GET ${controlPlaneRoutes.volume}`:
           // The volume config the storage nodes run with (topology.volumeUrl points here).
           return volume ? { status: 200, body: volume } : fail('NotFound', 'no volume config here');
@@ -60,9 +71,14 @@ export function controlPlaneApi(controller: Controller, publisher: TopologyPubli
           return { status: 200, body: await publisher.next(after, longPollMs) };
         }
         case `POST ${controlPlaneRoutes.endpoints}`: {
-          const { writer, reader } = (body ?? {}) as { writer?: unknown; reader?: unknown };
+          const { writer, reader, mysql } = (body ?? {}) as {
+            writer?: unknown;
+            reader?: unknown;
+            mysql?: { writer?: unknown; reader?: unknown };
+          };
           // The proxy's advertised address: an IPv4 address or a DNS name (ECS, network namespaces).
           const url = /^http:\/\/[A-Za-z0-9.-]{1,253}:\d{1,5}$/;
+          const hostPort = /^[A-Za-z0-9.-]{1,253}:\d{1,5}$/;
           if (
             typeof writer !== 'string' ||
             typeof reader !== 'string' ||
@@ -71,7 +87,25 @@ export function controlPlaneApi(controller: Controller, publisher: TopologyPubli
           ) {
             return fail('BadRequest', 'endpoints: writer and reader must be http://HOST:PORT');
           }
-          controller.setEndpoints({ writer, reader });
+          // MySQL endpoints (ADR 017): optional, so a proxy without them still registers.
+          if (
+            mysql !== undefined &&
+            (typeof mysql !== 'object' ||
+              mysql === null ||
+              typeof mysql.writer !== 'string' ||
+              typeof mysql.reader !== 'string' ||
+              !hostPort.test(mysql.writer) ||
+              !hostPort.test(mysql.reader))
+          ) {
+            return fail('BadRequest', 'endpoints: mysql.writer and mysql.reader must be HOST:PORT');
+          }
+          controller.setEndpoints({
+            writer,
+            reader,
+            ...(mysql !== undefined && {
+              mysql: { writer: mysql.writer as string, reader: mysql.reader as string },
+            }),
+          });
           return { status: 204 };
         }
         case `POST ${controlPlaneRoutes.kill}`:
@@ -95,7 +129,7 @@ export function controlPlaneApi(controller: Controller, publisher: TopologyPubli
           return { status: 200, body: await controller.plannedFailover(target.target as string | undefined) };
         }
         default:
-          return undefined;
+          return backtrack ? await backtrackApi(backtrack, route, body) : undefined;
       }
     } catch (error) {
       if (error instanceof ControlPlaneError) return fail(error.code, error.message);

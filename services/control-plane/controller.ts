@@ -5,6 +5,7 @@
 // is what fences the old writer, so the control plane needs no consensus of its own.
 import { assert } from '../../core/assert.ts';
 import {
+  type ClusterEndpoints,
   type ClusterStatus,
   controlPlaneRoutes,
   type FailoverEvent,
@@ -15,6 +16,7 @@ import {
   type TopologyReader,
 } from '../../core/cluster/topology.ts';
 import type { Logger } from '../../core/log.ts';
+import { mysqlAccount } from '../../core/mysql/instance.ts';
 import { httpUrl } from '../../core/process/address-flags.ts';
 import { failoverTarget, silentProcesses } from './decisions.ts';
 import {
@@ -44,6 +46,12 @@ export interface ControllerOptions {
   restartDelayMs: number;
   /** Planned failover: how long the proxy gets to drain statements in flight on the old writer. */
   drainMs: number;
+  /**
+   * A failed writer slot starts again in place instead of promoting a reader: a Global Database
+   * secondary's replica applier (--global-secondary) holds nothing a reader could take over, and its
+   * readers must keep serving the secondary's reads meanwhile.
+   */
+  restartWriterInPlace?: () => boolean;
   onEvent?: (event: FailoverEvent) => void;
 }
 
@@ -74,7 +82,7 @@ export class Controller {
   #stopping = false;
   #failingOver = false;
   #epoch = '0';
-  #endpoints: { writer: string | null; reader: string | null } = { writer: null, reader: null };
+  #endpoints: ClusterEndpoints = { writer: null, reader: null };
   #controlPlaneUrl: string | undefined;
   readonly failovers: FailoverEvent[] = [];
   /** Progress of the restore that creates this cluster, while and after it runs. */
@@ -119,7 +127,7 @@ export class Controller {
     await this.fleet.stopAll();
   }
 
-  setEndpoints(endpoints: { writer: string; reader: string }): void {
+  setEndpoints(endpoints: ClusterEndpoints): void {
     this.#endpoints = endpoints;
   }
 
@@ -348,7 +356,13 @@ export class Controller {
     const slot = this.fleet.instance(id)!;
     log.warn({ instance: id, role: slot.role, ...info }, 'instance exited');
     slot.restartAt = Date.now() + this.options.restartDelayMs;
-    if (slot.role === 'writer') void this.failover({ planned: false, reason: `writer ${id} failed` });
+    if (slot.role === 'writer') {
+      void this.failover({
+        planned: false,
+        reason: `writer ${id} failed`,
+        ...(this.options.restartWriterInPlace?.() && { target: id }),
+      });
+    }
     this.publish();
   }
 
@@ -363,6 +377,8 @@ export class Controller {
     planned: boolean;
     reason: string;
     target?: string;
+    /** Runs once no writer is open and before the new one starts (backtrack's storage work, ADR 015). */
+    beforeStart?: () => Promise<void>;
   }): Promise<FailoverEvent | undefined> {
     if (this.#failover) return this.#failover;
     this.#failingOver = true;
@@ -381,6 +397,7 @@ export class Controller {
     planned: boolean;
     reason: string;
     target?: string;
+    beforeStart?: () => Promise<void>;
   }): Promise<FailoverEvent | undefined> {
     const log = this.options.logger;
     const started = performance.now();
@@ -392,6 +409,7 @@ export class Controller {
       await this.fleet.stopInstance(old.id);
       old.restartAt = Date.now(); // a planned failover brings the old writer back as a reader at once
     }
+    await request.beforeStart?.();
     for (let attempt = 1; !this.#stopping; attempt++) {
       const target = this.#chooseTarget(request.target, from);
       if (!target) {
@@ -596,6 +614,8 @@ export class Controller {
       writer: writer?.id ?? null,
       failoverInProgress: this.failoverInProgress,
       endpoints: this.#endpoints,
+      // The account the instances (and the proxy's MySQL endpoints) are started with.
+      mysql: mysqlAccount({}, this.options.cluster),
       resourceArn: this.options.resourceArn,
       secretArn: this.options.secretArn,
       instances,

@@ -39,6 +39,11 @@ export interface LocalFleetOptions {
   instanceArgs: string[];
   /** Flags for writers only (the redo stream and backup bucket). */
   writerArgs?: string[];
+  /**
+   * What runs in the writer slot, if not the writer: a Global Database secondary runs its replica
+   * applier there (services/replica-applier/main.ts), without writerArgs.
+   */
+  writerEntry?: string;
   /** Where each process runs, if not on 127.0.0.1 (network-partition tests). */
   placement?: Placement;
   onExit: ExitListener;
@@ -131,7 +136,7 @@ export class LocalProcessFleet implements Fleet {
             '--cluster',
             this.options.cluster,
             ...this.options.instanceArgs,
-            ...(this.options.writerArgs ?? []),
+            ...(this.options.writerEntry === undefined ? (this.options.writerArgs ?? []) : []),
           ]
         : [
             ...common,
@@ -145,7 +150,7 @@ export class LocalProcessFleet implements Fleet {
     try {
       process = await spawnProcess({
         name: id,
-        entry: role === 'writer' ? entries.writer : entries.reader,
+        entry: role === 'writer' ? (this.options.writerEntry ?? entries.writer) : entries.reader,
         ...(placed && { launcher: placed.launcher }),
         args,
         logFile: this.logFile(id),
@@ -193,6 +198,11 @@ export class LocalProcessFleet implements Fleet {
     const pid = process.pid;
     await process.kill();
     return pid;
+  }
+
+  /** A Global Database secondary promoted to primary: its writer slot runs the writer from now on. */
+  promoteToWriter(): void {
+    delete this.options.writerEntry;
   }
 
   async replaceInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<InstanceEndpoints> {

@@ -4,9 +4,11 @@
 // Serves its API, /health and /metrics on --port. Prints {"ready":true,...} once the cluster serves.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { ssmClient } from '../../core/aws/clients.ts';
 import { resolveEndpoint } from '../../core/aws/endpoints.ts';
+import { isWindowSeconds } from '../../core/backtrack/request.ts';
 import { parseBinlogFormat } from '../../core/binlog/capture.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
@@ -21,14 +23,18 @@ import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
 import { clusterArns, defaultClusterName, primaryRegion } from '../../core/resources.ts';
 import { controlPlaneApi } from './api.ts';
+import { BacktrackService } from './backtrack.ts';
 import { Controller } from './controller.ts';
 import { ecsFleetFromEnv, ecsVolumeFromEnv } from './ecs-fleet-env.ts';
 import type { Fleet } from './fleet.ts';
+import { type GlobalRole, globalRoutes, withGlobalRoutes } from './global.ts';
 import { LocalProcessFleet } from './local-fleet.ts';
 import { type Placement, readPlacement } from './placement.ts';
 import { readRestoreJob, runRestore } from './restore.ts';
 import { readPersistedTopology, TopologyPublisher } from './topology-publisher.ts';
 import { setUpVolume, volumePath } from './volume-setup.ts';
+
+const replicaApplierEntry = fileURLToPath(new URL('../replica-applier/main.ts', import.meta.url));
 
 const usage = `usage: control-plane --dir DIR [options]
 
@@ -57,10 +63,14 @@ options:
   --backup-bucket NAME      the backup bucket (archive watermark) writers resume the redo stream from
   --binlog-format ROW|OFF   the cluster's binlog_format: ROW (default) has every writer capture
                             row changes into the redo (the binlog); OFF captures nothing
+  --backtrack-window-s N     keep history to backtrack this far (0-259200 s; default 0: off);
+                            POST /backtrack, GET /backtracks (ADR 015)
   --publish-ssm             also write the topology to SSM (on by default when an SSM/AWS
                             endpoint is configured: AWS_ENDPOINT_URL[_SSM])
   --placement FILE          local fleet: run storage nodes and instances where this file says
                             (a launcher and an address each; network-partition tests)
+  --global-secondary        a Global Database secondary cluster: the writer slot runs the replica
+                            applier (services/replica-applier), which applies the primary's redo
   --fleet local|ecs         where storage nodes and instances run (default local: child processes;
                             ecs: ECS tasks, configured by BOREALIS_ECS_* variables — see ecs-fleet-env.ts)
 ${addressFlagUsage(28)}
@@ -88,8 +98,10 @@ const { values } = parseFlags('control-plane', {
   'redo-stream': { type: 'string' },
   'backup-bucket': { type: 'string' },
   'binlog-format': { type: 'string', default: 'ROW' },
+  'backtrack-window-s': { type: 'string', default: '0' },
   'restore-job': { type: 'string' },
   fleet: { type: 'string', default: 'local' },
+  'global-secondary': { type: 'boolean', default: false },
   placement: { type: 'string' },
   ...addressFlagOptions,
   help: { type: 'boolean', default: false },
@@ -121,6 +133,11 @@ if (readers > 15) {
   process.exit(2);
 }
 
+const backtrackWindowSeconds = Number(values['backtrack-window-s']);
+if (!/^\d+$/.test(values['backtrack-window-s']!) || !isWindowSeconds(backtrackWindowSeconds)) {
+  console.error('control-plane: --backtrack-window-s must be 0-259200 (seconds; 0 turns backtrack off)');
+  process.exit(2);
+}
 const binlogFormat = parseBinlogFormat(values['binlog-format']!);
 if (binlogFormat === undefined) {
   console.error(`control-plane: --binlog-format must be ROW or OFF, got '${values['binlog-format']}'`);
@@ -182,6 +199,7 @@ const failoverSeconds = new Histogram({
   registers: [registry],
 });
 let controller: Controller | undefined;
+const globalRole: GlobalRole = { secondary: values['global-secondary'] === true, promoting: false };
 const fleetOptions = {
   region,
   cluster,
@@ -189,6 +207,7 @@ const fleetOptions = {
   writerArgs: [
     '--binlog-format',
     binlogFormat,
+    ...(backtrackWindowSeconds === 0 ? [] : ['--backtrack-window-s', String(backtrackWindowSeconds)]),
     ...(values['redo-stream'] === undefined ? [] : ['--redo-stream', values['redo-stream']]),
     ...(values['backup-bucket'] === undefined ? [] : ['--backup-bucket', values['backup-bucket']]),
   ],
@@ -199,7 +218,14 @@ const fleet: Fleet =
   values.fleet === 'ecs'
     ? ecsFleetFromEnv(process.env, { ...fleetOptions, logger }, volume.nodes, instances)
     : new LocalProcessFleet(
-        { ...fleetOptions, dir, volumePath: volumePath(dir), storageArgs: [], placement },
+        {
+          ...fleetOptions,
+          dir,
+          volumePath: volumePath(dir),
+          storageArgs: [],
+          placement,
+          ...(values['global-secondary'] && { writerEntry: replicaApplierEntry }),
+        },
         volume.nodes,
         instances,
       );
@@ -215,6 +241,7 @@ controller = new Controller({
   failureThresholdMs: int('failure-threshold-ms'),
   restartDelayMs: int('restart-delay-ms'),
   drainMs: int('drain-ms'),
+  restartWriterInPlace: () => globalRole.secondary,
   onEvent: (event) => {
     failovers.inc({ kind: event.kind });
     failoverSeconds.observe(event.durationMs / 1000);
@@ -263,12 +290,59 @@ const publisher = new TopologyPublisher(
   persisted?.version ?? 0,
 );
 controller.attach(publisher);
+const backtrack = new BacktrackService({
+  dir,
+  volume,
+  logger,
+  controller,
+  windowSeconds: backtrackWindowSeconds,
+  binlogOn: binlogFormat === 'ROW',
+  // A Global Database member refuses backtrack (Aurora): the secondary is known here; a primary with
+  // a secondary attached is not yet (the global database's control plane will set it).
+  isGlobalMember: values['global-secondary'] === true,
+});
+// Aurora's backtrack metrics (ADR 015).
+new Gauge({
+  name: 'borealis_backtrack_change_records_stored',
+  help: 'BacktrackChangeRecordsStored: redo records storage holds (one copy)',
+  registers: [registry],
+  collect() {
+    this.set(backtrack.changeRecordsStored());
+  },
+});
+new Gauge({
+  name: 'borealis_backtrack_window_actual_minutes',
+  help: 'BacktrackWindowActual: how far back a backtrack can go now, in minutes',
+  registers: [registry],
+  collect() {
+    this.set(backtrack.windowActualMinutes());
+  },
+});
+new Gauge({
+  name: 'borealis_backtrack_window_target_minutes',
+  help: 'BacktrackWindowTarget: the backtrack window asked for (--backtrack-window-s), in minutes',
+  registers: [registry],
+  collect() {
+    this.set(backtrackWindowSeconds / 60);
+  },
+});
+// Global Database: a secondary can be promoted (POST /global/promote, services/control-plane/global.ts).
+const globalApi = globalRoutes({
+  role: globalRole,
+  controller,
+  promoteFleet: () => {
+    if (!(fleet instanceof LocalProcessFleet))
+      throw new Error('a global secondary runs on the local fleet only');
+    fleet.promoteToWriter();
+  },
+  logger,
+});
 const http = await startServiceHttp({
   port: int('port'),
   host: addresses.bind,
   registry,
   health: () => ({ healthy: true, service: 'control-plane', cluster, writer: ctl.writer?.id ?? null }),
-  routes: controlPlaneApi(controller, publisher, volume),
+  routes: withGlobalRoutes(globalApi, controlPlaneApi(controller, publisher, volume, backtrack)),
 });
 
 // Before the cluster is ready (a restore can take minutes) the CLI follows progress through /status.

@@ -1,7 +1,12 @@
 // The proxy's two conversations with the control plane: following the topology by long-poll (the
 // last good topology stays in force while the control plane is unreachable) and registering the
 // proxy's endpoints, which the control plane publishes as the cluster's endpoints.
-import { type ControlPlaneError, controlPlaneRoutes, type Topology } from '../../core/cluster/topology.ts';
+import {
+  type ControlPlaneError,
+  controlPlaneRoutes,
+  type ProxyEndpoints,
+  type Topology,
+} from '../../core/cluster/topology.ts';
 import type { Logger } from '../../core/log.ts';
 import {
   controlPlaneRetryMsMax,
@@ -91,7 +96,7 @@ export class TopologyFollower {
 /** POSTs the proxy's endpoints until the control plane accepts them (it may start after the proxy). */
 export async function registerEndpoints(options: {
   controlPlane: URL;
-  endpoints: { writer: string; reader: string };
+  endpoints: ProxyEndpoints;
   logger: Logger;
   stopped: () => boolean;
 }): Promise<boolean> {

@@ -9,6 +9,7 @@ import {
   autocommitSocketsPerInstanceMax,
   backendIdleSocketMs,
   backendResponseBytesMax,
+  retireGraceMs,
   transactionSocketsPerInstanceMax,
 } from './limits.ts';
 import type { SendOutcome } from './outcome-policy.ts';
@@ -67,17 +68,23 @@ export class Forwarder {
     const pools = this.#pools.get(backend.key);
     if (pools === undefined) return;
     this.#pools.delete(backend.key);
-    if (pools.inFlight.size > 0) {
-      this.logger.warn(
-        { instance: backend.id, incarnation: backend.incarnation, inFlight: pools.inFlight.size },
-        'instance left the topology with requests in flight: cutting them',
-      );
-    }
-    const gone = new BackendGoneError(`${backend.role} ${backend.id} left the topology`);
-    for (const exchange of [...pools.inFlight]) exchange.cancel(gone);
-    pools.inFlight.clear();
-    pools.autocommit.close(gone);
-    pools.transaction.close(gone);
+    const cut = () => {
+      if (pools.inFlight.size > 0) {
+        this.logger.warn(
+          { instance: backend.id, incarnation: backend.incarnation, inFlight: pools.inFlight.size },
+          'instance left the topology with requests in flight: cutting them',
+        );
+      }
+      const gone = new BackendGoneError(`${backend.role} ${backend.id} left the topology`);
+      for (const exchange of [...pools.inFlight]) exchange.cancel(gone);
+      pools.inFlight.clear();
+      pools.autocommit.close(gone);
+      pools.transaction.close(gone);
+    };
+    // Nothing is routed here any more; what is in flight gets retireGraceMs to finish (a planned
+    // failover's drain) — cutting it at once would turn a commit about to succeed into an unknown outcome.
+    if (pools.inFlight.size === 0) cut();
+    else setTimeout(cut, retireGraceMs).unref();
   }
 
   close(): void {

@@ -35,6 +35,12 @@ export const backendResponseBytesMax = 64 * MiB;
 export const resendsMax = 3;
 /** Times a reader-endpoint request moves to another instance after one refused its connection. */
 export const reroutesMax = 8;
+/**
+ * Requests in flight to an instance that left the topology get this long to finish before they are
+ * cut: a planned failover unpublishes the writer first and then gives it the control plane's
+ * --drain-ms (500 ms by default) to finish them; a hung instance is cut after it.
+ */
+export const retireGraceMs = 2_000;
 /** A reader that refused a connection is skipped this long (or until the next topology version). */
 export const readerSuspectMs = 1_000;
 /** While the named writer refuses connections, a TCP connect to it is tried this often. */

@@ -17,6 +17,7 @@ import { Dispatcher } from './dispatcher.ts';
 import { Forwarder } from './forwarder.ts';
 import { holdMsDefault, queueMaxDefault } from './limits.ts';
 import { proxyMetrics } from './metrics.ts';
+import { proxyMysqlFlagOptions, proxyMysqlFlagUsage, startProxyMysql } from './mysql/front-end.ts';
 import { Router } from './router.ts';
 import { startProxyServer } from './server.ts';
 
@@ -32,6 +33,7 @@ options:
   --http-port N         /health and /metrics (default 0: any)
   --hold-ms N           how long a request waits for a writer during a failover (default ${holdMsDefault})
   --queue-max N         requests held at once; more are refused (default ${queueMaxDefault})
+${proxyMysqlFlagUsage}
 ${addressFlagUsage(24)}
                         (the endpoints registered with the control plane use the advertised one)
   --help                this text`;
@@ -43,6 +45,7 @@ const { values } = parseFlags('proxy', {
   'http-port': { type: 'string', default: '0' },
   'hold-ms': { type: 'string', default: String(holdMsDefault) },
   'queue-max': { type: 'string', default: String(queueMaxDefault) },
+  ...proxyMysqlFlagOptions,
   ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
@@ -109,6 +112,16 @@ const readerServer = await startProxyServer({
   host: addresses.bind,
   ...endpointOptions,
 });
+// The same endpoints over the MySQL protocol, through the same dispatcher (ADR 017).
+const mysql = await startProxyMysql({
+  values,
+  host: addresses.bind,
+  dispatcher,
+  arns: () => router.topology,
+  holdMs: intFlag('hold-ms'),
+  registry,
+  logger,
+});
 let stopped = false;
 const follower = new TopologyFollower({
   controlPlane,
@@ -136,7 +149,7 @@ async function stop(code: number): Promise<never> {
   follower.stop();
   dispatcher.close();
   await Promise.race([
-    Promise.all([writerServer.close(), readerServer.close()]),
+    Promise.all([writerServer.close(), readerServer.close(), mysql.close()]),
     new Promise((resolve) => setTimeout(resolve, 1_000)),
   ]);
   forwarder.close();
@@ -150,11 +163,17 @@ exitWithParent(() => void stop(0));
 const endpoints = {
   writer: httpUrl(addresses.advertise, writerServer.port),
   reader: httpUrl(addresses.advertise, readerServer.port),
+  mysql: {
+    writer: `${addresses.advertise}:${mysql.writer.port}`,
+    reader: `${addresses.advertise}:${mysql.reader.port}`,
+  },
 };
 announceReady({
   service: 'proxy',
   writerPort: writerServer.port,
   readerPort: readerServer.port,
+  mysqlWriterPort: mysql.writer.port,
+  mysqlReaderPort: mysql.reader.port,
   httpPort: http.port,
   ...endpoints,
 });

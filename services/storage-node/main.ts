@@ -16,6 +16,7 @@ import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/pro
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
 import { nodeById } from '../../core/volume.ts';
+import { backtrackRoute } from './backtrack.ts';
 import { storageMetrics } from './metrics.ts';
 import { Peers } from './peers.ts';
 import { startStorageServer } from './server.ts';
@@ -152,6 +153,7 @@ const http = await startServiceHttp({
   port: values['http-port'] === undefined ? self.httpPort : intFlag('http-port'),
   host: addresses.bind,
   registry,
+  routes: (request) => backtrackRoute(node, request),
   health: () => ({
     healthy: true,
     id,

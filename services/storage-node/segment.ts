@@ -8,6 +8,7 @@
 // at or below it are gone from the index (and, once no segment needs a file, from disk); the chain then
 // starts at the base. Pure bookkeeping: the node does the I/O.
 import { assert } from '../../core/assert.ts';
+import type { LsnRange } from '../../core/backtrack/timeline.ts';
 import { type Lsn, lsnMax } from '../../core/lsn.ts';
 import type { SegmentKind } from '../../core/quorum.ts';
 import { RecordKind, type RecordKindValue, type RedoRecord } from '../../core/record.ts';
@@ -35,6 +36,14 @@ export class Segment {
   chain: SegmentChain;
   readonly truncations: Truncation[] = [];
   readonly #entries = new Map<Lsn, RecordEntry>();
+  /**
+   * Entries held once and voided since (a truncation, or a backtrack marker's void): kept until log
+   * collection passes them, so that a backtrack forward, or a truncation clipped by a marker learned
+   * late, can bring them back without copying anything (docs/adr/015-backtrack.md).
+   */
+  readonly #voided = new Map<Lsn, RecordEntry>();
+  /** What the backtrack markers void now (the complement of the timeline; finite ranges, ascending). */
+  #backtrackVoids: LsnRange[] = [];
   /** Backlinks of records being made durable (written, not yet held): predecessor → LSN. */
   readonly #claims = new Map<Lsn, Lsn>();
   /** Held LSNs ascending, for range reads (gossip, coalescing). Appends are nearly always in order. */
@@ -119,6 +128,37 @@ export class Segment {
     return this.truncations.some((t) => lsn > t.aboveLsn && lsn <= t.uptoLsn);
   }
 
+  /** The backtrack void range holding lsn, if any. */
+  backtrackVoidOf(lsn: Lsn): LsnRange | undefined {
+    return this.#backtrackVoids.find((r) => lsn > r.aboveLsn && lsn <= r.uptoLsn);
+  }
+
+  /** Off the timeline: truncated, or voided by a backtrack marker. */
+  isVoid(lsn: Lsn): boolean {
+    return this.isTruncated(lsn) || this.backtrackVoidOf(lsn) !== undefined;
+  }
+
+  get backtrackVoids(): readonly LsnRange[] {
+    return this.#backtrackVoids;
+  }
+
+  /** A held or set-aside (voided) record's entry: backtrack reads commits of other timelines. */
+  anyEntry(lsn: Lsn): RecordEntry | undefined {
+    return this.#entries.get(lsn) ?? this.#voided.get(lsn);
+  }
+
+  /** Commit LSNs held or set aside, newest first: where a backtrack looks for its target. */
+  commitsNewestFirst(): Lsn[] {
+    const out = [...this.#commits];
+    for (const [lsn, entry] of this.#voided) if (entry.kind === RecordKind.Commit) out.push(lsn);
+    return out.sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
+  }
+
+  /** Voided entries kept for a backtrack forward (memory accounting, tests). */
+  get voidedCount(): number {
+    return this.#voided.size;
+  }
+
   /**
    * Checks a record from the network before anything is written: a record that contradicts this
    * segment's chain (or a record of the same request, or one in flight) is bad input from a broken or
@@ -127,7 +167,7 @@ export class Segment {
   problemWith(record: RedoRecord, requestClaims: Map<Lsn, Lsn>): RecordProblem {
     const conflict = this.chain.conflictOf(record.lsn, record.prevLsnInPg);
     if (conflict !== undefined) return conflict;
-    if (this.#entries.has(record.lsn) || this.isTruncated(record.lsn)) return undefined;
+    if (this.#entries.has(record.lsn) || this.isVoid(record.lsn)) return undefined;
     for (const claims of [this.#claims, requestClaims]) {
       const other = claims.get(record.prevLsnInPg);
       if (other !== undefined && other !== record.lsn) return 'two records backlink to the same predecessor';
@@ -139,7 +179,7 @@ export class Segment {
   /** Whether a record needs writing: not held, not void, not collected, not already on its way to disk. */
   needsWrite(record: RedoRecord): boolean {
     if (record.lsn <= this.#baseLsn) return false;
-    if (this.#entries.has(record.lsn) || this.isTruncated(record.lsn)) return false;
+    if (this.#entries.has(record.lsn) || this.isVoid(record.lsn)) return false;
     return this.#claims.get(record.prevLsnInPg) !== record.lsn;
   }
 
@@ -157,18 +197,84 @@ export class Segment {
   hold(record: RedoRecord, location: LogLocation): boolean {
     if (this.#claims.get(record.prevLsnInPg) === record.lsn) this.#claims.delete(record.prevLsnInPg);
     if (this.#entries.has(record.lsn) || record.lsn <= this.#baseLsn) return false;
+    if (this.backtrackVoidOf(record.lsn) && !this.isTruncated(record.lsn)) {
+      // Off the timeline (the log replayed on open): kept aside for a backtrack forward.
+      this.#voided.set(record.lsn, this.#entryOf(record, location));
+      return false;
+    }
     const result = this.chain.add(record.lsn, record.prevLsnInPg);
     if (result !== 'added') return false;
-    this.#entries.set(record.lsn, {
-      location,
-      pageNo: record.pageNo,
-      kind: record.kind,
-      prevLsnInPg: record.prevLsnInPg,
-    });
+    this.#entries.set(record.lsn, this.#entryOf(record, location));
     insertSorted(this.#sorted, record.lsn);
     if (record.kind === RecordKind.Commit) insertSorted(this.#commits, record.lsn);
     if (this.kind === 'full' && isPageRecord(record.kind)) this.#addPageRecord(record.pageNo, record.lsn);
     return true;
+  }
+
+  #entryOf(record: RedoRecord, location: LogLocation): RecordEntry {
+    return { location, pageNo: record.pageNo, kind: record.kind, prevLsnInPg: record.prevLsnInPg };
+  }
+
+  /**
+   * Takes the volume's new timeline (a backtrack marker learned: docs/adr/015-backtrack.md) and the
+   * truncations in force (clipped by the markers): held records that left the timeline are set aside,
+   * set-aside ones back on it return, and the chain, commit list and page lists are rebuilt from them.
+   * No record is read or copied: O(entries held) in memory.
+   */
+  retimeline(backtrackVoids: readonly LsnRange[], truncations: readonly Truncation[]): void {
+    const restoredFrom = this.#restoredFrom(backtrackVoids, truncations);
+    this.#backtrackVoids = backtrackVoids.map((r) => ({ ...r }));
+    this.truncations.splice(0, this.truncations.length, ...truncations.map((t) => ({ ...t })));
+    const all = new Map([...this.#voided, ...this.#entries]);
+    this.#entries.clear();
+    this.#voided.clear();
+    this.#claims.clear();
+    this.#sorted = [];
+    this.#commits = [];
+    this.chain = new SegmentChain(this.#baseLsn);
+    for (const r of [...this.truncations, ...this.#backtrackVoids]) {
+      if (r.uptoLsn > this.#baseLsn) this.chain.truncate(lsnMax(r.aboveLsn, this.#baseLsn), r.uptoLsn);
+    }
+    const pageLists = this.#pageRecords;
+    this.#pageRecords = new Map();
+    for (const lsn of [...all.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const entry = all.get(lsn)!;
+      if (this.isVoid(lsn) || this.chain.conflictOf(lsn, entry.prevLsnInPg) !== undefined) {
+        this.#voided.set(lsn, entry);
+        continue;
+      }
+      this.chain.add(lsn, entry.prevLsnInPg);
+      this.#entries.set(lsn, entry);
+      this.#sorted.push(lsn);
+      if (entry.kind === RecordKind.Commit) this.#commits.push(lsn);
+    }
+    // Page lists: what pruning left of them stays (pruning only ever reached below every backtrack
+    // target: GC's floor includes the backtrack floor), the held records above it are listed again.
+    for (const [pageNo, list] of pageLists) {
+      const kept = list.filter((lsn) => this.#entries.has(lsn));
+      if (kept.length > 0) this.#pageRecords.set(pageNo, kept);
+    }
+    for (const [lsn, entry] of this.#entries) {
+      if (this.kind === 'full' && isPageRecord(entry.kind) && lsn > this.prunedUpto(entry.pageNo)) {
+        this.#addPageRecord(entry.pageNo, lsn);
+      }
+    }
+    // Records brought back were never coalesced on this timeline's behalf: coalesce from below them.
+    if (restoredFrom !== undefined && this.coalescedLsn > restoredFrom) this.coalescedLsn = restoredFrom;
+    this.truncationCount++;
+    this.#recountPending(true);
+  }
+
+  /** The lowest LSN a retimeline brings back (undefined: none comes back). */
+  #restoredFrom(backtrackVoids: readonly LsnRange[], truncations: readonly Truncation[]): Lsn | undefined {
+    const voidAfter = (lsn: Lsn) =>
+      truncations.some((t) => lsn > t.aboveLsn && lsn <= t.uptoLsn) ||
+      backtrackVoids.some((r) => lsn > r.aboveLsn && lsn <= r.uptoLsn);
+    let lowest: Lsn | undefined;
+    for (const lsn of this.#voided.keys()) {
+      if (!voidAfter(lsn) && (lowest === undefined || lsn - 1n < lowest)) lowest = lsn - 1n;
+    }
+    return lowest;
   }
 
   #addPageRecord(pageNo: number, lsn: Lsn): void {
@@ -196,7 +302,11 @@ export class Segment {
     const aboveLsn = lsnMax(t.aboveLsn, this.#baseLsn);
     this.chain.truncate(aboveLsn, t.uptoLsn);
     const inRange = (lsn: Lsn) => lsn > aboveLsn && lsn <= t.uptoLsn;
-    for (const lsn of this.#sorted) if (inRange(lsn)) this.#entries.delete(lsn);
+    for (const lsn of this.#sorted) {
+      if (!inRange(lsn)) continue;
+      this.#voided.set(lsn, this.#entries.get(lsn)!);
+      this.#entries.delete(lsn);
+    }
     this.#sorted = this.#sorted.filter((lsn) => !inRange(lsn));
     this.#commits = this.#commits.filter((lsn) => !inRange(lsn));
     this.truncationCount++;
@@ -312,6 +422,7 @@ export class Segment {
     assert(listed === undefined || listed > baseLsn, 'no page record a read may replay is collected');
     const cut = upperBound(this.#sorted, baseLsn);
     for (let i = 0; i < cut; i++) this.#entries.delete(this.#sorted[i]!);
+    for (const lsn of this.#voided.keys()) if (lsn <= baseLsn) this.#voided.delete(lsn);
     this.#sorted.splice(0, cut);
     this.#commits.splice(0, upperBound(this.#commits, baseLsn));
     this.#baseLsn = baseLsn;
@@ -338,9 +449,10 @@ export class Segment {
     this.#baseLsn = atLsn;
     this.exactFromLsn = atLsn;
     this.chain = new SegmentChain(atLsn);
-    for (const t of this.truncations) {
+    for (const t of [...this.truncations, ...this.#backtrackVoids]) {
       if (t.aboveLsn >= atLsn) this.chain.truncate(t.aboveLsn, t.uptoLsn);
     }
+    for (const lsn of this.#voided.keys()) if (lsn <= atLsn) this.#voided.delete(lsn);
     this.truncationCount++;
     this.coalescedLsn = atLsn;
     for (const lsn of kept) {

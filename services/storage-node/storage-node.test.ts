@@ -12,6 +12,7 @@ import { computeDelta } from '../../core/delta.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { pgIdAll } from '../../core/limits.ts';
 import type { Lsn } from '../../core/lsn.ts';
+import { prng } from '../../core/prng.ts';
 import {
   encodeCommitPayload,
   encodeRecords,
@@ -22,7 +23,6 @@ import {
 } from '../../core/record.ts';
 import { defaultPlacement, type StorageNodeAddress, type VolumeConfig } from '../../core/volume.ts';
 import type { StorageMessage } from '../../core/wire/messages.ts';
-import { prng } from '../../core/prng.ts';
 import { makeTempDir } from '../../integration/harness/temp.ts';
 import { StorageNode } from './storage-node.ts';
 import { LogFile } from './store/log-file.ts';

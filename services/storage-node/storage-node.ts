@@ -3,12 +3,14 @@
 // everything else runs off that path, in bounded batches per tick.
 import { join } from 'node:path';
 import { assert } from '../../core/assert.ts';
+import { type BacktrackMarker, onTimeline, type Timeline } from '../../core/backtrack/timeline.ts';
 import { applyDelta } from '../../core/delta.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { pgIdAll, recordsPerGossipMax } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { LSN_MAX, type Lsn, lsnMax, lsnMin, lsnToString } from '../../core/lsn.ts';
 import {
+  decodeCommitPayload,
   decodeEpochPayload,
   decodeRecord,
   decodeTruncateRangePayload,
@@ -25,6 +27,14 @@ import type {
   StorageMessage,
   TruncationRange,
 } from '../../core/wire/messages.ts';
+import {
+  clipByMarkers,
+  markerListUpdateProblem,
+  markerVoids,
+  markerVoidsAsTruncations,
+  readBacktrackMarkers,
+  writeBacktrackMarkers,
+} from './backtrack.ts';
 import {
   collectionBase,
   collectionTarget,
@@ -133,6 +143,9 @@ export class StorageNode {
   readonly #retainedBy = new Map<number, RetainedBy>();
   /** Serialises page-store writers (coalescer, truncation, GC, repair) so none undoes another. */
   #pageStoreQueue: Promise<unknown> = Promise.resolve();
+  /** The volume's backtrack markers (durable in backtrack.json): the timeline (ADR 015). */
+  #backtrackMarkers: BacktrackMarker[] = [];
+  readonly #dataDir: string;
   readonly openStats: { records: number; tailCutBytes: number; tailCutReason?: string };
 
   private constructor(
@@ -144,6 +157,7 @@ export class StorageNode {
   ) {
     this.id = options.id;
     this.#logDir = join(options.dataDir, 'log');
+    this.#dataDir = options.dataDir;
     this.#fileMaxLsn = fileMaxLsn;
     this.#peerStaleMs = options.peerStaleMs ?? peerStaleMsDefault;
     this.az = options.az;
@@ -179,11 +193,15 @@ export class StorageNode {
     // Where each segment's log starts (log collection), and the epoch and truncations it kept.
     const manifest = readCollectionManifest(logDir);
     const manifestOf = (pg: number) => manifest?.segments.find((s) => s.pg === pg);
+    // The timeline first: records the log replays off it are set aside, truncations are clipped by it.
+    const markers = readBacktrackMarkers(options.dataDir);
+    const voids = markerVoids(markers);
     const segments = new Map(
       hosted.map((h) => {
         const m = manifestOf(h.pg);
         const segment = new Segment(h.pg, h.kind, m?.baseLsn ?? 0n, m?.exactFromLsn ?? 0n);
-        for (const t of m?.truncations ?? []) segment.truncate(t);
+        const truncations = (m?.truncations ?? []).flatMap((t) => clipByMarkers(t, markers));
+        segment.retimeline(voids, truncations);
         return [h.pg, segment];
       }),
     );
@@ -201,7 +219,8 @@ export class StorageNode {
         const segment = segments.get(record.pg);
         if (!segment) return; // placement moved away from this node: the record is not ours any more
         if (record.kind === RecordKind.TruncateRange) {
-          segment.truncate(decodeTruncateRangePayload(record.payload));
+          for (const t of clipByMarkers(decodeTruncateRangePayload(record.payload), markers))
+            segment.truncate(t);
           return;
         }
         segment.hold(record, location);
@@ -227,6 +246,7 @@ export class StorageNode {
     );
     for (const m of manifest?.segments ?? []) node.#exactFrom.set(m.pg, m.exactFromLsn);
     node.epoch = epoch;
+    node.#backtrackMarkers = markers;
     for (const [pg, segment] of segments) node.segments.set(pg, segment);
     node.openStats.records = stats.records;
     node.openStats.tailCutBytes = stats.tailCutBytes;
@@ -496,9 +516,14 @@ export class StorageNode {
     let base = this.#pages.latest(segment.pg, pageNo, readPoint);
     let corrupt: Lsn | undefined;
     // A rotten version is skipped: an older one plus the log gives the same page, while the lists allow.
-    while (base && !base.intact) {
-      corrupt ??= base.lsn;
-      base = this.#pages.latest(segment.pg, pageNo, base.lsn - 1n);
+    // So is a version off the timeline (a backtrack voided it; a backtrack forward may want it again).
+    for (let voided = base && segment.backtrackVoidOf(base.lsn); base && (!base.intact || voided); ) {
+      if (voided) base = this.#pages.latest(segment.pg, pageNo, voided.aboveLsn);
+      else {
+        corrupt ??= base.lsn;
+        base = this.#pages.latest(segment.pg, pageNo, base.lsn - 1n);
+      }
+      voided = base && segment.backtrackVoidOf(base.lsn);
     }
     let lsn = base?.lsn ?? 0n;
     let bytes: Uint8Array = base?.bytes ?? new Uint8Array(0);
@@ -572,12 +597,14 @@ export class StorageNode {
   }
 
   recoveryInfo(): SegmentRecoveryInfo[] {
+    // A backtrack voided up to its fromLsn: a writer opening after it must allocate above (ADR 015).
+    const resumeAbove = this.#backtrackMarkers[this.#backtrackMarkers.length - 1]?.fromLsn ?? 0n;
     return [...this.segments.values()].map((s) => ({
       pg: s.pg,
       kind: s.kind,
       scl: s.scl,
       maxLsn: s.maxLsn,
-      truncatedUpto: s.truncatedUpto,
+      truncatedUpto: lsnMax(s.truncatedUpto, resumeAbove),
       lastCplLsn: s.lastCplLsn,
     }));
   }
@@ -597,9 +624,10 @@ export class StorageNode {
   /** Persists truncation markers (and any epoch marker) and applies them to the segment and its pages. */
   async applyTruncations(pg: number, ranges: TruncationRange[], extra: Buffer[] = []): Promise<void> {
     const segment = this.#segment(pg);
-    const fresh = ranges.filter(
-      (t) => !segment.truncations.some((x) => x.aboveLsn === t.aboveLsn && x.uptoLsn === t.uptoLsn),
-    );
+    // Parts of a range a backtrack marker governs stay the marker's (a backtrack forward restores them).
+    const fresh = ranges
+      .flatMap((t) => clipByMarkers(t, this.#backtrackMarkers))
+      .filter((t) => !segment.truncations.some((x) => x.aboveLsn === t.aboveLsn && x.uptoLsn === t.uptoLsn));
     const buffers = [
       ...extra,
       ...fresh.map((t) =>
@@ -630,6 +658,77 @@ export class StorageNode {
     }
   }
 
+  /**
+   * Per hosted segment, the newest commit (held or set aside by a void) on `timeline` with commit time
+   * at or before timeMs, skipping truncated ones: a backtrack's target is the newest over a read quorum
+   * of every PG. Commit times never go backwards along a timeline, so the walk stops at the first one;
+   * it reads the commits above the answer (bounded by the backtrack's distance), from the local log.
+   */
+  newestCommitAtOrBefore(
+    timeline: Timeline,
+    timeMs: number,
+  ): { pg: number; lsn: Lsn; commitTimeMs: number }[] {
+    const out: { pg: number; lsn: Lsn; commitTimeMs: number }[] = [];
+    for (const segment of this.segments.values()) {
+      let found = { pg: segment.pg, lsn: 0n, commitTimeMs: 0 };
+      for (const lsn of segment.commitsNewestFirst()) {
+        if (!onTimeline(timeline, lsn) || segment.isTruncated(lsn)) continue;
+        const entry = segment.anyEntry(lsn)!;
+        const record = this.#decodeHeld(segment, lsn, this.#log.read(entry.location));
+        const commitTimeMs = decodeCommitPayload(record.payload).commitTimeMs;
+        if (commitTimeMs <= timeMs) {
+          found = { pg: segment.pg, lsn, commitTimeMs };
+          break;
+        }
+      }
+      out.push(found);
+    }
+    return out;
+  }
+
+  get backtrackMarkers(): readonly BacktrackMarker[] {
+    return this.#backtrackMarkers;
+  }
+
+  /**
+   * Takes the volume's backtrack marker list (ADR 015) from the control plane: a longer list than the
+   * one held is made durable (fsync) and its epoch adopted before the segments move to the new
+   * timeline. Refused under a newer epoch than the last marker's: a writer opened since (a failover
+   * raced the backtrack), so the backtrack fails and the cluster stays as it was.
+   */
+  async applyBacktrackMarkers(markers: BacktrackMarker[]): Promise<void> {
+    const problem = markerListUpdateProblem(this.#backtrackMarkers, markers);
+    if (problem) {
+      throw new BorealisError(ErrorCode.INVALID_ARGUMENT, `backtrack markers refused: ${problem}`, {
+        context: { node: this.id, held: this.#backtrackMarkers.length, sent: markers.length },
+      });
+    }
+    if (markers.length === this.#backtrackMarkers.length) return;
+    const last = markers[markers.length - 1]!;
+    this.#checkEpoch(last.epoch, 'backtrack');
+    await this.#withPageStore(async () => {
+      const marker = this.#adoptEpoch(last.epoch);
+      if (marker.length > 0) await this.#log.append(marker);
+      writeBacktrackMarkers(this.#dataDir, markers);
+      this.#backtrackMarkers = markers;
+      const voids = markerVoids(markers);
+      for (const segment of this.segments.values()) {
+        const truncations = segment.truncations.flatMap((t) => clipByMarkers(t, markers));
+        segment.retimeline(voids, truncations);
+      }
+      this.#logger.info(
+        {
+          seq: last.seq,
+          epoch: last.epoch.toString(),
+          targetLsn: lsnToString(last.targetLsn),
+          fromLsn: lsnToString(last.fromLsn),
+          voids: voids.length,
+        },
+        'backtrack marker applied: segments moved to the new timeline',
+      );
+    });
+  }
+
   #gossipPull(pg: number, afterLsn: Lsn, uptoLsn: Lsn, maxBytes: number): GossipRecordsMessage {
     const segment = this.#segment(pg);
     const records: RedoRecord[] = [];
@@ -649,7 +748,11 @@ export class StorageNode {
       pg,
       peerScl: segment.scl,
       epoch: this.epoch,
-      truncations: segment.truncations.map((t) => ({ ...t })),
+      // Marker voids too: a recovering writer's walk (and a peer that missed the marker) must see them.
+      truncations: [
+        ...segment.truncations.map((t) => ({ ...t })),
+        ...markerVoidsAsTruncations(this.#backtrackMarkers),
+      ],
       records,
     };
   }
@@ -789,8 +892,13 @@ export class StorageNode {
         if (segment.kind !== 'full') continue;
         const floor = this.#floorOf(segment.pg);
         if (floor === undefined) continue; // no reader has told us its read point: keep everything
-        // Only versions the coalescer has settled (not a batch a truncation is about to undo) count.
-        const settled = lsnMin(floor, segment.coalescedLsn);
+        // Only versions the coalescer has settled (not a batch a truncation is about to undo) count,
+        // and none above the backtrack floor: a backtrack may go back to any point above it (ADR 015).
+        const backtrackFloor = this.#writerFloor?.backtrack;
+        const settled = lsnMin(
+          lsnMin(floor, segment.coalescedLsn),
+          typeof backtrackFloor === 'bigint' ? backtrackFloor : LSN_MAX,
+        );
         let previous: { pageNo: number; lsn: Lsn; createdAtMs: number } | undefined;
         let newestSettled: { pageNo: number; lsn: Lsn } | undefined;
         const prune = () => {
@@ -802,6 +910,12 @@ export class StorageNode {
         for (const v of this.#pages.versionHeadersOf(segment.pg, this.#gcCursor.get(segment.pg))) {
           if (examined++ >= gcVersionsPerTick) break;
           if (previous && previous.pageNo !== v.pageNo) prune();
+          // A version off the timeline supersedes nothing; below the floor no backtrack can bring it back.
+          if (segment.backtrackVoidOf(v.lsn)) {
+            if (v.lsn <= settled) doomed.push({ pg: segment.pg, pageNo: v.pageNo, lsn: v.lsn });
+            last = v;
+            continue;
+          }
           // `previous` is superseded by v when v is the same page and still visible at the floor.
           if (
             previous &&

@@ -200,6 +200,30 @@ export class LogShipper {
       this.#durability.allocated(lsn, pg, recordIsCpl(record));
       return record;
     });
+    return this.#send(records);
+  }
+
+  /**
+   * A global secondary's replica applier (services/replica-applier): ships records that already carry
+   * the primary's LSNs and backlinks, unchanged. They must continue what was shipped (LSNs ascending,
+   * above every LSN shipped so far; the LSN space may have gaps — a primary recovery skips a range).
+   */
+  shipReplicated(records: RedoRecord[]): ShippedBatch {
+    if (this.#fenced) return { records: [], durable: Promise.reject(this.#fenced) };
+    assert(records.length > 0, 'a batch holds at least one record');
+    for (const record of records) {
+      assert(
+        record.lsn >= this.#nextLsn,
+        () => `replicated LSN ${record.lsn} is not above ${this.#nextLsn - 1n}`,
+      );
+      this.#nextLsn = record.lsn + 1n;
+      this.#pgTails.set(record.pg, record.lsn);
+      this.#durability.allocated(record.lsn, record.pg, recordIsCpl(record));
+    }
+    return this.#send(records);
+  }
+
+  #send(records: RedoRecord[]): ShippedBatch {
     const lastLsnByPg = new Map<number, Lsn>();
     const byNode = new Map<string, { chunks: RedoRecord[][]; bytes: number }>();
     for (const record of records) {

@@ -3,6 +3,7 @@
 // --http-port. Prints {"ready":true,...} with its ports and how long the open took. With --redo-stream it
 // also publishes every durable batch to the region's Kinesis redo stream (redo-publisher.ts).
 import { kinesisClient, s3Client } from '../../core/aws/clients.ts';
+import { BacktrackFloor } from '../../core/backtrack/floor.ts';
 import { parseBinlogFormat, TriggerCapture } from '../../core/binlog/capture.ts';
 import { consistentPointRoute, encodeConsistentPoint } from '../../core/cluster/consistent-point.ts';
 import { startDataApiServer } from '../../core/data-api/server.ts';
@@ -54,6 +55,8 @@ options:
   --read-point-floor-window-ms N  PGMRPL trails VDL by this long (default 300000): storage may collect
                           page versions below it, so a reader transaction or snapshot older than
                           this may have page reads refused (readers do not report read points yet)
+  --backtrack-window-s N  storage keeps log and page versions this far back for backtrack (default 0:
+                          off): the writer sends the floor (the VDL at now − window) with CollectionFloor
 ${mysqlFlagUsage}
 ${addressFlagUsage(26)}
   --help                  this text`;
@@ -70,6 +73,7 @@ const { values } = parseFlags('writer', {
   'statement-timeout-ms': { type: 'string', default: '45000' },
   'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
   'read-point-floor-window-ms': { type: 'string', default: '300000' },
+  'backtrack-window-s': { type: 'string', default: '0' },
   'redo-stream': { type: 'string' },
   'backup-bucket': { type: 'string' },
   'redo-buffer-bytes': { type: 'string', default: String(publishBufferBytesMax) },
@@ -105,7 +109,8 @@ function intFlag(
     | 'statement-timeout-ms'
     | 'idle-transaction-timeout-ms'
     | 'redo-buffer-bytes'
-    | 'read-point-floor-window-ms',
+    | 'read-point-floor-window-ms'
+    | 'backtrack-window-s',
 ): number {
   return nonNegativeIntFlag('writer', name, values[name]);
 }
@@ -220,19 +225,22 @@ publisher?.start();
 // keeps it in memory only, and without it never collects a page version.
 const readPointFloorIntervalMs = 5_000;
 const readPointFloor = new ReadPointFloor(intFlag('read-point-floor-window-ms'));
+// The backtrack window's start as an LSN (ADR 015): storage keeps log and page versions above it.
+const backtrackFloor = new BacktrackFloor(intFlag('backtrack-window-s') * 1000, Date.now());
 const floorTimer = setInterval(() => {
   const lsn = readPointFloor.advance(Date.now(), shipper.vdl, engine.oldestReadPoint());
   // Log collection's inputs from the writer (ADR 013): the archive watermark when continuous backup
   // runs (records at or below it are in S3; 0 until it has been read), 'none' without backup;
   // backtrack and the global secondary do not hold the log yet.
   const archive = publisher ? (publisher.snapshot().watermarkLsn ?? 0n) : 'none';
+  backtrackFloor.note(Date.now(), shipper.vdl);
   for (const client of clients.values()) {
     client
       .request({
         type: 'collectionFloor',
         epoch: recovered.epoch,
         archive,
-        backtrack: 'none',
+        backtrack: backtrackFloor.floor(Date.now()),
         globalSecondary: 'none',
       })
       .catch(() => undefined);

@@ -28,6 +28,7 @@ import { registerCleanup, removeOnExit, runCommand, runCommandSync, signal } fro
 import { recoveryUnderLoad } from '../recovery.ts';
 import type {
   ClientsResult,
+  MysqlEndpoint,
   Params,
   RecoveryResult,
   Row,
@@ -102,6 +103,16 @@ export class BorealisDriver implements SystemDriver {
       reader: dataApiClient(status.endpoints.reader),
       arns,
     };
+  }
+
+  /** The proxy's MySQL cluster endpoint and account (`--driver sysbench`), from `borealis status --json`. */
+  mysqlEndpoint(): MysqlEndpoint {
+    const endpoint = this.#status?.endpoints.mysql?.writer;
+    const account = this.#status?.mysql;
+    if (endpoint === undefined || account === undefined)
+      throw new Error('borealis status: no MySQL endpoint (is the proxy older than ADR 017?)');
+    const colon = endpoint.lastIndexOf(':');
+    return { host: endpoint.slice(0, colon), port: Number(endpoint.slice(colon + 1)), ...account };
   }
 
   async #freshStatus(): Promise<ClusterStatus> {

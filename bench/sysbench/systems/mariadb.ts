@@ -13,6 +13,7 @@ import { removeOnExit, runCommand, type Started, signal, startProcess, stopProce
 import { recoveryUnderLoad } from '../recovery.ts';
 import type {
   ClientsResult,
+  MysqlEndpoint,
   Params,
   RecoveryResult,
   Row,
@@ -53,6 +54,12 @@ export class MariaDbDriver implements SystemDriver {
   #binaries: Binaries = { server: 'mariadbd', installer: 'mariadb-install-db' };
 
   constructor(private readonly log: (line: string) => void) {}
+
+  /** Where a MySQL client (Debian's sysbench, `--driver sysbench`) reaches the primary. */
+  mysqlEndpoint(): MysqlEndpoint {
+    if (!this.#primary) throw new Error('mariadb: not started');
+    return { host: '127.0.0.1', port: this.#primary.port, user, password, database };
+  }
 
   async start(): Promise<void> {
     this.#binaries = await ensureInstalled(this.log);

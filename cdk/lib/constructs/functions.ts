@@ -75,6 +75,9 @@ export const functionAccess: Readonly<Record<FunctionName, FunctionAccess>> = {
     putsEvents: false,
     putsBinlog: true,
   },
+  // No backup objects: it only reads the secondary region's topology and calls its replica applier
+  // (the cross-region grant and network path are not wired in the stacks yet: docs/global.md).
+  'global-replicator': { objects: [], readsTopology: false, putsEvents: false },
 };
 
 /** Where the binlog streamer keeps fragments and large envelopes (functions/binlog-streamer/). */
@@ -193,6 +196,8 @@ export class Functions extends Construct {
   }
 
   #grant(role: iam.Role, access: FunctionAccess, props: FunctionsProps): void {
+    // A function that touches no backup object gets no bucket or key statement at all.
+    if (access.objects.length === 0) return;
     const writes = access.objects.includes('s3:PutObject');
     const objectKeys = access.binlogObjectsOnly ? binlogObjectPrefix(props.clusterName) : '';
     role.addToPolicy(

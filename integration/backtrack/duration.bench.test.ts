@@ -1,0 +1,115 @@
+// Backtrack duration (request → first write accepted) for a small and a larger database and for a
+// short vs a longer distance, and the log bytes a write load adds per hour (what the window costs).
+// A measurement, not a CI test: runs only with BOREALIS_BACKTRACK_BENCH=1 (docs/benchmarks.md).
+// BOREALIS_BACKTRACK_BENCH_MB (default 20) sizes the larger database, _DISTANCE_S (default 60) the
+// longer distance.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalCluster } from '../../embedded/cluster.ts';
+import { controlPlanePost, endpointClients, startTestCluster } from '../harness/cluster.ts';
+import type { Sql } from '../harness/sql.ts';
+import { makeTempDir } from '../harness/temp.ts';
+import { settled } from './settle.ts';
+
+const enabled = process.env.BOREALIS_BACKTRACK_BENCH === '1';
+const largeMb = Number(process.env.BOREALIS_BACKTRACK_BENCH_MB ?? '20');
+const distanceS = Number(process.env.BOREALIS_BACKTRACK_BENCH_DISTANCE_S ?? '60');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!enabled)('backtrack duration (benchmark)', () => {
+  const dir = makeTempDir('backtrack-bench');
+  let cluster: LocalCluster;
+  let writer: Sql;
+
+  beforeAll(async () => {
+    cluster = await startTestCluster({
+      dir: dir.path,
+      readers: 1,
+      controlPlaneArgs: [
+        '--backtrack-window-s',
+        '3600',
+        '--binlog-format',
+        'OFF',
+        '--pages-per-pg',
+        '131072',
+      ],
+    });
+    ({ writer } = endpointClients(await cluster.status()));
+  }, 180_000);
+
+  afterAll(async () => {
+    await settled(cluster);
+    await cluster?.stop();
+    dir.remove();
+  }, 60_000);
+
+  async function retrying<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (attempt >= 300) throw error;
+        await sleep(50);
+      }
+    }
+  }
+
+  /** Backtrack to `to`; ms from the request to the first write the proxy gets acknowledged. */
+  async function measure(to: number): Promise<{ completedMs: number; firstWriteMs: number }> {
+    const started = performance.now();
+    const firstWrite = (async () => {
+      await sleep(20);
+      await retrying(() => writer.exec('INSERT INTO probe VALUES (1)'));
+      return performance.now() - started;
+    })();
+    const result = await controlPlanePost<{ Status: string }>(cluster, '/backtrack', {
+      to: new Date(to).toISOString(),
+    });
+    const completedMs = performance.now() - started;
+    expect(result.Status).toBe('completed');
+    // A write acknowledged before the switch (during the drain) does not count: wait for one after.
+    let firstWriteMs = await firstWrite;
+    if (firstWriteMs < completedMs - 1_000) {
+      await retrying(() => writer.exec('INSERT INTO probe VALUES (2)'));
+      firstWriteMs = performance.now() - started;
+    }
+    return { completedMs: Math.round(completedMs), firstWriteMs: Math.round(firstWriteMs) };
+  }
+
+  const logBytes = async () =>
+    (await cluster.status()).storageNodes.reduce((sum, n) => sum + (n.log?.bytes ?? 0), 0);
+
+  it('small vs larger database, short vs longer distance', async () => {
+    await writer.exec('CREATE TABLE probe (x INTEGER)');
+    await writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
+    for (let i = 0; i < 100; i++) await writer.exec('INSERT INTO t (v) VALUES (randomblob(100))');
+    await sleep(1_000);
+    const small = await measure(Date.now() - 500);
+
+    // A larger database: largeMb of 100 KB blobs.
+    for (let i = 0; i < largeMb * 10; i++) await writer.exec('INSERT INTO t (v) VALUES (randomblob(100000))');
+    await sleep(1_000);
+    const large = await measure(Date.now() - 500);
+
+    // A longer distance: distanceS of small writes, then back to its start.
+    const from = Date.now();
+    const bytesBefore = await logBytes();
+    let writes = 0;
+    while (Date.now() - from < distanceS * 1000) {
+      await writer.exec('INSERT INTO t (v) VALUES (randomblob(200))');
+      writes++;
+    }
+    const bytesPerHour = ((await logBytes()) - bytesBefore) * (3_600_000 / (Date.now() - from));
+    const far = await measure(from);
+    const near = await measure(Date.now() - 1_000);
+    console.log(
+      JSON.stringify({
+        smallDb: small,
+        largeDb: { mb: largeMb, ...large },
+        distance: { seconds: distanceS, ...far },
+        distance1s: near,
+        writesDuringDistance: writes,
+        logBytesPerHourAllNodes: Math.round(bytesPerHour),
+      }),
+    );
+  }, 900_000);
+});

@@ -1,0 +1,444 @@
+// Backtrack, the control plane's side (ADR 015): checks a request, keeps the DBClusterBacktrack
+// history (backtracks.json in the cluster dir, durable), and runs a backtrack as a planned failover
+// whose gap between the old writer stopping and the new one opening does the work: fence and recover
+// the volume (epoch bump, cut above VDL), find the target commit on the timeline as it was at T (a
+// read quorum of every PG answers), push the grown marker list to storage until a write quorum of
+// every PG has it fsync'd, stop the readers (their caches hold the old timeline). The writer then
+// opens on the new timeline like after any failover; readers come back and subscribe to it.
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  checkBacktrackRequest,
+  type DbClusterBacktrack,
+  earliestBacktrackTimeMs,
+} from '../../core/backtrack/request.ts';
+import {
+  type BacktrackMarker,
+  currentTimeline,
+  markerListProblem,
+  nextMarker,
+  onTimeline,
+  timelineAt,
+} from '../../core/backtrack/timeline.ts';
+import { storageClients } from '../../core/engine/instance.ts';
+import type { Logger } from '../../core/log.ts';
+import { type Lsn, lsnToString } from '../../core/lsn.ts';
+import { isReadQuorum, isWriteQuorum } from '../../core/quorum.ts';
+import type { VolumeConfig } from '../../core/volume.ts';
+import { markersFromJson, markersToJson, timelineToJson } from '../storage-node/backtrack.ts';
+import { recoverVolume } from '../writer/recovery.ts';
+import { type Controller, ControlPlaneError } from './controller.ts';
+
+/** Entries of the history kept (oldest go first): a bound, as for failovers. */
+const historyKept = 1_000;
+/** How long the marker push may take to reach a write quorum of every PG. */
+const markerPushTimeoutMs = 15_000;
+const adminRequestTimeoutMs = 3_000;
+const readerStopGraceMs = 300;
+
+export interface BacktrackServiceOptions {
+  dir: string;
+  volume: VolumeConfig;
+  logger: Logger;
+  controller: Controller;
+  /** --backtrack-window-s: 0 = off. */
+  windowSeconds: number;
+  binlogOn: boolean;
+  /** A Global Database member refuses backtrack (set by the global database's control plane). */
+  isGlobalMember: boolean;
+  clock?: () => number;
+}
+
+export interface BacktrackRequestBody {
+  to: string;
+  useEarliestTimeOnPointInTimeUnavailable?: boolean;
+  force?: boolean;
+}
+
+interface HistoryFile {
+  version: 1;
+  /** When the cluster first kept backtrack history (the earliest time a backtrack can reach). */
+  retainedSinceMs: number;
+  windowSeconds: number;
+  backtracks: DbClusterBacktrack[];
+  markers: ReturnType<typeof markersToJson>;
+}
+
+export class BacktrackService {
+  readonly #options: BacktrackServiceOptions;
+  readonly #clock: () => number;
+  readonly #path: string;
+  #state: {
+    retainedSinceMs: number;
+    windowSeconds: number;
+    backtracks: DbClusterBacktrack[];
+    markers: BacktrackMarker[];
+  };
+  #inProgress: string | undefined;
+
+  constructor(options: BacktrackServiceOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? Date.now;
+    this.#path = join(options.dir, 'backtracks.json');
+    this.#state = existsSync(this.#path)
+      ? readHistory(this.#path)
+      : { retainedSinceMs: this.#clock(), windowSeconds: 0, backtracks: [], markers: [] };
+    // Storage keeps the window's history only from when a window was first set (or widened).
+    if (options.windowSeconds > this.#state.windowSeconds) this.#state.retainedSinceMs = this.#clock();
+    this.#state.windowSeconds = options.windowSeconds;
+    // A control plane that stopped mid-backtrack: the failover it ran finished or not, the markers on
+    // storage say which; the entry itself cannot finish any more.
+    for (const b of this.#state.backtracks) {
+      if (b.Status === 'pending' || b.Status === 'applying') {
+        b.Status = 'failed';
+        b.StatusReason = 'the control plane restarted during the backtrack';
+      }
+    }
+    this.#save();
+  }
+
+  get windowSeconds(): number {
+    return this.#options.windowSeconds;
+  }
+
+  earliestBacktrackTimeMs(): number | undefined {
+    return earliestBacktrackTimeMs(this.#clock(), this.#options.windowSeconds, this.#state.retainedSinceMs);
+  }
+
+  list(): DbClusterBacktrack[] {
+    return this.#state.backtracks.map((b) => ({ ...b }));
+  }
+
+  /**
+   * Aurora's BacktrackChangeRecordsStored: redo records storage holds (one copy: each segment's held
+   * index entries, summed over the nodes' last health reports, divided by the six copies of a PG).
+   */
+  changeRecordsStored(): number {
+    let records = 0;
+    for (const slot of this.#options.controller.fleet.storage.values()) {
+      const segments = slot.health?.segments;
+      if (!Array.isArray(segments)) continue;
+      for (const s of segments) records += typeof s?.records === 'number' ? s.records : 0;
+    }
+    return Math.round(records / 6);
+  }
+
+  /** Aurora's BacktrackWindowActual (minutes): how far back a backtrack can go now. */
+  windowActualMinutes(): number {
+    const earliest = this.earliestBacktrackTimeMs();
+    return earliest === undefined ? 0 : (this.#clock() - earliest) / 60_000;
+  }
+
+  /** What `status --json` shows. */
+  summary(): { backtrackWindowSeconds: number; earliestBacktrackTime: string | null; backtracks: number } {
+    const earliest = this.earliestBacktrackTimeMs();
+    return {
+      backtrackWindowSeconds: this.#options.windowSeconds,
+      earliestBacktrackTime: earliest === undefined ? null : new Date(earliest).toISOString(),
+      backtracks: this.#state.backtracks.length,
+    };
+  }
+
+  /** Runs one backtrack to its end; bad input throws BadRequest/Conflict and changes nothing. */
+  async backtrack(body: BacktrackRequestBody): Promise<DbClusterBacktrack> {
+    const nowMs = this.#clock();
+    const check = checkBacktrackRequest({
+      to: body.to,
+      nowMs,
+      windowSeconds: this.#options.windowSeconds,
+      earliestBacktrackTimeMs: this.earliestBacktrackTimeMs(),
+      useEarliestTimeOnPointInTimeUnavailable: body.useEarliestTimeOnPointInTimeUnavailable === true,
+      force: body.force === true,
+      binlogOn: this.#options.binlogOn,
+      isGlobalMember: this.#options.isGlobalMember,
+      inProgress:
+        this.#inProgress ?? (this.#options.controller.failoverInProgress ? 'a failover' : undefined),
+    });
+    if (!check.ok) {
+      const code = check.awsError === 'InvalidDBClusterStateFault' ? 'Conflict' : 'BadRequest';
+      throw new ControlPlaneError(code, `${check.awsError}: ${check.message}`);
+    }
+    const writer = this.#options.controller.writer;
+    if (!writer) throw new ControlPlaneError('Conflict', 'InvalidDBClusterStateFault: no writer is running');
+    const entry: DbClusterBacktrack = {
+      BacktrackIdentifier: `backtrack-${this.#state.backtracks.length + 1}-${nowMs.toString(36)}`,
+      BacktrackTo: new Date(check.timeMs).toISOString(),
+      BacktrackedFrom: new Date(nowMs).toISOString(),
+      BacktrackRequestCreationTime: new Date(nowMs).toISOString(),
+      Status: 'pending',
+    };
+    this.#inProgress = entry.BacktrackIdentifier;
+    this.#state.backtracks.push(entry);
+    if (this.#state.backtracks.length > historyKept) this.#state.backtracks.shift();
+    this.#save();
+    const log = this.#options.logger.child({ backtrack: entry.BacktrackIdentifier });
+    let failure: Error | undefined;
+    let applied = false;
+    try {
+      const event = await this.#options.controller.failover({
+        planned: true,
+        reason: `backtrack ${entry.BacktrackIdentifier} to ${entry.BacktrackTo}`,
+        target: writer.id,
+        beforeStart: async () => {
+          entry.Status = 'applying';
+          this.#save();
+          try {
+            await this.#apply(check.timeMs, log);
+            applied = true;
+          } catch (error) {
+            // The writer opens on the old timeline: the cluster is as it was before the request.
+            failure = error as Error;
+            log.error({ err: failure.message }, 'backtrack failed; the cluster stays where it was');
+          }
+        },
+      });
+      if (!event) failure ??= new Error('the control plane is stopping');
+    } catch (error) {
+      failure ??= error as Error;
+    } finally {
+      this.#inProgress = undefined;
+    }
+    entry.Status = applied && !failure ? 'completed' : 'failed';
+    if (entry.Status === 'failed') entry.StatusReason = failure?.message ?? 'unknown';
+    this.#save();
+    return { ...entry };
+  }
+
+  /** The storage half: runs while no writer is open (the failover's gap). */
+  async #apply(timeMs: number, log: Logger): Promise<void> {
+    const { volume } = this.#options;
+    const clients = storageClients(volume);
+    try {
+      // Fence and cut: nothing above VDL survives, and every LSN up to `fromLsn` is spent.
+      const started = performance.now();
+      const recovered = await recoverVolume({ volume, clients, logger: log, timeoutMs: 20_000 });
+      const fromLsn = recovered.nextLsn - 1n;
+      const recoveredMs = performance.now();
+      const markers = await this.#longestMarkers();
+      const target = await this.#findTarget(markers, timeMs, recovered.vdl);
+      const targetMs = performance.now();
+      const marker = nextMarker(markers, target ? [target] : [], {
+        timeMs,
+        nowMs: this.#clock(),
+        epoch: recovered.epoch + 1n,
+        fromLsn,
+      });
+      const next = [...markers, marker];
+      await this.#pushMarkers(next);
+      this.#state.markers = next;
+      this.#save();
+      log.warn(
+        {
+          seq: marker.seq,
+          targetLsn: lsnToString(marker.targetLsn),
+          fromLsn: lsnToString(fromLsn),
+          vdl: lsnToString(recovered.vdl),
+          // Where the switch's time goes: fence + cut, target search, marker on a write quorum.
+          recoverMs: Math.round(recoveredMs - started),
+          targetMs: Math.round(targetMs - recoveredMs),
+          pushMs: Math.round(performance.now() - targetMs),
+        },
+        'backtrack marker on a write quorum of every PG',
+      );
+      // Readers cache pages of the old timeline: they restart and subscribe to the new writer (in
+      // parallel, with a short grace: a reader has nothing to flush).
+      const fleet = this.#options.controller.fleet;
+      const readers = [...fleet.instances.values()].filter((s) => s.role === 'reader' && s.state !== 'down');
+      await Promise.all(readers.map((slot) => fleet.stopInstance(slot.id, readerStopGraceMs)));
+      for (const slot of readers) slot.restartAt = Date.now();
+    } finally {
+      for (const c of clients.values()) c.close();
+    }
+  }
+
+  /** Ours, or a longer list some node holds that extends it (a backtrack this process did not finish). */
+  async #longestMarkers(): Promise<BacktrackMarker[]> {
+    let best = this.#state.markers;
+    const lists = await Promise.all(
+      this.#options.volume.nodes.map(async (n) => {
+        try {
+          const body = (await admin(n, 'GET', '/admin/backtrack')) as { markers: unknown };
+          return markersFromJson(body.markers);
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    for (const list of lists) {
+      if (!list || list.length <= best.length || markerListProblem(list)) continue;
+      const prefix = JSON.stringify(markersToJson(list.slice(0, best.length)));
+      if (prefix === JSON.stringify(markersToJson(best))) best = list;
+    }
+    return best;
+  }
+
+  /** The newest commit on the timeline as it was at T with commit time <= T, from a read quorum of every PG. */
+  async #findTarget(
+    markers: BacktrackMarker[],
+    timeMs: number,
+    vdl: Lsn,
+  ): Promise<{ lsn: Lsn; commitTimeMs: number } | undefined> {
+    const { volume } = this.#options;
+    const timeline = timelineAt(markers, timeMs);
+    const current = currentTimeline(markers);
+    const answers = await Promise.all(
+      volume.nodes.map(async (n) => {
+        try {
+          const body = (await admin(n, 'POST', '/admin/backtrack/target', {
+            timeline: timelineToJson(timeline),
+            timeMs,
+          })) as { segments: { pg: number; lsn: string; commitTimeMs: number }[] };
+          return { node: n.id, segments: body.segments };
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    let best: { lsn: Lsn; commitTimeMs: number } | undefined;
+    for (const p of volume.placement) {
+      const responded = p.segments.map((s) => answers.some((a) => a?.node === s.nodeId));
+      if (
+        !isReadQuorum(
+          responded,
+          p.segments.map((s) => s.kind),
+        )
+      ) {
+        throw new Error(`pg ${p.pg}: no read quorum answered the backtrack target search`);
+      }
+    }
+    for (const a of answers) {
+      for (const s of a?.segments ?? []) {
+        const lsn = BigInt(s.lsn);
+        // On the current timeline nothing above VDL was durable (recovery just cut it).
+        if (lsn === 0n || (onTimeline(current, lsn) && lsn > vdl)) continue;
+        if (!best || lsn > best.lsn) best = { lsn, commitTimeMs: s.commitTimeMs };
+      }
+    }
+    return best;
+  }
+
+  /** Sends the list to every node until a write quorum of every PG has made it durable. */
+  async #pushMarkers(markers: BacktrackMarker[]): Promise<void> {
+    const { volume } = this.#options;
+    const acked = new Set<string>();
+    const deadline = Date.now() + markerPushTimeoutMs;
+    const body = { markers: markersToJson(markers) };
+    for (;;) {
+      await Promise.all(
+        volume.nodes
+          .filter((n) => !acked.has(n.id))
+          .map(async (n) => {
+            try {
+              await admin(n, 'POST', '/admin/backtrack', body);
+              acked.add(n.id);
+            } catch {
+              // down or fenced: not counted
+            }
+          }),
+      );
+      const short = volume.placement.find(
+        (p) =>
+          !isWriteQuorum(
+            p.segments.map((s) => acked.has(s.nodeId)),
+            p.segments.map((s) => s.kind),
+          ),
+      );
+      if (!short) return;
+      if (Date.now() > deadline)
+        throw new Error(`pg ${short.pg}: the backtrack marker reached no write quorum`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  #save(): void {
+    const file: HistoryFile = {
+      version: 1,
+      retainedSinceMs: this.#state.retainedSinceMs,
+      windowSeconds: this.#state.windowSeconds,
+      backtracks: this.#state.backtracks,
+      markers: markersToJson(this.#state.markers),
+    };
+    writeDurably(this.#path, JSON.stringify(file));
+  }
+}
+
+async function admin(
+  node: { host: string; httpPort: number; id: string },
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const response = await fetch(`http://${node.host}:${node.httpPort}${path}`, {
+    method,
+    signal: AbortSignal.timeout(adminRequestTimeoutMs),
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${node.id} ${method} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text);
+}
+
+function readHistory(path: string): {
+  retainedSinceMs: number;
+  windowSeconds: number;
+  backtracks: DbClusterBacktrack[];
+  markers: BacktrackMarker[];
+} {
+  const file = JSON.parse(readFileSync(path, 'utf8')) as HistoryFile;
+  return {
+    retainedSinceMs: file.retainedSinceMs,
+    windowSeconds: file.windowSeconds ?? 0,
+    backtracks: file.backtracks,
+    markers: markersFromJson(file.markers),
+  };
+}
+
+/** temp file, fsync, rename, fsync of the directory: whole or absent after a crash. */
+function writeDurably(path: string, text: string): void {
+  const temp = `${path}.tmp`;
+  const fd = openSync(temp, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+  const dirFd = openSync(join(path, '..'), 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/** `POST /backtrack` (runs one to its end) and `GET /backtracks` (the history); others: not ours. */
+export async function backtrackApi(
+  service: BacktrackService,
+  route: string,
+  body: unknown,
+): Promise<{ status: number; body?: unknown } | undefined> {
+  if (route === 'GET /backtracks') {
+    return { status: 200, body: { ...service.summary(), backtracks: service.list() } };
+  }
+  if (route !== 'POST /backtrack') return undefined;
+  const b = body as Partial<Record<string, unknown>> | undefined;
+  const allowed = ['to', 'useEarliestTimeOnPointInTimeUnavailable', 'force'];
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) {
+    throw new ControlPlaneError('BadRequest', 'InvalidParameterValue: body must be a JSON object with "to"');
+  }
+  const unknown = Object.keys(b).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0)
+    throw new ControlPlaneError('BadRequest', `InvalidParameterValue: unknown field ${unknown.join(', ')}`);
+  if (typeof b.to !== 'string' || b.to.length > 64) {
+    throw new ControlPlaneError('BadRequest', 'InvalidParameterValue: "to" must be an ISO 8601 time');
+  }
+  for (const flag of ['useEarliestTimeOnPointInTimeUnavailable', 'force']) {
+    if (b[flag] !== undefined && typeof b[flag] !== 'boolean') {
+      throw new ControlPlaneError('BadRequest', `InvalidParameterValue: ${flag} must be true or false`);
+    }
+  }
+  return { status: 200, body: await service.backtrack(b as unknown as BacktrackRequestBody) };
+}
