@@ -54,6 +54,9 @@ export class LocalProcessFleet implements Fleet {
   readonly instances = new Map<string, InstanceSlot>();
   /** The child behind each slot's current process (slot.process is the same object). */
   readonly #children = new Map<StorageSlot | InstanceSlot, ManagedProcess>();
+  /** Spawns waiting for their ready line: stopAll waits for them, so none outlives the fleet. */
+  readonly #spawning = new Set<Promise<unknown>>();
+  #stopped = false;
   #incarnations = 0;
 
   constructor(
@@ -83,7 +86,7 @@ export class LocalProcessFleet implements Fleet {
     slot.starting = true;
     try {
       const placed = this.options.placement?.storage[id];
-      const process = await spawnProcess({
+      const process = await this.#spawn({
         name: `storage-${id}`,
         entry: entries.storage,
         ...(placed && { launcher: placed.launcher }),
@@ -148,7 +151,7 @@ export class LocalProcessFleet implements Fleet {
           ];
     let process: ManagedProcess;
     try {
-      process = await spawnProcess({
+      process = await this.#spawn({
         name: id,
         entry: role === 'writer' ? (this.options.writerEntry ?? entries.writer) : entries.reader,
         ...(placed && { launcher: placed.launcher }),
@@ -211,7 +214,31 @@ export class LocalProcessFleet implements Fleet {
   }
 
   async stopAll(): Promise<void> {
+    this.#stopped = true;
     for (const slot of this.instances.values()) if (slot.process?.running) slot.state = 'stopping';
-    await Promise.all([...this.#children.values()].map((p) => p.stop()));
+    await Promise.all([
+      ...[...this.#children.values()].map((p) => p.stop()),
+      ...[...this.#spawning].map((p) => p.catch(() => undefined)),
+    ]);
+  }
+
+  /**
+   * spawnProcess, tracked until ready: a process that becomes ready after stopAll began (a reader a
+   * failover or backtrack was restarting) is stopped at once instead of outliving the fleet.
+   */
+  async #spawn(options: Parameters<typeof spawnProcess>[0]): Promise<ManagedProcess> {
+    if (this.#stopped) throw new Error(`fleet stopped: ${options.name} not started`);
+    const spawning = spawnProcess(options);
+    this.#spawning.add(spawning);
+    try {
+      const process = await spawning;
+      if (this.#stopped) {
+        await process.stop();
+        throw new Error(`fleet stopped while ${options.name} started`);
+      }
+      return process;
+    } finally {
+      this.#spawning.delete(spawning);
+    }
   }
 }
