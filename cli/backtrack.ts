@@ -79,7 +79,7 @@ export function registerBacktrack(program: Command, ctx: CommandContext): void {
       '--use-earliest-time-on-point-in-time-unavailable',
       'when --to is before the earliest backtrack time, go to the earliest time instead of failing',
     )
-    .option('--force', 'backtrack even though binary logging is on (a control event tells binlog consumers)')
+    .option('--force', 'backtrack even though binary logging is on (binlog consumers are not told yet)')
     .option('--json', 'print the DBClusterBacktrack document (list: the whole history)')
     .addHelpText(
       'after',

@@ -211,6 +211,7 @@ try {
       '--backtrack-window-s',
       values['backtrack-window-s']!,
       ...(values['restore-job'] ? ['--restore-job', values['restore-job']] : []),
+      ...(emulators && values.global ? ['--global-primary'] : []),
     ],
   });
   status = await cluster.status();

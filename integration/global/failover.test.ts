@@ -100,6 +100,19 @@ describe('global database: cross-region failover', () => {
     expect(noLoss.stderr).toMatch(/--allow-data-loss/);
     const toPrimary = await cliFails(system, 'global', 'failover', '--to', 'us-east-1', '--allow-data-loss');
     expect(toPrimary.stderr).toMatch(/already the primary region/);
+    // Backtrack is refused on both members, as on Aurora.
+    const backtrackPrimary = await cliFails(system, 'backtrack', '--to', new Date().toISOString());
+    expect(backtrackPrimary.code).toBe(1);
+    expect(backtrackPrimary.stderr).toMatch(/Global Database member cannot be backtracked/);
+    const backtrackSecondary = await fetch(
+      `${readGlobalState(dir.path)!.secondaries[0]!.controlPlaneUrl}/backtrack`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to: new Date().toISOString() }),
+      },
+    );
+    expect(await backtrackSecondary.text()).toMatch(/Global Database member cannot be backtracked/);
     const before = JSON.parse((await system.cli('global', 'status', '--json')).stdout) as GlobalStatus;
     expect(before.members.map((m) => [m.region, m.isWriter])).toEqual([
       ['us-east-1', true],

@@ -71,6 +71,8 @@ options:
                             (a launcher and an address each; network-partition tests)
   --global-secondary        a Global Database secondary cluster: the writer slot runs the replica
                             applier (services/replica-applier), which applies the primary's redo
+  --global-primary          the primary cluster of a Global Database (a secondary replicates it):
+                            backtrack is refused, as on Aurora
   --fleet local|ecs         where storage nodes and instances run (default local: child processes;
                             ecs: ECS tasks, configured by BOREALIS_ECS_* variables — see ecs-fleet-env.ts)
 ${addressFlagUsage(28)}
@@ -102,6 +104,7 @@ const { values } = parseFlags('control-plane', {
   'restore-job': { type: 'string' },
   fleet: { type: 'string', default: 'local' },
   'global-secondary': { type: 'boolean', default: false },
+  'global-primary': { type: 'boolean', default: false },
   placement: { type: 'string' },
   ...addressFlagOptions,
   help: { type: 'boolean', default: false },
@@ -297,9 +300,8 @@ const backtrack = new BacktrackService({
   controller,
   windowSeconds: backtrackWindowSeconds,
   binlogOn: binlogFormat === 'ROW',
-  // A Global Database member refuses backtrack (Aurora): the secondary is known here; a primary with
-  // a secondary attached is not yet (the global database's control plane will set it).
-  isGlobalMember: values['global-secondary'] === true,
+  // A Global Database member refuses backtrack (Aurora): a secondary, or the primary it replicates.
+  isGlobalMember: values['global-secondary'] === true || values['global-primary'] === true,
 });
 // Aurora's backtrack metrics (ADR 015).
 new Gauge({
