@@ -1,21 +1,21 @@
 // Backtrack duration (request → first write accepted) for a small and a larger database and for a
 // short vs a longer distance, and the log bytes a write load adds per hour (what the window costs).
-// A measurement, not a CI test: runs only with BOREALIS_BACKTRACK_BENCH=1 (docs/benchmarks.md).
+// A measurement, not a CI test: `npm run bench:backtrack` runs it with its own vitest config (this
+// folder's), so `npm test` never picks it up (docs/benchmarks.md).
 // BOREALIS_BACKTRACK_BENCH_MB (default 20) sizes the larger database, _DISTANCE_S (default 60) the
 // longer distance.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalCluster } from '../../embedded/cluster.ts';
-import { controlPlanePost, endpointClients, startTestCluster } from '../harness/cluster.ts';
-import type { Sql } from '../harness/sql.ts';
-import { makeTempDir } from '../harness/temp.ts';
-import { settled } from './settle.ts';
+import { settled } from '../../integration/backtrack/settle.ts';
+import { controlPlanePost, endpointClients, startTestCluster } from '../../integration/harness/cluster.ts';
+import type { Sql } from '../../integration/harness/sql.ts';
+import { makeTempDir } from '../../integration/harness/temp.ts';
 
-const enabled = process.env.BOREALIS_BACKTRACK_BENCH === '1';
 const largeMb = Number(process.env.BOREALIS_BACKTRACK_BENCH_MB ?? '20');
 const distanceS = Number(process.env.BOREALIS_BACKTRACK_BENCH_DISTANCE_S ?? '60');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe.skipIf(!enabled)('backtrack duration (benchmark)', () => {
+describe('backtrack duration (benchmark)', () => {
   const dir = makeTempDir('backtrack-bench');
   let cluster: LocalCluster;
   let writer: Sql;
