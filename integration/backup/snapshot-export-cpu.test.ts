@@ -26,18 +26,20 @@ import { makeTempDir } from '../harness/temp.ts';
 const loopEntry = fileURLToPath(new URL('./snapshot-export-loop.ts', import.meta.url));
 const bucket = 'borealis-backup-us-east-1';
 const cluster = 'borealis';
-/** Rows of the exported table (1,625 pages, 6.5 MB): one export takes 2-5 s here. */
+/** Rows of the exported table (1,625 pages, 6.5 MB): one export takes 2-5 s here (more beside other tests). */
 const rows = 120_000;
 const rowsPerInsert = 20_000;
 const clients = 8;
 /**
- * The compared windows run the load at this rate, which the cluster keeps with an export running too
- * (flat out it does ~110-290 txn/s here with or without). CPU per transaction includes each process's
+ * The compared windows run the load at this rate, which the cluster keeps with an export running too:
+ * flat out it did ~110-290 txn/s alone, but only 60 without and 44 with the export in a `.ci/run`
+ * where the 5-minute VOPR shared the two cores (binlog capture also costs the writer more than when
+ * this was first measured), so the pace is a rate the cluster keeps even then. CPU per transaction includes each process's
  * fixed cost per second (gossip, heartbeats, timers), so windows of different throughput do not
  * compare: flat out, with the export taking part of the two cores, 4 clients showed 4-18 % more CPU
  * per transaction at ~60 % of the txn/s, and 8 clients 0-19 % less.
  */
-const pacedTxnPerSecond = 60;
+const pacedTxnPerSecond = 30;
 const windowMs = 5_000;
 /**
  * Windows of each kind, in the order without-with, with-without, … (ABBA): a neighbour's burst of CPU
@@ -139,6 +141,35 @@ describe('the cluster during a snapshot export', () => {
       const elapsedMs = Math.max(windowMs, Date.now() - startMs);
       return { txnPerSecond: (commits * 1000) / elapsedMs, cpuMsPerTxn: used.cpuMs / commits };
     };
+    /** One loop until its first export ends (without a load beside it): that export's line. */
+    const exportToTheEnd = async () => {
+      const one = await spawnProcess({
+        name: 'snapshot-export-once',
+        entry: loopEntry,
+        args: [s3Endpoint, bucket, cluster, manifest.snapshotId, exportTemp],
+        env: {
+          AWS_ACCESS_KEY_ID: emulatorCredentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: emulatorCredentials.secretAccessKey,
+        },
+        logFile: join(dir.path, 'logs', 'snapshot-export-once.log'),
+      });
+      try {
+        let out = '';
+        return await new Promise<{ status: string; rows: number }>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('no export ended within 120 s')), 120_000);
+          one.child.stdout!.on('data', (chunk: Buffer) => {
+            out += chunk.toString();
+            const line = out.split('\n').find((l) => l.startsWith('{"export"'));
+            if (line) {
+              clearTimeout(timer);
+              resolve(JSON.parse(line) as { status: string; rows: number });
+            }
+          });
+        });
+      } finally {
+        await one.stop(10_000);
+      }
+    };
     const withExport = async (pace?: number) => {
       loop = await spawnProcess({
         name: 'snapshot-export-loop',
@@ -212,7 +243,12 @@ describe('the cluster during a snapshot export', () => {
       // The export did work during the window (not, say, stuck waiting): a fifth of a core at least.
       expect(d.exportCpuMs).toBeGreaterThan(windowMs / 5);
     }
-    expect(exports.reduce((n, d) => n + d.finishedInWindow, 0)).toBeGreaterThan(0);
+    // The exports run to completion: at least one finished inside a window, or else (a loaded machine
+    // makes one longer than a window) one run on its own now, to its end, exports every row.
+    if (exports.reduce((n, d) => n + d.finishedInWindow, 0) === 0) {
+      const whole = await exportToTheEnd();
+      expect(whole).toMatchObject({ status: 'COMPLETE', rows });
+    }
     // Like with like: the cluster kept the pace in every paced window, with the export or without.
     for (const w of [...baseline, ...during]) expect(w.txnPerSecond).toBeGreaterThan(pacedTxnPerSecond * 0.9);
     expect(mean(during.map((d) => d.cpuMsPerTxn))).toBeLessThanOrEqual(
