@@ -80,6 +80,12 @@ describe('backtrack request', () => {
       'InvalidDBClusterStateFault',
       /Global Database member/,
     ],
+    [
+      'a Global Database member whatever its window',
+      { isGlobalMember: true, windowSeconds: 0 },
+      'InvalidDBClusterStateFault',
+      /Global Database member/,
+    ],
   ] as const)('refuses %s with %s', (_what, over, awsError, message) => {
     const check = checkBacktrackRequest(facts(over));
     expect(check.ok).toBe(false);

@@ -100,14 +100,15 @@ export function checkBacktrackRequest(f: BacktrackRequestFacts): BacktrackReques
       `--to ${JSON.stringify(f.to)} is not an ISO 8601 time with a zone, e.g. 2026-12-02T10:15:00Z`,
     );
   }
+  // Before the window: a Global Database member cannot backtrack whatever its window (Aurora).
+  if (f.isGlobalMember) {
+    return refuse('InvalidDBClusterStateFault', 'a Global Database member cannot be backtracked');
+  }
   if (f.windowSeconds === 0) {
     return refuse(
       'InvalidDBClusterStateFault',
       'backtrack is not enabled on this cluster: its backtrack window is 0 (set --backtrack-window-s)',
     );
-  }
-  if (f.isGlobalMember) {
-    return refuse('InvalidDBClusterStateFault', 'a Global Database member cannot be backtracked');
   }
   if (f.inProgress !== undefined) {
     return refuse('InvalidDBClusterStateFault', `backtrack ${f.inProgress} is still in progress`);
