@@ -159,7 +159,8 @@ describe('the cluster during a snapshot export', () => {
           const timer = setTimeout(() => reject(new Error('no export ended within 120 s')), 120_000);
           one.child.stdout!.on('data', (chunk: Buffer) => {
             out += chunk.toString();
-            const line = out.split('\n').find((l) => l.startsWith('{"export"'));
+            const complete = out.split('\n').slice(0, -1); // the last piece may be half a line
+            const line = complete.find((l) => l.startsWith('{"export"'));
             if (line) {
               clearTimeout(timer);
               resolve(JSON.parse(line) as { status: string; rows: number });
