@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kinesisClient, s3Client } from '../../core/aws/clients.ts';
 import { type ChunkInfo, planLogChain, type Watermark, watermarkKey } from '../../core/backup/archive.ts';
 import { commitsOf, decodeRedoBatch, type RedoBatchHeader } from '../../core/backup/redo-batch.ts';
+import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import type { RedoRecord } from '../../core/record.ts';
 import { regionalResources } from '../../core/resources.ts';
@@ -350,6 +351,10 @@ describe('redo stream through the control plane (startTestCluster with the embed
   }, 60_000);
 
   it('writers started by the control plane publish, and the stream stays gap-free across a failover', async () => {
+    const serving = (s: ClusterStatus) =>
+      s.writer !== null &&
+      !s.failoverInProgress &&
+      s.instances.some((i) => i.id === s.writer && i.pid !== null);
     const status = await cluster.status();
     const { writer } = endpointClients(status);
     await writer.exec(WriteWorkload.createTableSql('w'));
@@ -357,7 +362,8 @@ describe('redo stream through the control plane (startTestCluster with the embed
     const workload = new WriteWorkload(writer, 'w', 2);
     try {
       await waitUntil(() => workload.acked().length >= 30, 30_000, 'writes flowing');
-      const old = writerOf(await cluster.status());
+      // A loaded machine may have made the control plane fail the writer over already: kill whichever serves.
+      const old = writerOf(await waitForStatus(cluster, serving, 60_000));
       process.kill(old.pid!, 'SIGKILL');
       const after = await waitForStatus(cluster, (s) => s.writer !== null && s.writer !== old.id, 60_000);
       const acked = workload.acked().length;
@@ -366,7 +372,7 @@ describe('redo stream through the control plane (startTestCluster with the embed
     } finally {
       await workload.stop();
     }
-    const now = writerOf(await cluster.status());
+    const now = writerOf(await waitForStatus(cluster, serving, 60_000));
     let final: Record<string, unknown> & { redoStream: Record<string, unknown> } = { redoStream: {} };
     await eventually(
       async () => {
