@@ -59,7 +59,7 @@ export function registerGlobal(program: Command, ctx: CommandContext): void {
         }),
       )),
     ];
-    const doc = globalStatus(state.primary.cluster, members, Date.now());
+    const doc = globalStatus(state.primary.cluster, members, Date.now(), state.globalWriter);
     if (options.json) printJson(ctx.io, doc);
     else ctx.io.out(formatGlobalStatus(doc));
   });
@@ -161,6 +161,7 @@ function registerFailover(global: Command, ctx: CommandContext): void {
       if (!response.ok) throw new CliError(`${target.region} was not promoted: ${body.message}`);
       const old = state.primary;
       writeGlobalState(options.stateDir, {
+        ...state,
         primary: target,
         secondaries: [...state.secondaries.filter((m) => m !== target), old],
       });

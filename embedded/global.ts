@@ -22,10 +22,23 @@ export interface GlobalMember {
   proxyPid: number;
 }
 
+/** The global writer endpoint (services/global-endpoint): it belongs to no region. */
+export interface GlobalWriterState {
+  /** Its Data API URL (`globalWriterEndpoint`). */
+  dataApi: string;
+  /** Its MySQL `host:port` (`globalWriterMysqlEndpoint`). */
+  mysql: string;
+  /** Its /health and /metrics. */
+  httpUrl: string;
+  globalClusterArn: string;
+  pid: number;
+}
+
 /** <state dir>/global.json: the members of the running Global Database (primary first). */
 export interface GlobalState {
   primary: GlobalMember;
   secondaries: GlobalMember[];
+  globalWriter?: GlobalWriterState;
 }
 
 /** Where a region's clusters live: the primary region's in clusters/, others in regions/R/clusters/. */

@@ -20,7 +20,7 @@ import {
 } from '../core/resources.ts';
 import { LocalCluster } from './cluster.ts';
 import { Emulators, emulatorEnv } from './emulators.ts';
-import { removeGlobalState, startSecondaryCluster, writeGlobalState } from './global.ts';
+import { readGlobalState, removeGlobalState, startSecondaryCluster, writeGlobalState } from './global.ts';
 import { provisionRegion } from './provision.ts';
 import {
   clusterDirPath,
@@ -59,7 +59,8 @@ options:
                     $BOREALIS_BINLOG_SHARDS, else 1; an existing stream keeps its shards)
   --global          also run the Global Database: a secondary cluster in ${embeddedRegions[1]} (six
                     storage nodes, readers, a reader endpoint, the replica applier) fed by the
-                    global-replicator function from the primary's redo stream
+                    global-replicator function from the primary's redo stream, and the global
+                    writer endpoint (Data API + MySQL) that follows the primary region
   --secondary-readers N  readers of the secondary cluster, 0-15 (default 1)
   --help            this text`;
 
@@ -141,6 +142,7 @@ const emulators = primary
 let cluster: LocalCluster | undefined;
 let secondary: LocalCluster | undefined;
 let runner: ManagedProcess | undefined;
+let globalEndpoint: ManagedProcess | undefined;
 let stopping = false;
 async function shutdown(code: number): Promise<void> {
   // npm and the terminal may both deliver Ctrl-C: a second signal must not cut the cleanup short.
@@ -148,6 +150,7 @@ async function shutdown(code: number): Promise<void> {
   stopping = true;
   console.log('\nborealis: stopping every process this launcher started…');
   await runner?.stop().catch(() => undefined);
+  await globalEndpoint?.stop().catch(() => undefined);
   await secondary?.stop().catch(() => undefined);
   if (secondary) removeGlobalState(stateDir);
   await cluster?.stop().catch(() => undefined);
@@ -234,6 +237,26 @@ if (emulators && values.global) {
     });
     secondary = started.cluster;
     replicatorEnv = started.replicatorEnv;
+    // The global writer endpoint belongs to the global database, not to a region (ADR 018): a child of
+    // this launcher, which `borealis kill --region` leaves running; it follows the members' roles.
+    globalEndpoint = await spawnProcess({
+      name: 'global-endpoint',
+      entry: fileURLToPath(new URL('../services/global-endpoint/main.ts', import.meta.url)),
+      args: [
+        '--members',
+        `${primaryRegion}=${cluster!.controlPlaneUrl},${started.member.region}=${started.member.controlPlaneUrl}`,
+        '--global-cluster',
+        clusterName,
+      ],
+      env,
+      logFile: join(stateDirPath(stateDir), 'logs', 'global-endpoint.log'),
+    });
+    const ready = globalEndpoint.ready as unknown as {
+      globalWriterEndpoint: string;
+      globalWriterMysqlEndpoint: string;
+      globalClusterArn: string;
+      httpPort: number;
+    };
     writeGlobalState(stateDir, {
       primary: {
         region: primaryRegion,
@@ -244,6 +267,13 @@ if (emulators && values.global) {
         proxyPid: cluster!.proxy.pid,
       },
       secondaries: [started.member],
+      globalWriter: {
+        dataApi: ready.globalWriterEndpoint,
+        mysql: ready.globalWriterMysqlEndpoint,
+        httpUrl: `http://127.0.0.1:${ready.httpPort}`,
+        globalClusterArn: ready.globalClusterArn,
+        pid: globalEndpoint.pid,
+      },
     });
   } catch (error) {
     console.error(`borealis: the secondary cluster did not start: ${(error as Error).message}`);
@@ -310,8 +340,12 @@ ${mysqlStartLines(status!)}    resourceArn                 ${status!.resourceArn
 `);
 if (secondary) {
   const s = await secondary.status();
+  const g = readGlobalState(stateDir)?.globalWriter;
   console.log(`  global database: secondary cluster '${s.cluster}' (${s.region}), read-only
     reader endpoint             ${s.endpoints.reader}
+    global writer endpoint      ${g?.dataApi ?? '(none)'}   (follows the primary region)
+    mysql (global writer)       ${g?.mysql ?? '(none)'}
+    globalClusterArn            ${g?.globalClusterArn ?? '(none)'}
     npx borealis global status
 `);
 }
@@ -355,7 +389,8 @@ const watch = setInterval(() => {
     if (
       (emulators && !emulators.running) ||
       (!cluster!.running && !secondary) ||
-      (runner && !runner.running)
+      (runner && !runner.running) ||
+      (globalEndpoint && !globalEndpoint.running)
     ) {
       console.error(
         'borealis: a process of the system exited unexpectedly; see the logs under the state dir',

@@ -43,8 +43,15 @@ export interface GlobalMemberStatus {
 
 export interface GlobalStatus {
   globalClusterIdentifier: string;
-  /** The Data API URL that always reaches the current primary's writer. */
+  /**
+   * The global writer endpoint's Data API URL, which always reaches the current primary's writer
+   * (services/global-endpoint, ADR 018); without one, the current primary's cluster endpoint.
+   */
   globalWriterEndpoint: string | null;
+  /** The same endpoint over MySQL, `host:port`; null without a global writer endpoint. */
+  globalWriterMysqlEndpoint: string | null;
+  /** The ARN a Data API caller may name through the global writer endpoint (ADR 018). */
+  globalClusterArn: string | null;
   members: GlobalMemberStatus[];
 }
 
@@ -52,14 +59,16 @@ export function globalStatus(
   cluster: string,
   members: readonly GlobalMemberInput[],
   nowMs: number,
-  globalWriterEndpoint?: string,
+  globalWriter?: { dataApi: string; mysql: string; globalClusterArn: string },
 ): GlobalStatus {
   const writer = members.find((m) => m.isWriter);
   const primaryVdl =
     writer?.status?.vdl === null || writer?.status === undefined ? undefined : BigInt(writer.status.vdl);
   return {
     globalClusterIdentifier: cluster,
-    globalWriterEndpoint: globalWriterEndpoint ?? writer?.status?.endpoints.writer ?? null,
+    globalWriterEndpoint: globalWriter?.dataApi ?? writer?.status?.endpoints.writer ?? null,
+    globalWriterMysqlEndpoint: globalWriter?.mysql ?? null,
+    globalClusterArn: globalWriter?.globalClusterArn ?? null,
     members: members.map((m) => {
       const s = m.status;
       const base = {
@@ -108,6 +117,7 @@ export function formatGlobalStatus(g: GlobalStatus): string {
   const lines = [
     `global database ${g.globalClusterIdentifier}`,
     `  global writer endpoint  ${g.globalWriterEndpoint ?? '(none)'}`,
+    ...(g.globalWriterMysqlEndpoint ? [`    mysql                 ${g.globalWriterMysqlEndpoint}`] : []),
   ];
   for (const m of g.members) {
     lines.push(`  ${m.region}  ${m.isWriter ? 'primary (writer)' : `secondary, ${m.synchronizationStatus}`}`);

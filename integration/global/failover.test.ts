@@ -1,16 +1,19 @@
-// The cross-region failover a user would write: an application commits continuously in us-east-1;
-// `borealis kill --region us-east-1` SIGKILLs that region's whole cluster; `borealis global failover
-// --to us-west-2 --allow-data-loss` promotes the secondary at what it holds; the next writes succeed
-// in us-west-2. Every row there is an acknowledged commit (or the one in flight at the kill), they
+// The cross-region failover a user would write: an application commits continuously through the
+// global writer endpoint (ADR 018), with the RDS Data client and with mysql2; `borealis kill --region
+// us-east-1` SIGKILLs that region's whole cluster; `borealis global failover --to us-west-2
+// --allow-data-loss` promotes the secondary at what it holds; the application's next writes, through
+// the same endpoint with the same ARNs and account, succeed in us-west-2.
+// Every row there is an acknowledged commit (or the one in flight at the kill), they
 // form a prefix of the commits, and the acknowledged commits missing from it are above the promoted
 // point. Bad input — an unknown region, no --allow-data-loss, a region that is already the primary —
 // gets a clear error and changes nothing. Measured: RTO (kill → first acknowledged write in us-west-2).
+import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import type { GlobalStatus } from '../../core/global/status.ts';
 import { readGlobalState } from '../../embedded/global.ts';
 import { endpointClients, waitUntil } from '../harness/cluster.ts';
-import type { Sql } from '../harness/sql.ts';
+import { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
 
@@ -32,6 +35,10 @@ describe('global database: cross-region failover', () => {
   let primary: Sql;
   let secondary: Sql;
   let secondaryReader: Sql;
+  /** The application: the global writer endpoint, named with us-east-1's ARNs as `npm start` printed them. */
+  let app: Sql;
+  let appMysql: { host: string; port: number; user: string; password: string; database: string };
+  let globalWriter: NonNullable<ReturnType<typeof readGlobalState>>['globalWriter'];
 
   beforeAll(async () => {
     system = await TestSystem.start(dir.path, [
@@ -45,8 +52,17 @@ describe('global database: cross-region failover', () => {
       '--pages-per-pg',
       '4096',
     ]);
-    primary = endpointClients(await system.status()).writer;
+    const primaryStatus = await system.status();
+    primary = endpointClients(primaryStatus).writer;
     const state = readGlobalState(dir.path)!;
+    globalWriter = state.globalWriter;
+    app = new Sql({
+      endpoint: globalWriter!.dataApi,
+      resourceArn: primaryStatus.resourceArn,
+      secretArn: primaryStatus.secretArn,
+    });
+    const [host, port] = globalWriter!.mysql.split(':');
+    appMysql = { host: host!, port: Number(port), ...primaryStatus.mysql! };
     const status = (await (
       await fetch(`${state.secondaries[0]!.controlPlaneUrl}/status`)
     ).json()) as ClusterStatus;
@@ -55,14 +71,20 @@ describe('global database: cross-region failover', () => {
 
   afterAll(async () => {
     primary?.close();
+    app?.close();
     secondary?.close();
     secondaryReader?.close();
     if (system) expect(await system.stop()).toBe(0);
     dir.remove();
   }, 120_000);
 
-  it('kill --region us-east-1, failover --to us-west-2: writes go on there; what is kept is a prefix of the acknowledged commits', async () => {
+  it('kill --region us-east-1, failover --to us-west-2: writes go on there through the same global writer endpoint (Data API and mysql2); what is kept is a prefix of the acknowledged commits', async () => {
     await primary.exec('create table t (id integer primary key)');
+    await primary.exec('create table m (id integer primary key, region text)');
+    // mysql2 through the global writer endpoint reaches us-east-1's writer.
+    const before = await mysql.createConnection(appMysql);
+    await before.query("insert into m values (1, 'us-east-1')");
+    await before.end();
     await waitUntil(
       async () => {
         try {
@@ -82,7 +104,7 @@ describe('global database: cross-region failover', () => {
       for (let k = 1; !stop; k++) {
         attempted = k;
         try {
-          await primary.exec('insert into t values (:k)', { k });
+          await app.exec('insert into t values (:k)', { k });
           acked.add(k);
         } catch {
           return; // the region is gone
@@ -113,8 +135,10 @@ describe('global database: cross-region failover', () => {
       },
     );
     expect(await backtrackSecondary.text()).toMatch(/Global Database member cannot be backtracked/);
-    const before = JSON.parse((await system.cli('global', 'status', '--json')).stdout) as GlobalStatus;
-    expect(before.members.map((m) => [m.region, m.isWriter])).toEqual([
+    const statusBefore = JSON.parse((await system.cli('global', 'status', '--json')).stdout) as GlobalStatus;
+    expect(statusBefore.globalWriterEndpoint).toBe(globalWriter!.dataApi);
+    expect(statusBefore.globalWriterMysqlEndpoint).toBe(globalWriter!.mysql);
+    expect(statusBefore.members.map((m) => [m.region, m.isWriter])).toEqual([
       ['us-east-1', true],
       ['us-west-2', false],
     ]);
@@ -139,15 +163,17 @@ describe('global database: cross-region failover', () => {
       oldPrimaryReachable: boolean;
       lostLsnRange: { above: string };
     };
+    const failoverReturnedAt = Date.now();
     expect(report).toMatchObject({ from: 'us-east-1', to: 'us-west-2', oldPrimaryReachable: false });
     expect(report.lostLsnRange.above).toBe(report.promotedVdl);
 
-    // The application's next write, in us-west-2 (its cluster endpoint: no global writer endpoint yet).
+    // The application's next write, through the same global writer endpoint with the same ARNs: it
+    // lands in us-west-2.
     let firstAckAt = 0;
     await waitUntil(
       async () => {
         try {
-          await secondary.exec('insert into t values (:k)', { k: 1_000_000 });
+          await app.exec('insert into t values (:k)', { k: 1_000_000 });
           firstAckAt = Date.now();
           return true;
         } catch {
@@ -167,11 +193,36 @@ describe('global database: cross-region failover', () => {
     for (const id of kept) if (!acked.has(id)) expect(id).toBe(attempted);
     const lost = [...acked].filter((k) => k > n);
     console.log(
-      `global failover: ${acked.size} commits acknowledged in us-east-1, ${n} kept in us-west-2, ${lost.length} lost (RPO); promoted at VDL ${report.promotedVdl}; RTO (kill → first acknowledged write in us-west-2) ${firstAckAt - killedAt} ms`,
+      `global failover: ${acked.size} commits acknowledged in us-east-1, ${n} kept in us-west-2, ${lost.length} lost (RPO); promoted at VDL ${report.promotedVdl}; RTO (kill → first acknowledged write in us-west-2 through the global writer endpoint) ${firstAckAt - killedAt} ms, of which \`global failover\` returned after ${failoverReturnedAt - killedAt} ms`,
     );
+
+    // mysql2, reconnecting to the same global endpoint with the same account, writes in us-west-2 too.
+    await waitUntil(
+      async () => {
+        try {
+          const c = await mysql.createConnection(appMysql);
+          try {
+            await c.query("insert into m values (2, 'us-west-2')");
+          } finally {
+            await c.end().catch(() => undefined);
+          }
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      'a mysql2 write acknowledged through the global writer endpoint',
+    );
+    expect(await secondary.rows('select region from m where id = 2')).toEqual([['us-west-2']]);
+    const health = (await (await fetch(`${globalWriter!.httpUrl}/health`)).json()) as { primary: string };
+    expect(health.primary).toBe('us-west-2');
 
     const after = JSON.parse((await system.cli('global', 'status', '--json')).stdout) as GlobalStatus;
     expect(after.members[0]).toMatchObject({ region: 'us-west-2', isWriter: true });
+    // The same global writer endpoint as before the failover.
+    expect(after.globalWriterEndpoint).toBe(globalWriter!.dataApi);
+    expect(after.globalWriterMysqlEndpoint).toBe(globalWriter!.mysql);
     // A second failover to the region that is now the primary changes nothing.
     const again = await cliFails(system, 'global', 'failover', '--to', 'us-west-2', '--allow-data-loss');
     expect(again.stderr).toMatch(/already the primary region/);

@@ -148,7 +148,9 @@ describe('global database: secondary readers', () => {
     // Caught up: global status names both members and reports no lag.
     const { stdout } = await system.cli('global', 'status', '--json');
     const status = JSON.parse(stdout) as GlobalStatus;
-    expect(status.globalWriterEndpoint).toBe((await system.status()).endpoints.writer);
+    // The global writer endpoint (ADR 018), not the primary's own cluster endpoint.
+    expect(status.globalWriterEndpoint).toBe(readGlobalState(dir.path)!.globalWriter!.dataApi);
+    expect(status.globalWriterEndpoint).not.toBe((await system.status()).endpoints.writer);
     expect(status.members.map((m) => [m.region, m.isWriter])).toEqual([
       ['us-east-1', true],
       ['us-west-2', false],

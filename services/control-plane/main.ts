@@ -202,7 +202,11 @@ const failoverSeconds = new Histogram({
   registers: [registry],
 });
 let controller: Controller | undefined;
-const globalRole: GlobalRole = { secondary: values['global-secondary'] === true, promoting: false };
+const globalRole: GlobalRole = {
+  secondary: values['global-secondary'] === true,
+  promoting: false,
+  promotedAtMs: null,
+};
 const fleetOptions = {
   region,
   cluster,
