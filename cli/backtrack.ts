@@ -3,6 +3,7 @@
 // which; `borealis backtrack list` prints the history (GET /backtracks, Aurora's DBClusterBacktrack).
 import type { Command } from 'commander';
 import type { DbClusterBacktrack } from '../core/backtrack/request.ts';
+import { type BacktrackList, backtrackLine, backtrackListText } from './backtrack-view.ts';
 import { findControlPlane } from './control-plane.ts';
 import { CliError, exitCodes, oneLine, UsageError } from './errors.ts';
 import { type CommandContext, printJson } from './io.ts';
@@ -16,12 +17,6 @@ interface BacktrackOptions extends StateDirOptions, ClusterOptions {
   useEarliestTimeOnPointInTimeUnavailable?: boolean;
   force?: boolean;
   json?: boolean;
-}
-
-interface BacktrackList {
-  backtrackWindowSeconds: number;
-  earliestBacktrackTime: string | null;
-  backtracks: DbClusterBacktrack[];
 }
 
 async function call<T>(url: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
@@ -64,11 +59,6 @@ async function call<T>(url: string, method: 'GET' | 'POST', path: string, body?:
   return parsed as T;
 }
 
-export function backtrackLine(b: DbClusterBacktrack): string {
-  const reason = b.StatusReason ? ` (${b.StatusReason})` : '';
-  return `${b.BacktrackIdentifier}  to ${b.BacktrackTo}  from ${b.BacktrackedFrom}  requested ${b.BacktrackRequestCreationTime}  ${b.Status}${reason}`;
-}
-
 export function registerBacktrack(program: Command, ctx: CommandContext): void {
   const command = program
     .command('backtrack')
@@ -100,10 +90,7 @@ Needs a cluster started with --backtrack-window-s N (0 = off).`,
           printJson(ctx.io, list);
           return;
         }
-        ctx.io.out(
-          `backtrack window ${list.backtrackWindowSeconds} s, earliest backtrack time ${list.earliestBacktrackTime ?? '(off)'}\n`,
-        );
-        for (const b of list.backtracks) ctx.io.out(`${backtrackLine(b)}\n`);
+        ctx.io.out(backtrackListText(list));
         return;
       }
       if (options.to === undefined) throw new UsageError('--to <time> is required (or: backtrack list)');

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { lsnMax } from '../lsn.ts';
 import { BacktrackFloor, backtrackFloorSamplesMax } from './floor.ts';
 
 describe('backtrack floor', () => {
@@ -39,6 +40,48 @@ describe('backtrack floor', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('uses the seed from storage until a whole window has passed, then the larger of seed and noted VDL', () => {
+    const floor = new BacktrackFloor(60_000, 100_000);
+    expect(floor.seedCutoffMs).toBe(40_000);
+    floor.note(100_000, 50n);
+    expect(floor.floor(120_000)).toBe(0n); // no seed (storage did not answer): hold everything
+    floor.seed(30n);
+    expect(floor.floor(120_000)).toBe(30n);
+    expect(floor.floor(159_999)).toBe(30n);
+    expect(floor.floor(160_000)).toBe(50n);
+    floor.seed(70n);
+    expect(floor.floor(160_000)).toBe(70n);
+    expect(new BacktrackFloor(0, 0).floor(1)).toBe('none');
+  });
+
+  it('a seed never lowers the floor below a noted VDL nor raises it above max(seed, noted)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5_000 }),
+        fc.bigInt({ min: 0n, max: 1_000n }),
+        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 500 }), dLsn: fc.integer({ min: 0, max: 50 }) }), {
+          maxLength: 100,
+        }),
+        (windowMs, seed, steps) => {
+          const seeded = new BacktrackFloor(windowMs, 0);
+          const plain = new BacktrackFloor(windowMs, 0);
+          seeded.seed(seed);
+          let now = 0;
+          let lsn = 0n;
+          for (const s of steps) {
+            now += s.dt;
+            lsn += BigInt(s.dLsn);
+            seeded.note(now, lsn);
+            plain.note(now, lsn);
+            const p = plain.floor(now) as bigint;
+            expect(seeded.floor(now)).toBe(lsnMax(p, seed));
+          }
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 

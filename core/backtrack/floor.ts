@@ -2,7 +2,8 @@
 // which no backtrack inside the window can go, so log collection and page-version GC keep everything
 // above it. Pure: the writer notes its VDL with the wall time every few seconds; the floor is the
 // newest VDL noted at or before now − window. Before a whole window has passed since this writer
-// opened it cannot know that LSN (older commits came from earlier writers), so it holds everything (0).
+// opened it cannot know that LSN itself (older commits came from earlier writers): it uses the seed
+// storage gave it at open (floor-seed.ts: valid for every time from open − window on), else 0.
 import { assert } from '../assert.ts';
 import type { Lsn } from '../lsn.ts';
 
@@ -13,11 +14,23 @@ export class BacktrackFloor {
   readonly #windowMs: number;
   readonly #openedAtMs: number;
   #samples: { timeMs: number; lsn: Lsn }[] = [];
+  #seed: Lsn | undefined;
 
   constructor(windowMs: number, openedAtMs: number) {
     assert(Number.isSafeInteger(windowMs) && windowMs >= 0, 'the backtrack window is a whole number of ms');
     this.#windowMs = windowMs;
     this.#openedAtMs = openedAtMs;
+  }
+
+  /** The cutoff the seed must be computed for: open − window (every later cutoff is at or after it). */
+  get seedCutoffMs(): number {
+    return this.#openedAtMs - this.#windowMs;
+  }
+
+  /** Takes the floor storage's history gives for seedCutoffMs (seededBacktrackFloor). */
+  seed(lsn: Lsn): void {
+    assert(lsn >= 0n, 'a backtrack floor seed is an LSN');
+    this.#seed = lsn;
   }
 
   /** Notes the VDL at nowMs (every commit at or below it has a commit time at or before nowMs). */
@@ -38,9 +51,11 @@ export class BacktrackFloor {
   floor(nowMs: number): Lsn | 'none' {
     if (this.#windowMs === 0) return 'none';
     const cutoff = nowMs - this.#windowMs;
-    if (cutoff < this.#openedAtMs) return 0n;
-    let floor = 0n;
-    for (const s of this.#samples) if (s.timeMs <= cutoff) floor = s.lsn;
+    // The seed holds for every cutoff from open − window on, a noted VDL for every cutoff after it:
+    // each bounds what a backtrack inside the window needs from below, so the larger one does too.
+    let floor = this.#seed ?? 0n;
+    if (cutoff < this.#openedAtMs) return floor;
+    for (const s of this.#samples) if (s.timeMs <= cutoff && s.lsn > floor) floor = s.lsn;
     return floor;
   }
 

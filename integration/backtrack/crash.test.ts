@@ -4,12 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import type { LocalCluster } from '../../embedded/cluster.ts';
-import { controlPlanePost, endpointClients, startTestCluster, waitUntil } from '../harness/cluster.ts';
+import { controlPlanePost, waitUntil } from '../harness/cluster.ts';
 import type { Sql } from '../harness/sql.ts';
 import { makeTempDir } from '../harness/temp.ts';
+import { backtrackTo, retrying, sleep, stamp, startBacktrackCluster } from './rig.ts';
 import { settled } from './settle.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('backtrack under kill -9', () => {
   const dir = makeTempDir('backtrack-crash');
@@ -17,12 +16,7 @@ describe('backtrack under kill -9', () => {
   let writer: Sql;
 
   beforeAll(async () => {
-    cluster = await startTestCluster({
-      dir: dir.path,
-      readers: 1,
-      controlPlaneArgs: ['--backtrack-window-s', '3600', '--binlog-format', 'OFF'],
-    });
-    ({ writer } = endpointClients(await cluster.status()));
+    ({ cluster, writer } = await startBacktrackCluster(dir.path));
   }, 180_000);
 
   afterAll(async () => {
@@ -31,31 +25,11 @@ describe('backtrack under kill -9', () => {
     dir.remove();
   }, 60_000);
 
-  async function retrying<T>(work: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await work();
-      } catch (error) {
-        if (attempt >= 300) throw error;
-        await sleep(100);
-      }
-    }
-  }
-
   const ids = async () =>
     retrying(async () => (await writer.rows('SELECT id FROM t ORDER BY id')).map((r) => Number(r[0])));
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-  async function stamp(): Promise<string> {
-    await sleep(30);
-    const t = new Date().toISOString();
-    await sleep(30);
-    return t;
-  }
-
-  async function backtrack(to: string) {
-    return controlPlanePost<{ Status: string; StatusReason?: string }>(cluster, '/backtrack', { to });
-  }
+  const backtrack = (to: string) => backtrackTo(cluster, to);
 
   it('the writer and two storage nodes SIGKILLed mid-backtrack: old state or new, then backtracks work again', async () => {
     await writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)');

@@ -8,6 +8,17 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  backtrackMarkersMax,
+  markersFromJson,
+  markersToJson,
+  timelineToJson,
+} from '../../core/backtrack/json.ts';
+import {
+  afterMarkerRepush,
+  type MarkerRepushState,
+  nodesNeedingMarkers,
+} from '../../core/backtrack/repush.ts';
+import {
   checkBacktrackRequest,
   type DbClusterBacktrack,
   earliestBacktrackTimeMs,
@@ -25,9 +36,9 @@ import type { Logger } from '../../core/log.ts';
 import { type Lsn, lsnToString } from '../../core/lsn.ts';
 import { isReadQuorum, isWriteQuorum } from '../../core/quorum.ts';
 import type { VolumeConfig } from '../../core/volume.ts';
-import { markersFromJson, markersToJson, timelineToJson } from '../storage-node/backtrack.ts';
 import { recoverVolume } from '../writer/recovery.ts';
 import { type Controller, ControlPlaneError } from './controller.ts';
+import { type HealthDoc, storageRunning } from './fleet.ts';
 
 /** Entries of the history kept (oldest go first): a bound, as for failovers. */
 const historyKept = 1_000;
@@ -47,6 +58,8 @@ export interface BacktrackServiceOptions {
   /** A Global Database member refuses backtrack (set by the global database's control plane). */
   isGlobalMember: boolean;
   clock?: () => number;
+  /** Called once per background re-push of the marker list (the metric). */
+  onMarkerRepush?: (result: 'ok' | 'failed') => void;
 }
 
 export interface BacktrackRequestBody {
@@ -75,6 +88,9 @@ export class BacktrackService {
     markers: BacktrackMarker[];
   };
   #inProgress: string | undefined;
+  /** Background re-push bookkeeping per storage node (bounded by the node count). */
+  readonly #repush = new Map<string, MarkerRepushState>();
+  #repushTimer: NodeJS.Timeout | undefined;
 
   constructor(options: BacktrackServiceOptions) {
     this.#options = options;
@@ -99,6 +115,81 @@ export class BacktrackService {
 
   get windowSeconds(): number {
     return this.#options.windowSeconds;
+  }
+
+  /** The durable record's markers: every one reached a write quorum of every PG. */
+  get markers(): readonly BacktrackMarker[] {
+    return this.#state.markers;
+  }
+
+  /**
+   * Starts the background re-push (ADR 015): every `intervalMs`, a storage node whose /health
+   * reports fewer markers than the durable record (it missed a push while down or partitioned) is
+   * sent the whole list — at most one push in flight per node, with a backoff after a failure.
+   */
+  startMarkerRepush(intervalMs: number): void {
+    this.stopMarkerRepush();
+    this.#repushTimer = setInterval(() => this.repushMarkersRound(), intervalMs);
+    this.#repushTimer.unref();
+  }
+
+  stopMarkerRepush(): void {
+    clearInterval(this.#repushTimer);
+    this.#repushTimer = undefined;
+  }
+
+  /**
+   * One re-push round on the nodes' last /health answers; returns the nodes a push went to (it runs
+   * in the background). None while a backtrack runs: its own push goes to every node.
+   */
+  repushMarkersRound(): string[] {
+    const recorded = this.#state.markers;
+    if (this.#inProgress !== undefined || recorded.length === 0) return [];
+    const slots = [...this.#options.controller.fleet.storage.values()];
+    const due = nodesNeedingMarkers(
+      slots.map((slot) => ({
+        id: slot.node.id,
+        healthy: storageRunning(slot) && slot.health?.healthy === true,
+        markerCount: reportedMarkerCount(slot.health),
+      })),
+      recorded.length,
+      this.#repush,
+      this.#clock(),
+    );
+    const body = { markers: markersToJson(recorded), catchUp: true };
+    for (const id of due) {
+      const slot = this.#options.controller.fleet.storageSlot(id)!;
+      const held = reportedMarkerCount(slot.health);
+      const previous = this.#repush.get(id);
+      this.#repush.set(id, { failures: previous?.failures ?? 0, notBeforeMs: 0, inFlight: true });
+      admin(slot.node, 'POST', '/admin/backtrack', body).then(
+        () => {
+          this.#repush.set(id, afterMarkerRepush(this.#repush.get(id), true, this.#clock()));
+          this.#options.onMarkerRepush?.('ok');
+          this.#options.logger.info(
+            { node: id, held, sent: recorded.length, lastSeq: recorded[recorded.length - 1]!.seq },
+            'backtrack markers re-pushed to a storage node that missed them',
+          );
+        },
+        (error: Error) => {
+          const state = afterMarkerRepush(this.#repush.get(id), false, this.#clock());
+          this.#repush.set(id, state);
+          this.#options.onMarkerRepush?.('failed');
+          this.#options.logger.warn(
+            {
+              node: id,
+              held,
+              sent: recorded.length,
+              failures: state.failures,
+              retryInMs: state.notBeforeMs - this.#clock(),
+              err: error.message,
+            },
+            'backtrack marker re-push failed; retrying after a backoff',
+          );
+        },
+      );
+    }
+    return due;
   }
 
   earliestBacktrackTimeMs(): number | undefined {
@@ -157,6 +248,13 @@ export class BacktrackService {
     if (!check.ok) {
       const code = check.awsError === 'InvalidDBClusterStateFault' ? 'Conflict' : 'BadRequest';
       throw new ControlPlaneError(code, `${check.awsError}: ${check.message}`);
+    }
+    // Storage refuses a list longer than the cap: refuse before the failover, with nothing changed.
+    if (this.#state.markers.length >= backtrackMarkersMax) {
+      throw new ControlPlaneError(
+        'Conflict',
+        `InvalidDBClusterStateFault: the cluster has been backtracked ${this.#state.markers.length} times, the most storage keeps markers for (${backtrackMarkersMax})`,
+      );
     }
     const writer = this.#options.controller.writer;
     if (!writer) throw new ControlPlaneError('Conflict', 'InvalidDBClusterStateFault: no writer is running');
@@ -224,6 +322,10 @@ export class BacktrackService {
         fromLsn,
       });
       const next = [...markers, marker];
+      if (next.length > backtrackMarkersMax) {
+        // Only a list adopted from storage can get here (the request was checked against ours).
+        throw new Error(`the marker list would exceed ${backtrackMarkersMax} markers; nothing was pushed`);
+      }
       await this.#pushMarkers(next);
       this.#state.markers = next;
       this.#save();
@@ -360,6 +462,12 @@ export class BacktrackService {
     };
     writeDurably(this.#path, JSON.stringify(file));
   }
+}
+
+/** The marker count a storage node's /health answer reports (undefined: an older node, or none yet). */
+function reportedMarkerCount(health: HealthDoc | undefined): number | undefined {
+  const markers = (health?.backtrack as { markers?: unknown } | undefined)?.markers;
+  return Number.isSafeInteger(markers) ? (markers as number) : undefined;
 }
 
 async function admin(

@@ -297,6 +297,13 @@ const publisher = new TopologyPublisher(
   persisted?.version ?? 0,
 );
 controller.attach(publisher);
+// A storage node that missed a marker push learns the list in the background (ADR 015).
+const markerRepushes = new Counter({
+  name: 'borealis_backtrack_marker_repushes_total',
+  help: 'Background re-pushes of the backtrack marker list to a storage node that reported fewer markers',
+  labelNames: ['result'],
+  registers: [registry],
+});
 const backtrack = new BacktrackService({
   dir,
   volume,
@@ -306,7 +313,9 @@ const backtrack = new BacktrackService({
   binlogOn: binlogFormat === 'ROW',
   // A Global Database member refuses backtrack (Aurora): a secondary, or the primary it replicates.
   isGlobalMember: values['global-secondary'] === true || values['global-primary'] === true,
+  onMarkerRepush: (result) => markerRepushes.inc({ result }),
 });
+backtrack.startMarkerRepush(int('health-interval-ms'));
 // Aurora's backtrack metrics (ADR 015).
 new Gauge({
   name: 'borealis_backtrack_change_records_stored',

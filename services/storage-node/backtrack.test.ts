@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { markersFromJson, markersToJson } from '../../core/backtrack/json.ts';
 import type { BacktrackMarker } from '../../core/backtrack/timeline.ts';
 import { computeDelta } from '../../core/delta.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
@@ -15,7 +16,7 @@ import { encodeCommitPayload, RecordFlags, RecordKind, type RedoRecord } from '.
 import { defaultPlacement, type StorageNodeAddress, type VolumeConfig } from '../../core/volume.ts';
 import type { StorageMessage } from '../../core/wire/messages.ts';
 import { makeTempDir } from '../../integration/harness/temp.ts';
-import { markersFromJson, markersToJson } from './backtrack.ts';
+import { backtrackRoute } from './backtrack.ts';
 import { StorageNode } from './storage-node.ts';
 
 const pageSize = 4096;
@@ -232,5 +233,38 @@ describe('storage node backtrack', () => {
     expect(() => markersFromJson([{ seq: 1 }])).toThrow(/malformed/);
     expect(markersFromJson(markersToJson([m1]))).toEqual([m1]);
     expect(existsSync(join(dir.path, 'backtrack.json.tmp'))).toBe(false);
+  });
+
+  it("takes the control plane's catch-up re-push under a newer epoch, and two pushes at once never shorten the list", async () => {
+    const dir = makeTempDir('storage-backtrack-unit');
+    dirs.push(dir);
+    const node = openNode(dir.path);
+    await append(node, 1n, txn(1n, 0n, 0n, undefined, page(undefined, 'A', 0)));
+    const m1 = marker({ seq: 1, epoch: 2n, appliedAtMs: 100, targetLsn: 0n, fromLsn: 2n });
+    const m2 = marker({ seq: 2, epoch: 3n, appliedAtMs: 200, targetLsn: 0n, fromLsn: 2n });
+    // The node missed both pushes; a writer opened at epoch 5 since (it joined on the new timeline).
+    await node.handle({ type: 'recoveryInfo', epoch: 5n });
+    const post = (body: unknown) =>
+      backtrackRoute(node, { method: 'POST', url: new URL('http://node/admin/backtrack'), body });
+    expect(await post({ markers: markersToJson([m1]) })).toMatchObject({ status: 409 });
+    expect(await post({ markers: markersToJson([m1]), catchUp: 'yes' })).toMatchObject({ status: 400 });
+    expect(node.backtrackMarkers).toEqual([]);
+    // Both lists in flight at once, the longer one first: the shorter one must not replace it.
+    const [longer, shorter] = await Promise.all([
+      post({ markers: markersToJson([m1, m2]), catchUp: true }),
+      post({ markers: markersToJson([m1]), catchUp: true }),
+    ]);
+    expect(longer).toEqual({ status: 200, body: { markers: 2 } });
+    expect(shorter).toMatchObject({ status: 400 });
+    expect(node.backtrackMarkers).toEqual([m1, m2]);
+    expect(node.epoch).toBe(5n); // an older marker epoch is not adopted
+    expect(
+      markersFromJson(JSON.parse(readFileSync(join(dir.path, 'backtrack.json'), 'utf8')).markers),
+    ).toEqual([m1, m2]);
+    // A repeat is a no-op (the re-push after the node already has it).
+    expect(await post({ markers: markersToJson([m1, m2]), catchUp: true })).toEqual({
+      status: 200,
+      body: { markers: 2 },
+    });
   });
 });

@@ -5,6 +5,13 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  backtrackMarkersMax,
+  markersFromJson,
+  markersToJson,
+  markerToJson,
+  timelineFromJson,
+} from '../../core/backtrack/json.ts';
+import {
   type BacktrackMarker,
   clipTruncation,
   currentTimeline,
@@ -19,8 +26,6 @@ import { LSN_MAX, type Lsn } from '../../core/lsn.ts';
 
 const fileName = 'backtrack.json';
 const formatVersion = 1;
-/** A bound on the list: 72 h of window at one backtrack a minute is 4,320; a bigger list is a mistake. */
-export const backtrackMarkersMax = 10_000;
 
 export interface TruncationWithEpoch extends LsnRange {
   epoch: bigint;
@@ -61,67 +66,11 @@ export function markerListUpdateProblem(
   if (next.length < current.length)
     return `the node already holds ${current.length} markers, ${next.length} sent`;
   for (let i = 0; i < current.length; i++) {
-    if (JSON.stringify(toJson(current[i]!)) !== JSON.stringify(toJson(next[i]!))) {
+    if (JSON.stringify(markerToJson(current[i]!)) !== JSON.stringify(markerToJson(next[i]!))) {
       return `marker ${i + 1} differs from the one this node holds`;
     }
   }
   return undefined;
-}
-
-interface MarkerJson {
-  seq: number;
-  epoch: string;
-  appliedAtMs: number;
-  targetLsn: string;
-  targetTimeMs: number;
-  fromLsn: string;
-}
-
-function toJson(m: BacktrackMarker): MarkerJson {
-  return {
-    seq: m.seq,
-    epoch: m.epoch.toString(),
-    appliedAtMs: m.appliedAtMs,
-    targetLsn: m.targetLsn.toString(),
-    targetTimeMs: m.targetTimeMs,
-    fromLsn: m.fromLsn.toString(),
-  };
-}
-
-/** Parses markers from JSON (the file, or the control plane's request); throws INVALID_ARGUMENT. */
-export function markersFromJson(value: unknown): BacktrackMarker[] {
-  const bad = (why: string) => new BorealisError(ErrorCode.INVALID_ARGUMENT, `backtrack markers: ${why}`);
-  if (!Array.isArray(value)) throw bad('expected an array');
-  if (value.length > backtrackMarkersMax) throw bad(`more than ${backtrackMarkersMax} markers`);
-  const digits = /^\d{1,20}$/;
-  return value.map((raw, i) => {
-    const m = raw as Partial<MarkerJson>;
-    const lsnOk = (x: unknown) => typeof x === 'string' && digits.test(x) && BigInt(x) <= LSN_MAX;
-    if (
-      typeof m !== 'object' ||
-      m === null ||
-      !Number.isSafeInteger(m.seq) ||
-      !lsnOk(m.epoch) ||
-      !Number.isSafeInteger(m.appliedAtMs) ||
-      !lsnOk(m.targetLsn) ||
-      !Number.isSafeInteger(m.targetTimeMs) ||
-      !lsnOk(m.fromLsn)
-    ) {
-      throw bad(`marker ${i} is malformed`);
-    }
-    return {
-      seq: m.seq!,
-      epoch: BigInt(m.epoch!),
-      appliedAtMs: m.appliedAtMs!,
-      targetLsn: BigInt(m.targetLsn!),
-      targetTimeMs: m.targetTimeMs!,
-      fromLsn: BigInt(m.fromLsn!),
-    };
-  });
-}
-
-export function markersToJson(markers: readonly BacktrackMarker[]): MarkerJson[] {
-  return markers.map(toJson);
 }
 
 export function readBacktrackMarkers(dataDir: string): BacktrackMarker[] {
@@ -166,43 +115,17 @@ export function writeBacktrackMarkers(dataDir: string, markers: readonly Backtra
 /** What the admin route needs of the node. */
 export interface BacktrackTarget {
   readonly backtrackMarkers: readonly BacktrackMarker[];
-  applyBacktrackMarkers(markers: BacktrackMarker[]): Promise<void>;
+  applyBacktrackMarkers(markers: BacktrackMarker[], options?: { catchUp?: boolean }): Promise<void>;
   newestCommitAtOrBefore(
     timeline: Timeline,
     timeMs: number,
   ): { pg: number; lsn: Lsn; commitTimeMs: number }[];
 }
 
-/** A timeline from JSON ([[aboveLsn, uptoLsn], …] as decimal strings); throws INVALID_ARGUMENT. */
-export function timelineFromJson(value: unknown): Timeline {
-  const bad = new BorealisError(ErrorCode.INVALID_ARGUMENT, 'timeline: expected [[aboveLsn, uptoLsn], …]');
-  if (!Array.isArray(value) || value.length === 0 || value.length > backtrackMarkersMax + 1) throw bad;
-  const digits = /^\d{1,20}$/;
-  const out = value.map((pair) => {
-    if (
-      !Array.isArray(pair) ||
-      pair.length !== 2 ||
-      !pair.every((x) => typeof x === 'string' && digits.test(x))
-    ) {
-      throw bad;
-    }
-    return { aboveLsn: BigInt(pair[0] as string), uptoLsn: BigInt(pair[1] as string) };
-  });
-  for (let i = 0; i < out.length; i++) {
-    const r = out[i]!;
-    if (r.aboveLsn >= r.uptoLsn || r.uptoLsn > LSN_MAX || (i > 0 && r.aboveLsn <= out[i - 1]!.uptoLsn))
-      throw bad;
-  }
-  return out;
-}
-
-export function timelineToJson(timeline: Timeline): [string, string][] {
-  return timeline.map((r) => [r.aboveLsn.toString(), r.uptoLsn.toString()]);
-}
-
 /**
  * The storage node's admin route: `GET /admin/backtrack` lists the markers it holds, `POST` with
- * `{ markers: [...] }` makes a longer list durable and applies it (200 once fsync'd and applied).
+ * `{ markers: [...] }` makes a longer list durable and applies it (200 once fsync'd and applied);
+ * `catchUp: true` marks the control plane's re-push of completed markers (taken under any epoch).
  */
 export async function backtrackRoute(
   node: BacktrackTarget,
@@ -235,8 +158,11 @@ export async function backtrackRoute(
     return { status: 200, body: { markers: markersToJson(node.backtrackMarkers) } };
   if (request.method !== 'POST') return { status: 405, body: { error: 'GET or POST' } };
   try {
-    const markers = markersFromJson((request.body as { markers?: unknown } | undefined)?.markers);
-    await node.applyBacktrackMarkers(markers);
+    const body = request.body as { markers?: unknown; catchUp?: unknown } | undefined;
+    const markers = markersFromJson(body?.markers);
+    if (body?.catchUp !== undefined && typeof body.catchUp !== 'boolean')
+      throw new BorealisError(ErrorCode.INVALID_ARGUMENT, 'backtrack markers: catchUp must be true or false');
+    await node.applyBacktrackMarkers(markers, { catchUp: body?.catchUp === true });
     return { status: 200, body: { markers: node.backtrackMarkers.length } };
   } catch (error) {
     if (!(error instanceof BorealisError)) throw error;

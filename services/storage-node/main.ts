@@ -162,6 +162,11 @@ const http = await startServiceHttp({
     host: addresses.advertise,
     epoch: node.epoch.toString(),
     acceptsAppends: node.acceptsAppends,
+    // The control plane re-pushes its marker list to a node that reports fewer (ADR 015).
+    backtrack: {
+      markers: node.backtrackMarkers.length,
+      lastSeq: node.backtrackMarkers[node.backtrackMarkers.length - 1]?.seq ?? null,
+    },
     segments: [...node.segments.values()].map((s) => ({
       pg: s.pg,
       kind: s.kind,

@@ -694,19 +694,30 @@ export class StorageNode {
    * Takes the volume's backtrack marker list (ADR 015) from the control plane: a longer list than the
    * one held is made durable (fsync) and its epoch adopted before the segments move to the new
    * timeline. Refused under a newer epoch than the last marker's: a writer opened since (a failover
-   * raced the backtrack), so the backtrack fails and the cluster stays as it was.
+   * raced the backtrack), so the backtrack fails and the cluster stays as it was — except a catch-up
+   * (`catchUp`: a node that missed the push learns completed markers later, under any epoch).
    */
-  async applyBacktrackMarkers(markers: BacktrackMarker[]): Promise<void> {
-    const problem = markerListUpdateProblem(this.#backtrackMarkers, markers);
-    if (problem) {
-      throw new BorealisError(ErrorCode.INVALID_ARGUMENT, `backtrack markers refused: ${problem}`, {
-        context: { node: this.id, held: this.#backtrackMarkers.length, sent: markers.length },
-      });
-    }
-    if (markers.length === this.#backtrackMarkers.length) return;
+  async applyBacktrackMarkers(
+    markers: BacktrackMarker[],
+    options: { catchUp?: boolean } = {},
+  ): Promise<void> {
+    const check = () => {
+      const problem = markerListUpdateProblem(this.#backtrackMarkers, markers);
+      if (problem) {
+        throw new BorealisError(ErrorCode.INVALID_ARGUMENT, `backtrack markers refused: ${problem}`, {
+          context: { node: this.id, held: this.#backtrackMarkers.length, sent: markers.length },
+        });
+      }
+      return markers.length > this.#backtrackMarkers.length;
+    };
+    if (!check()) return;
     const last = markers[markers.length - 1]!;
-    this.#checkEpoch(last.epoch, 'backtrack');
+    // A catch-up (the control plane's background re-push) sends only markers already on a write
+    // quorum of every PG: a writer opened since them is expected, so their epoch is not checked.
+    if (!options.catchUp) this.#checkEpoch(last.epoch, 'backtrack');
     await this.#withPageStore(async () => {
+      // Again in the queue: two pushes in flight at once must not replace a longer list by a shorter.
+      if (!check()) return;
       const marker = this.#adoptEpoch(last.epoch);
       if (marker.length > 0) await this.#log.append(marker);
       writeBacktrackMarkers(this.#dataDir, markers);
@@ -723,6 +734,7 @@ export class StorageNode {
           targetLsn: lsnToString(last.targetLsn),
           fromLsn: lsnToString(last.fromLsn),
           voids: voids.length,
+          catchUp: options.catchUp === true,
         },
         'backtrack marker applied: segments moved to the new timeline',
       );
