@@ -5,7 +5,7 @@
 // the control plane, the storage nodes and the archive all compute the same timeline from the same
 // durable marker list (docs/adr/015-backtrack.md).
 import { assert } from '../assert.ts';
-import { LSN_MAX, type Lsn, lsnToString } from '../lsn.ts';
+import { LSN_MAX, type Lsn, lsnMax, lsnMin, lsnToString } from '../lsn.ts';
 
 /** LSNs in (aboveLsn, uptoLsn]: the shape of a truncation range and of a timeline interval. */
 export interface LsnRange {
@@ -218,4 +218,20 @@ export function nextMarker(
     targetTimeMs: request.timeMs,
     fromLsn: request.fromLsn,
   };
+}
+
+/**
+ * Whether every LSN in (range.aboveLsn, range.uptoLsn] that is on `target` is also on `own`: then a
+ * run of records holding every record of `own` in that range holds every record of `target` in it
+ * (an LSN names one record whatever the timeline), so a restore can use it for `target` by skipping
+ * the records off `target`. How a log chunk archived under one timeline serves a restore to another.
+ */
+export function coversWithin(own: Timeline, target: Timeline, range: LsnRange): boolean {
+  const wanted: LsnRange[] = [];
+  for (const r of target) {
+    const aboveLsn = lsnMax(r.aboveLsn, range.aboveLsn);
+    const uptoLsn = lsnMin(r.uptoLsn, range.uptoLsn);
+    if (aboveLsn < uptoLsn) wanted.push({ aboveLsn, uptoLsn });
+  }
+  return subtractRanges(wanted, own).length === 0;
 }

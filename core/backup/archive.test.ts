@@ -34,6 +34,7 @@ function header(
     lastCommitTimeMs: commit?.[2] ?? 0,
     commitCount: commit ? 1 : 0,
     recordCount: 1,
+    timeline: 0,
   };
 }
 
@@ -49,25 +50,38 @@ function chunk(prev: bigint, last: bigint, withCommit = true): ChunkInfo {
 describe('archive keys', () => {
   it('round-trips every field of a chunk key', () => {
     fc.assert(
-      fc.property(arbLsn, arbLsn, arbLsn, arbLsn, arbTime, arbTime, (prev, first, last, commit, t1, t2) => {
-        const h = {
-          ...header(prev, first, last),
-          lastCommitLsn: commit,
-          firstCommitTimeMs: t1,
-          lastCommitTimeMs: t2,
-        };
-        const key = logChunkKey('cluster-1', h);
-        expect(key.startsWith(logPrefix('cluster-1'))).toBe(true);
-        expect(parseLogChunkKey(key)).toEqual({
-          key,
-          prevLsn: prev,
-          firstLsn: first,
-          lastLsn: last,
-          lastCommitLsn: commit,
-          firstCommitTimeMs: t1,
-          lastCommitTimeMs: t2,
-        });
-      }),
+      fc.property(
+        arbLsn,
+        arbLsn,
+        arbLsn,
+        arbLsn,
+        arbTime,
+        arbTime,
+        fc.integer({ min: 0, max: 10_000 }),
+        (prev, first, last, commit, t1, t2, timeline) => {
+          const h = {
+            ...header(prev, first, last),
+            lastCommitLsn: commit,
+            firstCommitTimeMs: t1,
+            lastCommitTimeMs: t2,
+            timeline,
+          };
+          const key = logChunkKey('cluster-1', h);
+          expect(key.startsWith(logPrefix('cluster-1'))).toBe(true);
+          expect(parseLogChunkKey(key)).toEqual({
+            key,
+            prevLsn: prev,
+            firstLsn: first,
+            lastLsn: last,
+            lastCommitLsn: commit,
+            firstCommitTimeMs: t1,
+            lastCommitTimeMs: t2,
+            timeline,
+          });
+          // A volume that never had a backtrack keeps the keys it had before timelines existed.
+          expect(key.includes('.k')).toBe(timeline > 0);
+        },
+      ),
     );
   });
 

@@ -5,12 +5,14 @@
 // A log chunk's key carries everything planning needs (LSN range, prevLsn, last commit and its
 // time), so a restore or a watermark advance is planned from one listing, without downloads. Keys
 // are deterministic functions of the content: writing the same chunk twice is a no-op overwrite.
+import { coversWithin, type Timeline } from '../backtrack/timeline.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import type { Lsn } from '../lsn.ts';
 import type { RedoBatchHeader } from './redo-batch.ts';
 
 const lsnDigits = 20;
 const timeDigits = 13;
+const timelineDigits = 5;
 
 export function clusterPrefix(cluster: string): string {
   return `clusters/${cluster}/`;
@@ -22,6 +24,15 @@ export function logPrefix(cluster: string): string {
 
 export function watermarkKey(cluster: string): string {
   return `${clusterPrefix(cluster)}watermark.json`;
+}
+
+/** Backtrack markers, one object each (written by the writer before it publishes on their timeline). */
+export function backtrackPrefix(cluster: string): string {
+  return `${clusterPrefix(cluster)}backtracks/`;
+}
+
+export function backtrackMarkerKey(cluster: string, seq: number): string {
+  return `${backtrackPrefix(cluster)}${seq.toString().padStart(5, '0')}.json`;
 }
 
 export function snapshotPrefix(cluster: string): string {
@@ -60,6 +71,8 @@ export interface ChunkInfo {
   lastCommitLsn: Lsn;
   firstCommitTimeMs: number;
   lastCommitTimeMs: number;
+  /** The backtrack timeline it was published under (0: before any backtrack; ADR 015). */
+  timeline: number;
 }
 
 const pad = (n: bigint | number, digits: number) => n.toString().padStart(digits, '0');
@@ -68,7 +81,9 @@ export function logChunkKey(cluster: string, h: RedoBatchHeader): string {
   return (
     `${logPrefix(cluster)}${pad(h.firstLsn, lsnDigits)}-${pad(h.lastLsn, lsnDigits)}` +
     `.p${pad(h.prevLsn, lsnDigits)}.c${pad(h.lastCommitLsn, lsnDigits)}` +
-    `.t${pad(h.firstCommitTimeMs, timeDigits)}-${pad(h.lastCommitTimeMs, timeDigits)}.brb.gz`
+    `.t${pad(h.firstCommitTimeMs, timeDigits)}-${pad(h.lastCommitTimeMs, timeDigits)}` +
+    // Only after a backtrack, so the keys of a volume that never had one stay as they were.
+    `${h.timeline > 0 ? `.k${pad(h.timeline, timelineDigits)}` : ''}.brb.gz`
   );
 }
 
@@ -80,7 +95,8 @@ export function logChunkStartAfter(cluster: string, lsn: Lsn): string {
   return `${logPrefix(cluster)}${pad(lsn, lsnDigits)}.`;
 }
 
-const chunkKeyPattern = /(\d{20})-(\d{20})\.p(\d{20})\.c(\d{20})\.t(\d{13})-(\d{13})\.brb\.gz$/;
+const chunkKeyPattern =
+  /(\d{20})-(\d{20})\.p(\d{20})\.c(\d{20})\.t(\d{13})-(\d{13})(?:\.k(\d{5}))?\.brb\.gz$/;
 
 export function parseLogChunkKey(key: string): ChunkInfo | undefined {
   const m = chunkKeyPattern.exec(key);
@@ -93,6 +109,7 @@ export function parseLogChunkKey(key: string): ChunkInfo | undefined {
     lastCommitLsn: BigInt(m[4]!),
     firstCommitTimeMs: Number(m[5]!),
     lastCommitTimeMs: Number(m[6]!),
+    timeline: m[7] === undefined ? 0 : Number(m[7]),
   };
 }
 
@@ -114,20 +131,59 @@ export interface LogChain {
   lastCommitTimeMs: number;
 }
 
+/** Which timeline a chain follows, after backtracks (ADR 015). */
+export interface ChainTimeline {
+  /** The timeline after each marker archived: [k] for chunks published under k markers. */
+  timelines: readonly Timeline[];
+  /** The timeline to follow (e.g. the one at the restore time, or the current one). */
+  target: Timeline;
+}
+
+/**
+ * Whether a chunk can be a link of a chain on `on.target`: it holds every record of its own timeline
+ * in (prevLsn, lastLsn], so it holds every record of the target's there when the target has no LSN
+ * in that range its own timeline lacks. A chunk of a timeline not archived (its marker missing) never
+ * is. Without `on`, every chunk is (no backtrack).
+ */
+export function chunkServes(chunk: ChunkInfo, on: ChainTimeline | undefined): boolean {
+  if (!on) return true;
+  const own = on.timelines[chunk.timeline];
+  return (
+    own !== undefined && coversWithin(own, on.target, { aboveLsn: chunk.prevLsn, uptoLsn: chunk.lastLsn })
+  );
+}
+
 /**
  * The longest gap-free run of chunks continuing a log that ends at `fromLsn`: a chunk continues it
  * when prevLsn <= W < lastLsn (it holds every durable record in (prevLsn, lastLsn], so also the ones
  * after W). Overlapping chunks (re-sent or republished after a failover) agree on their overlap.
- * With `untilTimeMs`, stops after the last chunk holding a commit with time <= untilTimeMs.
+ * With `untilTimeMs`, stops after the last chunk holding a commit with time <= untilTimeMs. After a
+ * backtrack, `timeline` names the one to follow: only chunks that serve it are links (chunkServes),
+ * and W means "every record of that timeline at or below W is in the chain".
  */
 export function planLogChain(
   chunks: readonly ChunkInfo[],
   fromLsn: Lsn,
-  options: { untilTimeMs?: number; lastCommitLsn?: Lsn; lastCommitTimeMs?: number } = {},
+  options: {
+    untilTimeMs?: number;
+    lastCommitLsn?: Lsn;
+    lastCommitTimeMs?: number;
+    timeline?: ChainTimeline;
+  } = {},
 ): LogChain {
-  const sorted = [...chunks].sort((a, b) => (a.prevLsn < b.prevLsn ? -1 : a.prevLsn > b.prevLsn ? 1 : 0));
+  const sorted = chunks
+    .filter((c) => chunkServes(c, options.timeline))
+    .sort((a, b) => (a.prevLsn < b.prevLsn ? -1 : a.prevLsn > b.prevLsn ? 1 : 0));
   const chain: ChunkInfo[] = [];
-  let w = fromLsn;
+  // On a timeline with voids, every record of it at or below W is in the chain also when W is at the
+  // end of one of its intervals or inside a void: W moves to the start of the next interval.
+  const target = options.timeline?.target;
+  const skipVoid = (lsn: Lsn): Lsn => {
+    if (!target) return lsn;
+    const next = target.find((r) => r.uptoLsn > lsn);
+    return next && next.aboveLsn > lsn ? next.aboveLsn : lsn;
+  };
+  let w = skipVoid(fromLsn);
   let lastCommitLsn = options.lastCommitLsn ?? 0n;
   let lastCommitTimeMs = options.lastCommitTimeMs ?? 0;
   for (;;) {
@@ -142,7 +198,7 @@ export function planLogChain(
     // belong to a transaction that commits after T).
     if (until !== undefined && best.lastCommitLsn !== 0n && best.firstCommitTimeMs > until) break;
     chain.push(best);
-    w = best.lastLsn;
+    w = skipVoid(best.lastLsn);
     if (best.lastCommitLsn !== 0n && best.lastCommitLsn > lastCommitLsn) {
       lastCommitLsn = best.lastCommitLsn;
       lastCommitTimeMs = best.lastCommitTimeMs;

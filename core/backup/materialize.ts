@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { assert } from '../assert.ts';
+import { onTimeline } from '../backtrack/timeline.ts';
 import { applyDelta } from '../delta.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import type { Lsn } from '../lsn.ts';
@@ -252,6 +253,8 @@ export async function materializeRestore(options: {
     }
     for (const record of batch.records) {
       if (record.lsn <= lastLsn) continue; // overlap with an earlier chunk or the snapshot
+      // Voided by a backtrack that had taken effect at T (ADR 015): not part of the database then.
+      if (plan.timeline && !onTimeline(plan.timeline, record.lsn)) continue;
       lastLsn = record.lsn;
       if (record.kind !== RecordKind.Commit) {
         if (record.kind === RecordKind.PageImage || record.kind === RecordKind.PageDelta)

@@ -117,7 +117,9 @@ describe('redo batch codec', () => {
       lastCommitTimeMs: 1_000,
       commitCount: 1,
       recordCount: 4,
+      timeline: 0,
     });
+    expect(decodeRedoBatch(encodeRedoBatch({ ...sample(), timeline: 7 })).header.timeline).toBe(7);
     const none = headerOf({ epoch: 1n, prevLsn: 0n, records: [delta(1n), delta(2n)] });
     expect(none).toMatchObject({
       lastCommitLsn: 0n,

@@ -8,14 +8,16 @@
 // new writer allocates above the truncated range), so two batches that overlap agree on the overlap,
 // and a batch continues a log that ends at W exactly when prevLsn <= W < lastLsn.
 //
-// Layout (little-endian): magic u32 'BRB1' | version u8 | flags u8 | reserved u16 |
+// Layout (little-endian): magic u32 'BRB1' | version u8 | flags u8 | timeline u16 |
 //   epoch u64 | prevLsn u64 | firstLsn u64 | lastLsn u64 |
 //   lastCommitLsn u64 | firstCommitTimeMs u64 | lastCommitTimeMs u64 |
 //   commitCount u32 | recordCount u32 | bodyLength u32 | bodyCrc32c u32 |
 //   headerCrc32c u32 (of bytes 0-79) | reserved u32 | body (encodeRecords)
 // lastCommitLsn is 0 and the commit times are 0 when the batch holds no commit (a slice of a large
 // transaction); the body CRC covers the records on top of their own CRCs, so a torn object is
-// caught before any record is trusted.
+// caught before any record is trusted. `timeline` is how many backtrack markers were in effect when
+// the batch was published (0 before any backtrack; ADR 015): the batch holds every durable record in
+// (prevLsn, lastLsn] *of that timeline*, which is what lets a restore follow a later one.
 import { assert } from '../assert.ts';
 import { crc32c } from '../crc32c.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
@@ -40,6 +42,8 @@ export interface RedoBatch {
   /** The last durable record before `records[0]` (0 for the volume's first record). */
   prevLsn: Lsn;
   records: RedoRecord[];
+  /** Backtrack markers in effect when published (the timeline's number); 0 when absent. */
+  timeline?: number;
 }
 
 export interface RedoBatchHeader {
@@ -53,6 +57,8 @@ export interface RedoBatchHeader {
   lastCommitTimeMs: number;
   commitCount: number;
   recordCount: number;
+  /** Backtrack markers in effect when the batch was published (0: none). */
+  timeline: number;
 }
 
 export interface CommitInfo {
@@ -90,6 +96,7 @@ export function headerOf(batch: RedoBatch): RedoBatchHeader {
     lastCommitTimeMs: commits.at(-1)?.commitTimeMs ?? 0,
     commitCount: commits.length,
     recordCount: records.length,
+    timeline: batch.timeline ?? 0,
   };
 }
 
@@ -106,7 +113,8 @@ export function encodeRedoBatch(batch: RedoBatch): Buffer {
   out.writeUInt32LE(magic, 0);
   out.writeUInt8(version, 4);
   out.writeUInt8(0, 5);
-  out.writeUInt16LE(0, 6);
+  assert(h.timeline >= 0 && h.timeline <= 0xffff, () => `timeline ${h.timeline} fits a u16`);
+  out.writeUInt16LE(h.timeline, 6);
   out.writeBigUInt64LE(h.epoch, 8);
   out.writeBigUInt64LE(h.prevLsn, 16);
   out.writeBigUInt64LE(h.firstLsn, 24);
@@ -141,6 +149,7 @@ export function decodeRedoBatchHeader(buf: Uint8Array): RedoBatchHeader {
     lastCommitTimeMs: Number(b.readBigUInt64LE(56)),
     commitCount: b.readUInt32LE(64),
     recordCount: b.readUInt32LE(68),
+    timeline: b.readUInt16LE(6),
   };
 }
 
@@ -163,7 +172,7 @@ export function decodeRedoBatch(buf: Uint8Array): RedoBatch & { header: RedoBatc
     const before = i === 0 ? header.prevLsn : records[i - 1]!.lsn;
     if (records[i]!.lsn <= before) throw invalid(`records out of LSN order at ${i}`);
   }
-  const batch = { epoch: header.epoch, prevLsn: header.prevLsn, records };
+  const batch = { epoch: header.epoch, prevLsn: header.prevLsn, records, timeline: header.timeline };
   const check = records.length > 0 ? headerOf(batch) : undefined;
   if (!check || JSON.stringify(check, bigints) !== JSON.stringify(header, bigints)) {
     throw invalid('header does not match the records', { header: JSON.stringify(header, bigints) });
@@ -185,6 +194,7 @@ export function packRedoBatches(
   prevLsn: Lsn,
   records: readonly RedoRecord[],
   maxBytes = redoBatchBytesMax,
+  timeline = 0,
 ): RedoBatch[] {
   const batches: RedoBatch[] = [];
   let current: RedoRecord[] = [];
@@ -193,7 +203,7 @@ export function packRedoBatches(
   let prev = prevLsn;
   const flush = (upto: number) => {
     const taken = current.slice(0, upto);
-    batches.push({ epoch, prevLsn: prev, records: taken });
+    batches.push({ epoch, prevLsn: prev, records: taken, timeline });
     prev = taken[taken.length - 1]!.lsn;
     current = current.slice(upto);
     bytes = redoBatchHeaderBytes + current.reduce((n, r) => n + encodedRecordLength(r), 0);

@@ -14,6 +14,7 @@ function chunk(prev: number, last: number, t0: number, t1: number, commit = last
     lastCommitTimeMs: t1,
     commitCount: commit === 0 ? 0 : 1,
     recordCount: last - prev,
+    timeline: 0,
   });
   return parseLogChunkKey(key)!;
 }

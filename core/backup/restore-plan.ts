@@ -3,9 +3,22 @@
 // last commit with commit time <= T. Restoring exactly "the commits with time <= T" works because
 // commit times never go backwards along the log (the writer clamps them), so those commits are a
 // prefix of it, and a transaction's records all lie between the previous commit and its own.
+//
+// After a backtrack (ADR 015) "what the cluster showed at T" is the timeline as it was at T (the
+// archived markers that had taken effect by then): the snapshot must be on it, the chain follows it
+// (archive.ts chunkServes), and the records off it are skipped while applying (plan.timeline).
+import { timelineFromJson, timelineToJson } from '../backtrack/json.ts';
+import {
+  type BacktrackMarker,
+  onTimeline,
+  type Timeline,
+  timelineAt,
+  timelines,
+} from '../backtrack/timeline.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import {
   type ChunkInfo,
+  chunkServes,
   describeGap,
   parseLogChunkKey,
   planLogChain,
@@ -31,6 +44,8 @@ export interface RestorePlan {
   /** The commit time of the last commit restored (0 when none). */
   cutCommitTimeMs: number;
   restoreTimeMs: number;
+  /** The LSNs that make up the database at T, after backtracks; undefined: every LSN (none). */
+  timeline?: Timeline;
 }
 
 export type ManifestSummary = Pick<SnapshotManifest, 'snapshotId' | 'lsn' | 'commitTimeMs'> & { key: string };
@@ -45,8 +60,11 @@ export function planRestore(input: {
   snapshots: readonly ManifestSummary[];
   chunks: readonly ChunkInfo[];
   watermark: Watermark | undefined;
+  /** The archived backtrack markers (readArchivedMarkers), oldest first. */
+  markers?: readonly BacktrackMarker[];
 }): RestorePlan {
   const { request, watermark } = input;
+  const markers = input.markers ?? [];
   const snapshots = [...input.snapshots].sort((a, b) => a.commitTimeMs - b.commitTimeMs);
   if (request.snapshotId !== undefined) {
     const s = snapshots.find((x) => x.snapshotId === request.snapshotId);
@@ -71,19 +89,26 @@ export function planRestore(input: {
       { latestRestorableTimeMs: latest },
     );
   }
-  const base = [...snapshots].reverse().find((s) => s.commitTimeMs <= t);
+  const target = markers.length === 0 ? undefined : timelineAt(markers, t);
+  // A snapshot at or before T is on T's timeline unless a backtrack after it voided its point; then an
+  // older one is. (A snapshot of a later timeline has a commit time after the marker, so after T.)
+  const base = [...snapshots]
+    .reverse()
+    .find((s) => s.commitTimeMs <= t && (!target || onTimeline(target, BigInt(s.lsn))));
   const from = base ? BigInt(base.lsn) : 0n;
   const chain = planLogChain(input.chunks, from, {
     untilTimeMs: t,
     lastCommitLsn: from,
     lastCommitTimeMs: base?.commitTimeMs ?? 0,
+    ...(target && { timeline: { timelines: timelines(markers), target } }),
   });
   // The chain must reach every commit with time <= T. The archive holds them (T <= the
   // watermark's time); if the chain stops short, a chunk is missing or unreadable.
   const reachesT =
     chain.lastCommitTimeMs > t ||
     chain.endLsn >= BigInt(watermark.lsn) ||
-    reachedPast(input.chunks, chain, t);
+    reachedPast(input.chunks, chain, t) ||
+    (target !== undefined && timelineEnded(input.chunks, chain.endLsn, markers, t));
   if (!reachesT) {
     throw new BorealisError(ErrorCode.NOT_COMPLETE, describeGap(input.chunks, chain.endLsn), {
       context: { fromLsn: from.toString(), reachedLsn: chain.endLsn.toString() },
@@ -102,7 +127,24 @@ export function planRestore(input: {
     cutCommitLsn: chain.lastCommitLsn.toString(),
     cutCommitTimeMs: chain.lastCommitTimeMs,
     restoreTimeMs: t,
+    ...(target && { timeline: target }),
   };
+}
+
+/**
+ * A timeline a later backtrack left (T is before a marker took effect) ends where its archived log
+ * ends: no chunk of it holds a record above the chain. Its commits up to the backtrack were archived
+ * if the archive had caught up with them when the backtrack stopped the writer (ADR 015).
+ */
+function timelineEnded(
+  chunks: readonly ChunkInfo[],
+  endLsn: bigint,
+  markers: readonly BacktrackMarker[],
+  t: number,
+): boolean {
+  if (!markers.some((m) => m.appliedAtMs > t)) return false;
+  const on = { timelines: timelines(markers), target: timelineAt(markers, t) };
+  return !chunks.some((c) => c.lastLsn > endLsn && chunkServes(c, on) && onTimeline(on.target, c.lastLsn));
 }
 
 /** The chain stopped because the next chunk's first commit is after T: nothing restorable is missing. */
@@ -129,6 +171,8 @@ export interface RestoreJob {
   restoreTimeMs: number;
   cutCommitLsn: string;
   cutCommitTimeMs: number;
+  /** plan.timeline as [aboveLsn, uptoLsn] decimal pairs; absent when no backtrack matters. */
+  timeline?: [string, string][];
 }
 
 export function restoreJob(
@@ -143,6 +187,7 @@ export function restoreJob(
     restoreTimeMs: plan.restoreTimeMs,
     cutCommitLsn: plan.cutCommitLsn,
     cutCommitTimeMs: plan.cutCommitTimeMs,
+    ...(plan.timeline && { timeline: timelineToJson(plan.timeline) }),
   };
 }
 
@@ -158,5 +203,6 @@ export function planOfJob(job: RestoreJob): RestorePlan {
     cutCommitLsn: job.cutCommitLsn,
     cutCommitTimeMs: job.cutCommitTimeMs,
     restoreTimeMs: job.restoreTimeMs,
+    ...(job.timeline && { timeline: timelineFromJson(job.timeline) }),
   };
 }

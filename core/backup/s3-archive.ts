@@ -2,9 +2,11 @@
 // writer and the CLI. A watermark that does not parse is read again a few times before it counts as
 // corrupt: a store without S3's whole-object PUTs can show a torn body to a read racing a write
 // (s3rver did, until embedded/s3-atomic-store.ts) — every reader gets that, not only the archiver.
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { markerFromJson, markerToJson } from '../backtrack/json.ts';
+import { type BacktrackMarker, markerListProblem } from '../backtrack/timeline.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
-import { type Watermark, watermarkKey } from './archive.ts';
+import { backtrackMarkerKey, backtrackPrefix, type Watermark, watermarkKey } from './archive.ts';
 
 /** Reads of a watermark body that does not parse before it is reported as corrupt. */
 const watermarkReadAttemptsMax = 5;
@@ -103,4 +105,64 @@ function parseWatermark(text: string): Watermark {
     commitTimeMs: raw.commitTimeMs!,
     updatedAt: String(raw.updatedAt ?? ''),
   };
+}
+
+/**
+ * The cluster's backtrack markers archived beside its log (ADR 015), in order. The writer puts them
+ * before it publishes a record of their timeline, so any chunk of timeline k has markers 1..k here.
+ * A list that does not follow from seq 1 (a missing or damaged object) is an error: a restore that
+ * ignored a marker would apply voided records.
+ */
+export async function readArchivedMarkers(
+  s3: S3Client,
+  bucket: string,
+  cluster: string,
+): Promise<BacktrackMarker[]> {
+  const listed = await listObjects(s3, bucket, backtrackPrefix(cluster));
+  const markers: BacktrackMarker[] = [];
+  for (const o of listed.sort((a, b) => (a.key < b.key ? -1 : 1))) {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key }));
+    let json: unknown;
+    try {
+      json = JSON.parse(await got.Body!.transformToString());
+    } catch {
+      throw new BorealisError(ErrorCode.INTERNAL, `backtrack marker ${o.key} is not JSON`, {
+        context: { key: o.key },
+      });
+    }
+    markers.push(markerFromJson(json, o.key));
+  }
+  const problem = markerListProblem(markers);
+  if (problem) {
+    throw new BorealisError(ErrorCode.INTERNAL, `archived backtrack markers of ${cluster}: ${problem}`, {
+      context: { bucket, cluster },
+    });
+  }
+  return markers;
+}
+
+/** Puts the markers the archive lacks (same key, same body: writing one twice changes nothing). */
+export async function archiveMarkers(
+  s3: S3Client,
+  bucket: string,
+  cluster: string,
+  markers: readonly BacktrackMarker[],
+): Promise<number> {
+  if (markers.length === 0) return 0;
+  const held = new Set((await listObjects(s3, bucket, backtrackPrefix(cluster))).map((o) => o.key));
+  let put = 0;
+  for (const m of markers) {
+    const key = backtrackMarkerKey(cluster, m.seq);
+    if (held.has(key)) continue;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: JSON.stringify(markerToJson(m)),
+        ContentType: 'application/json',
+      }),
+    );
+    put++;
+  }
+  return put;
 }

@@ -67,10 +67,10 @@ export async function archiveRecords(
   target: { s3: S3Client; bucket: string; cluster: string },
   prevLsn: Lsn,
   records: readonly RedoRecord[],
-  options: { maxBytes?: number; watermark?: boolean } = {},
+  options: { maxBytes?: number; watermark?: boolean; timeline?: number } = {},
 ): Promise<ChunkInfo[]> {
   const chunks: ChunkInfo[] = [];
-  for (const batch of packRedoBatches(1n, prevLsn, records, options.maxBytes)) {
+  for (const batch of packRedoBatches(1n, prevLsn, records, options.maxBytes, options.timeline)) {
     const key = logChunkKey(target.cluster, headerOf(batch));
     await target.s3.send(
       new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: gzipSync(encodeRedoBatch(batch)) }),

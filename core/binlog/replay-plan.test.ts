@@ -25,6 +25,7 @@ function chunk(prevLsn: bigint, lastLsn: bigint, lastCommitLsn: bigint, times: [
     lastCommitLsn,
     firstCommitTimeMs: times[0],
     lastCommitTimeMs: times[1],
+    timeline: 0,
   };
 }
 

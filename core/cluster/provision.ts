@@ -7,6 +7,7 @@
 // log at one chunk a second) travels as a claim check: the job is stored in the backup bucket and
 // the message names the object; the consumer reads it and deletes it.
 // Pure: the message and status documents, encoded and checked; the I/O is in its two users.
+import { timelineFromJson } from '../backtrack/json.ts';
 import type { RestoreJob } from '../backup/restore-plan.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
 
@@ -95,6 +96,13 @@ function checkJob(job: unknown): RestoreJob {
     throw bad(what, 'job.chunkKeys must be a list of keys');
   for (const field of ['restoreTimeMs', 'cutCommitTimeMs'] as const) {
     if (!Number.isSafeInteger(j[field])) throw bad(what, `job.${field} must be an integer`);
+  }
+  if (j.timeline !== undefined) {
+    try {
+      timelineFromJson(j.timeline);
+    } catch {
+      throw bad(what, 'job.timeline must be [[aboveLsn, uptoLsn], …] of decimal LSNs');
+    }
   }
   return j as RestoreJob;
 }

@@ -486,4 +486,19 @@ describe('mergeIntoChunks', () => {
     expect(chunks[firstOfEpoch2]!.batch.records[0]!.lsn).toBe(log.records[split]!.lsn);
     expect(chunks.flatMap((c) => c.batch.records.map((r) => r.lsn))).toEqual(log.records.map((r) => r.lsn));
   });
+
+  it('never merges batches of two backtrack timelines, nor drops one inside the other', () => {
+    // Timeline 0: the log up to record 30; a backtrack to record 10 voids the rest; timeline 1 goes on
+    // above it from where the archive was (a voided LSN, 20), and a late batch of timeline 0 (records
+    // 21–30) arrives after it in the same event.
+    const old = packRedoBatches(1n, 0n, log.records.slice(0, 20), 1_000_000);
+    const late = packRedoBatches(1n, log.records[19]!.lsn, log.records.slice(20, 30), 1_000_000);
+    const next = packRedoBatches(2n, log.records[19]!.lsn, log.records.slice(30, 40), 1_000_000, 1);
+    const chunks = mergeIntoChunks(sourcesOf([...old, ...next, ...late]));
+    expect(chunks.map((c) => [c.batch.timeline ?? 0, c.batch.prevLsn, c.batch.records.at(-1)!.lsn])).toEqual([
+      [0, 0n, log.records[29]!.lsn],
+      [1, log.records[19]!.lsn, log.records[39]!.lsn],
+    ]);
+    expect(decodeRedoBatch(encodeRedoBatch(chunks[1]!.batch)).header.timeline).toBe(1);
+  });
 });

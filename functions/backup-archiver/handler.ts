@@ -261,6 +261,8 @@ export async function archiveRedoBatches(
  * prevLsn, a batch inside the current chunk adds nothing, one that overlaps or continues it adds its
  * records above the chunk's end (two batches agree on their overlap), one after a gap starts a new
  * chunk. A new epoch or a full chunk also starts a new one, chained at the previous chunk's end.
+ * Batches of different backtrack timelines never merge (ADR 015): a chunk holds every record of ONE
+ * timeline in its range, and one timeline's batch says nothing about another's records.
  */
 export function mergeIntoChunks(
   sources: readonly SourceBatch[],
@@ -268,6 +270,7 @@ export function mergeIntoChunks(
 ): PlannedChunk[] {
   const sorted = [...sources].sort(
     (a, b) =>
+      a.header.timeline - b.header.timeline ||
       compare(a.header.prevLsn, b.header.prevLsn) ||
       compare(b.header.lastLsn, a.header.lastLsn) ||
       a.index - b.index,
@@ -276,6 +279,11 @@ export function mergeIntoChunks(
   let current: PlannedChunk | undefined;
   for (const source of sorted) {
     const { header, batch } = source;
+    const timeline = header.timeline;
+    if (current && (current.batch.timeline ?? 0) !== timeline) {
+      chunks.push(current);
+      current = undefined;
+    }
     const end = current?.batch.records.at(-1)?.lsn;
     if (current && end !== undefined && header.lastLsn <= end) {
       current.sources.push(source.index);
@@ -291,7 +299,7 @@ export function mergeIntoChunks(
       } else {
         chunks.push(current);
         current = {
-          batch: { epoch: batch.epoch, prevLsn: end, records: suffix },
+          batch: { epoch: batch.epoch, prevLsn: end, records: suffix, timeline },
           bytes: redoBatchHeaderBytes + suffixBytes,
           sources: [source.index],
         };
@@ -300,7 +308,7 @@ export function mergeIntoChunks(
     }
     if (current) chunks.push(current);
     current = {
-      batch: { epoch: batch.epoch, prevLsn: header.prevLsn, records: [...batch.records] },
+      batch: { epoch: batch.epoch, prevLsn: header.prevLsn, records: [...batch.records], timeline },
       bytes: redoBatchHeaderBytes + bytesOf(batch.records),
       sources: [source.index],
     };

@@ -18,7 +18,7 @@ import {
   type RestoreJob,
   restoreJob,
 } from '../../core/backup/restore-plan.ts';
-import { listObjects, readWatermark } from '../../core/backup/s3-archive.ts';
+import { listObjects, readArchivedMarkers, readWatermark } from '../../core/backup/s3-archive.ts';
 import { listSnapshotSummaries } from '../snapshot/catalog.ts';
 
 export const restoreRequested = 'Borealis Restore Requested';
@@ -143,10 +143,11 @@ export async function handleRestoreRequested(
 
   let job: RestoreJob;
   try {
-    const [manifests, logObjects, watermark] = await Promise.all([
+    const [manifests, logObjects, watermark, markers] = await Promise.all([
       listSnapshotSummaries(deps.s3, deps.bucket, request.sourceCluster),
       listObjects(deps.s3, deps.bucket, logPrefix(request.sourceCluster)),
       readWatermark(deps.s3, deps.bucket, request.sourceCluster),
+      readArchivedMarkers(deps.s3, deps.bucket, request.sourceCluster),
     ]);
     const snapshots: ManifestSummary[] = manifests.map((m) => ({
       snapshotId: m.snapshotId,
@@ -166,6 +167,7 @@ export async function handleRestoreRequested(
       snapshots,
       chunks,
       watermark: watermark?.value,
+      markers,
     });
     job = restoreJob(plan, {
       requestId: request.requestId,

@@ -3,6 +3,7 @@
 // the snapshot's LSN or stops moving; and "cannot tell" for no archive, a gap or a corrupt chunk.
 import { describe, expect, it } from 'vitest';
 import { watermarkKey } from '../../core/backup/archive.ts';
+import { archiveMarkers } from '../../core/backup/s3-archive.ts';
 import { archiveRecords, type PageTransaction, pageImageLog } from '../../core/backup/testing.ts';
 import type { RedoRecord } from '../../core/record.ts';
 import { addWrittenPages, archivedChanges, chainThrough } from './changed-pages.ts';
@@ -22,7 +23,12 @@ const txns = (n: number): PageTransaction[] =>
   }));
 /** Commit LSN of transaction t (3 records each, from LSN 1). */
 const commitOf = (t: number) => BigInt(3 * (t + 1));
-const exact = (fromLsn: bigint, toLsn: bigint) => ({ fromLsn, toLsn, olderPointAllowed: false });
+const exact = (fromLsn: bigint, toLsn: bigint) => ({
+  fromLsn,
+  fromCommitTimeMs: 0,
+  toLsn,
+  olderPointAllowed: false,
+});
 
 function fakeTime() {
   let now = 0;
@@ -58,6 +64,7 @@ describe('pages changed since the parent, from the archived log', () => {
       lastCommitLsn: lastLsn,
       firstCommitTimeMs: 0,
       lastCommitTimeMs: 0,
+      timeline: 0,
     });
     const chunks = [chunk(0n, 10n), chunk(10n, 20n), chunk(20n, 30n), chunk(30n, 40n)];
     expect(chainThrough(chunks, 5n, 20n)?.map((c) => c.key)).toEqual(['k0', 'k10']);
@@ -108,16 +115,54 @@ describe('pages changed since the parent, from the archived log', () => {
     await archiveRecords(target, 0n, records.slice(0, 12)); // transactions 0..3 archived
     const time = fakeTime();
     const changes = archivedChanges({ ...target, ...time, waitForOlderMsMax: 2_000, stallMsMax: 60_000 });
-    const older = await changes({ fromLsn: commitOf(1), toLsn: commitOf(5), olderPointAllowed: true });
+    const older = await changes({
+      fromLsn: commitOf(1),
+      fromCommitTimeMs: 0,
+      toLsn: commitOf(5),
+      olderPointAllowed: true,
+    });
     expect(older).toMatchObject({ lsn: commitOf(3), commitTimeMs: 1_003 });
     expect('pages' in older && [...older.pages].sort((a, b) => a - b)).toEqual([3, 4, 102, 103]);
     expect(time.clock()).toBeGreaterThanOrEqual(2_000); // it waited for the archive first
     // Asked for "now", it does not settle for less.
-    const now = await changes({ fromLsn: commitOf(1), toLsn: commitOf(5), olderPointAllowed: false });
+    const now = await changes({
+      fromLsn: commitOf(1),
+      fromCommitTimeMs: 0,
+      toLsn: commitOf(5),
+      olderPointAllowed: false,
+    });
     expect(now).toEqual({ unknown: expect.stringMatching(/reached only LSN/) });
     // Nothing archived after the parent: no point to take.
-    const none = await changes({ fromLsn: commitOf(3), toLsn: commitOf(5), olderPointAllowed: true });
+    const none = await changes({
+      fromLsn: commitOf(3),
+      fromCommitTimeMs: 0,
+      toLsn: commitOf(5),
+      olderPointAllowed: true,
+    });
     expect(none).toEqual({ unknown: expect.stringMatching(/reached only LSN/) });
+  });
+
+  it('cannot tell after a backtrack that took effect after the parent', async () => {
+    const s3 = memoryS3();
+    const target = { s3: s3.client, bucket, cluster };
+    await archiveRecords(target, 0n, pageImageLog(0n, txns(6)));
+    const marker = {
+      seq: 1,
+      epoch: 5n,
+      appliedAtMs: 1_004,
+      targetLsn: commitOf(1),
+      targetTimeMs: 1_001,
+      fromLsn: commitOf(5),
+    };
+    await archiveMarkers(s3.client, bucket, cluster, [marker]);
+    const changes = archivedChanges({ ...target, ...fakeTime() });
+    // Parent committed at 1_002, before the backtrack took effect (1_004): its pages may be undone.
+    expect(await changes({ ...exact(commitOf(2), commitOf(5)), fromCommitTimeMs: 1_002 })).toEqual({
+      unknown: 'backtrack 1 at 1970-01-01T00:00:01.004Z came after the parent snapshot',
+    });
+    // A parent taken after it (on the new timeline) is followed by the log as usual.
+    const after = await changes({ ...exact(commitOf(2), commitOf(5)), fromCommitTimeMs: 1_005 });
+    expect('pages' in after && after.pages.size).toBe(6);
   });
 
   it('cannot tell without a watermark, across a gap, or through a corrupt chunk', async () => {

@@ -24,7 +24,7 @@ import {
 } from '../../core/backup/archive.ts';
 import { getObjectBytes } from '../../core/backup/materialize.ts';
 import { decodeRedoBatch } from '../../core/backup/redo-batch.ts';
-import { listObjects, readWatermark } from '../../core/backup/s3-archive.ts';
+import { listObjects, readArchivedMarkers, readWatermark } from '../../core/backup/s3-archive.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import { RecordKind, type RedoRecord } from '../../core/record.ts';
 import { forEachBounded } from './handler.ts';
@@ -44,6 +44,8 @@ const chunkReadsInFlight = 4;
 /** What a snapshot asks: the pages written after its parent's LSN up to its own. */
 export interface ChangesRequest {
   fromLsn: Lsn;
+  /** The parent's commit time: a backtrack after it changed pages the log after fromLsn omits. */
+  fromCommitTimeMs: number;
   toLsn: Lsn;
   /** The answer may stop at an older commit in (fromLsn, toLsn] when the archive trails. */
   olderPointAllowed: boolean;
@@ -150,12 +152,23 @@ async function listChunks(options: ArchivedChangesOptions, startAfterLsn?: Lsn):
 export function archivedChanges(
   options: ArchivedChangesOptions,
 ): (request: ChangesRequest) => Promise<ChangedPages> {
-  return async ({ fromLsn, toLsn, olderPointAllowed }) => {
+  return async ({ fromLsn, fromCommitTimeMs, toLsn, olderPointAllowed }) => {
     const waitMsMax = olderPointAllowed
       ? (options.waitForOlderMsMax ?? archiveWaitForOlderMsMaxDefault)
       : (options.waitMsMax ?? archiveWaitMsMaxDefault);
     const waited = await awaitArchive(options, toLsn, waitMsMax);
     if (waited !== undefined && !olderPointAllowed) return { unknown: waited };
+    // A backtrack since the parent (ADR 015) voided records at or below the parent's LSN too, and the
+    // pages they wrote are not in the log above it: read every page. (The writer archives a marker
+    // before publishing a record of its timeline, so once the archive has any, the marker is listed.)
+    const backtrack = (await readArchivedMarkers(options.s3, options.bucket, options.cluster)).find(
+      (m) => m.appliedAtMs >= fromCommitTimeMs,
+    );
+    if (backtrack) {
+      return {
+        unknown: `backtrack ${backtrack.seq} at ${new Date(backtrack.appliedAtMs).toISOString()} came after the parent snapshot`,
+      };
+    }
     // Batches end on commits when they can and the parent's LSN is a commit, so the chunk after it
     // usually starts above it: list from there, and everything only when that does not continue it.
     let chunks = await listChunks(options, fromLsn);

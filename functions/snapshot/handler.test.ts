@@ -243,7 +243,12 @@ describe('snapshot handler', () => {
     );
     const m = second.manifest;
     expect(detector.calls).toEqual([
-      { fromLsn: BigInt(first.manifest.lsn), toLsn: model.lsn, olderPointAllowed: false },
+      {
+        fromLsn: BigInt(first.manifest.lsn),
+        fromCommitTimeMs: first.manifest.commitTimeMs,
+        toLsn: model.lsn,
+        olderPointAllowed: false,
+      },
     ]);
     expect(m.changedPagesFrom).toBe('log');
     // Page 1, the 4 written pages past it, and the 5 sampled unchanged pages.

@@ -283,6 +283,7 @@ export async function takeSnapshot(
   if (base && deps.changedPages) {
     changed = await deps.changedPages({
       fromLsn: BigInt(base.lsn),
+      fromCommitTimeMs: base.commitTimeMs,
       toLsn: point.lsn,
       olderPointAllowed: request.scheduled === true && request.snapshotId === undefined,
     });

@@ -4,12 +4,11 @@
 // between two commits 1 ms apart, a T mid-load, and after a kill -9 of the writer mid-load (the
 // archived log stays gap-free across the failover). A missing chunk fails the restore with the
 // missing LSN range, and nothing of the half-made cluster is left.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Client } from '../../core/aws/clients.ts';
 import {
   type ChunkInfo,
   logPrefix,
@@ -20,10 +19,10 @@ import {
 import { commitsOf, decodeRedoBatch } from '../../core/backup/redo-batch.ts';
 import { listObjects, readWatermark as readArchiveWatermark } from '../../core/backup/s3-archive.ts';
 import { regionalResources } from '../../core/resources.ts';
-import { emulatorEnv } from '../../embedded/emulators.ts';
-import { clusterDirPath, isPidAlive, readClusterEntry, readSystemState } from '../../embedded/state.ts';
+import { clusterDirPath, readClusterEntry } from '../../embedded/state.ts';
 import { endpointClients, waitUntil } from '../harness/cluster.ts';
-import { Sql } from '../harness/sql.ts';
+import { restoredRows, stopCluster } from '../harness/restore.ts';
+import type { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
 
@@ -37,18 +36,8 @@ describe('point-in-time restore', () => {
   let source: Sql;
 
   beforeAll(async () => {
-    system = await TestSystem.start(dir.path, [
-      '--pg-count',
-      '4',
-      '--pages-per-pg',
-      '4096',
-      '--readers',
-      '1',
-    ]);
-    s3 = s3Client({
-      region: 'us-east-1',
-      env: { ...process.env, ...emulatorEnv(readSystemState(dir.path)!.emulators) },
-    });
+    system = await TestSystem.small(dir.path, 1);
+    s3 = system.s3();
     source = endpointClients(await system.status()).writer;
   }, 180_000);
 
@@ -90,24 +79,7 @@ describe('point-in-time restore', () => {
 
   /** Runs `borealis restore` to T as `name` and returns the restored rows (seq order). */
   async function restoreRows(name: string, t: number): Promise<number[]> {
-    const out = await system.cli('restore', '--to-time', new Date(t).toISOString(), '--as', name, '--json');
-    const detail = JSON.parse(out.stdout) as {
-      endpoints: { writer: string };
-      resourceArn: string;
-      secretArn: string;
-    };
-    const restored = new Sql({
-      endpoint: detail.endpoints.writer,
-      resourceArn: detail.resourceArn,
-      secretArn: detail.secretArn,
-    });
-    try {
-      return (await restored.rows('select seq from p order by seq')).map((r) => Number(r[0]));
-    } finally {
-      restored.close();
-      // Each restored cluster is a fleet of its own: stop it before the next one on two cores.
-      await stopCluster(dir.path, name);
-    }
+    return (await restoredRows(system, name, t, 'select seq from p order by seq')).map((r) => Number(r[0]));
   }
 
   it('restores exactly the commits with commit time <= T, also across a kill -9 of the writer', async () => {
@@ -204,14 +176,4 @@ async function readWatermark(s3: S3Client): Promise<Watermark | undefined> {
 async function listChunks(s3: S3Client): Promise<ChunkInfo[]> {
   const listed = await listObjects(s3, bucket, logPrefix('borealis'));
   return listed.map((o) => parseLogChunkKey(o.key)).filter((c): c is ChunkInfo => c !== undefined);
-}
-
-async function stopCluster(stateDir: string, name: string): Promise<void> {
-  const entry = readClusterEntry(stateDir, name);
-  if (!entry || !isPidAlive(entry.launcherPid)) return;
-  process.kill(entry.launcherPid, 'SIGTERM');
-  await waitUntil(() => !isPidAlive(entry.launcherPid), 30_000, `cluster ${name} stopped`).catch(() =>
-    process.kill(entry.launcherPid, 'SIGKILL'),
-  );
-  rmSync(clusterDirPath(stateDir, name), { recursive: true, force: true });
 }

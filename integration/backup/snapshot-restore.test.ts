@@ -11,15 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SnapshotCreated } from '../../cli/snapshot-view.ts';
-import { s3Client } from '../../core/aws/clients.ts';
 import { type ChunkInfo, logPrefix, parseLogChunkKey, planLogChain } from '../../core/backup/archive.ts';
 import { listObjects, readWatermark } from '../../core/backup/s3-archive.ts';
 import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
 import { regionalResources } from '../../core/resources.ts';
-import { emulatorCredentials, emulatorEnv } from '../../embedded/emulators.ts';
-import { clusterDirPath, isPidAlive, readClusterEntry, readSystemState } from '../../embedded/state.ts';
+import { emulatorCredentials } from '../../embedded/emulators.ts';
+import { clusterDirPath, readClusterEntry, readSystemState } from '../../embedded/state.ts';
 import { listSnapshotSummaries } from '../../functions/snapshot/catalog.ts';
 import { endpointClients, waitUntil } from '../harness/cluster.ts';
+import { stopCluster } from '../harness/restore.ts';
 import { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
@@ -42,18 +42,8 @@ describe('incremental snapshots and restores', () => {
   let second: SnapshotCreated;
 
   beforeAll(async () => {
-    system = await TestSystem.start(dir.path, [
-      '--pg-count',
-      '4',
-      '--pages-per-pg',
-      '4096',
-      '--readers',
-      '0',
-    ]);
-    s3 = s3Client({
-      region: 'us-east-1',
-      env: { ...process.env, ...emulatorEnv(readSystemState(dir.path)!.emulators) },
-    });
+    system = await TestSystem.small(dir.path, 0);
+    s3 = system.s3();
     source = endpointClients(await system.status()).writer;
   }, 180_000);
 
@@ -275,13 +265,4 @@ function processesMentioning(text: string): number[] {
     }
   }
   return pids;
-}
-
-async function stopCluster(stateDir: string, name: string): Promise<void> {
-  const entry = readClusterEntry(stateDir, name);
-  if (!entry || !isPidAlive(entry.launcherPid)) return;
-  process.kill(entry.launcherPid, 'SIGTERM');
-  await waitUntil(() => !isPidAlive(entry.launcherPid), 30_000, `cluster ${name} stopped`).catch(() =>
-    process.kill(entry.launcherPid, 'SIGKILL'),
-  );
 }

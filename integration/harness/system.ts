@@ -3,7 +3,10 @@
 // is for cleanup after a failure.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { s3Client } from '../../core/aws/clients.ts';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
+import { emulatorEnv } from '../../embedded/emulators.ts';
 import { readClusterEntry, readSystemState } from '../../embedded/state.ts';
 
 const run = promisify(execFile);
@@ -43,6 +46,18 @@ export class TestSystem {
     return system;
   }
 
+  /** A small volume (4 PGs of 4,096 pages) and `readers` readers: what most backup tests need. */
+  static small(stateDir: string, readers = 0): Promise<TestSystem> {
+    return TestSystem.start(stateDir, [
+      '--pg-count',
+      '4',
+      '--pages-per-pg',
+      '4096',
+      '--readers',
+      String(readers),
+    ]);
+  }
+
   /** The `borealis` CLI against this system; rejects with {code, stderr} on a non-zero exit. */
   cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
     return run(process.execPath, ['bin/borealis.js', ...args, '--state-dir', this.stateDir], {
@@ -70,5 +85,15 @@ export class TestSystem {
 
   kill(): void {
     if (this.launcher.exitCode === null) this.launcher.kill('SIGKILL');
+  }
+
+  /** The environment the system's own processes get: the AWS endpoints of its emulators. */
+  awsEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, ...emulatorEnv(readSystemState(this.stateDir)!.emulators) };
+  }
+
+  /** An S3 client of the system's emulated S3 in `region` (the caller destroys it). */
+  s3(region = 'us-east-1'): S3Client {
+    return s3Client({ region, env: this.awsEnv() });
   }
 }

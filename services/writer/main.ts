@@ -4,6 +4,7 @@
 // also publishes every durable batch to the region's Kinesis redo stream (redo-publisher.ts).
 import { kinesisClient, s3Client } from '../../core/aws/clients.ts';
 import { BacktrackFloor } from '../../core/backtrack/floor.ts';
+import { archiveMarkers } from '../../core/backup/s3-archive.ts';
 import { parseBinlogFormat, TriggerCapture } from '../../core/binlog/capture.ts';
 import { consistentPointRoute, encodeConsistentPoint } from '../../core/cluster/consistent-point.ts';
 import { startDataApiServer } from '../../core/data-api/server.ts';
@@ -20,6 +21,8 @@ import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/pro
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
 import { clusterArns, primaryRegion } from '../../core/resources.ts';
+import { backtrackFloorSeed } from './backtrack-floor-seed.ts';
+import { readVolumeMarkers } from './backtrack-markers.ts';
 import { LogShipper } from './log-shipper.ts';
 import { writerMetrics } from './metrics.ts';
 import { ReadPointFloor } from './read-point-floor.ts';
@@ -125,11 +128,14 @@ const recovered = await recoverVolume({ volume, clients, logger });
 let redo: RedoStreamServer | undefined;
 // The Kinesis redo stream: resumes from the archive watermark (republishing from storage), then live.
 const backupS3 = values['backup-bucket'] === undefined ? undefined : s3Client({ region: values.region });
+// The batches carry the backtrack timeline they belong to, and its markers go to the archive first.
+const markers = values['redo-stream'] === undefined ? [] : await readVolumeMarkers(volume);
 const publisher =
   values['redo-stream'] === undefined
     ? undefined
     : new RedoPublisher({
         epoch: recovered.epoch,
+        timeline: markers.length,
         sink: new KinesisRedoSink(
           kinesisClient({ region: values.region }),
           values['redo-stream'],
@@ -220,13 +226,50 @@ const mysql = await startInstanceMysql('writer', values, {
 });
 const openMs = performance.now() - openStarted;
 
-publisher?.start();
+let stopping = false;
+if (publisher) void archiveMarkersThenPublish(publisher);
+
+/**
+ * A restore must know a timeline before the archive holds a record of it (ADR 015): the markers go to
+ * S3 before the publisher starts. Until then durable records wait in its buffer (bounded: past it, the
+ * publisher republishes from storage, as after any overflow).
+ */
+async function archiveMarkersThenPublish(p: RedoPublisher): Promise<void> {
+  for (let attempt = 1; !stopping; attempt++) {
+    try {
+      const put = await archiveMarkers(backupS3!, values['backup-bucket']!, values.cluster!, markers);
+      if (put > 0) logger.info({ markers: markers.length, put }, 'backtrack markers archived');
+      p.start();
+      return;
+    } catch (error) {
+      logger.warn({ err: (error as Error).message, attempt }, 'archiving backtrack markers failed: retrying');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(attempt * 500, 10_000)));
+    }
+  }
+}
 // PGMRPL to every storage node, every few seconds — resent even when unchanged: a restarted node
 // keeps it in memory only, and without it never collects a page version.
 const readPointFloorIntervalMs = 5_000;
 const readPointFloor = new ReadPointFloor(intFlag('read-point-floor-window-ms'));
 // The backtrack window's start as an LSN (ADR 015): storage keeps log and page versions above it.
 const backtrackFloor = new BacktrackFloor(intFlag('backtrack-window-s') * 1000, Date.now());
+// Storage's history gives the floor for the first window after open (else it stays 0 that long).
+if (intFlag('backtrack-window-s') > 0) {
+  backtrackFloorSeed(volume, backtrackFloor.seedCutoffMs, recovered.vdl).then(
+    (seed) => {
+      backtrackFloor.seed(seed.floor);
+      logger.info(
+        { floor: lsnToString(seed.floor), targetLsn: lsnToString(seed.targetLsn), markers: seed.markers },
+        'backtrack floor seeded from storage',
+      );
+    },
+    (error: Error) =>
+      logger.warn(
+        { err: error.message },
+        'backtrack floor not seeded: storage keeps everything for a window',
+      ),
+  );
+}
 const floorTimer = setInterval(() => {
   const lsn = readPointFloor.advance(Date.now(), shipper.vdl, engine.oldestReadPoint());
   // Log collection's inputs from the writer (ADR 013): the archive watermark when continuous backup
@@ -285,6 +328,7 @@ const http = await startServiceHttp({
     openMs: Math.round(openMs),
     readers: redo?.subscriberCount ?? 0,
     readPointFloor: readPointFloor.floor.toString(),
+    backtrackFloor: backtrackFloor.floor(Date.now()).toString(),
     binlogFormat,
     mysqlPort: mysql.port,
     ...(publisher && { redoStream: redoStreamHealth(values['redo-stream']!, publisher.snapshot()) }),
@@ -299,6 +343,7 @@ const http = await startServiceHttp({
 });
 
 async function stop(code: number): Promise<never> {
+  stopping = true;
   dataApi.server.close();
   void mysql.close();
   redo?.close();

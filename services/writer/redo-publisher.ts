@@ -123,6 +123,8 @@ export class TokenBucket {
 
 export interface RedoPublisherOptions {
   epoch: bigint;
+  /** Backtrack markers in effect (the timeline's number, ADR 015): every batch carries it. */
+  timeline?: number;
   sink: RedoSink;
   storage: DurableLogReader;
   /** The archive watermark (LSN 0, time 0 when there is none yet). Retried until it answers. */
@@ -332,6 +334,7 @@ export class RedoPublisher {
       archiveStallMs: archiveStallMsDefault,
       clock: Date.now,
       random: Math.random,
+      timeline: 0,
       ...options,
     };
     // A batch plus its partition key (at most 256 bytes in Kinesis) fits one second of the shard.
@@ -696,7 +699,7 @@ export class RedoPublisher {
   async #publish(records: RedoRecord[], fromStorage: boolean): Promise<void> {
     const prevLsn = this.#published!;
     assert(records[0]!.lsn > prevLsn, 'records continue the published chain');
-    const batches = packRedoBatches(this.#o.epoch, prevLsn, records, this.#o.batchBytesMax);
+    const batches = packRedoBatches(this.#o.epoch, prevLsn, records, this.#o.batchBytesMax, this.#o.timeline);
     let entries = batches.map((b) => encodeRedoBatch(b));
     let headers = batches.map((b) => headerOf(b));
     const overhead = this.#o.sink.entryOverheadBytes;

@@ -1,0 +1,119 @@
+// Point-in-time restore stays exact across a backtrack (issue 17, ADR 015), through `npm start`'s
+// whole system and the real CLI: 10 rows, T1; delete them, T2; `backtrack --to T1 --force` (the binlog
+// is on); 5 new rows, T3. Restores to T1, T2 and T3 give what the cluster showed then — 10 rows, none,
+// and the 10 brought back plus the 5 (not the voided delete, not the 5 alone). The writer archived the
+// marker beside the log, and the log chunks after it carry the new timeline.
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { s3Client } from '../../core/aws/clients.ts';
+import { logPrefix, parseLogChunkKey, type Watermark } from '../../core/backup/archive.ts';
+import { listObjects, readArchivedMarkers, readWatermark } from '../../core/backup/s3-archive.ts';
+import { regionalResources } from '../../core/resources.ts';
+import { emulatorEnv } from '../../embedded/emulators.ts';
+import { readSystemState } from '../../embedded/state.ts';
+import { endpointClients, waitUntil } from '../harness/cluster.ts';
+import { restoredRows, stopCluster } from '../harness/restore.ts';
+import type { Sql } from '../harness/sql.ts';
+import { TestSystem } from '../harness/system.ts';
+import { makeTempDir } from '../harness/temp.ts';
+
+const bucket = regionalResources('us-east-1').backupBucket;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('point-in-time restore across a backtrack', () => {
+  const dir = makeTempDir('backtrack-pitr');
+  let system: TestSystem;
+  let s3: S3Client;
+  let writer: Sql;
+
+  beforeAll(async () => {
+    system = await TestSystem.start(dir.path, [
+      '--pg-count',
+      '4',
+      '--pages-per-pg',
+      '4096',
+      '--readers',
+      '0',
+    ]);
+    s3 = s3Client({
+      region: 'us-east-1',
+      env: { ...process.env, ...emulatorEnv(readSystemState(dir.path)!.emulators) },
+    });
+    writer = endpointClients(await system.status()).writer;
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const name of ['at-t1', 'at-t2', 'at-t3']) await stopCluster(dir.path, name);
+    writer?.close();
+    s3?.destroy();
+    if (system) expect(await system.stop()).toBe(0);
+    dir.remove();
+  }, 120_000);
+
+  const watermark = async (): Promise<Watermark | undefined> =>
+    (await readWatermark(s3, bucket, 'borealis'))?.value;
+
+  /** Runs `write`, then waits until the archive holds the commit it made (the only one since). */
+  async function archived(what: string, write: () => Promise<unknown>): Promise<void> {
+    const before = (await watermark())?.commitTimeMs ?? 0;
+    await write();
+    await waitUntil(
+      async () => ((await watermark())?.commitTimeMs ?? 0) > before,
+      60_000,
+      `${what} archived`,
+    );
+  }
+
+  const rowsAt = async (name: string, t: number) =>
+    (await restoredRows(system, name, t, 'select id from t order by id')).map((r) => Number(r[0]));
+
+  it('restores what the cluster showed before the backtrack, and after it on the new timeline', async () => {
+    await archived('the table', () => writer.exec('create table t (id integer primary key, v text)'));
+    const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+    await archived('10 rows', () =>
+      writer.exec(
+        `insert into t (id, v) values ${ids(1, 10)
+          .map((i) => `(${i}, 'v${i}')`)
+          .join(', ')}`,
+      ),
+    );
+    await sleep(50);
+    const t1 = Date.now();
+    await sleep(50);
+    await archived('the delete', () => writer.exec('delete from t'));
+    await sleep(50);
+    const t2 = Date.now();
+
+    const back = await system.cli('backtrack', '--to', new Date(t1).toISOString(), '--force', '--json');
+    expect(JSON.parse(back.stdout)).toMatchObject({ Status: 'completed' });
+    await waitUntil(
+      async () => (await writer.rows('select count(*) from t').catch(() => [[-1]]))[0]![0] === 10,
+      30_000,
+      'the 10 rows back after the backtrack',
+    );
+    await archived('5 new rows', () =>
+      writer.exec(
+        `insert into t (id, v) values ${ids(11, 5)
+          .map((i) => `(${i}, 'n${i}')`)
+          .join(', ')}`,
+      ),
+    );
+    const t3 = (await watermark())!.commitTimeMs;
+
+    // The marker is in the archive, and the log after it is tagged with the new timeline.
+    const markers = await readArchivedMarkers(s3, bucket, 'borealis');
+    expect(markers).toHaveLength(1);
+    expect(markers[0]!.appliedAtMs).toBeGreaterThan(t2);
+    const chunks = (await listObjects(s3, bucket, logPrefix('borealis'))).map(
+      (o) => parseLogChunkKey(o.key)!,
+    );
+    // Its first chunk follows the archive where it was (a voided LSN): it holds every record of timeline 1
+    // above that, none of which is below the marker's fromLsn.
+    expect(chunks.filter((c) => c.timeline === 1).every((c) => c.firstLsn > markers[0]!.fromLsn)).toBe(true);
+    expect(chunks.filter((c) => c.timeline === 1).length).toBeGreaterThan(0);
+
+    expect(await rowsAt('at-t2', t2)).toEqual([]);
+    expect(await rowsAt('at-t3', t3)).toEqual(ids(1, 15));
+    expect(await rowsAt('at-t1', t1)).toEqual(ids(1, 10));
+  }, 400_000);
+});
