@@ -69,7 +69,10 @@ export function registerBacktrack(program: Command, ctx: CommandContext): void {
       '--use-earliest-time-on-point-in-time-unavailable',
       'when --to is before the earliest backtrack time, go to the earliest time instead of failing',
     )
-    .option('--force', 'backtrack even though binary logging is on (binlog consumers are not told yet)')
+    .option(
+      '--force',
+      'backtrack even though binary logging is on (the binlog gets a backtrack control event)',
+    )
     .option('--json', 'print the DBClusterBacktrack document (list: the whole history)')
     .addHelpText(
       'after',

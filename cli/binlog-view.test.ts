@@ -1,7 +1,7 @@
 // `borealis binlog`: the read's start from its flags, the event lines (readable and --json), the
 // retention view, and the command line's own errors (pure: no system runs).
 import { describe, expect, it } from 'vitest';
-import type { BinlogEnvelope } from '../core/binlog/events.ts';
+import { type BinlogEnvelope, backtrackEvent } from '../core/binlog/events.ts';
 import { positionOf } from '../core/binlog/position.ts';
 import type { ReadEvent } from '../core/binlog/replay-plan.ts';
 import {
@@ -106,6 +106,23 @@ describe('binlog read: what it prints', () => {
       ddl: `create table t (${'c integer, '.repeat(50)})`,
     } as BinlogEnvelope);
     expect(formatEventLine(long).length).toBeLessThan(220);
+  });
+
+  it('a backtrack control event: where it goes back to and what it undid', () => {
+    const control = backtrackEvent(
+      {
+        seq: 2,
+        epoch: 9n,
+        appliedAtMs: Date.parse('2026-12-01T18:31:00.000Z'),
+        targetLsn: 4000n,
+        targetTimeMs: Date.parse('2026-12-01T18:00:00.000Z'),
+        fromLsn: 4096n,
+      },
+      { cluster: 'borealis', serverId: 9, nowMs: () => 0 },
+    );
+    expect(formatEventLine({ ...control, commitTimeMs: control.commitTimeMs })).toBe(
+      'mysql-bin-changelog.000001:4096:0  2026-12-01T18:31:00.000Z  backtrack  -  to 2026-12-01T18:00:00.000Z (#2: commits after LSN 4000 undone)\n',
+    );
   });
 
   it('--json: the envelope on one line, parseable', () => {

@@ -42,6 +42,10 @@ export function formatEventLine(event: ReadEvent): string {
   const position = formatPosition(event.position);
   const table = e.source.table ?? '-';
   if ('ddl' in e) return `${position}  ${time}  ddl  ${table}  ${oneLine(e.ddl, ddlCharsMax)}\n`;
+  if ('backtrack' in e) {
+    const b = e.backtrack;
+    return `${position}  ${time}  backtrack  -  to ${b.backtrackTo} (#${b.seq}: commits after LSN ${b.targetLsn} undone)\n`;
+  }
   return `${position}  ${time}  ${e.op}  ${table}  ${JSON.stringify(e.key)}\n`;
 }
 

@@ -30,6 +30,7 @@
 //   record after a failure (the Lambda) defers the deletion until its events are safely out.
 import { createHash } from 'node:crypto';
 import { assert } from '../assert.ts';
+import type { BacktrackMarker } from '../backtrack/timeline.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import { RecordKind, type RedoRecord } from '../record.ts';
 import { type BinlogPosition, positionOf } from './position.ts';
@@ -116,7 +117,83 @@ export interface BinlogSource {
   txId: string;
 }
 
+/**
+ * A control event (ADR 015): the cluster was backtracked. From here on the stream continues on the
+ * new timeline: the rows are as of `backtrack.backtrackTo` again, and the events between the target
+ * and this one describe changes that were undone (none is re-sent). A consumer that mirrors the data
+ * must resynchronise (e.g. restore to the target time, or re-snapshot); one that only audits can note
+ * it. Its position (the LSN the new timeline resumes above, row 0) sorts after every event of the old
+ * timeline and before every event of the new one.
+ */
+export interface BacktrackEnvelope {
+  ts_ms: number;
+  databaseName: string;
+  backtrack: {
+    /** The backtrack's marker number: 1, 2, 3 … */
+    seq: number;
+    /** The time asked for (ISO 8601): the data is what the cluster showed then. */
+    backtrackTo: string;
+    /** When the backtrack took effect (ISO 8601). */
+    appliedAt: string;
+    /** The newest commit kept (decimal LSN; '0' when none). */
+    targetLsn: string;
+    /** The new timeline's records are above this LSN (decimal). */
+    resumesAboveLsn: string;
+  };
+  source: BinlogSource;
+}
+
 export type BinlogEnvelope = RowEnvelope | SchemaChangeEnvelope;
+
+/** What the binlog stream carries: the change events, and the backtrack control events. */
+export type StreamEnvelope = BinlogEnvelope | BacktrackEnvelope;
+
+/** Kinesis partition key of backtrack control events. */
+export const backtrackPartitionKey = '_backtrack_';
+
+/** A control event as the streamer puts it: like a BinlogEvent, with a BacktrackEnvelope. */
+export type ControlEvent = Omit<BinlogEvent, 'envelope'> & { envelope: BacktrackEnvelope };
+
+/** The control event of a backtrack marker, before the first event of its timeline. */
+export function backtrackEvent(marker: BacktrackMarker, ctx: DecodeContext): ControlEvent {
+  const position = positionOf(marker.fromLsn, 0);
+  return {
+    envelope: {
+      ts_ms: ctx.nowMs(),
+      databaseName: ctx.db ?? binlogDefaultDb,
+      backtrack: {
+        seq: marker.seq,
+        backtrackTo: new Date(marker.targetTimeMs).toISOString(),
+        appliedAt: new Date(marker.appliedAtMs).toISOString(),
+        targetLsn: marker.targetLsn.toString(),
+        resumesAboveLsn: marker.fromLsn.toString(),
+      },
+      source: {
+        version: binlogConnectorVersion,
+        connector: 'borealis',
+        name: ctx.cluster,
+        ts_ms: marker.appliedAtMs,
+        snapshot: 'false',
+        db: ctx.db ?? binlogDefaultDb,
+        table: null,
+        server_id: Number(marker.epoch),
+        file: position.file,
+        pos: position.pos,
+        row: position.row,
+        lsn: marker.fromLsn.toString(),
+        txId: '0',
+      },
+    },
+    partitionKey: backtrackPartitionKey,
+    position,
+    lsn: marker.fromLsn,
+    commitTimeMs: marker.appliedAtMs,
+  };
+}
+
+export function isBacktrackEnvelope(envelope: StreamEnvelope): envelope is BacktrackEnvelope {
+  return 'backtrack' in envelope;
+}
 
 export interface BinlogEvent {
   envelope: BinlogEnvelope;
@@ -350,7 +427,7 @@ function stripLeadingComments(sql: string): string {
 }
 
 /** Envelope JSON text (values are already JSON-safe: int64 beyond ±(2^53 - 1) are decimal strings). */
-export function envelopeJson(envelope: BinlogEnvelope): string {
+export function envelopeJson(envelope: StreamEnvelope): string {
   return JSON.stringify(envelope);
 }
 

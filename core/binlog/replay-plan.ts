@@ -18,12 +18,12 @@
 import { assert } from '../assert.ts';
 import type { ChunkInfo } from '../backup/archive.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
-import type { BinlogEnvelope } from './events.ts';
+import type { BinlogEnvelope, StreamEnvelope } from './events.ts';
 import { type BinlogPosition, comparePositions, formatPosition, lsnOfPosition } from './position.ts';
 
 /** An event as a read prints it: from the archive (rebuilt) or from the stream (parsed). */
 export interface ReadEvent {
-  envelope: BinlogEnvelope;
+  envelope: StreamEnvelope;
   position: BinlogPosition;
   commitTimeMs: number;
 }

@@ -26,14 +26,15 @@ import {
   ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { type BacktrackMarker, currentTimeline, onTimeline, timelines } from '../backtrack/timeline.ts';
 import { type ChunkInfo, logPrefix, parseLogChunkKey, planLogChain } from '../backup/archive.ts';
 import { getObjectBytes } from '../backup/materialize.ts';
 import { decodeRedoBatch } from '../backup/redo-batch.ts';
-import { listObjects } from '../backup/s3-archive.ts';
+import { listObjects, readArchivedMarkers } from '../backup/s3-archive.ts';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import { lsnMin } from '../lsn.ts';
 import { decodeCommitPayload, RecordKind } from '../record.ts';
-import { eventsOfRecord, MemoryFragmentStore } from './events.ts';
+import { backtrackEvent, eventsOfRecord, MemoryFragmentStore } from './events.ts';
 import { lsnOfPosition } from './position.ts';
 import {
   type BinlogReadStart,
@@ -89,13 +90,22 @@ async function archiveChain(
   s3: S3Client,
   bucket: string,
   cluster: string,
-): Promise<{ chain: ChunkInfo[]; fromStart: boolean }> {
-  const chunks = (await listObjects(s3, bucket, logPrefix(cluster)))
-    .map((o) => parseLogChunkKey(o.key))
-    .filter((c): c is ChunkInfo => c !== undefined);
-  if (chunks.length === 0) return { chain: [], fromStart: true };
+): Promise<{ chain: ChunkInfo[]; fromStart: boolean; markers: BacktrackMarker[] }> {
+  const [listed, markers] = await Promise.all([
+    listObjects(s3, bucket, logPrefix(cluster)),
+    readArchivedMarkers(s3, bucket, cluster),
+  ]);
+  const chunks = listed.map((o) => parseLogChunkKey(o.key)).filter((c): c is ChunkInfo => c !== undefined);
+  if (chunks.length === 0) return { chain: [], fromStart: true, markers };
   const from = chunks.reduce((m, c) => lsnMin(m, c.prevLsn), chunks[0]!.prevLsn);
-  return { chain: planLogChain(chunks, from).chunks, fromStart: from === 0n };
+  // After a backtrack the archive holds every timeline: a read follows the current one (ADR 015).
+  const timeline =
+    markers.length === 0 ? undefined : { timelines: timelines(markers), target: currentTimeline(markers) };
+  return {
+    chain: planLogChain(chunks, from, timeline ? { timeline } : {}).chunks,
+    fromStart: from === 0n,
+    markers,
+  };
 }
 
 /** The archive's first commit when its log does not start at LSN 0: nothing at or before it can be read. */
@@ -119,6 +129,8 @@ async function readArchive(
   o: Pick<BinlogReadOptions, 's3' | 'bucket' | 'cluster' | 'signal' | 'onArchiveProgress'> & {
     chain: ChunkInfo[];
     fromStart: boolean;
+    /** The archived backtrack markers: the chain follows the current timeline, with a control event where each began. */
+    markers: BacktrackMarker[];
     start: BinlogReadStart;
     nowMs: () => number;
     onEvent: (event: ReadEvent) => Promise<boolean>;
@@ -137,6 +149,7 @@ async function readArchive(
   let lastLsn = 0n;
   let chunksRead = 0;
   const lastCommitTimeMs = o.chain.findLast((c) => c.lastCommitLsn !== 0n)?.lastCommitTimeMs;
+  const current = o.markers.length === 0 ? undefined : currentTimeline(o.markers);
   for (const [i, chunk] of chunks.entries()) {
     if (o.signal?.aborted) break;
     if (skipping && complete) {
@@ -156,8 +169,17 @@ async function readArchive(
     }
     chunksRead++;
     const ctx = { cluster: o.cluster, serverId: Number(batch.epoch), nowMs: o.nowMs };
+    // The chunk that starts a timeline: its control event comes first, as on the stream.
+    const marker = batch.timeline ? o.markers[batch.timeline - 1] : undefined;
+    if (complete && marker && batch.prevLsn <= marker.fromLsn && marker.fromLsn >= lastLsn) {
+      const control = backtrackEvent(marker, ctx);
+      if (isAtOrAfterStart(control, o.start) && !(await o.onEvent(control))) {
+        return { floor, lastCommitTimeMs, chunksRead };
+      }
+    }
     for (const record of batch.records) {
       if (record.lsn <= lastLsn) continue; // overlap with the chunk before
+      if (current && !onTimeline(current, record.lsn)) continue; // undone by a backtrack
       lastLsn = record.lsn;
       if (!complete) {
         if (record.kind === RecordKind.Commit) {
@@ -183,6 +205,7 @@ async function earliestReadable(
   o: BinlogReadOptions,
   chain: ChunkInfo[],
   fromStart: boolean,
+  markers: BacktrackMarker[],
   cutoffMs: number,
 ): Promise<{ event: ReadEvent | undefined; floor: ArchiveFloor | undefined }> {
   let first: ReadEvent | undefined;
@@ -192,6 +215,7 @@ async function earliestReadable(
     cluster: o.cluster,
     chain,
     fromStart,
+    markers,
     start: { kind: 'time', timeMs: cutoffMs },
     nowMs: o.nowMs ?? Date.now,
     onEvent: async (event) => {
@@ -218,10 +242,10 @@ export async function readBinlog(o: BinlogReadOptions): Promise<BinlogReadSummar
   const nowMs = o.nowMs ?? Date.now;
   const retention = await readBinlogRetention(o.s3, o.bucket, o.cluster);
   const cutoffMs = retentionCutoffMs(nowMs(), retention.hours);
-  const { chain, fromStart } = await archiveChain(o.s3, o.bucket, o.cluster);
+  const { chain, fromStart, markers } = await archiveChain(o.s3, o.bucket, o.cluster);
   let floor: ArchiveFloor | undefined;
   const tooEarly = async () => {
-    const earliest = await earliestReadable(o, chain, fromStart, cutoffMs);
+    const earliest = await earliestReadable(o, chain, fromStart, markers, cutoffMs);
     const floorTimeMs = (floor ?? earliest.floor)?.commitTimeMs;
     return beforeRetentionError({
       start: o.start,
@@ -257,6 +281,7 @@ export async function readBinlog(o: BinlogReadOptions): Promise<BinlogReadSummar
     ...o,
     chain,
     fromStart,
+    markers,
     nowMs,
     onFloor: (f) => {
       floor = f;

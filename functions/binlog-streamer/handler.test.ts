@@ -10,13 +10,16 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kinesisClient, s3Client } from '../../core/aws/clients.ts';
 import { packRedoBatches, type RedoBatch } from '../../core/backup/redo-batch.ts';
+import { archiveMarkers } from '../../core/backup/s3-archive.ts';
 import {
+  type BacktrackEnvelope,
   type BinlogEvent,
   envelopeJson,
   eventsOfRecord,
   MemoryFragmentStore,
   type RowEnvelope,
 } from '../../core/binlog/events.ts';
+import { positionOf as positionOfLsn } from '../../core/binlog/position.ts';
 import { fragmentsPrefix, largeEnvelopesPrefix } from '../../core/binlog/retention.ts';
 import type { BinlogChange, BinlogTable, BinlogValue } from '../../core/binlog/row-images.ts';
 import { RecordKind } from '../../core/record.ts';
@@ -260,6 +263,53 @@ describe('binlog streamer', () => {
     expect(first.size).toBe(100);
     expect(duplicates).toBe(onStream.length - 100);
     expect(duplicates).toBeGreaterThan(50);
+  });
+
+  it('puts a backtrack control event before the first event of a new timeline, at the same position when redelivered', async () => {
+    const deps = await newDeps();
+    const old = packRedoBatches(1n, 0n, rowImagesLog(insertTxns(4, 2)), 2_000);
+    const end = old.at(-1)!.records.at(-1)!.lsn;
+    const kept = old.flatMap((b) => b.records).filter((r) => r.kind === RecordKind.Commit)[1]!;
+    const marker = {
+      seq: 1,
+      epoch: 2n,
+      appliedAtMs: nowMs - 1_000,
+      targetLsn: kept.lsn,
+      targetTimeMs: nowMs - 2_000,
+      fromLsn: end + 5n,
+    };
+    // The new writer's first batch follows the archive where it was (a voided LSN), tagged timeline 1.
+    const next = packRedoBatches(2n, end, rowImagesLog(insertTxns(3, 2, 100), end + 5n), 300, 1);
+    expect(next.length).toBeGreaterThan(1);
+    // Its marker is not archived yet: the batch is reported, nothing of it is put.
+    const early = await streamBinlog(redoEvent(next), deps);
+    expect(early.batchItemFailures).toHaveLength(1);
+    expect(await readStream(kinesis, deps.binlogStream)).toEqual([]);
+
+    await archiveMarkers(s3, deps.bucket, deps.cluster, [marker]);
+    await streamBinlog(redoEvent([...old, ...next]), deps);
+    await streamBinlog(redoEvent(next.slice(0, 1)), deps); // redelivered
+    const onStream = (await readStream(kinesis, deps.binlogStream)).map(
+      (r) => r.json as Record<string, unknown>,
+    );
+    const controls = onStream.flatMap((j, i) => ('backtrack' in j ? [i] : []));
+    const oldEvents = 8;
+    expect(controls).toHaveLength(2);
+    expect(controls[0]).toBe(oldEvents);
+    const control = onStream[oldEvents] as unknown as BacktrackEnvelope;
+    expect({ ...onStream[controls[1]!], ts_ms: 0 }).toEqual({ ...control, ts_ms: 0 });
+    expect(control.backtrack).toEqual({
+      seq: 1,
+      backtrackTo: new Date(marker.targetTimeMs).toISOString(),
+      appliedAt: new Date(marker.appliedAtMs).toISOString(),
+      targetLsn: kept.lsn.toString(),
+      resumesAboveLsn: marker.fromLsn.toString(),
+    });
+    expect(control.source).toMatchObject({ ...positionOfLsn(marker.fromLsn, 0), table: null, server_id: 2 });
+    // Every event of the new timeline comes after it, every one of the old before it.
+    const ids = onStream.map((j) => (j as { after?: { id: number } }).after?.id ?? null);
+    expect(ids.slice(0, oldEvents).every((id) => id !== null && id <= 8)).toBe(true);
+    expect(ids.slice(oldEvents + 1, oldEvents + 7)).toEqual([100, 101, 102, 103, 104, 105]);
   });
 
   it('stores an envelope over 1 MiB in S3 and puts a reference to it on the stream, never dropping it', async () => {

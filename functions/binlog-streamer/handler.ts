@@ -42,17 +42,22 @@ import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { assert } from '../../core/assert.ts';
+import type { BacktrackMarker } from '../../core/backtrack/timeline.ts';
 import { decodeRedoBatch } from '../../core/backup/redo-batch.ts';
+import { readArchivedMarkers } from '../../core/backup/s3-archive.ts';
 import {
   type BinlogEnvelope,
   type BinlogEvent,
+  backtrackEvent,
+  type ControlEvent,
   type ExternalEnvelope,
   envelopeJson,
   eventsOfRecord,
+  isBacktrackEnvelope,
   kinesisPartitionKey,
 } from '../../core/binlog/events.ts';
 import { largeEnvelopesPrefix } from '../../core/binlog/retention.ts';
-import { BorealisError } from '../../core/errors.ts';
+import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import { S3FragmentStore } from './s3-fragments.ts';
 
@@ -145,7 +150,9 @@ export async function streamBinlog(
       const batch = decodeRedoBatch(Buffer.from(records[i]!.kinesis.data, 'base64'));
       const ctx = { cluster: deps.cluster, db: deps.db, serverId: Number(batch.epoch), nowMs: now };
       fragments.owner = i;
-      const events: BinlogEvent[] = [];
+      const events: (BinlogEvent | ControlEvent)[] = [];
+      const crossed = await backtrackCrossed(batch, deps);
+      if (crossed) events.push(backtrackEvent(crossed, ctx));
       for (const record of batch.records) events.push(...(await eventsOfRecord(record, ctx, fragments)));
       entries = [];
       for (const e of events) {
@@ -186,9 +193,42 @@ export async function streamBinlog(
   };
 }
 
+/**
+ * The marker whose timeline this batch starts (its records are the first of that timeline: prevLsn is
+ * at or below where the timeline resumed), or undefined. Every such batch — a first delivery, a
+ * redelivery, a republished one — yields the control event at the same position, so a consumer that
+ * drops what it has seen sees it once. The markers come from the archive (the writer puts them there
+ * before it publishes a record of their timeline) and are kept: the list only grows.
+ */
+async function backtrackCrossed(
+  batch: { timeline?: number; prevLsn: bigint },
+  deps: StreamerDeps,
+): Promise<BacktrackMarker | undefined> {
+  const timeline = batch.timeline ?? 0;
+  if (timeline === 0) return undefined;
+  const cacheKey = `${deps.bucket}/${deps.cluster}`;
+  let markers = archivedMarkers.get(cacheKey) ?? [];
+  if (markers.length < timeline) {
+    markers = await readArchivedMarkers(deps.s3, deps.bucket, deps.cluster);
+    archivedMarkers.set(cacheKey, markers);
+    if (markers.length < timeline) {
+      throw new BorealisError(
+        ErrorCode.NOT_COMPLETE,
+        `binlog: backtrack marker ${timeline} is not in the archive yet`,
+        { retryable: true, context: { timeline, archived: markers.length } },
+      );
+    }
+  }
+  const marker = markers[timeline - 1]!;
+  return batch.prevLsn <= marker.fromLsn ? marker : undefined;
+}
+
+/** Each cluster's archived backtrack markers (by bucket/cluster), as far as this process read them. */
+const archivedMarkers = new Map<string, BacktrackMarker[]>();
+
 /** The Kinesis record of one event: the envelope itself, or a reference to it in S3 when too large. */
 async function toEntry(
-  event: BinlogEvent,
+  event: BinlogEvent | ControlEvent,
   source: number,
   deps: StreamerDeps,
   recordBytesMax: number,
@@ -208,6 +248,8 @@ async function toEntry(
     new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: json, ContentType: 'application/json' }),
   );
   const external: ExternalEnvelope = { bucket: deps.bucket, key, bytes: json.length };
+  // A control event is a few hundred bytes: only change events are ever too large.
+  assert(!isBacktrackEnvelope(event.envelope), 'a backtrack control event fits a Kinesis record');
   const reference = Buffer.from(envelopeJson(referenceEnvelope(event.envelope, external)));
   assert(
     reference.length + keyBytes <= recordBytesMax,

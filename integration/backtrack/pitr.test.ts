@@ -2,15 +2,13 @@
 // whole system and the real CLI: 10 rows, T1; delete them, T2; `backtrack --to T1 --force` (the binlog
 // is on); 5 new rows, T3. Restores to T1, T2 and T3 give what the cluster showed then — 10 rows, none,
 // and the 10 brought back plus the 5 (not the voided delete, not the 5 alone). The writer archived the
-// marker beside the log, and the log chunks after it carry the new timeline.
+// marker beside the log, the log chunks after it carry the new timeline, and `borealis binlog read`
+// shows the backtrack's control event between the two timelines' events.
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Client } from '../../core/aws/clients.ts';
 import { logPrefix, parseLogChunkKey, type Watermark } from '../../core/backup/archive.ts';
 import { listObjects, readArchivedMarkers, readWatermark } from '../../core/backup/s3-archive.ts';
 import { regionalResources } from '../../core/resources.ts';
-import { emulatorEnv } from '../../embedded/emulators.ts';
-import { readSystemState } from '../../embedded/state.ts';
 import { endpointClients, waitUntil } from '../harness/cluster.ts';
 import { restoredRows, stopCluster } from '../harness/restore.ts';
 import type { Sql } from '../harness/sql.ts';
@@ -27,18 +25,8 @@ describe('point-in-time restore across a backtrack', () => {
   let writer: Sql;
 
   beforeAll(async () => {
-    system = await TestSystem.start(dir.path, [
-      '--pg-count',
-      '4',
-      '--pages-per-pg',
-      '4096',
-      '--readers',
-      '0',
-    ]);
-    s3 = s3Client({
-      region: 'us-east-1',
-      env: { ...process.env, ...emulatorEnv(readSystemState(dir.path)!.emulators) },
-    });
+    system = await TestSystem.small(dir.path, 0);
+    s3 = system.s3();
     writer = endpointClients(await system.status()).writer;
   }, 180_000);
 
@@ -68,6 +56,7 @@ describe('point-in-time restore across a backtrack', () => {
     (await restoredRows(system, name, t, 'select id from t order by id')).map((r) => Number(r[0]));
 
   it('restores what the cluster showed before the backtrack, and after it on the new timeline', async () => {
+    const t0 = Date.now();
     await archived('the table', () => writer.exec('create table t (id integer primary key, v text)'));
     const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
     await archived('10 rows', () =>
@@ -111,6 +100,25 @@ describe('point-in-time restore across a backtrack', () => {
     // above that, none of which is below the marker's fromLsn.
     expect(chunks.filter((c) => c.timeline === 1).every((c) => c.firstLsn > markers[0]!.fromLsn)).toBe(true);
     expect(chunks.filter((c) => c.timeline === 1).length).toBeGreaterThan(0);
+
+    // The binlog (on, hence --force): read back, it follows the current timeline, with the backtrack's
+    // control event where the new one begins — the 10 inserts, the event, the 5 new inserts; the
+    // undone delete is not part of the history any more.
+    const lines = (
+      await system.cli('binlog', 'read', '--from-time', new Date(t0).toISOString(), '--json')
+    ).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { op?: string; after?: { id: number }; backtrack?: { seq: number } });
+    const summary = lines.map((e) =>
+      e.backtrack ? `backtrack ${e.backtrack.seq}` : e.op ? `${e.op} ${e.after?.id}` : 'ddl',
+    );
+    expect(summary).toEqual([
+      'ddl',
+      ...ids(1, 10).map((i) => `c ${i}`),
+      'backtrack 1',
+      ...ids(11, 5).map((i) => `c ${i}`),
+    ]);
 
     expect(await rowsAt('at-t2', t2)).toEqual([]);
     expect(await rowsAt('at-t3', t3)).toEqual(ids(1, 15));
