@@ -117,6 +117,13 @@ export class Controller {
   }
 
   start(): void {
+    // Silence is judged from the last healthy answer, but nobody asked before now: a process that
+    // became ready while the rest of the fleet was still starting (seconds, on a loaded machine) must
+    // not count that wait as silence — it was killed one round after start, a spurious failover.
+    const now = Date.now();
+    for (const slot of [...this.fleet.storage.values(), ...this.fleet.instances.values()]) {
+      if (slot.process?.running) slot.lastHealthyAt = Math.max(slot.lastHealthyAt, now);
+    }
     this.#timer = setInterval(() => void this.#tick(), this.options.healthIntervalMs);
   }
 
