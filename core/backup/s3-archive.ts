@@ -121,16 +121,7 @@ export async function readArchivedMarkers(
   const listed = await listObjects(s3, bucket, backtrackPrefix(cluster));
   const markers: BacktrackMarker[] = [];
   for (const o of listed.sort((a, b) => (a.key < b.key ? -1 : 1))) {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key }));
-    let json: unknown;
-    try {
-      json = JSON.parse(await got.Body!.transformToString());
-    } catch {
-      throw new BorealisError(ErrorCode.INTERNAL, `backtrack marker ${o.key} is not JSON`, {
-        context: { key: o.key },
-      });
-    }
-    markers.push(markerFromJson(json, o.key));
+    markers.push(await readMarkerObject(s3, bucket, o.key));
   }
   const problem = markerListProblem(markers);
   if (problem) {
@@ -139,6 +130,31 @@ export async function readArchivedMarkers(
     });
   }
   return markers;
+}
+
+/**
+ * The newest archived backtrack marker (markers take effect in seq order, so it is also the one that
+ * took effect last), or undefined: one listing and one GET, whatever the number of markers.
+ */
+export async function readNewestArchivedMarker(
+  s3: S3Client,
+  bucket: string,
+  cluster: string,
+): Promise<BacktrackMarker | undefined> {
+  const listed = await listObjects(s3, bucket, backtrackPrefix(cluster));
+  const newest = listed.sort((a, b) => (a.key < b.key ? -1 : 1)).at(-1);
+  return newest && readMarkerObject(s3, bucket, newest.key);
+}
+
+async function readMarkerObject(s3: S3Client, bucket: string, key: string): Promise<BacktrackMarker> {
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  let json: unknown;
+  try {
+    json = JSON.parse(await got.Body!.transformToString());
+  } catch {
+    throw new BorealisError(ErrorCode.INTERNAL, `backtrack marker ${key} is not JSON`, { context: { key } });
+  }
+  return markerFromJson(json, key);
 }
 
 /** Puts the markers the archive lacks (same key, same body: writing one twice changes nothing). */

@@ -24,7 +24,7 @@ import {
 } from '../../core/backup/archive.ts';
 import { getObjectBytes } from '../../core/backup/materialize.ts';
 import { decodeRedoBatch } from '../../core/backup/redo-batch.ts';
-import { listObjects, readArchivedMarkers, readWatermark } from '../../core/backup/s3-archive.ts';
+import { listObjects, readNewestArchivedMarker, readWatermark } from '../../core/backup/s3-archive.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import { RecordKind, type RedoRecord } from '../../core/record.ts';
 import { forEachBounded } from './handler.ts';
@@ -161,10 +161,9 @@ export function archivedChanges(
     // A backtrack since the parent (ADR 015) voided records at or below the parent's LSN too, and the
     // pages they wrote are not in the log above it: read every page. (The writer archives a marker
     // before publishing a record of its timeline, so once the archive has any, the marker is listed.)
-    const backtrack = (await readArchivedMarkers(options.s3, options.bucket, options.cluster)).find(
-      (m) => m.appliedAtMs >= fromCommitTimeMs,
-    );
-    if (backtrack) {
+    // Markers take effect in order: only the newest can be after the parent if any is.
+    const backtrack = await readNewestArchivedMarker(options.s3, options.bucket, options.cluster);
+    if (backtrack && backtrack.appliedAtMs >= fromCommitTimeMs) {
       return {
         unknown: `backtrack ${backtrack.seq} at ${new Date(backtrack.appliedAtMs).toISOString()} came after the parent snapshot`,
       };
