@@ -14,6 +14,9 @@ import { makeTempDir } from '../../integration/harness/temp.ts';
 const largeMb = Number(process.env.BOREALIS_BACKTRACK_BENCH_MB ?? '20');
 const distanceS = Number(process.env.BOREALIS_BACKTRACK_BENCH_DISTANCE_S ?? '60');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// The window must reach back over the fill and the distance (a 1 GB fill takes minutes here).
+const windowS = Math.max(3_600, distanceS + 1_800 + largeMb * 2);
+const progress = (what: string) => console.log(`${new Date().toISOString()} ${what}`);
 
 describe('backtrack duration (benchmark)', () => {
   const dir = makeTempDir('backtrack-bench');
@@ -26,7 +29,7 @@ describe('backtrack duration (benchmark)', () => {
       readers: 1,
       controlPlaneArgs: [
         '--backtrack-window-s',
-        '3600',
+        String(windowS),
         '--binlog-format',
         'OFF',
         '--pages-per-pg',
@@ -78,38 +81,48 @@ describe('backtrack duration (benchmark)', () => {
   const logBytes = async () =>
     (await cluster.status()).storageNodes.reduce((sum, n) => sum + (n.log?.bytes ?? 0), 0);
 
-  it('small vs larger database, short vs longer distance', async () => {
-    await writer.exec('CREATE TABLE probe (x INTEGER)');
-    await writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
-    for (let i = 0; i < 100; i++) await writer.exec('INSERT INTO t (v) VALUES (randomblob(100))');
-    await sleep(1_000);
-    const small = await measure(Date.now() - 500);
+  it(
+    'small vs larger database, short vs longer distance',
+    async () => {
+      await writer.exec('CREATE TABLE probe (x INTEGER)');
+      await writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
+      for (let i = 0; i < 100; i++) await writer.exec('INSERT INTO t (v) VALUES (randomblob(100))');
+      await sleep(1_000);
+      const small = await measure(Date.now() - 500);
 
-    // A larger database: largeMb of 100 KB blobs.
-    for (let i = 0; i < largeMb * 10; i++) await writer.exec('INSERT INTO t (v) VALUES (randomblob(100000))');
-    await sleep(1_000);
-    const large = await measure(Date.now() - 500);
+      // A larger database: largeMb of 100 KB blobs.
+      for (let i = 0; i < largeMb * 10; i++) {
+        await writer.exec('INSERT INTO t (v) VALUES (randomblob(100000))');
+        if ((i + 1) % 1_000 === 0) progress(`filled ${(i + 1) / 10} MB of ${largeMb}`);
+      }
+      await sleep(1_000);
+      const large = await measure(Date.now() - 500);
 
-    // A longer distance: distanceS of small writes, then back to its start.
-    const from = Date.now();
-    const bytesBefore = await logBytes();
-    let writes = 0;
-    while (Date.now() - from < distanceS * 1000) {
-      await writer.exec('INSERT INTO t (v) VALUES (randomblob(200))');
-      writes++;
-    }
-    const bytesPerHour = ((await logBytes()) - bytesBefore) * (3_600_000 / (Date.now() - from));
-    const far = await measure(from);
-    const near = await measure(Date.now() - 1_000);
-    console.log(
-      JSON.stringify({
-        smallDb: small,
-        largeDb: { mb: largeMb, ...large },
-        distance: { seconds: distanceS, ...far },
-        distance1s: near,
-        writesDuringDistance: writes,
-        logBytesPerHourAllNodes: Math.round(bytesPerHour),
-      }),
-    );
-  }, 900_000);
+      progress(`larger database measured: ${JSON.stringify(large)}`);
+      // A longer distance: distanceS of small writes, then back to its start.
+      const from = Date.now();
+      const bytesBefore = await logBytes();
+      let writes = 0;
+      while (Date.now() - from < distanceS * 1000) {
+        await writer.exec('INSERT INTO t (v) VALUES (randomblob(200))');
+        writes++;
+        if (writes % 20_000 === 0)
+          progress(`${writes} writes, ${Math.round((Date.now() - from) / 1000)} s of ${distanceS}`);
+      }
+      const bytesPerHour = ((await logBytes()) - bytesBefore) * (3_600_000 / (Date.now() - from));
+      const far = await measure(from);
+      const near = await measure(Date.now() - 1_000);
+      console.log(
+        JSON.stringify({
+          smallDb: small,
+          largeDb: { mb: largeMb, ...large },
+          distance: { seconds: distanceS, ...far },
+          distance1s: near,
+          writesDuringDistance: writes,
+          logBytesPerHourAllNodes: Math.round(bytesPerHour),
+        }),
+      );
+    },
+    (900 + distanceS + largeMb * 2) * 1_000,
+  );
 });
