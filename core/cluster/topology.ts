@@ -165,6 +165,11 @@ export interface ClusterStatus {
   instances: InstanceStatus[];
   storageNodes: StorageNodeStatus[];
   failovers: FailoverEvent[];
+  /**
+   * The warm standby writer a failover or backtrack activates (ADR 019): loaded and waiting, or null
+   * (none yet, just used, off, or a fleet that keeps none).
+   */
+  standbyWriter?: { pid: number } | null;
   /** Present on a cluster created by a restore: how far it got. */
   restore?: RestoreProgress;
   /** The cluster's binlog_format as its writer reports it (absent while no writer answers). */

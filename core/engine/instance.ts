@@ -17,8 +17,12 @@ export function storageClients(volume: VolumeConfig, requestTimeoutMs = 5_000): 
   );
 }
 
-export async function loadRuntimeOver(engine: VolumeEngine): Promise<SqliteRuntime> {
-  const runtime = await SqliteRuntime.load();
+/** `preloaded`: a runtime loaded ahead (a warm standby, core/process/standby.ts), used once. */
+export async function loadRuntimeOver(
+  engine: VolumeEngine,
+  preloaded?: Promise<SqliteRuntime>,
+): Promise<SqliteRuntime> {
+  const runtime = await (preloaded ?? SqliteRuntime.load());
   const vfs = new VolumeVfs(vfsName, runtime.module, databaseName, engine);
   runtime.sqlite3.vfs_register(vfs as never, false);
   return runtime;

@@ -22,10 +22,17 @@ export function volumeConfigFlag(program: string, path: string): VolumeConfig {
   }
 }
 
-/** node:util parseArgs, with a bad flag reported as one line (and the usage hint) instead of a stack. */
-export function parseFlags<T extends ParseArgsConfig['options']>(program: string, options: T) {
+/**
+ * node:util parseArgs, with a bad flag reported as one line (and the usage hint) instead of a stack.
+ * `args`: what to parse, if not the process's own (a standby's activation line, core/process/standby.ts).
+ */
+export function parseFlags<T extends ParseArgsConfig['options']>(
+  program: string,
+  options: T,
+  args?: string[],
+) {
   try {
-    return parseArgs({ options, strict: true, allowPositionals: false });
+    return parseArgs({ options, strict: true, allowPositionals: false, ...(args && { args }) });
   } catch (error) {
     console.error(`${program}: ${(error as Error).message.split('\n')[0]} (see --help)`);
     process.exit(2);

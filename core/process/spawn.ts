@@ -2,10 +2,11 @@
 // is tracked by PID, writes its output to a log file, announces readiness with a JSON line on stdout
 // ({"ready":true,...}) and watches its parent. Used by `npm start`, the CLI, tests and benchmarks.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parentPidVariable } from './parent-watch.ts';
+import { activationLine, standbyFlag } from './standby.ts';
 
 // Resolved from this file, not the working directory: `npm start` run from elsewhere must still work.
 const tsxLoader = import.meta.resolve('tsx');
@@ -82,9 +83,17 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-export async function spawnProcess(options: SpawnOptions): Promise<ManagedProcess> {
+interface Started {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  lines: ReturnType<typeof createInterface>;
+  /** Where the child's output goes now (a standby's moves to its instance's log when activated). */
+  log: { stream: WriteStream; file: string };
+}
+
+function startChild(options: SpawnOptions, stdin: 'ignore' | 'pipe'): Started {
   mkdirSync(dirname(options.logFile), { recursive: true });
-  const log = createWriteStream(options.logFile, { flags: 'a' });
+  const log = { stream: createWriteStream(options.logFile, { flags: 'a' }), file: options.logFile };
   const tsFlags = options.entry.endsWith('.ts') ? ['--import', tsxLoader] : [];
   // e.g. BOREALIS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every child (NODE_OPTIONS may not).
   const extraFlags = (process.env.BOREALIS_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
@@ -98,48 +107,117 @@ export async function spawnProcess(options: SpawnOptions): Promise<ManagedProces
   const [command, ...launcherArgs] = [...(options.launcher ?? []), process.execPath];
   const child = spawn(command!, [...launcherArgs, ...nodeArgs], {
     env: { ...process.env, ...options.env, [parentPidVariable]: String(process.pid) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
-  child.stderr!.pipe(log, { end: false });
-  const timeoutMs = options.readyTimeoutMs ?? 30_000;
-  const ready = await new Promise<ReadyLine>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
+  child.stderr!.pipe(log.stream, { end: false });
+  const lines = createInterface({ input: child.stdout! });
+  lines.on('line', (line) => log.stream.write(`${line}\n`));
+  return { child, exited, lines, log };
+}
+
+/** Resolves with the first JSON line on stdout that has `key: true`; rejects on exit or timeout (then SIGKILL). */
+function waitForLine(started: Started, name: string, key: string, timeoutMs: number): Promise<ReadyLine> {
+  const { child, exited, lines, log } = started;
+  return new Promise<ReadyLine>((resolve, reject) => {
     let settled = false;
     const finish = (error: Error | undefined, line?: ReadyLine) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      lines.off('line', onLine);
       if (error) reject(error);
       else resolve(line!);
     };
     const timer = setTimeout(() => {
       signalPid(child.pid!, 'SIGKILL');
-      finish(
-        new Error(`${options.name} did not become ready within ${timeoutMs} ms (log: ${options.logFile})`),
-      );
+      finish(new Error(`${name} did not become ${key} within ${timeoutMs} ms (log: ${log.file})`));
     }, timeoutMs);
-    lines.on('line', (line) => {
-      log.write(`${line}\n`);
+    const onLine = (line: string) => {
       if (settled || !line.startsWith('{')) return;
       try {
-        const parsed = JSON.parse(line) as Partial<ReadyLine>;
-        if (parsed.ready === true) finish(undefined, parsed as ReadyLine);
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        if (parsed[key] === true) finish(undefined, parsed as ReadyLine);
       } catch {
         // An ordinary log line that happens to start with '{' but is not JSON.
       }
-    });
+    };
+    lines.on('line', onLine);
     void exited.then(({ code, signal }) =>
       finish(
-        new Error(
-          `${options.name} exited before it was ready (code ${code}, signal ${signal}; log: ${options.logFile})`,
-        ),
+        new Error(`${name} exited before it was ${key} (code ${code}, signal ${signal}; log: ${log.file})`),
       ),
     );
   });
-  return new ManagedProcess(options.name, child, ready, exited);
+}
+
+export async function spawnProcess(options: SpawnOptions): Promise<ManagedProcess> {
+  const started = startChild(options, 'ignore');
+  const ready = await waitForLine(started, options.name, 'ready', options.readyTimeoutMs ?? 30_000);
+  return new ManagedProcess(options.name, started.child, ready, started.exited);
+}
+
+/**
+ * A warm standby of an instance entry (core/process/standby.ts, ADR 019): started with `--standby`
+ * only, it has loaded when this resolves; `activate` hands it its real args and waits for its ready
+ * line, as spawnProcess would. Used at most once.
+ */
+export class StandbyProcess {
+  #activated = false;
+
+  private constructor(
+    readonly name: string,
+    readonly started: Started,
+  ) {}
+
+  static async start(
+    options: Omit<SpawnOptions, 'args' | 'readyTimeoutMs'> & { warmTimeoutMs?: number },
+  ): Promise<StandbyProcess> {
+    const started = startChild({ ...options, args: [standbyFlag] }, 'pipe');
+    await waitForLine(started, options.name, 'standby', options.warmTimeoutMs ?? 60_000);
+    return new StandbyProcess(options.name, started);
+  }
+
+  get running(): boolean {
+    return this.started.child.exitCode === null && this.started.child.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.started.child.pid;
+  }
+
+  /** Becomes `name` with `args`, logging to `logFile` from now on; resolves at its ready line. */
+  async activate(options: {
+    name: string;
+    args: string[];
+    logFile: string;
+    readyTimeoutMs?: number;
+  }): Promise<ManagedProcess> {
+    if (this.#activated) throw new Error(`${this.name}: a standby is activated once`);
+    this.#activated = true;
+    const { started } = this;
+    mkdirSync(dirname(options.logFile), { recursive: true });
+    const previous = started.log.stream;
+    started.log.stream = createWriteStream(options.logFile, { flags: 'a' });
+    started.log.file = options.logFile;
+    started.child.stderr!.unpipe(previous);
+    started.child.stderr!.pipe(started.log.stream, { end: false });
+    previous.end();
+    const ready = waitForLine(started, options.name, 'ready', options.readyTimeoutMs ?? 30_000);
+    started.child.stdin!.end(activationLine(options.args));
+    return new ManagedProcess(options.name, started.child, await ready, started.exited);
+  }
+
+  /** An unused standby goes away (SIGTERM; its stdin closing alone would do it too). */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    signalPid(this.started.child.pid!, 'SIGTERM');
+    const timer = setTimeout(() => signalPid(this.started.child.pid!, 'SIGKILL'), 3_000);
+    await this.started.exited;
+    clearTimeout(timer);
+  }
 }
 
 /** The line a Borealis child prints once it serves requests. */

@@ -628,6 +628,7 @@ export class Controller {
       instances,
       storageNodes,
       failovers: [...this.failovers],
+      standbyWriter: this.fleet.standbyWriterPid === undefined ? null : { pid: this.fleet.standbyWriterPid },
       ...(this.restore ? { restore: this.restore } : {}),
       ...(writer?.health?.binlogFormat === 'ROW' || writer?.health?.binlogFormat === 'OFF'
         ? { binlogFormat: writer.health.binlogFormat }

@@ -90,6 +90,8 @@ export interface Fleet {
   /** Stops an instance and starts it again in the given role: a new incarnation, new endpoints. */
   replaceInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<InstanceEndpoints>;
   stopAll(): Promise<void>;
+  /** The pid of a loaded warm standby writer (ADR 019), if this fleet keeps one. */
+  readonly standbyWriterPid?: number | undefined;
 }
 
 /** A reset slot for a fresh start of an instance (shared by the implementations). */

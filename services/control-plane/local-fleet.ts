@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { InstanceRole } from '../../core/cluster/topology.ts';
-import { type ManagedProcess, spawnProcess } from '../../core/process/spawn.ts';
+import { type ManagedProcess, StandbyProcess, spawnProcess } from '../../core/process/spawn.ts';
 import type { StorageNodeAddress } from '../../core/volume.ts';
 import {
   beginInstanceStart,
@@ -29,6 +29,11 @@ const entries = {
 /** A recovering writer waits for a write quorum; its own recovery gives up first and exits. */
 const writerReadyTimeoutMs = 120_000;
 const readyTimeoutMs = 60_000;
+/**
+ * A new standby starts this long after the last writer start: its ~1.3 s of CPU never competes with
+ * the open it would speed up, nor with the readers coming back after a failover.
+ */
+const standbyDelayMs = 3_000;
 
 export interface LocalFleetOptions {
   dir: string;
@@ -46,6 +51,11 @@ export interface LocalFleetOptions {
   writerEntry?: string;
   /** Where each process runs, if not on 127.0.0.1 (network-partition tests). */
   placement?: Placement;
+  /**
+   * Keep a warm standby writer process (ADR 019): a failover or backtrack activates it instead of
+   * starting Node. Off with a placement (a standby cannot move into a namespace) or a writerEntry.
+   */
+  writerStandby?: boolean;
   onExit: ExitListener;
 }
 
@@ -58,6 +68,10 @@ export class LocalProcessFleet implements Fleet {
   readonly #spawning = new Set<Promise<unknown>>();
   #stopped = false;
   #incarnations = 0;
+  /** The warm standby writer, loading or loaded; taken by the next writer start. */
+  #standby: Promise<StandbyProcess | undefined> | undefined;
+  #standbyLoaded: StandbyProcess | undefined;
+  #standbyTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly options: LocalFleetOptions,
@@ -151,17 +165,31 @@ export class LocalProcessFleet implements Fleet {
           ];
     let process: ManagedProcess;
     try {
-      process = await this.#spawn({
-        name: id,
-        entry: role === 'writer' ? (this.options.writerEntry ?? entries.writer) : entries.reader,
-        ...(placed && { launcher: placed.launcher }),
-        args,
-        logFile: this.logFile(id),
-        readyTimeoutMs: role === 'writer' ? writerReadyTimeoutMs : readyTimeoutMs,
-      });
+      const standby = role === 'writer' && !placed ? await this.#takeStandby() : undefined;
+      process = standby
+        ? await standby.activate({
+            name: id,
+            args,
+            logFile: this.logFile(id),
+            readyTimeoutMs: writerReadyTimeoutMs,
+          })
+        : await this.#spawn({
+            name: id,
+            entry: role === 'writer' ? (this.options.writerEntry ?? entries.writer) : entries.reader,
+            ...(placed && { launcher: placed.launcher }),
+            args,
+            logFile: this.logFile(id),
+            readyTimeoutMs: role === 'writer' ? writerReadyTimeoutMs : readyTimeoutMs,
+          });
     } catch (error) {
       slot.state = 'down';
       throw error;
+    } finally {
+      if (role === 'writer') this.#scheduleStandby();
+    }
+    if (this.#stopped) {
+      await process.stop();
+      throw new Error(`fleet stopped while ${id} started`);
     }
     const ready = process.ready as Record<string, unknown>;
     slot.process = process;
@@ -215,11 +243,69 @@ export class LocalProcessFleet implements Fleet {
 
   async stopAll(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#standbyTimer);
+    const standby = this.#standby;
+    this.#standby = undefined;
+    this.#standbyLoaded = undefined;
     for (const slot of this.instances.values()) if (slot.process?.running) slot.state = 'stopping';
     await Promise.all([
       ...[...this.#children.values()].map((p) => p.stop()),
       ...[...this.#spawning].map((p) => p.catch(() => undefined)),
+      standby?.then((s) => s?.stop()),
     ]);
+  }
+
+  /** The standby writer's pid once it has loaded (status, tests). */
+  get standbyWriterPid(): number | undefined {
+    return this.#standbyLoaded?.running ? this.#standbyLoaded.pid : undefined;
+  }
+
+  #standbyWanted(): boolean {
+    return (
+      this.options.writerStandby === true &&
+      this.options.writerEntry === undefined &&
+      this.options.placement === undefined &&
+      !this.#stopped
+    );
+  }
+
+  /** A loaded standby writer, waiting for one still loading (sooner than a new start); else none. */
+  async #takeStandby(): Promise<StandbyProcess | undefined> {
+    if (!this.#standbyWanted() || !this.#standby) return undefined;
+    const standby = await this.#standby;
+    this.#standby = undefined;
+    this.#standbyLoaded = undefined;
+    return standby?.running ? standby : undefined;
+  }
+
+  #scheduleStandby(): void {
+    clearTimeout(this.#standbyTimer);
+    if (!this.#standbyWanted()) return;
+    this.#standbyTimer = setTimeout(() => {
+      if (!this.#standbyWanted() || this.#standby) return;
+      const starting = StandbyProcess.start({
+        name: 'standby-writer',
+        entry: entries.writer,
+        logFile: this.logFile('standby-writer'),
+      }).then(
+        (standby) => {
+          if (this.#standby === starting) this.#standbyLoaded = standby;
+          // Gone before it was needed (killed by hand, or it crashed): the next writer start spawns.
+          void standby.started.exited.then(() => {
+            if (this.#standby !== starting) return;
+            this.#standby = undefined;
+            this.#standbyLoaded = undefined;
+          });
+          return standby;
+        },
+        () => {
+          if (this.#standby === starting) this.#standby = undefined;
+          return undefined;
+        },
+      );
+      this.#standby = starting;
+    }, standbyDelayMs);
+    this.#standbyTimer.unref();
   }
 
   /**

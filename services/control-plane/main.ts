@@ -57,6 +57,8 @@ options:
   --failure-threshold-ms N  no healthy answer for this long: the instance is failed (default 5000)
   --restart-delay-ms N      a failed instance comes back as a reader after this (default 3000)
   --drain-ms N              planned failover: time for statements in flight (default 500)
+  --writer-standby on|off   local fleet: keep a warm standby writer process that a failover or
+                            backtrack activates instead of starting Node (default on; ADR 019)
   --restore-job FILE        create this cluster's volume from a backup first (a JSON RestoreJob
                             written by the restore function; done once, remembered in the dir)
   --redo-stream NAME        writers publish durable redo to this Kinesis stream (needs --backup-bucket)
@@ -96,6 +98,7 @@ const { values } = parseFlags('control-plane', {
   'failure-threshold-ms': { type: 'string', default: '5000' },
   'restart-delay-ms': { type: 'string', default: '3000' },
   'drain-ms': { type: 'string', default: '500' },
+  'writer-standby': { type: 'string', default: 'on' },
   'publish-ssm': { type: 'boolean', default: false },
   'redo-stream': { type: 'string' },
   'backup-bucket': { type: 'string' },
@@ -144,6 +147,10 @@ if (!/^\d+$/.test(values['backtrack-window-s']!) || !isWindowSeconds(backtrackWi
 const binlogFormat = parseBinlogFormat(values['binlog-format']!);
 if (binlogFormat === undefined) {
   console.error(`control-plane: --binlog-format must be ROW or OFF, got '${values['binlog-format']}'`);
+  process.exit(2);
+}
+if (values['writer-standby'] !== 'on' && values['writer-standby'] !== 'off') {
+  console.error(`control-plane: --writer-standby must be on or off, got '${values['writer-standby']}'`);
   process.exit(2);
 }
 if (values.fleet !== 'local' && values.fleet !== 'ecs') {
@@ -231,6 +238,7 @@ const fleet: Fleet =
           volumePath: volumePath(dir),
           storageArgs: [],
           placement,
+          writerStandby: values['writer-standby'] === 'on',
           ...(values['global-secondary'] && { writerEntry: replicaApplierEntry }),
         },
         volume.nodes,

@@ -10,6 +10,7 @@ import { consistentPointRoute, encodeConsistentPoint } from '../../core/cluster/
 import { startDataApiServer } from '../../core/data-api/server.ts';
 import { databaseName, loadRuntimeOver, storageClients, vfsName } from '../../core/engine/instance.ts';
 import { PageFetcher } from '../../core/engine/page-fetcher.ts';
+import { SqliteRuntime } from '../../core/engine/runtime.ts';
 import { SqlExecutor } from '../../core/engine/sql-executor.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { pgIdAll } from '../../core/limits.ts';
@@ -20,6 +21,7 @@ import { addressFlagOptions, addressFlags, addressFlagUsage } from '../../core/p
 import { nonNegativeIntFlag, parseFlags, volumeConfigFlag } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import { announceReady } from '../../core/process/spawn.ts';
+import { instanceArgs } from '../../core/process/standby.ts';
 import { clusterArns, primaryRegion } from '../../core/resources.ts';
 import { backtrackFloorSeed } from './backtrack-floor-seed.ts';
 import { readVolumeMarkers } from './backtrack-markers.ts';
@@ -62,29 +64,41 @@ options:
                           off): the writer sends the floor (the VDL at now − window) with CollectionFloor
 ${mysqlFlagUsage}
 ${addressFlagUsage(26)}
+  --standby               (the only flag) a warm standby: load, then take the flags from one
+                          activation line on stdin (ADR 019; the control plane starts these)
   --help                  this text`;
 
-const { values } = parseFlags('writer', {
-  id: { type: 'string', default: 'writer-1' },
-  'volume-config': { type: 'string' },
-  port: { type: 'string', default: '0' },
-  'redo-port': { type: 'string', default: '0' },
-  'http-port': { type: 'string', default: '0' },
-  region: { type: 'string', default: primaryRegion },
-  cluster: { type: 'string', default: 'borealis' },
-  'cache-pages': { type: 'string', default: '65536' },
-  'statement-timeout-ms': { type: 'string', default: '45000' },
-  'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
-  'read-point-floor-window-ms': { type: 'string', default: '300000' },
-  'backtrack-window-s': { type: 'string', default: '0' },
-  'redo-stream': { type: 'string' },
-  'backup-bucket': { type: 'string' },
-  'redo-buffer-bytes': { type: 'string', default: String(publishBufferBytesMax) },
-  'binlog-format': { type: 'string', default: 'OFF' },
-  ...mysqlFlagOptions,
-  ...addressFlagOptions,
-  help: { type: 'boolean', default: false },
+// A standby loads the Wasm ahead; its flags arrive when a failover or backtrack needs a writer.
+let preloadedRuntime: Promise<SqliteRuntime> | undefined;
+const args = await instanceArgs('writer', async () => {
+  preloadedRuntime = SqliteRuntime.load();
+  await preloadedRuntime;
 });
+const { values } = parseFlags(
+  'writer',
+  {
+    id: { type: 'string', default: 'writer-1' },
+    'volume-config': { type: 'string' },
+    port: { type: 'string', default: '0' },
+    'redo-port': { type: 'string', default: '0' },
+    'http-port': { type: 'string', default: '0' },
+    region: { type: 'string', default: primaryRegion },
+    cluster: { type: 'string', default: 'borealis' },
+    'cache-pages': { type: 'string', default: '65536' },
+    'statement-timeout-ms': { type: 'string', default: '45000' },
+    'idle-transaction-timeout-ms': { type: 'string', default: '180000' },
+    'read-point-floor-window-ms': { type: 'string', default: '300000' },
+    'backtrack-window-s': { type: 'string', default: '0' },
+    'redo-stream': { type: 'string' },
+    'backup-bucket': { type: 'string' },
+    'redo-buffer-bytes': { type: 'string', default: String(publishBufferBytesMax) },
+    'binlog-format': { type: 'string', default: 'OFF' },
+    ...mysqlFlagOptions,
+    ...addressFlagOptions,
+    help: { type: 'boolean', default: false },
+  },
+  args,
+);
 if (values.help) {
   console.log(usage);
   process.exit(0);
@@ -180,7 +194,7 @@ const engine = new WriterEngine({
     publisher?.shipped(records);
   },
 });
-const runtime = await loadRuntimeOver(engine);
+const runtime = await loadRuntimeOver(engine, preloadedRuntime);
 const capture = binlogFormat === 'ROW' ? new TriggerCapture({ sink: engine, logger }) : undefined;
 const executor = new SqlExecutor({
   runtime,

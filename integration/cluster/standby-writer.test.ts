@@ -1,0 +1,81 @@
+// The warm standby writer (ADR 019): the control plane keeps one loaded writer process waiting; a
+// failover activates it (the new writer is that very process, not a new Node start), another standby
+// follows, and none outlives its control plane — a clean stop or a SIGKILL of the control plane.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalCluster } from '../../embedded/cluster.ts';
+import { isPidAlive } from '../../embedded/state.ts';
+import { endpointClients, startTestCluster, waitForStatus, waitUntil, writerOf } from '../harness/cluster.ts';
+import { makeTempDir } from '../harness/temp.ts';
+
+describe('warm standby writer', () => {
+  const dir = makeTempDir('standby-writer');
+  let cluster: LocalCluster;
+
+  beforeAll(async () => {
+    cluster = await startTestCluster({ dir: dir.path, readers: 1 });
+  }, 180_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+    dir.remove();
+  }, 60_000);
+
+  it('a SIGKILLed writer is replaced by the standby process itself, and a new standby follows', async () => {
+    const first = await waitForStatus(cluster, (s) => s.standbyWriter != null, 60_000, 'a standby writer');
+    const standbyPid = first.standbyWriter!.pid;
+    expect(isPidAlive(standbyPid)).toBe(true);
+    const { writer } = endpointClients(first);
+    await writer.exec('CREATE TABLE t (x INTEGER)');
+    await writer.exec('INSERT INTO t VALUES (1)');
+
+    const old = writerOf(first);
+    process.kill(old.pid!, 'SIGKILL');
+    const after = await waitForStatus(
+      cluster,
+      (s) => !s.failoverInProgress && s.writer !== null && writerOf(s).pid !== old.pid && writerOf(s).healthy,
+      60_000,
+      'a new writer',
+    );
+    // The promoted writer is the process that was waiting, not a fresh start.
+    expect(writerOf(after).pid).toBe(standbyPid);
+    await writer.exec('INSERT INTO t VALUES (2)');
+    expect(await writer.rows('SELECT x FROM t ORDER BY x')).toEqual([[1], [2]]);
+
+    const next = await waitForStatus(
+      cluster,
+      (s) => s.standbyWriter != null && s.standbyWriter.pid !== standbyPid,
+      60_000,
+      'the next standby writer',
+    );
+    expect(isPidAlive(next.standbyWriter!.pid)).toBe(true);
+  }, 240_000);
+
+  it('a planned failover (what a backtrack runs) activates the standby too', async () => {
+    const before = await waitForStatus(
+      cluster,
+      (s) => s.standbyWriter != null && !s.failoverInProgress && s.instances.every((i) => i.healthy),
+      60_000,
+      'a standby writer and every instance healthy',
+    );
+    const response = await fetch(`${cluster.controlPlaneUrl}/failover`, { method: 'POST' });
+    expect(response.status).toBe(200);
+    const after = await waitForStatus(
+      cluster,
+      (s) => !s.failoverInProgress && s.writer !== null && writerOf(s).healthy,
+      60_000,
+      'the new writer',
+    );
+    expect(writerOf(after).pid).toBe(before.standbyWriter!.pid);
+  }, 240_000);
+
+  it('the standby goes with its control plane, even one killed with SIGKILL', async () => {
+    const status = await waitForStatus(cluster, (s) => s.standbyWriter != null, 60_000, 'a standby writer');
+    const standbyPid = status.standbyWriter!.pid;
+    process.kill(cluster.controlPlane.pid, 'SIGKILL');
+    // Its stdin closes with the control plane: it exits at once (the others watch the parent pid).
+    await waitUntil(() => !isPidAlive(standbyPid), 10_000, 'the standby writer gone');
+    for (const i of status.instances) {
+      if (i.pid !== null) await waitUntil(() => !isPidAlive(i.pid!), 10_000, `${i.id} gone`);
+    }
+  }, 60_000);
+});
