@@ -204,6 +204,69 @@ describe('storage node page reads', () => {
     await expectPages(node, model, 1n, model.lastLsn);
   });
 
+  it('a coalescing tick takes at most 4 MiB of log, and the ticks after it the rest, pages exact', async () => {
+    const node = openNode(tempDir());
+    // 1,600 whole-page images (6.4 MB of log) in 16 transactions: more than one tick's budget.
+    const random = prng(5);
+    const pages = new Map<number, { lsn: Lsn; bytes: Uint8Array }[]>();
+    let lsn = 0n;
+    for (let txn = 0; txn < 16; txn++) {
+      const records: RedoRecord[] = [];
+      for (let i = 0; i < 100; i++) {
+        const pageNo = 1 + (i % pagesPerPg);
+        const bytes = Uint8Array.from({ length: pageSize }, () => Math.floor(random() * 256));
+        lsn++;
+        records.push({
+          lsn,
+          pg: 0,
+          pageNo,
+          prevLsnInPg: lsn - 1n,
+          prevLsnOfPage: 0n,
+          flags: 0,
+          kind: RecordKind.PageImage,
+          payload: bytes,
+        });
+        pages.set(pageNo, [...(pages.get(pageNo) ?? []), { lsn, bytes }]);
+      }
+      lsn++;
+      const commit = encodeCommitPayload({
+        txnId: lsn,
+        commitTimeMs: 0,
+        pgTails: [],
+        vdlHint: 0n,
+        prevCommitLsn: 0n,
+        prevCommitPg: 0,
+      });
+      records.push({
+        lsn,
+        pg: 0,
+        pageNo: 0,
+        prevLsnInPg: lsn - 1n,
+        prevLsnOfPage: 0n,
+        flags: RecordFlags.Cpl,
+        kind: RecordKind.Commit,
+        payload: commit,
+      });
+      await request(node, { type: 'append', epoch: 1n, records });
+    }
+    const segment = node.segments.get(0)!;
+    await node.coalesce();
+    const first = segment.coalescedLsn;
+    // ~1,000 images of 4 KB fit the budget: part of the log, not all of it, not nothing.
+    expect(first).toBeGreaterThan(900n);
+    expect(first).toBeLessThan(1_100n);
+    await node.coalesce();
+    expect(segment.coalescedLsn).toBe(lsn);
+    for (const readPoint of [first - 1n, first, first + 1n, lsn]) {
+      for (const [pageNo, history] of pages) {
+        const expected = history.filter((h) => h.lsn <= readPoint).at(-1)!;
+        const page = await readPage(node, pageNo, readPoint);
+        expect({ pageNo, readPoint, lsn: page.lsn }).toEqual({ pageNo, readPoint, lsn: expected.lsn });
+        expect(page.bytes.equals(Buffer.from(expected.bytes))).toBe(true);
+      }
+    }
+  });
+
   it('coalesces early when a page piles up records, and on the interval otherwise', async () => {
     let now = 0;
     const node = StorageNode.open({

@@ -89,6 +89,12 @@ export interface SegmentLogStatus {
 /** Records coalesced per segment per tick: bounds the time one tick holds the event loop. */
 const coalesceRecordsPerTick = 4096;
 /**
+ * Log bytes coalesced per tick over all segments: a tick holds the page-store queue, and truncation,
+ * a backtrack marker or a repair wait behind it. 4096 records of page images (a 1 GB fill of blobs)
+ * made one tick ~64 MB and a recovery's truncation time out behind it; 4 MiB keeps that wait short.
+ */
+const coalesceBytesPerTick = 4 * 1024 * 1024;
+/**
  * A page with this many records waiting starts a coalesce batch before the interval is up: getPage
  * replays a page's records above its newest version from the log, and this bounds that replay.
  */
@@ -122,6 +128,7 @@ export class StorageNode {
   readonly #clock: () => number;
   readonly #retentionMs: number;
   readonly #coalesceIntervalMs: number;
+  #coalesceTicks = 0;
   #lastCoalesceMs = 0;
   /** PGMRPL per PG (or pgIdAll for every PG): never lowered, since GC and pruning act on it. */
   readonly #readPointFloor = new Map<number, Lsn>();
@@ -715,9 +722,11 @@ export class StorageNode {
     // A catch-up (the control plane's background re-push) sends only markers already on a write
     // quorum of every PG: a writer opened since them is expected, so their epoch is not checked.
     if (!options.catchUp) this.#checkEpoch(last.epoch, 'backtrack');
+    const queued = performance.now();
     await this.#withPageStore(async () => {
       // Again in the queue: two pushes in flight at once must not replace a longer list by a shorter.
       if (!check()) return;
+      const started = performance.now();
       const marker = this.#adoptEpoch(last.epoch);
       if (marker.length > 0) await this.#log.append(marker);
       writeBacktrackMarkers(this.#dataDir, markers);
@@ -735,6 +744,9 @@ export class StorageNode {
           fromLsn: lsnToString(last.fromLsn),
           voids: voids.length,
           catchUp: options.catchUp === true,
+          // Behind the page-store queue (a coalescing tick), then the durable list and the retimeline.
+          queuedMs: Math.round(started - queued),
+          applyMs: Math.round(performance.now() - started),
         },
         'backtrack marker applied: segments moved to the new timeline',
       );
@@ -823,25 +835,30 @@ export class StorageNode {
       // What each segment's batch covers, then one read of the log for every batch's page records.
       const plans: { segment: Segment; from: Lsn; upto: Lsn; pageLsns: Lsn[]; first: number }[] = [];
       const locations: LogLocation[] = [];
-      for (const segment of this.segments.values()) {
+      let bytes = 0;
+      // Each tick starts at the next segment: with the byte budget, none waits behind the others.
+      const segments = [...this.segments.values()];
+      const start = this.#coalesceTicks++ % Math.max(1, segments.length);
+      for (const segment of [...segments.slice(start), ...segments.slice(0, start)]) {
         if (segment.kind !== 'full' || segment.coalescedLsn >= segment.scl) continue;
+        if (bytes >= coalesceBytesPerTick) break; // the rest next tick
         const from = segment.coalescedLsn;
         const lsns = segment.lsnsInRange(from, segment.scl, coalesceRecordsPerTick);
         if (lsns.length === 0) continue;
         const pageLsns: Lsn[] = [];
+        let upto = from;
         for (const lsn of lsns) {
           const entry = segment.entry(lsn)!;
-          if (!isPageRecord(entry.kind)) continue;
-          pageLsns.push(lsn);
-          locations.push(entry.location);
+          if (isPageRecord(entry.kind)) {
+            // At least one record per batch, so a single huge one still goes through.
+            if (pageLsns.length > 0 && bytes + entry.location.length > coalesceBytesPerTick) break;
+            pageLsns.push(lsn);
+            locations.push(entry.location);
+            bytes += entry.location.length;
+          }
+          upto = lsn;
         }
-        plans.push({
-          segment,
-          from,
-          upto: lsns[lsns.length - 1]!,
-          pageLsns,
-          first: locations.length - pageLsns.length,
-        });
+        plans.push({ segment, from, upto, pageLsns, first: locations.length - pageLsns.length });
       }
       const raws = this.#log.readMany(locations);
       const batches: {
