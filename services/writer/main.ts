@@ -356,11 +356,23 @@ const http = await startServiceHttp({
   },
 });
 
+/** A clean stop hands the redo stream what is durable first (bounded: the fleet's grace is 3 s). */
+const publisherDrainMs = 2_000;
+
 async function stop(code: number): Promise<never> {
+  if (stopping) return new Promise<never>(() => undefined);
   stopping = true;
   dataApi.server.close();
   void mysql.close();
   redo?.close();
+  if (publisher) {
+    const drained = await publisher.drain(publisherDrainMs);
+    const { publishedLsn, vdl } = publisher.snapshot();
+    logger.info(
+      { drained, publishedLsn: lsnToString(publishedLsn), vdl: lsnToString(vdl) },
+      drained ? 'redo stream has every durable record' : 'redo stream not drained: storage has the rest',
+    );
+  }
   void publisher?.close();
   http.server.close();
   shipper.close();

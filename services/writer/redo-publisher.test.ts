@@ -415,6 +415,34 @@ describe('RedoPublisher', () => {
     await p.close();
   });
 
+  it('drain: every durable record goes at once, not after the window; false while the stream is down', async () => {
+    const log = makeLog(10);
+    const sink = new FakeSink();
+    const p = new RedoPublisher({
+      epoch: 2n,
+      sink,
+      storage: new FakeStorage([]),
+      readWatermark: async () => ({ lsn: 0n, commitTimeMs: 0 }),
+      logger,
+      vdl: 0n,
+      vdlCommitTimeMs: 0,
+      pgTails: new Map(),
+      flushWindowMs: 60_000,
+    });
+    p.start();
+    await until(() => p.snapshot().mode === 'live', 'live');
+    p.shipped(log.slice(0, 15));
+    p.vdlAdvanced(log[14]!.lsn);
+    sink.down = true;
+    expect(await p.drain(200)).toBe(false);
+    sink.down = false;
+    const started = Date.now();
+    expect(await p.drain(5_000)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5_000); // not the 60 s window
+    expect(sink.records().map((r) => r.lsn)).toEqual(log.slice(0, 15).map((r) => r.lsn));
+    await p.close();
+  });
+
   it('aggregates: flushBytes of durable records go at once, without waiting out the window', async () => {
     const log = makeLog(40, { payloadBytes: 500 }); // ~40 KB
     const sink = new FakeSink();

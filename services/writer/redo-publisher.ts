@@ -311,6 +311,8 @@ export class RedoPublisher {
   #windowStartedAt: number | undefined;
   /** The loop waits out a window (its timer wakes it; VDL advances need not). */
   #inWindow = false;
+  /** drain() asked: no aggregation window from now on. */
+  #draining = false;
   readonly #startedAt: number;
   #wake: (() => void) | undefined;
   readonly #abort = new AbortController();
@@ -429,6 +431,24 @@ export class RedoPublisher {
     this.#archiveTimer.unref();
   }
 
+  /**
+   * A clean stop's last act (a planned failover, a backtrack): every record durable now goes to the
+   * stream without waiting out an aggregation window. True once the stream has them all, false after
+   * timeoutMs. Without it the next writer republishes the rest from storage — except after a
+   * backtrack, whose marker has voided the old timeline's tail there: a restore to just before the
+   * backtrack would miss those commits (ADR 015).
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.#draining = true;
+    this.#poke();
+    const deadline = performance.now() + timeoutMs;
+    while (this.snapshot().lagLsn > 0n) {
+      if (performance.now() > deadline || this.#abort.signal.aborted) return false;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return true;
+  }
+
   async close(): Promise<void> {
     this.#abort.abort();
     clearInterval(this.#archiveTimer);
@@ -527,7 +547,7 @@ export class RedoPublisher {
       const now = this.#o.clock();
       this.#windowStartedAt ??= now;
       const windowLeftMs = this.#windowStartedAt + this.#o.flushWindowMs - now;
-      if (windowLeftMs > 0 && bytes < this.#o.flushBytes && !requestFull) {
+      if (windowLeftMs > 0 && bytes < this.#o.flushBytes && !requestFull && !this.#draining) {
         await this.#window(windowLeftMs);
         continue;
       }
