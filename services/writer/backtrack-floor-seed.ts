@@ -6,6 +6,7 @@
 // runs), and needs a read quorum of every PG to answer; anything less and the floor stays 0.
 import { floorSeedQuery, seededBacktrackFloor, targetFromAnswers } from '../../core/backtrack/floor-seed.ts';
 import { timelineToJson } from '../../core/backtrack/json.ts';
+import type { BacktrackMarker } from '../../core/backtrack/timeline.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import type { VolumeConfig } from '../../core/volume.ts';
@@ -13,13 +14,17 @@ import { answersMakeReadQuorums, readVolumeMarkers } from './backtrack-markers.t
 
 const requestTimeoutMs = 3_000;
 
-/** The seed for `cutoffMs` (= open − window), or a thrown error saying why storage could not give it. */
+/**
+ * The seed for `cutoffMs` (= open − window), or a thrown error saying why storage could not give it.
+ * `markers`: the volume's list if the writer has read it already (for its redo publisher).
+ */
 export async function backtrackFloorSeed(
   volume: VolumeConfig,
   cutoffMs: number,
   vdl: Lsn,
+  known?: BacktrackMarker[],
 ): Promise<{ floor: Lsn; targetLsn: Lsn; markers: number }> {
-  const markers = await readVolumeMarkers(volume);
+  const markers = known ?? (await readVolumeMarkers(volume));
   const query = floorSeedQuery(markers, cutoffMs);
   const body = JSON.stringify({ timeline: timelineToJson(query.timeline), timeMs: query.timeMs });
   const answers = await Promise.all(

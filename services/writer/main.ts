@@ -269,7 +269,13 @@ const readPointFloor = new ReadPointFloor(intFlag('read-point-floor-window-ms'))
 const backtrackFloor = new BacktrackFloor(intFlag('backtrack-window-s') * 1000, Date.now());
 // Storage's history gives the floor for the first window after open (else it stays 0 that long).
 if (intFlag('backtrack-window-s') > 0) {
-  backtrackFloorSeed(volume, backtrackFloor.seedCutoffMs, recovered.vdl).then(
+  // The marker list read for the publisher serves here too (one read of storage at open, not two).
+  backtrackFloorSeed(
+    volume,
+    backtrackFloor.seedCutoffMs,
+    recovered.vdl,
+    values['redo-stream'] === undefined ? undefined : markers,
+  ).then(
     (seed) => {
       backtrackFloor.seed(seed.floor);
       logger.info(
