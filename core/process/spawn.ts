@@ -161,23 +161,27 @@ export async function spawnProcess(options: SpawnOptions): Promise<ManagedProces
 
 /**
  * A warm standby of an instance entry (core/process/standby.ts, ADR 019): started with `--standby`
- * only, it has loaded when this resolves; `activate` hands it its real args and waits for its ready
- * line, as spawnProcess would. Used at most once.
+ * only; `loaded` resolves once it has loaded (rejects if it exits or hangs first); `activate` hands
+ * it its real args and waits for its ready line, as spawnProcess would. Used at most once; `stop`
+ * works at any point, loading or loaded.
  */
 export class StandbyProcess {
   #activated = false;
+  readonly started: Started;
+  readonly loaded: Promise<void>;
 
-  private constructor(
+  constructor(
     readonly name: string,
-    readonly started: Started,
-  ) {}
-
-  static async start(
-    options: Omit<SpawnOptions, 'args' | 'readyTimeoutMs'> & { warmTimeoutMs?: number },
-  ): Promise<StandbyProcess> {
-    const started = startChild({ ...options, args: [standbyFlag] }, 'pipe');
-    await waitForLine(started, options.name, 'standby', options.warmTimeoutMs ?? 60_000);
-    return new StandbyProcess(options.name, started);
+    options: Omit<SpawnOptions, 'name' | 'args' | 'readyTimeoutMs'> & { warmTimeoutMs?: number },
+  ) {
+    this.started = startChild({ ...options, name, args: [standbyFlag] }, 'pipe');
+    // A standby that died before its activation line arrived: the write fails with EPIPE, and the
+    // exit is what reports it ("exited before it was ready"), not an unhandled error in the launcher.
+    this.started.child.stdin!.on('error', () => undefined);
+    this.loaded = waitForLine(this.started, name, 'standby', options.warmTimeoutMs ?? 60_000).then(
+      () => undefined,
+    );
+    this.loaded.catch(() => undefined); // awaited by whoever takes it; a failure is seen there
   }
 
   get running(): boolean {
@@ -197,6 +201,8 @@ export class StandbyProcess {
   }): Promise<ManagedProcess> {
     if (this.#activated) throw new Error(`${this.name}: a standby is activated once`);
     this.#activated = true;
+    await this.loaded;
+    if (!this.running) throw new Error(`${this.name} exited before its activation`);
     const { started } = this;
     mkdirSync(dirname(options.logFile), { recursive: true });
     const previous = started.log.stream;
@@ -210,7 +216,7 @@ export class StandbyProcess {
     return new ManagedProcess(options.name, started.child, await ready, started.exited);
   }
 
-  /** An unused standby goes away (SIGTERM; its stdin closing alone would do it too). */
+  /** Goes away (SIGTERM, then SIGKILL after 3 s), loading, waiting or activated. */
   async stop(): Promise<void> {
     if (!this.running) return;
     signalPid(this.started.child.pid!, 'SIGTERM');

@@ -34,6 +34,8 @@ const readyTimeoutMs = 60_000;
  * the open it would speed up, nor with the readers coming back after a failover.
  */
 const standbyDelayMs = 3_000;
+/** A writer start waits this long for a standby still loading, then starts a process of its own. */
+const standbyTakeWaitMs = 5_000;
 
 export interface LocalFleetOptions {
   dir: string;
@@ -69,9 +71,11 @@ export class LocalProcessFleet implements Fleet {
   #stopped = false;
   #incarnations = 0;
   /** The warm standby writer, loading or loaded; taken by the next writer start. */
-  #standby: Promise<StandbyProcess | undefined> | undefined;
-  #standbyLoaded: StandbyProcess | undefined;
+  #standby: StandbyProcess | undefined;
+  #standbyLoaded = false;
   #standbyTimer: NodeJS.Timeout | undefined;
+  /** Standbys taken and being activated: stopAll stops them too (they are in no slot yet). */
+  readonly #activating = new Set<StandbyProcess>();
 
   constructor(
     private readonly options: LocalFleetOptions,
@@ -167,7 +171,7 @@ export class LocalProcessFleet implements Fleet {
     try {
       const standby = role === 'writer' && !placed ? await this.#takeStandby() : undefined;
       process = standby
-        ? await standby.activate({
+        ? await this.#activate(standby, {
             name: id,
             args,
             logFile: this.logFile(id),
@@ -246,18 +250,19 @@ export class LocalProcessFleet implements Fleet {
     clearTimeout(this.#standbyTimer);
     const standby = this.#standby;
     this.#standby = undefined;
-    this.#standbyLoaded = undefined;
+    this.#standbyLoaded = false;
     for (const slot of this.instances.values()) if (slot.process?.running) slot.state = 'stopping';
     await Promise.all([
       ...[...this.#children.values()].map((p) => p.stop()),
       ...[...this.#spawning].map((p) => p.catch(() => undefined)),
-      standby?.then((s) => s?.stop()),
+      ...[...this.#activating].map((p) => p.stop()),
+      standby?.stop(),
     ]);
   }
 
   /** The standby writer's pid once it has loaded (status, tests). */
   get standbyWriterPid(): number | undefined {
-    return this.#standbyLoaded?.running ? this.#standbyLoaded.pid : undefined;
+    return this.#standbyLoaded && this.#standby?.running ? this.#standby.pid : undefined;
   }
 
   #standbyWanted(): boolean {
@@ -269,13 +274,42 @@ export class LocalProcessFleet implements Fleet {
     );
   }
 
-  /** A loaded standby writer, waiting for one still loading (sooner than a new start); else none. */
+  /**
+   * The standby writer, taken at once (two starts never get the same one); one still loading is
+   * waited for a while (sooner than a new start), one that died or hangs is dropped: none then.
+   */
   async #takeStandby(): Promise<StandbyProcess | undefined> {
-    if (!this.#standbyWanted() || !this.#standby) return undefined;
-    const standby = await this.#standby;
+    const standby = this.#standby;
     this.#standby = undefined;
-    this.#standbyLoaded = undefined;
-    return standby?.running ? standby : undefined;
+    this.#standbyLoaded = false;
+    if (!standby || !this.#standbyWanted()) {
+      void standby?.stop();
+      return undefined;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const loaded = await Promise.race([
+      standby.loaded.then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), standbyTakeWaitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (loaded && standby.running) return standby;
+    void standby.stop();
+    return undefined;
+  }
+
+  /** A taken standby becomes the instance; tracked until ready so stopAll stops it too. */
+  async #activate(standby: StandbyProcess, options: Parameters<StandbyProcess['activate']>[0]) {
+    this.#activating.add(standby);
+    try {
+      return await standby.activate(options);
+    } finally {
+      this.#activating.delete(standby);
+    }
   }
 
   #scheduleStandby(): void {
@@ -283,27 +317,27 @@ export class LocalProcessFleet implements Fleet {
     if (!this.#standbyWanted()) return;
     this.#standbyTimer = setTimeout(() => {
       if (!this.#standbyWanted() || this.#standby) return;
-      const starting = StandbyProcess.start({
-        name: 'standby-writer',
+      const standby = new StandbyProcess('standby-writer', {
         entry: entries.writer,
         logFile: this.logFile('standby-writer'),
-      }).then(
-        (standby) => {
-          if (this.#standby === starting) this.#standbyLoaded = standby;
-          // Gone before it was needed (killed by hand, or it crashed): the next writer start spawns.
-          void standby.started.exited.then(() => {
-            if (this.#standby !== starting) return;
-            this.#standby = undefined;
-            this.#standbyLoaded = undefined;
-          });
-          return standby;
+      });
+      this.#standby = standby;
+      standby.loaded.then(
+        () => {
+          if (this.#standby === standby) this.#standbyLoaded = true;
         },
         () => {
-          if (this.#standby === starting) this.#standby = undefined;
-          return undefined;
+          // It died or hung while loading: the next writer start spawns one of its own.
+          if (this.#standby === standby) this.#standby = undefined;
+          void standby.stop();
         },
       );
-      this.#standby = starting;
+      // Gone while waiting (killed by hand, or it crashed): the next writer start spawns.
+      void standby.started.exited.then(() => {
+        if (this.#standby !== standby) return;
+        this.#standby = undefined;
+        this.#standbyLoaded = false;
+      });
     }, standbyDelayMs);
     this.#standbyTimer.unref();
   }

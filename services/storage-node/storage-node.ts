@@ -129,6 +129,8 @@ export class StorageNode {
   readonly #retentionMs: number;
   readonly #coalesceIntervalMs: number;
   #coalesceTicks = 0;
+  /** The last tick stopped at the byte budget with records left: the next check runs another. */
+  #coalesceCutShort = false;
   #lastCoalesceMs = 0;
   /** PGMRPL per PG (or pgIdAll for every PG): never lowered, since GC and pruning act on it. */
   readonly #readPointFloor = new Map<number, Lsn>();
@@ -815,7 +817,7 @@ export class StorageNode {
    * waiting (each one lengthens getPage's replay from the log).
    */
   coalesceIfDue(): Promise<number> {
-    let due = this.#clock() - this.#lastCoalesceMs >= this.#coalesceIntervalMs;
+    let due = this.#coalesceCutShort || this.#clock() - this.#lastCoalesceMs >= this.#coalesceIntervalMs;
     for (const segment of this.segments.values()) {
       const backlog = segment.coalesceBacklog;
       if (backlog.hottestPage >= pageRecordsPendingMax || backlog.records >= coalesceRecordsPerTick)
@@ -832,6 +834,7 @@ export class StorageNode {
   coalesce(): Promise<number> {
     this.#lastCoalesceMs = this.#clock();
     return this.#withPageStore(async () => {
+      this.#coalesceCutShort = false;
       // What each segment's batch covers, then one read of the log for every batch's page records.
       const plans: { segment: Segment; from: Lsn; upto: Lsn; pageLsns: Lsn[]; first: number }[] = [];
       const locations: LogLocation[] = [];
@@ -841,7 +844,10 @@ export class StorageNode {
       const start = this.#coalesceTicks++ % Math.max(1, segments.length);
       for (const segment of [...segments.slice(start), ...segments.slice(0, start)]) {
         if (segment.kind !== 'full' || segment.coalescedLsn >= segment.scl) continue;
-        if (bytes >= coalesceBytesPerTick) break; // the rest next tick
+        if (bytes >= coalesceBytesPerTick) {
+          this.#coalesceCutShort = true; // the rest at the next check, not the next interval
+          break;
+        }
         const from = segment.coalescedLsn;
         const lsns = segment.lsnsInRange(from, segment.scl, coalesceRecordsPerTick);
         if (lsns.length === 0) continue;
@@ -851,7 +857,10 @@ export class StorageNode {
           const entry = segment.entry(lsn)!;
           if (isPageRecord(entry.kind)) {
             // At least one record per batch, so a single huge one still goes through.
-            if (pageLsns.length > 0 && bytes + entry.location.length > coalesceBytesPerTick) break;
+            if (pageLsns.length > 0 && bytes + entry.location.length > coalesceBytesPerTick) {
+              this.#coalesceCutShort = true;
+              break;
+            }
             pageLsns.push(lsn);
             locations.push(entry.location);
             bytes += entry.location.length;

@@ -439,6 +439,8 @@ export class RedoPublisher {
    * backtrack would miss those commits (ADR 015).
    */
   async drain(timeoutMs: number): Promise<boolean> {
+    // Never started (its markers not archived yet): nothing will move, storage keeps the rest.
+    if (this.#loop === undefined) return false;
     this.#draining = true;
     this.#poke();
     const deadline = performance.now() + timeoutMs;
