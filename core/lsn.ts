@@ -60,3 +60,15 @@ export function lsnAdd(lsn: Lsn, delta: bigint): Lsn {
   assertLsn(sum, 'lsnAdd result');
   return sum;
 }
+
+/** In LSNs sorted ascending: the index of the first one above `value` (the length if none). */
+export function lsnUpperBound(sorted: readonly Lsn[], value: Lsn): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

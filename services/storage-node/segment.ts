@@ -9,7 +9,7 @@
 // starts at the base. Pure bookkeeping: the node does the I/O.
 import { assert } from '../../core/assert.ts';
 import type { LsnRange } from '../../core/backtrack/timeline.ts';
-import { type Lsn, lsnMax } from '../../core/lsn.ts';
+import { type Lsn, lsnMax, lsnUpperBound } from '../../core/lsn.ts';
 import type { SegmentKind } from '../../core/quorum.ts';
 import { RecordKind, type RecordKindValue, type RedoRecord } from '../../core/record.ts';
 import { SegmentChain } from '../../core/segment-chain.ts';
@@ -101,7 +101,7 @@ export class Segment {
   /** The highest commit record held with an LSN below `lsn` (0: none): recovery's way down the chain. */
   lastCplBelow(lsn: Lsn): Lsn {
     if (lsn === 0n) return 0n;
-    const i = upperBound(this.#commits, lsn - 1n);
+    const i = lsnUpperBound(this.#commits, lsn - 1n);
     return i === 0 ? 0n : this.#commits[i - 1]!;
   }
 
@@ -147,11 +147,21 @@ export class Segment {
     return this.#entries.get(lsn) ?? this.#voided.get(lsn);
   }
 
-  /** Commit LSNs held or set aside, newest first: where a backtrack looks for its target. */
-  commitsNewestFirst(): Lsn[] {
-    const out = [...this.#commits];
-    for (const [lsn, entry] of this.#voided) if (entry.kind === RecordKind.Commit) out.push(lsn);
-    return out.sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
+  /** Commit LSNs held or set aside, ascending: where a backtrack looks for its target. */
+  commitsAscending(): Lsn[] {
+    const voided: Lsn[] = [];
+    for (const [lsn, entry] of this.#voided) if (entry.kind === RecordKind.Commit) voided.push(lsn);
+    if (voided.length === 0) return this.#commits;
+    voided.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // A merge of two sorted lists: the held ones are many, the voided ones usually few.
+    const out: Lsn[] = [];
+    let v = 0;
+    for (const lsn of this.#commits) {
+      while (v < voided.length && voided[v]! < lsn) out.push(voided[v++]!);
+      out.push(lsn);
+    }
+    while (v < voided.length) out.push(voided[v++]!);
+    return out;
   }
 
   /** Voided entries kept for a backtrack forward (memory accounting, tests). */
@@ -335,14 +345,14 @@ export class Segment {
 
   /** The highest held LSN at or below lsn: the backlink for the next record after a truncation. */
   lastHeldAtOrBelow(lsn: Lsn): Lsn {
-    const i = upperBound(this.#sorted, lsn);
+    const i = lsnUpperBound(this.#sorted, lsn);
     return i === 0 ? 0n : this.#sorted[i - 1]!;
   }
 
   /** Held LSNs in (afterLsn, uptoLsn], ascending, at most `limit`. */
   lsnsInRange(afterLsn: Lsn, uptoLsn: Lsn, limit: number): Lsn[] {
     const out: Lsn[] = [];
-    for (let i = upperBound(this.#sorted, afterLsn); i < this.#sorted.length && out.length < limit; i++) {
+    for (let i = lsnUpperBound(this.#sorted, afterLsn); i < this.#sorted.length && out.length < limit; i++) {
       const lsn = this.#sorted[i]!;
       if (lsn > uptoLsn) break;
       out.push(lsn);
@@ -355,7 +365,8 @@ export class Segment {
     const list = this.#pageRecords.get(pageNo);
     if (!list) return [];
     const out: Lsn[] = [];
-    for (let i = upperBound(list, afterLsn); i < list.length && list[i]! <= uptoLsn; i++) out.push(list[i]!);
+    for (let i = lsnUpperBound(list, afterLsn); i < list.length && list[i]! <= uptoLsn; i++)
+      out.push(list[i]!);
     return out;
   }
 
@@ -376,7 +387,7 @@ export class Segment {
     assert(versionLsn <= this.coalescedLsn, 'records are pruned only below a stored version');
     const list = this.#pageRecords.get(pageNo);
     if (!list) return 0;
-    const cut = upperBound(list, versionLsn);
+    const cut = lsnUpperBound(list, versionLsn);
     if (cut === 0) return 0;
     if (cut === list.length) this.#pageRecords.delete(pageNo);
     else list.splice(0, cut);
@@ -420,11 +431,11 @@ export class Segment {
     if (baseLsn <= this.#baseLsn) return 0;
     const listed = this.pageRecordsFrom;
     assert(listed === undefined || listed > baseLsn, 'no page record a read may replay is collected');
-    const cut = upperBound(this.#sorted, baseLsn);
+    const cut = lsnUpperBound(this.#sorted, baseLsn);
     for (let i = 0; i < cut; i++) this.#entries.delete(this.#sorted[i]!);
     for (const lsn of this.#voided.keys()) if (lsn <= baseLsn) this.#voided.delete(lsn);
     this.#sorted.splice(0, cut);
-    this.#commits.splice(0, upperBound(this.#commits, baseLsn));
+    this.#commits.splice(0, lsnUpperBound(this.#commits, baseLsn));
     this.#baseLsn = baseLsn;
     this.chain.forgetBelow(baseLsn);
     return cut;
@@ -501,7 +512,7 @@ export class Segment {
     for (const pageNo of pages) {
       const list = this.#pageRecords.get(pageNo);
       if (!list) continue;
-      const pending = list.length - upperBound(list, this.coalescedLsn);
+      const pending = list.length - lsnUpperBound(list, this.coalescedLsn);
       if (pending === 0) continue;
       this.#pending.set(pageNo, pending);
       this.#pendingRecords += pending;
@@ -518,7 +529,7 @@ export class Segment {
 
   /** Every held LSN with its entry, ascending (scrub walks this). */
   *entries(fromLsn: Lsn = 0n): Generator<[Lsn, RecordEntry]> {
-    for (let i = upperBound(this.#sorted, fromLsn); i < this.#sorted.length; i++) {
+    for (let i = lsnUpperBound(this.#sorted, fromLsn); i < this.#sorted.length; i++) {
       const lsn = this.#sorted[i]!;
       const entry = this.#entries.get(lsn);
       if (entry) yield [lsn, entry];
@@ -530,25 +541,13 @@ export function isPageRecord(kind: RecordKindValue): boolean {
   return kind === RecordKind.PageDelta || kind === RecordKind.PageImage;
 }
 
-/** Index of the first element > value. */
-function upperBound(sorted: Lsn[], value: Lsn): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 function insertSorted(sorted: Lsn[], value: Lsn): void {
   const n = sorted.length;
   if (n === 0 || sorted[n - 1]! < value) {
     sorted.push(value);
     return;
   }
-  const at = upperBound(sorted, value);
+  const at = lsnUpperBound(sorted, value);
   if (at > 0 && sorted[at - 1] === value) return;
   sorted.splice(at, 0, value);
 }

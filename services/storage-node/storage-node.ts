@@ -3,6 +3,7 @@
 // everything else runs off that path, in bounded batches per tick.
 import { join } from 'node:path';
 import { assert } from '../../core/assert.ts';
+import { newestCommitAtOrBefore as newestCommitOnTimeline } from '../../core/backtrack/commit-search.ts';
 import { type BacktrackMarker, onTimeline, type Timeline } from '../../core/backtrack/timeline.ts';
 import { applyDelta } from '../../core/delta.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
@@ -670,8 +671,8 @@ export class StorageNode {
   /**
    * Per hosted segment, the newest commit (held or set aside by a void) on `timeline` with commit time
    * at or before timeMs, skipping truncated ones: a backtrack's target is the newest over a read quorum
-   * of every PG. Commit times never go backwards along a timeline, so the walk stops at the first one;
-   * it reads the commits above the answer (bounded by the backtrack's distance), from the local log.
+   * of every PG. Commit times never go backwards along a timeline: a binary search reads O(log n)
+   * commit records from the local log, whatever the distance (core/backtrack/commit-search.ts).
    */
   newestCommitAtOrBefore(
     timeline: Timeline,
@@ -679,18 +680,27 @@ export class StorageNode {
   ): { pg: number; lsn: Lsn; commitTimeMs: number }[] {
     const out: { pg: number; lsn: Lsn; commitTimeMs: number }[] = [];
     for (const segment of this.segments.values()) {
-      let found = { pg: segment.pg, lsn: 0n, commitTimeMs: 0 };
-      for (const lsn of segment.commitsNewestFirst()) {
-        if (!onTimeline(timeline, lsn) || segment.isTruncated(lsn)) continue;
-        const entry = segment.anyEntry(lsn)!;
-        const record = this.#decodeHeld(segment, lsn, this.#log.read(entry.location));
-        const commitTimeMs = decodeCommitPayload(record.payload).commitTimeMs;
-        if (commitTimeMs <= timeMs) {
-          found = { pg: segment.pg, lsn, commitTimeMs };
-          break;
-        }
-      }
-      out.push(found);
+      const found = newestCommitOnTimeline(
+        {
+          commits: segment.commitsAscending(),
+          offTimelineFrom: (lsn) => {
+            const truncated = segment.truncations.find((t) => lsn > t.aboveLsn && lsn <= t.uptoLsn);
+            if (truncated) return truncated.aboveLsn;
+            if (onTimeline(timeline, lsn)) return undefined;
+            // The end of the timeline's range below lsn: everything between is off it.
+            let below = 0n;
+            for (const r of timeline) if (r.uptoLsn < lsn && r.uptoLsn > below) below = r.uptoLsn;
+            return below;
+          },
+          commitTimeOf: (lsn) => {
+            const entry = segment.anyEntry(lsn)!;
+            const record = this.#decodeHeld(segment, lsn, this.#log.read(entry.location));
+            return decodeCommitPayload(record.payload).commitTimeMs;
+          },
+        },
+        timeMs,
+      );
+      out.push({ pg: segment.pg, lsn: found?.lsn ?? 0n, commitTimeMs: found?.commitTimeMs ?? 0 });
     }
     return out;
   }
