@@ -29,8 +29,12 @@ const caseArb = fc
     const times = new Map<Lsn, number>();
     let t = 1_000;
     commits.forEach((lsn, i) => {
-      if (isOff(lsn)) times.set(lsn, noise[i]!);
-      else times.set(lsn, (t += steps[i]!));
+      if (isOff(lsn)) {
+        times.set(lsn, noise[i]!);
+      } else {
+        t += steps[i]!;
+        times.set(lsn, t);
+      }
     });
     return { commits, off: ranges, times };
   });
