@@ -32,8 +32,28 @@ export function answersMakeReadQuorums(volume: VolumeConfig, answered: ReadonlyS
   );
 }
 
-/** GET /admin/backtrack on every storage node; the volume's marker list, or an error saying why not. */
-export async function readVolumeMarkers(volume: VolumeConfig): Promise<BacktrackMarker[]> {
+/**
+ * The volume's marker list from a read quorum of every PG, asked again until `deadlineMs` while too
+ * few nodes answer (storage nodes just started, or slow on a loaded machine: one round of 2 s
+ * timeouts made a writer with a redo stream exit at open in CI); an error saying why not after it.
+ */
+export async function readVolumeMarkers(
+  volume: VolumeConfig,
+  deadlineMs = 60_000,
+): Promise<BacktrackMarker[]> {
+  const giveUpAt = Date.now() + deadlineMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readVolumeMarkersOnce(volume);
+    } catch (error) {
+      if (Date.now() >= giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(attempt * 250, 2_000)));
+    }
+  }
+}
+
+/** GET /admin/backtrack on every storage node, once; the volume's marker list, or an error saying why not. */
+async function readVolumeMarkersOnce(volume: VolumeConfig): Promise<BacktrackMarker[]> {
   const answers = await Promise.all(
     volume.nodes.map(async (n) => {
       try {
