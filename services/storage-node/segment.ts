@@ -148,7 +148,7 @@ export class Segment {
   }
 
   /** Commit LSNs held or set aside, ascending: where a backtrack looks for its target. */
-  commitsAscending(): Lsn[] {
+  commitsAscending(): readonly Lsn[] {
     const voided: Lsn[] = [];
     for (const [lsn, entry] of this.#voided) if (entry.kind === RecordKind.Commit) voided.push(lsn);
     if (voided.length === 0) return this.#commits;

@@ -126,8 +126,12 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) dir.remove();
 });
 
-function openNode(dataDir: string): StorageNode {
-  const node = StorageNode.open({ id: 'n1', az: 'az-a', dataDir, volume, logger, retentionMs: 0 });
+/** `timing`: a coalescing interval and a clock of the test's own (default: the node's). */
+function openNode(
+  dataDir: string,
+  timing: { coalesceIntervalMs: number; clock: () => number } | Record<string, never> = {},
+): StorageNode {
+  const node = StorageNode.open({ id: 'n1', az: 'az-a', dataDir, volume, logger, retentionMs: 0, ...timing });
   node.acceptsAppends = true;
   opened.push(node);
   return node;
@@ -206,18 +210,7 @@ describe('storage node page reads', () => {
 
   it('a coalescing tick takes at most 4 MiB of log, and the ticks after it the rest, pages exact', async () => {
     // A clock that never moves: only a tick cut short makes the next check due, not the interval.
-    const node = StorageNode.open({
-      id: 'n1',
-      az: 'az-a',
-      dataDir: tempDir(),
-      volume,
-      logger,
-      retentionMs: 0,
-      coalesceIntervalMs: 1000,
-      clock: () => 1000,
-    });
-    node.acceptsAppends = true;
-    opened.push(node);
+    const node = openNode(tempDir(), { coalesceIntervalMs: 1000, clock: () => 1000 });
     // 1,600 whole-page images (6.4 MB of log) in 16 transactions: more than one tick's budget.
     const random = prng(5);
     const pages = new Map<number, { lsn: Lsn; bytes: Uint8Array }[]>();
@@ -282,18 +275,7 @@ describe('storage node page reads', () => {
 
   it('coalesces early when a page piles up records, and on the interval otherwise', async () => {
     let now = 0;
-    const node = StorageNode.open({
-      id: 'n1',
-      az: 'az-a',
-      dataDir: tempDir(),
-      volume,
-      logger,
-      retentionMs: 0,
-      coalesceIntervalMs: 1000,
-      clock: () => now,
-    });
-    node.acceptsAppends = true;
-    opened.push(node);
+    const node = openNode(tempDir(), { coalesceIntervalMs: 1000, clock: () => now });
     const model = new Model(3);
     now = 1000;
     await request(node, { type: 'append', epoch: 1n, records: model.batch() });

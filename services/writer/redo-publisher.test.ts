@@ -148,7 +148,13 @@ async function until(check: () => boolean, what: string, ms = 5_000): Promise<vo
 function publisherOver(
   sink: FakeSink,
   storage: DurableLogReader,
-  options: { watermark?: Lsn; vdl?: Lsn; pgTails?: Map<number, Lsn>; bufferBytesMax?: number } = {},
+  options: {
+    watermark?: Lsn;
+    vdl?: Lsn;
+    pgTails?: Map<number, Lsn>;
+    bufferBytesMax?: number;
+    flushWindowMs?: number;
+  } = {},
 ) {
   return new RedoPublisher({
     epoch: 2n,
@@ -159,7 +165,7 @@ function publisherOver(
     vdl: options.vdl ?? 0n,
     vdlCommitTimeMs: 0,
     pgTails: options.pgTails ?? new Map(),
-    flushWindowMs: 0,
+    flushWindowMs: options.flushWindowMs ?? 0,
     random: () => 0,
     ...(options.bufferBytesMax === undefined ? {} : { bufferBytesMax: options.bufferBytesMax }),
   });
@@ -387,17 +393,7 @@ describe('RedoPublisher', () => {
   it('aggregates: the commits of one window go in one request, sent when the window closes', async () => {
     const log = makeLog(20);
     const sink = new FakeSink();
-    const p = new RedoPublisher({
-      epoch: 2n,
-      sink,
-      storage: new FakeStorage([]),
-      readWatermark: async () => ({ lsn: 0n, commitTimeMs: 0 }),
-      logger,
-      vdl: 0n,
-      vdlCommitTimeMs: 0,
-      pgTails: new Map(),
-      flushWindowMs: 300,
-    });
+    const p = publisherOver(sink, new FakeStorage([]), { flushWindowMs: 300 });
     p.start();
     await until(() => p.snapshot().mode === 'live', 'live');
     const firstDurableAt = Date.now();
@@ -418,17 +414,7 @@ describe('RedoPublisher', () => {
   it('drain: every durable record goes at once, not after the window; false while the stream is down', async () => {
     const log = makeLog(10);
     const sink = new FakeSink();
-    const p = new RedoPublisher({
-      epoch: 2n,
-      sink,
-      storage: new FakeStorage([]),
-      readWatermark: async () => ({ lsn: 0n, commitTimeMs: 0 }),
-      logger,
-      vdl: 0n,
-      vdlCommitTimeMs: 0,
-      pgTails: new Map(),
-      flushWindowMs: 60_000,
-    });
+    const p = publisherOver(sink, new FakeStorage([]), { flushWindowMs: 60_000 });
     p.start();
     await until(() => p.snapshot().mode === 'live', 'live');
     p.shipped(log.slice(0, 15));
