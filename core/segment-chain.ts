@@ -184,6 +184,37 @@ export class SegmentChain {
   }
 
   /**
+   * Forgets every record above lsn, held or pending, and takes `truncations` as the ranges in force
+   * from now on (replacing the list). A segment moving to a new timeline (a backtrack marker) rewinds
+   * to the lowest LSN whose place changes and adds its records above it again: O(records above lsn),
+   * not a rebuild from the base. The caller promises the ranges agree with the old ones at or below lsn.
+   */
+  rewind(lsn: Lsn, truncations: readonly { aboveLsn: Lsn; uptoLsn: Lsn }[]): void {
+    assertLsn(lsn);
+    assert(
+      lsn >= this.#historyFloor(),
+      () => `rewind to ${lsnToString(lsn)} reaches below the retained history`,
+    );
+    for (const [pending, prev] of this.#prevByLsn) {
+      if (pending <= lsn) continue;
+      this.#prevByLsn.delete(pending);
+      this.#nextByPrev.delete(prev);
+    }
+    if (this.#scl > lsn) {
+      this.#historyTail = this.#historyUpperBound(lsn);
+      this.#scl = this.#history[this.#historyTail - 1]!;
+    }
+    this.#truncations = truncations.map((t) => ({ aboveLsn: t.aboveLsn, uptoLsn: t.uptoLsn }));
+    this.#truncatedUptoMax = LSN_INVALID;
+    for (const t of this.#truncations)
+      if (t.uptoLsn > this.#truncatedUptoMax) this.#truncatedUptoMax = t.uptoLsn;
+    let maxLsn = this.#scl;
+    for (const pending of this.#prevByLsn.keys()) if (pending > maxLsn) maxLsn = pending;
+    this.#maxLsn = maxLsn;
+    this.#advance();
+  }
+
+  /**
    * Drops history below the last chain record at or below lsn. The caller promises never to truncate
    * below lsn again (e.g. lsn = VDL, which recovery never truncates below); bounds memory.
    */

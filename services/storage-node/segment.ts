@@ -35,13 +35,17 @@ export class Segment {
   /** Replaced only by rebase (a segment rebuilt from page images starts its chain over). */
   chain: SegmentChain;
   readonly truncations: Truncation[] = [];
-  readonly #entries = new Map<Lsn, RecordEntry>();
+  /** Every record this segment knows: held (in #sorted) or set aside (in #aside). */
+  readonly #known = new Map<Lsn, RecordEntry>();
   /**
-   * Entries held once and voided since (a truncation, or a backtrack marker's void): kept until log
-   * collection passes them, so that a backtrack forward, or a truncation clipped by a marker learned
-   * late, can bring them back without copying anything (docs/adr/015-backtrack.md).
+   * Records held once and voided since (a truncation, or a backtrack marker's void), ascending: kept
+   * until log collection passes them, so that a backtrack forward, or a truncation clipped by a marker
+   * learned late, can bring them back without copying anything (docs/adr/015-backtrack.md). Sorted
+   * arrays rather than a second map, so that a backtrack moves a whole run of records in one step.
    */
-  readonly #voided = new Map<Lsn, RecordEntry>();
+  #aside: Lsn[] = [];
+  /** The set-aside commit records, ascending: a backtrack's target search reads them too. */
+  #asideCommits: Lsn[] = [];
   /** What the backtrack markers void now (the complement of the timeline; finite ranges, ascending). */
   #backtrackVoids: LsnRange[] = [];
   /** Backlinks of records being made durable (written, not yet held): predecessor → LSN. */
@@ -106,15 +110,22 @@ export class Segment {
   }
 
   get recordCount(): number {
-    return this.#entries.size;
+    return this.#sorted.length;
   }
 
   has(lsn: Lsn): boolean {
-    return this.#entries.has(lsn);
+    return this.#known.has(lsn) && !this.#isAside(lsn);
   }
 
   entry(lsn: Lsn): RecordEntry | undefined {
-    return this.#entries.get(lsn);
+    const entry = this.#known.get(lsn);
+    return entry === undefined || this.#isAside(lsn) ? undefined : entry;
+  }
+
+  #isAside(lsn: Lsn): boolean {
+    const aside = this.#aside;
+    if (aside.length === 0 || lsn < aside[0]! || lsn > aside[aside.length - 1]!) return false;
+    return aside[lsnUpperBound(aside, lsn) - 1] === lsn;
   }
 
   /** Highest end of the truncations applied here (0: none). */
@@ -144,29 +155,17 @@ export class Segment {
 
   /** A held or set-aside (voided) record's entry: backtrack reads commits of other timelines. */
   anyEntry(lsn: Lsn): RecordEntry | undefined {
-    return this.#entries.get(lsn) ?? this.#voided.get(lsn);
+    return this.#known.get(lsn);
   }
 
   /** Commit LSNs held or set aside, ascending: where a backtrack looks for its target. */
   commitsAscending(): readonly Lsn[] {
-    const voided: Lsn[] = [];
-    for (const [lsn, entry] of this.#voided) if (entry.kind === RecordKind.Commit) voided.push(lsn);
-    if (voided.length === 0) return this.#commits;
-    voided.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    // A merge of two sorted lists: the held ones are many, the voided ones usually few.
-    const out: Lsn[] = [];
-    let v = 0;
-    for (const lsn of this.#commits) {
-      while (v < voided.length && voided[v]! < lsn) out.push(voided[v++]!);
-      out.push(lsn);
-    }
-    while (v < voided.length) out.push(voided[v++]!);
-    return out;
+    return this.#asideCommits.length === 0 ? this.#commits : mergeSorted(this.#commits, this.#asideCommits);
   }
 
   /** Voided entries kept for a backtrack forward (memory accounting, tests). */
   get voidedCount(): number {
-    return this.#voided.size;
+    return this.#aside.length;
   }
 
   /**
@@ -177,7 +176,7 @@ export class Segment {
   problemWith(record: RedoRecord, requestClaims: Map<Lsn, Lsn>): RecordProblem {
     const conflict = this.chain.conflictOf(record.lsn, record.prevLsnInPg);
     if (conflict !== undefined) return conflict;
-    if (this.#entries.has(record.lsn) || this.isVoid(record.lsn)) return undefined;
+    if (this.has(record.lsn) || this.isVoid(record.lsn)) return undefined;
     for (const claims of [this.#claims, requestClaims]) {
       const other = claims.get(record.prevLsnInPg);
       if (other !== undefined && other !== record.lsn) return 'two records backlink to the same predecessor';
@@ -189,7 +188,7 @@ export class Segment {
   /** Whether a record needs writing: not held, not void, not collected, not already on its way to disk. */
   needsWrite(record: RedoRecord): boolean {
     if (record.lsn <= this.#baseLsn) return false;
-    if (this.#entries.has(record.lsn) || this.isVoid(record.lsn)) return false;
+    if (this.has(record.lsn) || this.isVoid(record.lsn)) return false;
     return this.#claims.get(record.prevLsnInPg) !== record.lsn;
   }
 
@@ -206,15 +205,17 @@ export class Segment {
   /** Takes a durable record. Returns whether it was new to this segment. */
   hold(record: RedoRecord, location: LogLocation): boolean {
     if (this.#claims.get(record.prevLsnInPg) === record.lsn) this.#claims.delete(record.prevLsnInPg);
-    if (this.#entries.has(record.lsn) || record.lsn <= this.#baseLsn) return false;
+    if (this.#known.has(record.lsn) || record.lsn <= this.#baseLsn) return false;
     if (this.backtrackVoidOf(record.lsn) && !this.isTruncated(record.lsn)) {
       // Off the timeline (the log replayed on open): kept aside for a backtrack forward.
-      this.#voided.set(record.lsn, this.#entryOf(record, location));
+      this.#known.set(record.lsn, this.#entryOf(record, location));
+      insertSorted(this.#aside, record.lsn);
+      if (record.kind === RecordKind.Commit) insertSorted(this.#asideCommits, record.lsn);
       return false;
     }
     const result = this.chain.add(record.lsn, record.prevLsnInPg);
     if (result !== 'added') return false;
-    this.#entries.set(record.lsn, this.#entryOf(record, location));
+    this.#known.set(record.lsn, this.#entryOf(record, location));
     insertSorted(this.#sorted, record.lsn);
     if (record.kind === RecordKind.Commit) insertSorted(this.#commits, record.lsn);
     if (this.kind === 'full' && isPageRecord(record.kind)) this.#addPageRecord(record.pageNo, record.lsn);
@@ -228,63 +229,101 @@ export class Segment {
   /**
    * Takes the volume's new timeline (a backtrack marker learned: docs/adr/015-backtrack.md) and the
    * truncations in force (clipped by the markers): held records that left the timeline are set aside,
-   * set-aside ones back on it return, and the chain, commit list and page lists are rebuilt from them.
-   * No record is read or copied: O(entries held) in memory.
+   * set-aside ones back on it return, and the chain, commit list and page lists follow. Records at or
+   * below the lowest LSN whose place changes keep it; above it, a run of records inside one void range
+   * moves aside in one step, and only records on the timeline are looked at one by one. So a backtrack
+   * costs O(log n + pages) plus what it brings back, whatever the size of the volume or the distance
+   * it rewinds. No record is read or copied.
    */
   retimeline(backtrackVoids: readonly LsnRange[], truncations: readonly Truncation[]): void {
-    const restoredFrom = this.#restoredFrom(backtrackVoids, truncations);
+    const changedAbove = lowestChange(
+      [...this.truncations, ...this.#backtrackVoids],
+      [...truncations, ...backtrackVoids],
+    );
     this.#backtrackVoids = backtrackVoids.map((r) => ({ ...r }));
     this.truncations.splice(0, this.truncations.length, ...truncations.map((t) => ({ ...t })));
-    const all = new Map([...this.#voided, ...this.#entries]);
-    this.#entries.clear();
-    this.#voided.clear();
     this.#claims.clear();
-    this.#sorted = [];
-    this.#commits = [];
-    this.chain = new SegmentChain(this.#baseLsn);
-    for (const r of [...this.truncations, ...this.#backtrackVoids]) {
-      if (r.uptoLsn > this.#baseLsn) this.chain.truncate(lsnMax(r.aboveLsn, this.#baseLsn), r.uptoLsn);
-    }
-    const pageLists = this.#pageRecords;
-    this.#pageRecords = new Map();
-    for (const lsn of [...all.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
-      const entry = all.get(lsn)!;
-      if (this.isVoid(lsn) || this.chain.conflictOf(lsn, entry.prevLsnInPg) !== undefined) {
-        this.#voided.set(lsn, entry);
+    this.truncationCount++;
+    if (changedAbove === undefined) return;
+    const from = lsnMax(changedAbove, this.#baseLsn);
+    const voids = [...this.truncations, ...this.#backtrackVoids];
+
+    // Every record above `from`, held or set aside, leaves its lists; each is placed again below.
+    const heldAbove = cutAbove(this.#sorted, from);
+    const asideAbove = cutAbove(this.#aside, from);
+    const candidates = mergeSorted(heldAbove, asideAbove);
+    const commits = mergeSorted(cutAbove(this.#commits, from), cutAbove(this.#asideCommits, from));
+    const touchedPages = this.#cutPageListsAbove(from, heldAbove);
+    this.chain.rewind(
+      from,
+      voids
+        .filter((r) => r.uptoLsn > this.#baseLsn)
+        .map((r) => ({ aboveLsn: lsnMax(r.aboveLsn, this.#baseLsn), uptoLsn: r.uptoLsn })),
+    );
+
+    // In LSN order (a record's place depends only on those below it). Off the timeline: the whole run
+    // up to the end of its void range goes aside at once.
+    const conflicting = new Set<Lsn>();
+    let restoredFrom: Lsn | undefined;
+    for (let i = 0; i < candidates.length; ) {
+      const lsn = candidates[i]!;
+      const range = voidRangeOf(voids, lsn);
+      if (range !== undefined) {
+        const end = lsnUpperBound(candidates, range.uptoLsn);
+        for (; i < end; i++) this.#aside.push(candidates[i]!);
         continue;
       }
+      i++;
+      const entry = this.#known.get(lsn)!;
+      if (this.chain.conflictOf(lsn, entry.prevLsnInPg) !== undefined) {
+        // Contradicts the timeline's chain (an old writer's record): set aside, never held.
+        conflicting.add(lsn);
+        this.#aside.push(lsn);
+        continue;
+      }
+      // Brought back: never coalesced on this timeline's behalf, so coalescing restarts below it.
+      if (restoredFrom === undefined && sortedHas(asideAbove, lsn)) restoredFrom = lsn - 1n;
       this.chain.add(lsn, entry.prevLsnInPg);
-      this.#entries.set(lsn, entry);
       this.#sorted.push(lsn);
-      if (entry.kind === RecordKind.Commit) this.#commits.push(lsn);
-    }
-    // Page lists: what pruning left of them stays (pruning only ever reached below every backtrack
-    // target: GC's floor includes the backtrack floor), the held records above it are listed again.
-    for (const [pageNo, list] of pageLists) {
-      const kept = list.filter((lsn) => this.#entries.has(lsn));
-      if (kept.length > 0) this.#pageRecords.set(pageNo, kept);
-    }
-    for (const [lsn, entry] of this.#entries) {
+      // Pruning only ever reached below every backtrack target (GC's floor includes the backtrack
+      // floor), so a record above `from` is listed again unless its page was pruned past it.
       if (this.kind === 'full' && isPageRecord(entry.kind) && lsn > this.prunedUpto(entry.pageNo)) {
         this.#addPageRecord(entry.pageNo, lsn);
+        touchedPages.add(entry.pageNo);
       }
     }
-    // Records brought back were never coalesced on this timeline's behalf: coalesce from below them.
+    for (const lsn of commits) {
+      if (conflicting.has(lsn) || voidRangeOf(voids, lsn) !== undefined) this.#asideCommits.push(lsn);
+      else this.#commits.push(lsn);
+    }
     if (restoredFrom !== undefined && this.coalescedLsn > restoredFrom) this.coalescedLsn = restoredFrom;
-    this.truncationCount++;
-    this.#recountPending(true);
+    // Only pages with records above `from` can change their backlog: every record the lowered
+    // coalescedLsn makes pending again lies above it.
+    this.#recountPages(touchedPages);
   }
 
-  /** The lowest LSN a retimeline brings back (undefined: none comes back). */
-  #restoredFrom(backtrackVoids: readonly LsnRange[], truncations: readonly Truncation[]): Lsn | undefined {
-    const voidAfter = (lsn: Lsn) =>
-      truncations.some((t) => lsn > t.aboveLsn && lsn <= t.uptoLsn) ||
-      backtrackVoids.some((r) => lsn > r.aboveLsn && lsn <= r.uptoLsn);
-    let lowest: Lsn | undefined;
-    for (const lsn of this.#voided.keys()) {
-      if (!voidAfter(lsn) && (lowest === undefined || lsn - 1n < lowest)) lowest = lsn - 1n;
+  /**
+   * Cuts every page list at `from`; returns the pages cut. Walks the records above `from` when they are
+   * fewer than the pages, the page lists otherwise.
+   */
+  #cutPageListsAbove(from: Lsn, heldAbove: readonly Lsn[]): Set<number> {
+    const touched = new Set<number>();
+    if (this.kind !== 'full') return touched;
+    if (heldAbove.length < this.#pageRecords.size) {
+      for (const lsn of heldAbove) {
+        const entry = this.#known.get(lsn)!;
+        if (isPageRecord(entry.kind)) touched.add(entry.pageNo);
+      }
+    } else {
+      for (const [pageNo, list] of this.#pageRecords) if (list[list.length - 1]! > from) touched.add(pageNo);
     }
-    return lowest;
+    for (const pageNo of touched) {
+      const list = this.#pageRecords.get(pageNo);
+      if (!list) continue;
+      list.length = lsnUpperBound(list, from);
+      if (list.length === 0) this.#pageRecords.delete(pageNo);
+    }
+    return touched;
   }
 
   #addPageRecord(pageNo: number, lsn: Lsn): void {
@@ -312,13 +351,14 @@ export class Segment {
     const aboveLsn = lsnMax(t.aboveLsn, this.#baseLsn);
     this.chain.truncate(aboveLsn, t.uptoLsn);
     const inRange = (lsn: Lsn) => lsn > aboveLsn && lsn <= t.uptoLsn;
-    for (const lsn of this.#sorted) {
-      if (!inRange(lsn)) continue;
-      this.#voided.set(lsn, this.#entries.get(lsn)!);
-      this.#entries.delete(lsn);
-    }
-    this.#sorted = this.#sorted.filter((lsn) => !inRange(lsn));
-    this.#commits = this.#commits.filter((lsn) => !inRange(lsn));
+    // The held records in the range are set aside (a marker learned later may clip the range).
+    const takeRange = (sorted: Lsn[]) => {
+      const at = lsnUpperBound(sorted, aboveLsn);
+      return sorted.splice(at, lsnUpperBound(sorted, t.uptoLsn) - at);
+    };
+    const moved = takeRange(this.#sorted);
+    this.#aside = mergeSorted(this.#aside, moved);
+    this.#asideCommits = mergeSorted(this.#asideCommits, takeRange(this.#commits));
     this.truncationCount++;
     if (this.coalescedLsn > t.aboveLsn) this.coalescedLsn = t.aboveLsn;
     if (this.kind !== 'full') return;
@@ -330,11 +370,18 @@ export class Segment {
       this.#pageRecords = new Map();
       this.#prunedUpto = new Map();
       for (const lsn of this.#sorted) {
-        const entry = this.#entries.get(lsn)!;
+        const entry = this.#known.get(lsn)!;
         if (isPageRecord(entry.kind)) this.#addPageRecord(entry.pageNo, lsn);
       }
     } else {
-      for (const [pageNo, list] of this.#pageRecords) {
+      const pages = new Set<number>();
+      for (const lsn of moved) {
+        const entry = this.#known.get(lsn)!;
+        if (isPageRecord(entry.kind)) pages.add(entry.pageNo);
+      }
+      for (const pageNo of pages) {
+        const list = this.#pageRecords.get(pageNo);
+        if (!list) continue;
         const kept = list.filter((lsn) => !inRange(lsn));
         if (kept.length === 0) this.#pageRecords.delete(pageNo);
         else this.#pageRecords.set(pageNo, kept);
@@ -402,7 +449,7 @@ export class Segment {
 
   /** A held record's backlink. */
   prevOf(lsn: Lsn): Lsn {
-    const entry = this.#entries.get(lsn);
+    const entry = this.entry(lsn);
     assert(entry !== undefined, 'prevOf a record not held');
     return entry.prevLsnInPg;
   }
@@ -432,9 +479,9 @@ export class Segment {
     const listed = this.pageRecordsFrom;
     assert(listed === undefined || listed > baseLsn, 'no page record a read may replay is collected');
     const cut = lsnUpperBound(this.#sorted, baseLsn);
-    for (let i = 0; i < cut; i++) this.#entries.delete(this.#sorted[i]!);
-    for (const lsn of this.#voided.keys()) if (lsn <= baseLsn) this.#voided.delete(lsn);
+    for (let i = 0; i < cut; i++) this.#known.delete(this.#sorted[i]!);
     this.#sorted.splice(0, cut);
+    this.#forgetAsideUpto(baseLsn);
     this.#commits.splice(0, lsnUpperBound(this.#commits, baseLsn));
     this.#baseLsn = baseLsn;
     this.chain.forgetBelow(baseLsn);
@@ -449,9 +496,9 @@ export class Segment {
    */
   rebase(atLsn: Lsn): void {
     assert(atLsn > this.#baseLsn, 'a rebase moves the base forward');
-    const kept = this.#sorted.filter((lsn) => lsn > atLsn);
-    const entries = new Map(kept.map((lsn) => [lsn, this.#entries.get(lsn)!]));
-    this.#entries.clear();
+    const at = lsnUpperBound(this.#sorted, atLsn);
+    for (let i = 0; i < at; i++) this.#known.delete(this.#sorted[i]!);
+    const kept = this.#sorted.slice(at);
     this.#sorted = [];
     this.#commits = [];
     this.#pageRecords = new Map();
@@ -463,19 +510,31 @@ export class Segment {
     for (const t of [...this.truncations, ...this.#backtrackVoids]) {
       if (t.aboveLsn >= atLsn) this.chain.truncate(t.aboveLsn, t.uptoLsn);
     }
-    for (const lsn of this.#voided.keys()) if (lsn <= atLsn) this.#voided.delete(lsn);
+    this.#forgetAsideUpto(atLsn);
     this.truncationCount++;
     this.coalescedLsn = atLsn;
     for (const lsn of kept) {
-      const entry = entries.get(lsn)!;
-      if (this.chain.conflictOf(lsn, entry.prevLsnInPg) !== undefined) continue;
-      if (this.chain.add(lsn, entry.prevLsnInPg) !== 'added') continue;
-      this.#entries.set(lsn, entry);
+      const entry = this.#known.get(lsn)!;
+      if (
+        this.chain.conflictOf(lsn, entry.prevLsnInPg) !== undefined ||
+        this.chain.add(lsn, entry.prevLsnInPg) !== 'added'
+      ) {
+        this.#known.delete(lsn);
+        continue;
+      }
       this.#sorted.push(lsn);
       if (entry.kind === RecordKind.Commit) this.#commits.push(lsn);
       if (this.kind === 'full' && isPageRecord(entry.kind)) this.#addPageRecord(entry.pageNo, lsn);
     }
     this.#recountPending(true);
+  }
+
+  /** Lets go of the set-aside records at or below lsn (collected, or under a rebased segment's base). */
+  #forgetAsideUpto(lsn: Lsn): void {
+    const cut = lsnUpperBound(this.#aside, lsn);
+    for (let i = 0; i < cut; i++) this.#known.delete(this.#aside[i]!);
+    this.#aside.splice(0, cut);
+    this.#asideCommits.splice(0, lsnUpperBound(this.#asideCommits, lsn));
   }
 
   /** Records waiting for the coalescer: in all, and on the page that has the most. */
@@ -520,9 +579,23 @@ export class Segment {
     }
   }
 
+  /** Recounts the backlog of the given pages only; the hottest page is the busiest one left. */
+  #recountPages(pages: Iterable<number>): void {
+    for (const pageNo of pages) {
+      const list = this.#pageRecords.get(pageNo);
+      const pending = list ? list.length - lsnUpperBound(list, this.coalescedLsn) : 0;
+      this.#pendingRecords += pending - (this.#pending.get(pageNo) ?? 0);
+      if (pending === 0) this.#pending.delete(pageNo);
+      else this.#pending.set(pageNo, pending);
+    }
+    this.#hottestPending = 0;
+    for (const pending of this.#pending.values())
+      if (pending > this.#hottestPending) this.#hottestPending = pending;
+  }
+
   /** Moves a record to a new location (scrub rewrote a good copy). */
   relocate(lsn: Lsn, location: LogLocation): void {
-    const entry = this.#entries.get(lsn);
+    const entry = this.entry(lsn);
     assert(entry !== undefined, 'relocate of a record not held');
     entry.location = location;
   }
@@ -531,7 +604,7 @@ export class Segment {
   *entries(fromLsn: Lsn = 0n): Generator<[Lsn, RecordEntry]> {
     for (let i = lsnUpperBound(this.#sorted, fromLsn); i < this.#sorted.length; i++) {
       const lsn = this.#sorted[i]!;
-      const entry = this.#entries.get(lsn);
+      const entry = this.#known.get(lsn);
       if (entry) yield [lsn, entry];
     }
   }
@@ -550,4 +623,56 @@ function insertSorted(sorted: Lsn[], value: Lsn): void {
   const at = lsnUpperBound(sorted, value);
   if (at > 0 && sorted[at - 1] === value) return;
   sorted.splice(at, 0, value);
+}
+
+/**
+ * The lowest LSN above which two lists of void ranges may disagree (undefined: the same ranges). A
+ * range in one list and not the other voids nothing at or below its aboveLsn, so every LSN at or below
+ * the lowest such aboveLsn is void under both lists or under neither.
+ */
+function lowestChange(before: readonly LsnRange[], after: readonly LsnRange[]): Lsn | undefined {
+  const key = (r: LsnRange) => `${r.aboveLsn}:${r.uptoLsn}`;
+  const count = new Map<string, number>();
+  for (const r of before) count.set(key(r), (count.get(key(r)) ?? 0) + 1);
+  for (const r of after) count.set(key(r), (count.get(key(r)) ?? 0) - 1);
+  let lowest: Lsn | undefined;
+  for (const r of [...before, ...after]) {
+    if (count.get(key(r)) === 0) continue;
+    if (lowest === undefined || r.aboveLsn < lowest) lowest = r.aboveLsn;
+  }
+  return lowest;
+}
+
+/** Removes and returns the elements above `from` of an ascending list. */
+function cutAbove(sorted: Lsn[], from: Lsn): Lsn[] {
+  const cut = lsnUpperBound(sorted, from);
+  if (cut === sorted.length) return [];
+  const above = sorted.slice(cut);
+  sorted.length = cut;
+  return above;
+}
+
+/** Two ascending lists with no element in common, as one. */
+function mergeSorted(a: readonly Lsn[], b: readonly Lsn[]): Lsn[] {
+  if (b.length === 0) return a.slice();
+  if (a.length === 0) return b.slice();
+  const out: Lsn[] = new Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
+  while (i < a.length) out[k++] = a[i++]!;
+  while (j < b.length) out[k++] = b[j++]!;
+  return out;
+}
+
+function sortedHas(sorted: readonly Lsn[], lsn: Lsn): boolean {
+  const i = lsnUpperBound(sorted, lsn);
+  return i > 0 && sorted[i - 1] === lsn;
+}
+
+/** The range of `ranges` holding lsn, if any. */
+function voidRangeOf(ranges: readonly LsnRange[], lsn: Lsn): LsnRange | undefined {
+  for (const r of ranges) if (lsn > r.aboveLsn && lsn <= r.uptoLsn) return r;
+  return undefined;
 }
