@@ -30,10 +30,11 @@ const entries = {
 const writerReadyTimeoutMs = 120_000;
 const readyTimeoutMs = 60_000;
 /**
- * A new standby starts this long after the last writer start: its ~1.3 s of CPU never competes with
- * the open it would speed up, nor with the readers coming back after a failover.
+ * A new standby starts this long after the last writer start has finished: its ~1.3 s of CPU never
+ * competes with the open it would speed up, and a second failover or backtrack soon after the first
+ * finds it loaded or loading (3 s here left a gap of ~4 s without one: ADR 019).
  */
-const standbyDelayMs = 3_000;
+const standbyDelayMs = 500;
 /** A writer start waits this long for a standby still loading, then starts a process of its own. */
 const standbyTakeWaitMs = 5_000;
 
