@@ -2,7 +2,10 @@
 // back and forth to random past times; after each, the table equals a model of "what the cluster
 // showed at T" built only from what the clients saw: every insert acknowledged at or before T (and
 // on the timeline then) is there, and no insert acknowledged before the backtrack that was not
-// visible at T is. BOREALIS_BACKTRACK_RUNS sets the number of backtracks (default 20, as the issue
+// visible at T is. Meanwhile a ninth client moves money between accounts spread over many pages
+// (each transfer one statement: two rows, usually two pages) and the reader endpoint sums them
+// without pause: every answer must be the constant total — a reader serving pages of two timelines
+// at once would show another sum. BOREALIS_BACKTRACK_RUNS sets the number of backtracks (default 20, as the issue
 // asks).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prng } from '../../core/prng.ts';
@@ -14,6 +17,9 @@ import { settled } from './settle.ts';
 
 const runs = Number(process.env.BOREALIS_BACKTRACK_RUNS ?? '20');
 const clients = 8;
+/** Accounts of ~1 KB each (four to a page), so that a transfer usually touches two pages. */
+const accounts = 64;
+const balance = 1_000;
 const seed = Number(process.env.BOREALIS_SEED ?? Date.now() % 1_000_000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -64,6 +70,7 @@ describe('backtrack exactness under load', () => {
   const dir = makeTempDir('backtrack-load');
   let cluster: LocalCluster;
   let writer: Sql;
+  let reader: Sql;
 
   beforeAll(async () => {
     cluster = await startTestCluster({
@@ -71,7 +78,7 @@ describe('backtrack exactness under load', () => {
       readers: 1,
       controlPlaneArgs: ['--backtrack-window-s', '3600', '--binlog-format', 'OFF'],
     });
-    ({ writer } = endpointClients(await cluster.status()));
+    ({ writer, reader } = endpointClients(await cluster.status()));
   }, 180_000);
 
   afterAll(async () => {
@@ -80,10 +87,16 @@ describe('backtrack exactness under load', () => {
     dir.remove();
   }, 60_000);
 
-  it(`${clients} clients insert while ${runs} backtracks go back and forth: each leaves exactly what the cluster showed at T`, async () => {
+  it(`${clients} clients insert while ${runs} backtracks go back and forth: each leaves exactly what the cluster showed at T, and the reader endpoint never shows two timelines at once`, async () => {
     console.log(`backtrack exactness seed ${seed}`);
     const random = prng(seed);
     await writer.exec('CREATE TABLE w (id INTEGER PRIMARY KEY, client INTEGER)');
+    await writer.exec('CREATE TABLE acct (id INTEGER PRIMARY KEY, bal INTEGER, pad BLOB)');
+    await writer.batch(
+      'INSERT INTO acct VALUES (:id, :bal, zeroblob(1000))',
+      Array.from({ length: accounts }, (_, id) => ({ id, bal: balance })),
+    );
+    const total = accounts * balance;
     const startMs = Date.now();
     const inserts: Insert[] = [];
     const backtracks: Backtrack[] = [];
@@ -100,6 +113,38 @@ describe('backtrack exactness under load', () => {
         }
       }
     });
+    let transfers = 0;
+    const transferLoop = (async () => {
+      while (!stop) {
+        const a = Math.floor(random() * accounts);
+        const b = (a + 1 + Math.floor(random() * (accounts - 1))) % accounts;
+        await writer
+          .exec('UPDATE acct SET bal = bal + CASE id WHEN :a THEN -:x ELSE :x END WHERE id IN (:a, :b)', {
+            a,
+            b,
+            x: 1 + Math.floor(random() * 50),
+          })
+          .then(
+            () => transfers++,
+            () => sleep(50),
+          );
+      }
+    })();
+    const sums: { ok: number; failed: number; wrong: string[] } = { ok: 0, failed: 0, wrong: [] };
+    const readerLoop = (async () => {
+      while (!stop) {
+        try {
+          const [[sum, count]] = (await reader.rows('SELECT SUM(bal), COUNT(*) FROM acct')) as [
+            [number, number],
+          ];
+          if (Number(sum) === total && Number(count) === accounts) sums.ok++;
+          else sums.wrong.push(`sum ${sum} of ${count} accounts at ${new Date().toISOString()}`);
+        } catch {
+          sums.failed++; // a reader restarting on the new timeline: no answer is fine, a wrong one is not
+          await sleep(50);
+        }
+      }
+    })();
     const durations: number[] = [];
     try {
       await sleep(1_500);
@@ -133,12 +178,16 @@ describe('backtrack exactness under load', () => {
       }
     } finally {
       stop = true;
-      await Promise.all(loops);
+      await Promise.all([...loops, transferLoop, readerLoop]);
     }
     const acked = inserts.filter((i) => i.ackMs !== undefined).length;
     console.log(
       `${runs} backtracks under ${clients} writers (${acked} inserts acknowledged): ms ${durations.join(', ')}`,
     );
+    console.log(`reader endpoint: ${JSON.stringify(sums)}, ${transfers} transfers acknowledged`);
+    expect(sums.wrong).toEqual([]);
+    expect(sums.ok).toBeGreaterThan(runs);
+    expect(transfers).toBeGreaterThan(runs);
     expect(acked).toBeGreaterThan(runs * clients);
   }, 600_000);
 });
