@@ -86,12 +86,13 @@ describe('backtrack duration (benchmark)', () => {
     async () => {
       await writer.exec('CREATE TABLE probe (x INTEGER)');
       await writer.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
-      for (let i = 0; i < 100; i++) await writer.exec('INSERT INTO t (v) VALUES (randomblob(100))');
+      // The issue's small database: 10 MB of 100 KB blobs.
+      for (let i = 0; i < 100; i++) await writer.exec('INSERT INTO t (v) VALUES (randomblob(100000))');
       await sleep(1_000);
       const small = await measure(Date.now() - 500);
 
-      // A larger database: largeMb of 100 KB blobs.
-      for (let i = 0; i < largeMb * 10; i++) {
+      // A larger database: largeMb in all of 100 KB blobs.
+      for (let i = 100; i < largeMb * 10; i++) {
         await writer.exec('INSERT INTO t (v) VALUES (randomblob(100000))');
         if ((i + 1) % 1_000 === 0) progress(`filled ${(i + 1) / 10} MB of ${largeMb}`);
       }
@@ -114,7 +115,7 @@ describe('backtrack duration (benchmark)', () => {
       const near = await measure(Date.now() - 1_000);
       console.log(
         JSON.stringify({
-          smallDb: small,
+          smallDb: { mb: 10, ...small },
           largeDb: { mb: largeMb, ...large },
           distance: { seconds: distanceS, ...far },
           distance1s: near,
