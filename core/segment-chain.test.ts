@@ -115,6 +115,43 @@ describe('SegmentChain: out-of-order delivery', () => {
   });
 });
 
+describe('SegmentChain: rewind', () => {
+  it('rewound to any LSN and given the records above it again, in any order, equals a chain that never left', () => {
+    fc.assert(
+      fc.property(arbDelivery, fc.nat(), ({ chain, order }, pick) => {
+        const full = new SegmentChain();
+        for (const i of order) full.add(chain[i]!, prevOf(chain, i));
+        const at = pick % (chain.length + 1) === 0 ? 0n : chain[(pick % (chain.length + 1)) - 1]!;
+        const rewound = new SegmentChain();
+        for (const i of order) rewound.add(chain[i]!, prevOf(chain, i));
+        rewound.rewind(at, []);
+        expect(rewound.maxLsn).toBeLessThanOrEqual(at);
+        for (const lsn of chain) if (lsn > at) expect(rewound.hasRecord(lsn)).toBe(false);
+        for (const i of order) if (chain[i]! > at) rewound.add(chain[i]!, prevOf(chain, i));
+        expect(rewound.scl).toBe(full.scl);
+        expect(rewound.maxLsn).toBe(full.maxLsn);
+        expect(rewound.pendingCount).toBe(full.pendingCount);
+        expect(rewound.gaps()).toEqual(full.gaps());
+        for (const lsn of chain) expect(rewound.hasRecord(lsn)).toBe(full.hasRecord(lsn));
+      }),
+    );
+  });
+
+  it('takes the truncation list it is given: a range dropped from it accepts its records again', () => {
+    const chain = new SegmentChain();
+    for (let lsn = 1n; lsn <= 5n; lsn++) chain.add(lsn, lsn - 1n);
+    chain.truncate(3n, 5n);
+    expect(chain.add(4n, 3n)).toBe('truncated');
+    chain.rewind(3n, []);
+    expect(chain.add(4n, 3n)).toBe('added');
+    expect(chain.scl).toBe(4n);
+    chain.rewind(2n, [{ aboveLsn: 2n, uptoLsn: 9n }]);
+    expect(chain.scl).toBe(2n);
+    expect(chain.add(3n, 2n)).toBe('truncated');
+    expect(() => chain.rewind(0n, [])).not.toThrow();
+  });
+});
+
 describe('SegmentChain: truncation', () => {
   it('a recovering writer truncates above VDL and continues from the tail below it', () => {
     fc.assert(

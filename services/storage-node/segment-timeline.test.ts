@@ -10,7 +10,8 @@ import { clipByMarkers, markerVoids } from './backtrack.ts';
 import { Segment } from './segment.ts';
 
 type Op =
-  | { kind: 'write'; n: number; commitEvery: number }
+  | { kind: 'write'; n: number; commitEvery: number; order: number[] }
+  | { kind: 'coalesce'; share: number }
   | { kind: 'backtrack'; at: number }
   | { kind: 'truncate'; keep: number };
 
@@ -19,13 +20,30 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     kind: fc.constant('write' as const),
     n: fc.integer({ min: 1, max: 12 }),
     commitEvery: fc.integer({ min: 1, max: 4 }),
+    // The order the node receives the batch in (writer retries and gossip deliver out of order).
+    order: fc.array(fc.integer({ min: 0, max: 1_000 }), { minLength: 12, maxLength: 12 }),
   }),
+  fc.record({ kind: fc.constant('coalesce' as const), share: fc.integer({ min: 0, max: 100 }) }),
   fc.record({ kind: fc.constant('backtrack' as const), at: fc.integer({ min: 0, max: 1_000 }) }),
   fc.record({ kind: fc.constant('truncate' as const), keep: fc.integer({ min: 0, max: 3 }) }),
 );
 
 const location = (lsn: Lsn) => ({ fileNo: 1, offset: Number(lsn) * 100, length: 100 });
 const pages = [1, 2, 3];
+
+/** A record of PG 0: a commit on page 0, a page delta elsewhere. */
+function record(lsn: Lsn, prevLsnInPg: Lsn, pageNo: number): RedoRecord {
+  return {
+    lsn,
+    pg: 0,
+    pageNo,
+    prevLsnInPg,
+    prevLsnOfPage: 0n,
+    kind: pageNo === 0 ? RecordKind.Commit : RecordKind.PageDelta,
+    flags: 0,
+    payload: new Uint8Array(0),
+  };
+}
 
 /** What a restart rebuilds: the timeline first, then the log replayed in LSN order. */
 function reopened(
@@ -38,7 +56,8 @@ function reopened(
     markerVoids(markers),
     live.truncations.flatMap((t) => clipByMarkers(t, markers)),
   );
-  for (const record of records) segment.hold(record, location(record.lsn));
+  for (const r of [...records].sort((a, b) => (a.lsn < b.lsn ? -1 : 1))) segment.hold(r, location(r.lsn));
+  segment.resumeCoalescingAt(live.coalescedLsn);
   return segment;
 }
 
@@ -49,9 +68,9 @@ function expectSameState(live: Segment, again: Segment, records: readonly RedoRe
   expect(live.lastCplLsn).toBe(again.lastCplLsn);
   // A restart forgets truncated records; the live segment keeps them aside (a marker may clip them).
   expect(live.commitsAscending().filter((lsn) => !live.isTruncated(lsn))).toEqual(again.commitsAscending());
-  for (const record of records) {
-    expect(live.has(record.lsn)).toBe(again.has(record.lsn));
-    expect(live.anyEntry(record.lsn)).toBeDefined();
+  for (const { lsn } of records) {
+    expect(live.has(lsn)).toBe(again.has(lsn));
+    expect(live.anyEntry(lsn)).toBeDefined();
   }
   for (const pageNo of pages)
     expect(live.pageRecordsIn(pageNo, 0n, 1n << 60n)).toEqual(again.pageRecordsIn(pageNo, 0n, 1n << 60n));
@@ -69,25 +88,25 @@ function run(ops: readonly Op[]): void {
   let epoch = 1n;
   for (const o of ops) {
     if (o.kind === 'write') {
+      const batch: RedoRecord[] = [];
       for (let i = 0; i < o.n; i++) {
         const lsn = ++lsnCounter;
         const isCommit = i % o.commitEvery === o.commitEvery - 1;
-        const record: RedoRecord = {
-          lsn,
-          pg: 0,
-          pageNo: isCommit ? 0 : pages[i % pages.length]!,
-          prevLsnInPg: last,
-          prevLsnOfPage: 0n,
-          kind: isCommit ? RecordKind.Commit : RecordKind.PageDelta,
-          flags: 0,
-          payload: new Uint8Array(0),
-        };
-        expect(live.problemWith(record, new Map())).toBeUndefined();
-        expect(live.hold(record, location(lsn))).toBe(true);
-        records.push(record);
+        batch.push(record(lsn, last, isCommit ? 0 : pages[i % pages.length]!));
         writtenAt.set(lsn, ++clock);
         last = lsn;
       }
+      const order = batch.map((_, i) => i).sort((a, b) => o.order[a]! - o.order[b]! || a - b);
+      for (const i of order) {
+        const r = batch[i]!;
+        expect(live.problemWith(r, new Map())).toBeUndefined();
+        expect(live.hold(r, location(r.lsn))).toBe(true);
+        records.push(r);
+      }
+    } else if (o.kind === 'coalesce') {
+      // The coalescer has reflected the records up to a point at or below SCL in page versions.
+      if (live.scl > live.coalescedLsn)
+        live.markCoalesced(live.coalescedLsn + ((live.scl - live.coalescedLsn) * BigInt(o.share)) / 100n);
     } else if (o.kind === 'backtrack') {
       // What the volume showed at time t: the newest record written by then on the timeline of t.
       const t = Math.floor((o.at / 1_000) * clock);
@@ -105,11 +124,14 @@ function run(ops: readonly Op[]): void {
         targetTimeMs: t,
         fromLsn: lsnCounter,
       });
+      const asideBefore = records.filter((r) => !live.has(r.lsn)).map((r) => r.lsn);
       live.retimeline(
         markerVoids(markers),
         live.truncations.flatMap((tr) => clipByMarkers(tr, markers)),
       );
       last = live.lastHeldAtOrBelow(targetLsn);
+      // Records back on the timeline were never coalesced on its behalf: all lie above coalescedLsn.
+      for (const lsn of asideBefore) if (live.has(lsn)) expect(lsn).toBeGreaterThan(live.coalescedLsn);
     } else {
       // A crash recovery: the new writer truncates above its VDL (a held record near the tail).
       const held = [...live.entries()].map(([lsn]) => lsn);
@@ -132,24 +154,47 @@ describe('segment timelines', () => {
     );
   });
 
+  it('holds a record set aside as contradicting the chain once a truncation removed the contradiction', () => {
+    const live = new Segment(0, 'full');
+    const rec = (lsn: Lsn, prevLsnInPg: Lsn) => record(lsn, prevLsnInPg, 1);
+    for (const r of [rec(1n, 0n), rec(2n, 1n), rec(3n, 2n)]) live.hold(r, location(r.lsn));
+    live.retimeline([{ aboveLsn: 1n, uptoLsn: 3n }], []);
+    const four = rec(4n, 1n);
+    expect(live.hold(four, location(4n))).toBe(true);
+    // 2 and 3 come back and claim 1 first: 4 contradicts the chain and is set aside.
+    live.retimeline([], []);
+    expect(live.has(4n)).toBe(false);
+    expect(live.anyEntry(4n)).toBeDefined();
+    live.truncate({ epoch: 2n, aboveLsn: 1n, uptoLsn: 3n });
+    expect(live.problemWith(four, new Map())).toBeUndefined();
+    expect(live.needsWrite(four)).toBe(true);
+    expect(live.hold(four, location(4n))).toBe(true);
+    expect(live.needsWrite(four)).toBe(false);
+    expect([...live.entries()].map(([lsn]) => lsn)).toEqual([1n, 4n]);
+    expect(live.scl).toBe(4n);
+    expect(live.pageRecordsIn(1, 0n, 10n)).toEqual([1n, 4n]);
+  });
+
+  it('log collection forgets set-aside records at or below the new base', () => {
+    const live = new Segment(0, 'full');
+    const commit = (lsn: Lsn, prevLsnInPg: Lsn) => record(lsn, prevLsnInPg, 0);
+    for (let lsn = 1n; lsn <= 4n; lsn++) live.hold(commit(lsn, lsn - 1n), location(lsn));
+    live.retimeline([{ aboveLsn: 2n, uptoLsn: 4n }], []);
+    for (const r of [commit(5n, 2n), commit(6n, 5n)]) expect(live.hold(r, location(r.lsn))).toBe(true);
+    expect(live.voidedCount).toBe(2);
+    expect(live.commitsAscending()).toEqual([1n, 2n, 3n, 4n, 5n, 6n]);
+    expect(live.collectUpto(5n)).toBe(3); // 1, 2 and 5 held
+    expect(live.voidedCount).toBe(0);
+    expect(live.anyEntry(3n)).toBeUndefined();
+    expect(live.commitsAscending()).toEqual([6n]);
+    expect([...live.entries()].map(([lsn]) => lsn)).toEqual([6n]);
+  });
+
   it('sets a run of 400,000 of a million records aside and brings it back whole', () => {
     const live = new Segment(0, 'full');
     const n = 1_000_000n;
     for (let lsn = 1n; lsn <= n; lsn++) {
-      const isCommit = lsn % 4n === 0n;
-      live.hold(
-        {
-          lsn,
-          pg: 0,
-          pageNo: isCommit ? 0 : 1 + Number(lsn % 3n),
-          prevLsnInPg: lsn - 1n,
-          prevLsnOfPage: 0n,
-          kind: isCommit ? RecordKind.Commit : RecordKind.PageDelta,
-          flags: 0,
-          payload: new Uint8Array(0),
-        },
-        location(lsn),
-      );
+      live.hold(record(lsn, lsn - 1n, lsn % 4n === 0n ? 0 : 1 + Number(lsn % 3n)), location(lsn));
     }
     const target = n - 400_000n;
     live.retimeline([{ aboveLsn: target, uptoLsn: n }], []);

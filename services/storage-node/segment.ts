@@ -205,7 +205,8 @@ export class Segment {
   /** Takes a durable record. Returns whether it was new to this segment. */
   hold(record: RedoRecord, location: LogLocation): boolean {
     if (this.#claims.get(record.prevLsnInPg) === record.lsn) this.#claims.delete(record.prevLsnInPg);
-    if (this.#known.has(record.lsn) || record.lsn <= this.#baseLsn) return false;
+    if (record.lsn <= this.#baseLsn) return false;
+    if (this.#known.has(record.lsn)) return this.#holdAgain(record);
     if (this.backtrackVoidOf(record.lsn) && !this.isTruncated(record.lsn)) {
       // Off the timeline (the log replayed on open): kept aside for a backtrack forward.
       this.#known.set(record.lsn, this.#entryOf(record, location));
@@ -222,6 +223,27 @@ export class Segment {
     return true;
   }
 
+  /**
+   * A record already known. Held or void: nothing to do. Set aside because it contradicted the chain
+   * (a retimeline found its predecessor claimed) and fitting it now (a truncation voided the other
+   * claimant): held from now on, at the location it already has — as a restart would hold it.
+   */
+  #holdAgain(record: RedoRecord): boolean {
+    const { lsn, prevLsnInPg } = record;
+    if (!this.#isAside(lsn) || this.isVoid(lsn)) return false;
+    if (this.chain.conflictOf(lsn, prevLsnInPg) !== undefined) return false;
+    if (this.chain.add(lsn, prevLsnInPg) !== 'added') return false;
+    this.#aside.splice(lsnUpperBound(this.#aside, lsn) - 1, 1);
+    const entry = this.#known.get(lsn)!;
+    insertSorted(this.#sorted, lsn);
+    if (entry.kind === RecordKind.Commit) {
+      this.#asideCommits.splice(lsnUpperBound(this.#asideCommits, lsn) - 1, 1);
+      insertSorted(this.#commits, lsn);
+    }
+    if (this.kind === 'full' && isPageRecord(entry.kind)) this.#addPageRecord(entry.pageNo, lsn);
+    return true;
+  }
+
   #entryOf(record: RedoRecord, location: LogLocation): RecordEntry {
     return { location, pageNo: record.pageNo, kind: record.kind, prevLsnInPg: record.prevLsnInPg };
   }
@@ -231,9 +253,10 @@ export class Segment {
    * truncations in force (clipped by the markers): held records that left the timeline are set aside,
    * set-aside ones back on it return, and the chain, commit list and page lists follow. Records at or
    * below the lowest LSN whose place changes keep it; above it, a run of records inside one void range
-   * moves aside in one step, and only records on the timeline are looked at one by one. So a backtrack
-   * costs O(log n + pages) plus what it brings back, whatever the size of the volume or the distance
-   * it rewinds. No record is read or copied.
+   * moves aside as a copy of list elements (no map or chain work per record), and only records on the
+   * timeline are looked at one by one. So a backtrack costs what lies above its target in plain array
+   * copies, plus the chain and page-list work for what it brings back — nothing for the records below
+   * the target, however large the volume. No record is read from the log or copied.
    */
   retimeline(backtrackVoids: readonly LsnRange[], truncations: readonly Truncation[]): void {
     const changedAbove = lowestChange(

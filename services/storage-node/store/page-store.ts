@@ -5,7 +5,7 @@
 // constructor.
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { crc32c } from '../../../core/crc32c.ts';
-import type { Lsn } from '../../../core/lsn.ts';
+import { type Lsn, lsnMax } from '../../../core/lsn.ts';
 
 const keyBytes = 16;
 const valueHeaderBytes = 12;
@@ -152,7 +152,7 @@ export class PageStore {
     const writes = batches.map((b) => ({
       pg: b.pg,
       marker: lsnBytes(b.coalescedLsn),
-      maxLsn: b.versions.reduce((max, v) => (v.lsn > max ? v.lsn : max), 0n),
+      maxLsn: b.versions.reduce((max, v) => lsnMax(max, v.lsn), 0n),
       // Encoded (and CRC'd) before the transaction: its callback runs under LMDB's write lock.
       values: b.versions.map(
         (v) => [versionKey(b.pg, v.pageNo, v.lsn), encodeValue(v.bytes, nowMs)] as const,
@@ -173,7 +173,7 @@ export class PageStore {
    */
   async putImages(pg: number, images: { pageNo: number; lsn: Lsn; bytes: Uint8Array }[], nowMs: number) {
     const values = images.map((v) => [versionKey(pg, v.pageNo, v.lsn), encodeValue(v.bytes, nowMs)] as const);
-    const maxLsn = images.reduce((max, v) => (v.lsn > max ? v.lsn : max), 0n);
+    const maxLsn = images.reduce((max, v) => lsnMax(max, v.lsn), 0n);
     await this.#root.transaction(() => {
       for (const [key, value] of values) this.#versions.put(key, value);
       this.#raiseHighest(pg, maxLsn);
