@@ -60,11 +60,7 @@ export class ManagedProcess {
 
   /** SIGTERM, then SIGKILL after graceMs. Resolves when the process is gone. */
   async stop(graceMs = 3_000): Promise<void> {
-    if (!this.running) return;
-    signalPid(this.pid, 'SIGTERM');
-    const timer = setTimeout(() => signalPid(this.pid, 'SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
+    if (this.running) await terminate(this.pid, this.exited, graceMs);
   }
 
   /** A crash as the real world makes it: SIGKILL, no cleanup in the process. */
@@ -73,6 +69,14 @@ export class ManagedProcess {
     signalPid(this.pid, 'SIGKILL');
     await this.exited;
   }
+}
+
+/** SIGTERM, then SIGKILL after graceMs; resolves once `exited` does. */
+async function terminate(pid: number, exited: Promise<unknown>, graceMs: number): Promise<void> {
+  signalPid(pid, 'SIGTERM');
+  const timer = setTimeout(() => signalPid(pid, 'SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 function signalPid(pid: number, signal: NodeJS.Signals): void {
@@ -218,11 +222,7 @@ export class StandbyProcess {
 
   /** Goes away (SIGTERM, then SIGKILL after 3 s), loading, waiting or activated. */
   async stop(): Promise<void> {
-    if (!this.running) return;
-    signalPid(this.started.child.pid!, 'SIGTERM');
-    const timer = setTimeout(() => signalPid(this.started.child.pid!, 'SIGKILL'), 3_000);
-    await this.started.exited;
-    clearTimeout(timer);
+    if (this.running) await terminate(this.started.child.pid!, this.started.exited, 3_000);
   }
 }
 
