@@ -125,7 +125,7 @@ export class Segment {
   #isAside(lsn: Lsn): boolean {
     const aside = this.#aside;
     if (aside.length === 0 || lsn < aside[0]! || lsn > aside[aside.length - 1]!) return false;
-    return aside[lsnUpperBound(aside, lsn) - 1] === lsn;
+    return sortedHas(aside, lsn);
   }
 
   /** Highest end of the truncations applied here (0: none). */
@@ -216,11 +216,17 @@ export class Segment {
     }
     const result = this.chain.add(record.lsn, record.prevLsnInPg);
     if (result !== 'added') return false;
-    this.#known.set(record.lsn, this.#entryOf(record, location));
-    insertSorted(this.#sorted, record.lsn);
-    if (record.kind === RecordKind.Commit) insertSorted(this.#commits, record.lsn);
-    if (this.kind === 'full' && isPageRecord(record.kind)) this.#addPageRecord(record.pageNo, record.lsn);
+    const entry = this.#entryOf(record, location);
+    this.#known.set(record.lsn, entry);
+    this.#listHeld(record.lsn, entry);
     return true;
+  }
+
+  /** Lists a record just added to the chain: held LSNs, commits, its page's records. */
+  #listHeld(lsn: Lsn, entry: RecordEntry): void {
+    insertSorted(this.#sorted, lsn);
+    if (entry.kind === RecordKind.Commit) insertSorted(this.#commits, lsn);
+    if (this.kind === 'full' && isPageRecord(entry.kind)) this.#addPageRecord(entry.pageNo, lsn);
   }
 
   /**
@@ -233,14 +239,11 @@ export class Segment {
     if (!this.#isAside(lsn) || this.isVoid(lsn)) return false;
     if (this.chain.conflictOf(lsn, prevLsnInPg) !== undefined) return false;
     if (this.chain.add(lsn, prevLsnInPg) !== 'added') return false;
-    this.#aside.splice(lsnUpperBound(this.#aside, lsn) - 1, 1);
     const entry = this.#known.get(lsn)!;
-    insertSorted(this.#sorted, lsn);
-    if (entry.kind === RecordKind.Commit) {
+    this.#aside.splice(lsnUpperBound(this.#aside, lsn) - 1, 1);
+    if (entry.kind === RecordKind.Commit)
       this.#asideCommits.splice(lsnUpperBound(this.#asideCommits, lsn) - 1, 1);
-      insertSorted(this.#commits, lsn);
-    }
-    if (this.kind === 'full' && isPageRecord(entry.kind)) this.#addPageRecord(entry.pageNo, lsn);
+    this.#listHeld(lsn, entry);
     return true;
   }
 
