@@ -72,8 +72,33 @@ export class SegmentChain {
   add(lsn: Lsn, prevLsnInPg: Lsn): ChainAddResult {
     const conflict = this.conflictOf(lsn, prevLsnInPg);
     assert(conflict === undefined, () => `record ${lsnToString(lsn)}: ${conflict}`);
+    return this.#addFitting(lsn, prevLsnInPg);
+  }
+
+  /**
+   * add() for a record that may contradict the chain (one set aside, coming back): the contradiction is
+   * returned and nothing changes, where add() would fail its assertion. One check instead of conflictOf
+   * then add.
+   */
+  tryAdd(lsn: Lsn, prevLsnInPg: Lsn): ChainAddResult | { conflict: string } {
+    const conflict = this.conflictOf(lsn, prevLsnInPg);
+    return conflict === undefined ? this.#addFitting(lsn, prevLsnInPg) : { conflict };
+  }
+
+  /** add() once conflictOf found nothing. */
+  #addFitting(lsn: Lsn, prevLsnInPg: Lsn): ChainAddResult {
     if (this.#isTruncated(lsn)) return 'truncated';
     if (lsn <= this.#scl || this.#prevByLsn.has(lsn)) return 'duplicate';
+    if (prevLsnInPg === this.#scl) {
+      // Continues the chain (the common case: records arrive in order, a backtrack forward re-adds a
+      // run): straight onto the history, no pending entry to make and remove. conflictOf said no other
+      // record claims the predecessor, so this is what pending + advance would do.
+      this.#scl = lsn;
+      this.#historyPush(lsn);
+      if (lsn > this.#maxLsn) this.#maxLsn = lsn;
+      if (this.#nextByPrev.size > 0) this.#advance();
+      return 'added';
+    }
     this.#pendingInsert(lsn, prevLsnInPg);
     if (lsn > this.#maxLsn) this.#maxLsn = lsn;
     if (prevLsnInPg === this.#scl) this.#advance();

@@ -9,7 +9,7 @@
 // starts at the base. Pure bookkeeping: the node does the I/O.
 import { assert } from '../../core/assert.ts';
 import type { LsnRange } from '../../core/backtrack/timeline.ts';
-import { type Lsn, lsnMax, lsnUpperBound } from '../../core/lsn.ts';
+import { type Lsn, lsnMax, lsnToString, lsnUpperBound } from '../../core/lsn.ts';
 import type { SegmentKind } from '../../core/quorum.ts';
 import { RecordKind, type RecordKindValue, type RedoRecord } from '../../core/record.ts';
 import { SegmentChain } from '../../core/segment-chain.ts';
@@ -237,8 +237,7 @@ export class Segment {
   #holdAgain(record: RedoRecord): boolean {
     const { lsn, prevLsnInPg } = record;
     if (!this.#isAside(lsn) || this.isVoid(lsn)) return false;
-    if (this.chain.conflictOf(lsn, prevLsnInPg) !== undefined) return false;
-    if (this.chain.add(lsn, prevLsnInPg) !== 'added') return false;
+    if (this.chain.tryAdd(lsn, prevLsnInPg) !== 'added') return false;
     const entry = this.#known.get(lsn)!;
     this.#aside.splice(lsnUpperBound(this.#aside, lsn) - 1, 1);
     if (entry.kind === RecordKind.Commit)
@@ -299,15 +298,17 @@ export class Segment {
       },
       (lsn) => {
         const entry = this.#known.get(lsn)!;
-        if (this.chain.conflictOf(lsn, entry.prevLsnInPg) !== undefined) {
+        const added = this.chain.tryAdd(lsn, entry.prevLsnInPg);
+        if (typeof added === 'object') {
           // Contradicts the timeline's chain (an old writer's record): set aside, never held.
           conflicting.add(lsn);
           this.#aside.push(lsn);
           return;
         }
+        // On the timeline, above the rewound chain: neither void nor held there yet.
+        assert(added === 'added', () => `record ${lsnToString(lsn)} on the timeline came back ${added}`);
         // Brought back: never coalesced on this timeline's behalf, so coalescing restarts below it.
         if (restoredFrom === undefined && sortedHas(asideAbove, lsn)) restoredFrom = lsn - 1n;
-        this.chain.add(lsn, entry.prevLsnInPg);
         this.#sorted.push(lsn);
         // Pruning only ever reached below every backtrack target (GC's floor includes the backtrack
         // floor), so a record above `from` is listed again unless its page was pruned past it.
@@ -545,10 +546,7 @@ export class Segment {
     this.coalescedLsn = atLsn;
     for (const lsn of kept) {
       const entry = this.#known.get(lsn)!;
-      if (
-        this.chain.conflictOf(lsn, entry.prevLsnInPg) !== undefined ||
-        this.chain.add(lsn, entry.prevLsnInPg) !== 'added'
-      ) {
+      if (this.chain.tryAdd(lsn, entry.prevLsnInPg) !== 'added') {
         this.#known.delete(lsn);
         continue;
       }
