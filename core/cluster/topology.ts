@@ -170,6 +170,8 @@ export interface ClusterStatus {
    * (none yet, just used, off, or a fleet that keeps none).
    */
   standbyWriter?: { pid: number } | null;
+  /** Every loaded standby writer, the next to be taken first: one, two once a writer start used one. */
+  standbyWriters?: { pid: number }[];
   /** Present on a cluster created by a restore: how far it got. */
   restore?: RestoreProgress;
   /** The cluster's binlog_format as its writer reports it (absent while no writer answers). */

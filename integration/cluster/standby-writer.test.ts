@@ -1,6 +1,6 @@
-// The warm standby writer (ADR 019): the control plane keeps one loaded writer process waiting; a
-// failover activates it (the new writer is that very process, not a new Node start), another standby
-// follows, and none outlives its control plane — a clean stop or a SIGKILL of the control plane.
+// The warm standby writer (ADR 019): the control plane keeps one loaded writer process waiting (two
+// once one was used); a failover activates one (the new writer is that very process, not a new Node
+// start), another standby follows, and none outlives its control plane — a clean stop or a SIGKILL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalCluster } from '../../embedded/cluster.ts';
 import { isPidAlive } from '../../embedded/state.ts';
@@ -50,30 +50,43 @@ describe('warm standby writer', () => {
     expect(isPidAlive(next.standbyWriter!.pid)).toBe(true);
   }, 240_000);
 
-  it('a planned failover (what a backtrack runs) activates the standby too', async () => {
+  it('once one was used, two are kept: planned failovers (what a backtrack runs) back to back each activate one', async () => {
     const before = await waitForStatus(
       cluster,
-      (s) => s.standbyWriter != null && !s.failoverInProgress && s.instances.every((i) => i.healthy),
+      (s) => s.standbyWriters?.length === 2 && !s.failoverInProgress && s.instances.every((i) => i.healthy),
       60_000,
-      'a standby writer and every instance healthy',
+      'two standby writers and every instance healthy',
     );
-    const response = await fetch(`${cluster.controlPlaneUrl}/failover`, { method: 'POST' });
-    expect(response.status).toBe(200);
-    const after = await waitForStatus(
-      cluster,
-      (s) => !s.failoverInProgress && s.writer !== null && writerOf(s).healthy,
-      60_000,
-      'the new writer',
-    );
-    expect(writerOf(after).pid).toBe(before.standbyWriter!.pid);
+    const pids = before.standbyWriters!.map((p) => p.pid);
+    expect(before.standbyWriter!.pid).toBe(pids[0]);
+    const writers: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      // The second as soon as a reader can be promoted: the second standby is taken, not a new one.
+      const response = await fetch(`${cluster.controlPlaneUrl}/failover`, { method: 'POST' });
+      expect(response.status).toBe(200);
+      const after = await waitForStatus(
+        cluster,
+        (s) => !s.failoverInProgress && s.writer !== null && s.instances.every((x) => x.healthy),
+        60_000,
+        'the new writer and a reader to promote',
+      );
+      writers.push(writerOf(after).pid!);
+    }
+    expect(writers).toEqual(pids);
   }, 240_000);
 
   it('the standby goes with its control plane, even one killed with SIGKILL', async () => {
-    const status = await waitForStatus(cluster, (s) => s.standbyWriter != null, 60_000, 'a standby writer');
-    const standbyPid = status.standbyWriter!.pid;
+    const status = await waitForStatus(
+      cluster,
+      (s) => s.standbyWriters?.length === 2,
+      60_000,
+      'two standby writers',
+    );
     process.kill(cluster.controlPlane.pid, 'SIGKILL');
-    // Its stdin closes with the control plane: it exits at once (the others watch the parent pid).
-    await waitUntil(() => !isPidAlive(standbyPid), 10_000, 'the standby writer gone');
+    // Their stdin closes with the control plane: they exit at once (the others watch the parent pid).
+    for (const { pid } of status.standbyWriters!) {
+      await waitUntil(() => !isPidAlive(pid), 10_000, `standby writer ${pid} gone`);
+    }
     for (const i of status.instances) {
       if (i.pid !== null) await waitUntil(() => !isPidAlive(i.pid!), 10_000, `${i.id} gone`);
     }

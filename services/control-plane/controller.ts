@@ -629,6 +629,7 @@ export class Controller {
       storageNodes,
       failovers: [...this.failovers],
       standbyWriter: this.fleet.standbyWriterPid === undefined ? null : { pid: this.fleet.standbyWriterPid },
+      standbyWriters: (this.fleet.standbyWriterPids ?? []).map((pid) => ({ pid })),
       ...(this.restore ? { restore: this.restore } : {}),
       ...(writer?.health?.binlogFormat === 'ROW' || writer?.health?.binlogFormat === 'OFF'
         ? { binlogFormat: writer.health.binlogFormat }

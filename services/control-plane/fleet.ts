@@ -90,8 +90,10 @@ export interface Fleet {
   /** Stops an instance and starts it again in the given role: a new incarnation, new endpoints. */
   replaceInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<InstanceEndpoints>;
   stopAll(): Promise<void>;
-  /** The pid of a loaded warm standby writer (ADR 019), if this fleet keeps one. */
+  /** The pid of the loaded warm standby writer the next writer start takes (ADR 019), if any. */
   readonly standbyWriterPid?: number | undefined;
+  /** Every loaded warm standby writer's pid, next to be taken first. */
+  readonly standbyWriterPids?: readonly number[];
 }
 
 /** A reset slot for a fresh start of an instance (shared by the implementations). */

@@ -37,6 +37,12 @@ const readyTimeoutMs = 60_000;
 const standbyDelayMs = 500;
 /** A writer start waits this long for a standby still loading, then starts a process of its own. */
 const standbyTakeWaitMs = 5_000;
+/**
+ * Standbys kept once a writer start has used one: failovers and backtracks come in runs (a chaos test,
+ * a search for the right moment back and forth), and a second one within ~2 s of the first would
+ * otherwise wait for the replacement to load. A fleet that never switched keeps one.
+ */
+const standbysAfterFirstUse = 2;
 
 export interface LocalFleetOptions {
   dir: string;
@@ -71,9 +77,11 @@ export class LocalProcessFleet implements Fleet {
   readonly #spawning = new Set<Promise<unknown>>();
   #stopped = false;
   #incarnations = 0;
-  /** The warm standby writer, loading or loaded; taken by the next writer start. */
-  #standby: StandbyProcess | undefined;
-  #standbyLoaded = false;
+  /** Warm standby writers, loading or loaded, oldest first; the next writer start takes one. */
+  #standbys: StandbyProcess[] = [];
+  readonly #standbysLoaded = new Set<StandbyProcess>();
+  /** How many to keep: one, two once one was used (standbysAfterFirstUse). */
+  #standbysWanted = 1;
   #standbyTimer: NodeJS.Timeout | undefined;
   /** Standbys taken and being activated: stopAll stops them too (they are in no slot yet). */
   readonly #activating = new Set<StandbyProcess>();
@@ -249,21 +257,34 @@ export class LocalProcessFleet implements Fleet {
   async stopAll(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#standbyTimer);
-    const standby = this.#standby;
-    this.#standby = undefined;
-    this.#standbyLoaded = false;
+    const standbys = this.#standbys;
+    this.#standbys = [];
+    this.#standbysLoaded.clear();
     for (const slot of this.instances.values()) if (slot.process?.running) slot.state = 'stopping';
     await Promise.all([
       ...[...this.#children.values()].map((p) => p.stop()),
       ...[...this.#spawning].map((p) => p.catch(() => undefined)),
       ...[...this.#activating].map((p) => p.stop()),
-      standby?.stop(),
+      ...standbys.map((p) => p.stop()),
     ]);
   }
 
-  /** The standby writer's pid once it has loaded (status, tests). */
+  /** The pid of the loaded standby writer the next writer start takes (status, tests). */
   get standbyWriterPid(): number | undefined {
-    return this.#standbyLoaded && this.#standby?.running ? this.#standby.pid : undefined;
+    return this.#nextLoadedStandby()?.pid;
+  }
+
+  get standbyWriterPids(): readonly number[] {
+    return this.#standbys.flatMap((p) => (this.#standbysLoaded.has(p) && p.running ? [p.pid!] : []));
+  }
+
+  #nextLoadedStandby(): StandbyProcess | undefined {
+    return this.#standbys.find((p) => this.#standbysLoaded.has(p) && p.running);
+  }
+
+  #dropStandby(standby: StandbyProcess): void {
+    this.#standbys = this.#standbys.filter((p) => p !== standby);
+    this.#standbysLoaded.delete(standby);
   }
 
   #standbyWanted(): boolean {
@@ -276,17 +297,21 @@ export class LocalProcessFleet implements Fleet {
   }
 
   /**
-   * The standby writer, taken at once (two starts never get the same one); one still loading is
-   * waited for a while (sooner than a new start), one that died or hangs is dropped: none then.
+   * A standby writer, taken at once (two starts never get the same one): a loaded one, else the oldest
+   * still loading, waited for a while (sooner than a new start); one that died or hangs is dropped:
+   * none then.
    */
   async #takeStandby(): Promise<StandbyProcess | undefined> {
-    const standby = this.#standby;
-    this.#standby = undefined;
-    this.#standbyLoaded = false;
-    if (!standby || !this.#standbyWanted()) {
-      void standby?.stop();
+    if (!this.#standbyWanted()) {
+      for (const p of this.#standbys) void p.stop();
+      this.#standbys = [];
+      this.#standbysLoaded.clear();
       return undefined;
     }
+    const standby = this.#nextLoadedStandby() ?? this.#standbys[0];
+    if (!standby) return undefined;
+    this.#dropStandby(standby);
+    this.#standbysWanted = standbysAfterFirstUse;
     let timer: NodeJS.Timeout | undefined;
     const loaded = await Promise.race([
       standby.loaded.then(
@@ -317,28 +342,28 @@ export class LocalProcessFleet implements Fleet {
     clearTimeout(this.#standbyTimer);
     if (!this.#standbyWanted()) return;
     this.#standbyTimer = setTimeout(() => {
-      if (!this.#standbyWanted() || this.#standby) return;
+      if (!this.#standbyWanted() || this.#standbys.length >= this.#standbysWanted) return;
+      // One loads at a time (each is ~1.3 s of CPU); the next is scheduled when it has loaded.
+      if (this.#standbys.some((p) => !this.#standbysLoaded.has(p))) return;
       const standby = new StandbyProcess('standby-writer', {
         entry: entries.writer,
         logFile: this.logFile('standby-writer'),
       });
-      this.#standby = standby;
+      this.#standbys.push(standby);
       standby.loaded.then(
         () => {
-          if (this.#standby === standby) this.#standbyLoaded = true;
+          if (!this.#standbys.includes(standby)) return;
+          this.#standbysLoaded.add(standby);
+          this.#scheduleStandby();
         },
         () => {
           // It died or hung while loading: the next writer start spawns one of its own.
-          if (this.#standby === standby) this.#standby = undefined;
+          this.#dropStandby(standby);
           void standby.stop();
         },
       );
       // Gone while waiting (killed by hand, or it crashed): the next writer start spawns.
-      void standby.started.exited.then(() => {
-        if (this.#standby !== standby) return;
-        this.#standby = undefined;
-        this.#standbyLoaded = false;
-      });
+      void standby.started.exited.then(() => this.#dropStandby(standby));
     }, standbyDelayMs);
     this.#standbyTimer.unref();
   }
