@@ -86,6 +86,9 @@ function run(ops: readonly Op[]): void {
   let last = 0n; // the backlink of the next record: the writer's tail on the current timeline
   let clock = 0;
   let epoch = 1n;
+  // Records that have been through a coalescing batch (on some timeline) and whose page versions were
+  // not removed since (a truncation removes its range's): all that coalescedLsn may claim.
+  const coalesced = new Set<Lsn>();
   for (const o of ops) {
     if (o.kind === 'write') {
       const batch: RedoRecord[] = [];
@@ -104,9 +107,17 @@ function run(ops: readonly Op[]): void {
         records.push(r);
       }
     } else if (o.kind === 'coalesce') {
-      // The coalescer has reflected the records up to a point at or below SCL in page versions.
-      if (live.scl > live.coalescedLsn)
-        live.markCoalesced(live.coalescedLsn + ((live.scl - live.coalescedLsn) * BigInt(o.share)) / 100n);
+      // The coalescer has reflected the records up to a held record at or below SCL in page versions.
+      if (live.scl > live.coalescedLsn) {
+        const upto = live.lastHeldAtOrBelow(
+          live.coalescedLsn + ((live.scl - live.coalescedLsn) * BigInt(o.share)) / 100n,
+        );
+        if (upto > live.coalescedLsn) {
+          for (const r of records)
+            if (r.lsn > live.coalescedLsn && r.lsn <= upto && live.has(r.lsn)) coalesced.add(r.lsn);
+          live.markCoalesced(upto);
+        }
+      }
     } else if (o.kind === 'backtrack') {
       // What the volume showed at time t: the newest record written by then on the timeline of t.
       const t = Math.floor((o.at / 1_000) * clock);
@@ -130,19 +141,26 @@ function run(ops: readonly Op[]): void {
         live.truncations.flatMap((tr) => clipByMarkers(tr, markers)),
       );
       last = live.lastHeldAtOrBelow(targetLsn);
-      // Records back on the timeline were never coalesced on its behalf: all lie above coalescedLsn.
-      for (const lsn of asideBefore) if (live.has(lsn)) expect(lsn).toBeGreaterThan(live.coalescedLsn);
+      // A record brought back at or below coalescedLsn went through the coalescer before it left.
+      for (const lsn of asideBefore)
+        if (live.has(lsn) && lsn <= live.coalescedLsn) expect(coalesced.has(lsn)).toBe(true);
     } else {
       // A crash recovery: the new writer truncates above its VDL (a held record near the tail).
       const held = [...live.entries()].map(([lsn]) => lsn);
       const vdl = held[held.length - 1 - o.keep] ?? 0n;
       // As the node does: the parts a backtrack marker governs stay the marker's.
       const raw = { epoch: ++epoch, aboveLsn: vdl, uptoLsn: lsnCounter + 3n };
-      for (const t of clipByMarkers(raw, markers)) live.truncate(t);
+      for (const t of clipByMarkers(raw, markers)) {
+        live.truncate(t);
+        for (const lsn of coalesced) if (lsn > t.aboveLsn && lsn <= t.uptoLsn) coalesced.delete(lsn);
+      }
       lsnCounter += 3n;
       last = live.lastHeldAtOrBelow(vdl);
     }
     expectSameState(live, reopened(records, markers, live), records);
+    // coalescedLsn claims only records that have been through the coalescer.
+    for (const r of records)
+      if (live.has(r.lsn) && r.lsn <= live.coalescedLsn) expect(coalesced.has(r.lsn)).toBe(true);
   }
 }
 
@@ -188,6 +206,28 @@ describe('segment timelines', () => {
     expect(live.anyEntry(3n)).toBeUndefined();
     expect(live.commitsAscending()).toEqual([6n]);
     expect([...live.entries()].map(([lsn]) => lsn)).toEqual([6n]);
+  });
+
+  it('a backtrack forward coalesces again only above the highest coalescing mark back on the timeline', () => {
+    const live = new Segment(0, 'full');
+    const page = (lsn: bigint) => 1 + Number(lsn % 3n);
+    for (let lsn = 1n; lsn <= 100n; lsn++) live.hold(record(lsn, lsn - 1n, page(lsn)), location(lsn));
+    live.markCoalesced(60n);
+    live.markCoalesced(100n);
+    live.retimeline([{ aboveLsn: 50n, uptoLsn: 100n }], []); // back to 50
+    expect(live.coalescedLsn).toBe(100n); // nothing held above 50 is uncoalesced
+    for (let lsn = 101n; lsn <= 120n; lsn++)
+      live.hold(record(lsn, lsn === 101n ? 50n : lsn - 1n, page(lsn)), location(lsn));
+    live.markCoalesced(120n);
+    // Forward to when the first timeline was at 80: 51..80 come back; mark 60 is on the timeline again.
+    live.retimeline([{ aboveLsn: 80n, uptoLsn: 120n }], []);
+    expect(live.has(80n) && !live.has(81n) && !live.has(101n)).toBe(true);
+    expect(live.coalescedLsn).toBe(60n);
+    expect(live.coalesceBacklog.records).toBe(20);
+    // A truncation drops the marks above its start: back at 60 again, nothing claims past 55.
+    live.truncate({ epoch: 9n, aboveLsn: 55n, uptoLsn: 130n });
+    live.retimeline([{ aboveLsn: 80n, uptoLsn: 120n }], [{ epoch: 9n, aboveLsn: 80n, uptoLsn: 130n }]);
+    expect(live.coalescedLsn).toBe(55n);
   });
 
   it('sets a run of 400,000 of a million records aside and brings it back whole', () => {

@@ -31,6 +31,9 @@ export interface Truncation {
 /** Why a record cannot join this segment; undefined when it can (or already has). */
 export type RecordProblem = string | undefined;
 
+/** Coalescing marks kept per segment: past this, every other one goes (coarser, never wrong). */
+const coalescedMarksMax = 4_096;
+
 export class Segment {
   /** Replaced only by rebase (a segment rebuilt from page images starts its chain over). */
   chain: SegmentChain;
@@ -66,6 +69,15 @@ export class Segment {
   truncationCount = 0;
   /** Records up to here are reflected in stored page versions (set on open: resumeCoalescingAt). */
   coalescedLsn: Lsn = 0n;
+  /**
+   * Where coalescing batches ended (markCoalesced), ascending, above the base: each one a record held
+   * then, up to which every record of its timeline had been through the coalescer. A record's timeline
+   * below it never changes while it is on one (a backtrack or truncation voids whole suffixes), so once
+   * a backtrack forward brings such a record back, its mark holds again, and the records below it need
+   * no second coalescing (their page versions are still in the store: ADR 015). A truncation drops the
+   * marks above its range's start (its versions are removed).
+   */
+  #coalescedMarks: Lsn[] = [];
   /** Records of the PG at or below this LSN are collected (0: none); a record of the chain. */
   #baseLsn: Lsn;
   /**
@@ -326,7 +338,11 @@ export class Segment {
       },
       (lsn) => (conflicting.has(lsn) ? this.#asideCommits : this.#commits).push(lsn),
     );
-    if (restoredFrom !== undefined && this.coalescedLsn > restoredFrom) this.coalescedLsn = restoredFrom;
+    if (restoredFrom !== undefined) {
+      // Records brought back are coalesced up to the highest mark back on the timeline, if above.
+      const covered = lsnMax(restoredFrom, this.#highestMarkHeld(restoredFrom));
+      if (this.coalescedLsn > covered) this.coalescedLsn = covered;
+    }
     // Only pages with records above `from` can change their backlog: every record the lowered
     // coalescedLsn makes pending again lies above it.
     this.#recountPages(touchedPages);
@@ -392,6 +408,7 @@ export class Segment {
     this.#asideCommits = mergeSorted(this.#asideCommits, takeRange(this.#commits));
     this.truncationCount++;
     if (this.coalescedLsn > t.aboveLsn) this.coalescedLsn = t.aboveLsn;
+    this.#coalescedMarks.length = lsnUpperBound(this.#coalescedMarks, t.aboveLsn);
     if (this.kind !== 'full') return;
     // The page store drops its versions in the range, and pruning may have relied on one of them: a
     // pruned list is rebuilt from the held records (truncations are rare: only at crash recovery).
@@ -516,6 +533,7 @@ export class Segment {
     this.#commits.splice(0, lsnUpperBound(this.#commits, baseLsn));
     this.#baseLsn = baseLsn;
     this.chain.forgetBelow(baseLsn);
+    this.#coalescedMarks.splice(0, lsnUpperBound(this.#coalescedMarks, baseLsn));
     return cut;
   }
 
@@ -544,6 +562,7 @@ export class Segment {
     this.#forgetAsideUpto(atLsn);
     this.truncationCount++;
     this.coalescedLsn = atLsn;
+    this.#coalescedMarks = [];
     for (const lsn of kept) {
       const entry = this.#known.get(lsn)!;
       if (this.chain.tryAdd(lsn, entry.prevLsnInPg) !== 'added') {
@@ -577,6 +596,7 @@ export class Segment {
   resumeCoalescingAt(lsn: Lsn): void {
     if (this.kind !== 'full') return;
     this.coalescedLsn = lsn;
+    this.#coalescedMarks = [];
     this.#recountPending(true);
   }
 
@@ -584,7 +604,22 @@ export class Segment {
   markCoalesced(lsn: Lsn): void {
     assert(lsn >= this.coalescedLsn, 'coalesced LSN only moves forward');
     this.coalescedLsn = lsn;
+    const marks = this.#coalescedMarks;
+    if (lsn > this.#baseLsn && this.has(lsn) && (marks.length === 0 || lsn > marks[marks.length - 1]!)) {
+      marks.push(lsn);
+      // Bounded: keep every other one (and the newest).
+      if (marks.length > coalescedMarksMax)
+        this.#coalescedMarks = marks.filter((_, i) => i % 2 === 1 || i === marks.length - 1);
+    }
     this.#recountPending();
+  }
+
+  /** The highest coalescing mark above `above` whose record is on the timeline (0: none). */
+  #highestMarkHeld(above: Lsn): Lsn {
+    const marks = this.#coalescedMarks;
+    for (let i = marks.length - 1; i >= 0 && marks[i]! > above; i--)
+      if (this.has(marks[i]!)) return marks[i]!;
+    return 0n;
   }
 
   /**
