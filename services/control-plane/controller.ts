@@ -44,7 +44,10 @@ export interface ControllerOptions {
   failureThresholdMs: number;
   /** How long a failed instance stays down before it comes back as a reader. */
   restartDelayMs: number;
-  /** Planned failover: how long the proxy gets to drain statements in flight on the old writer. */
+  /**
+   * Planned failover: the most it waits for the proxy to take the topology without a writer before the
+   * old writer stops (which finishes statements in flight itself); a long-polling proxy says sooner.
+   */
   drainMs: number;
   /**
    * A failed writer slot starts again in place instead of promoting a reader: a Global Database
@@ -376,8 +379,8 @@ export class Controller {
   // --- failover ------------------------------------------------------------------------------------
 
   /**
-   * Makes another instance the writer. Unplanned: the writer is gone. Planned: the proxy holds new
-   * requests, the old writer gets `drainMs` to finish statements in flight, then stops cleanly.
+   * Makes another instance the writer. Unplanned: the writer is gone. Planned: once the proxy holds
+   * new requests (at most `drainMs`), the old writer stops cleanly, finishing statements in flight.
    * Concurrent calls share the failover in progress.
    */
   failover(request: {
@@ -412,7 +415,13 @@ export class Controller {
     const from = old?.id ?? [...this.fleet.instances.values()].find((s) => s.role === 'writer')?.id ?? null;
     this.publish(); // writer: null — the proxy holds requests from here on
     if (request.planned && old) {
-      await new Promise((r) => setTimeout(r, this.options.drainMs));
+      // Once the proxy has the topology without a writer it holds new requests; statements it sent
+      // before finish on the old writer, whose clean stop waits for them (bounded). A follower that
+      // cannot confirm (none long-polling: SSM, the file) gets the whole drainMs, as before.
+      const version = this.#publisher?.current.version;
+      const taken = version !== undefined && (await this.#publisher!.taken(version, this.options.drainMs));
+      if (!taken)
+        await new Promise((r) => setTimeout(r, this.options.drainMs - (performance.now() - started)));
       await this.fleet.stopInstance(old.id);
       old.restartAt = Date.now(); // a planned failover brings the old writer back as a reader at once
     }

@@ -56,7 +56,9 @@ options:
   --health-timeout-ms N     one health check's timeout (default 1000)
   --failure-threshold-ms N  no healthy answer for this long: the instance is failed (default 5000)
   --restart-delay-ms N      a failed instance comes back as a reader after this (default 3000)
-  --drain-ms N              planned failover: time for statements in flight (default 500)
+  --drain-ms N              planned failover: at most this long for the proxy to hold new requests
+                            before the old writer stops (it finishes statements in flight itself;
+                            a proxy that long-polls says at once) (default 500)
   --writer-standby on|off   local fleet: keep a warm standby writer process that a failover or
                             backtrack activates instead of starting Node (default on; ADR 019)
   --restore-job FILE        create this cluster's volume from a backup first (a JSON RestoreJob

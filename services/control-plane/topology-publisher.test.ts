@@ -42,6 +42,43 @@ describe('TopologyPublisher', () => {
     }
   });
 
+  it('says a version was taken once every long-poll it woke asks for a later one, not before', async () => {
+    const dir = makeTempDir('topology-taken');
+    try {
+      const publisher = new TopologyPublisher(
+        { file: join(dir.path, 'topology.json'), logger: createLogger('test') },
+        base,
+      );
+      // Nobody long-polling: nobody can confirm, so false at once (the caller waits its own bound).
+      expect(publisher.update({ ...base, epoch: '2' })).toBe(true);
+      expect(await publisher.taken(publisher.current.version, 5_000)).toBe(false);
+      // Two followers polling: true only after both came back with the new version.
+      const [a, b] = [publisher.next(2, 5_000), publisher.next(2, 5_000)];
+      publisher.update({ ...base, epoch: '3' });
+      const version = publisher.current.version;
+      let taken: boolean | undefined;
+      const confirming = publisher.taken(version, 5_000).then((t) => {
+        taken = t;
+      });
+      await Promise.all([a, b]);
+      void publisher.next(version - 1, 10); // a stale poll (before it had the version) does not count
+      void publisher.next(version, 5_000);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(taken).toBeUndefined();
+      void publisher.next(version, 5_000);
+      await confirming;
+      expect(taken).toBe(true);
+      // A follower that never comes back: false after the bound.
+      const c = publisher.next(version, 5_000);
+      publisher.update({ ...base, epoch: '4' });
+      await c;
+      expect(await publisher.taken(publisher.current.version, 50)).toBe(false);
+      publisher.close();
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('ignores a missing or corrupt persisted file', () => {
     const dir = makeTempDir('topology-bad');
     try {

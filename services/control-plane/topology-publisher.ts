@@ -26,6 +26,10 @@ export function readPersistedTopology(file: string): Topology | undefined {
 export class TopologyPublisher {
   #current: Topology;
   #waiters: Array<() => void> = [];
+  /** Versions recently published → how many long-polls each woke (taken() waits for them to return). */
+  readonly #woken = new Map<number, number>();
+  /** taken() calls waiting: a long-poll asking for a version after `version` counts towards each. */
+  #takers: Array<{ version: number; left: number; done: (taken: boolean) => void }> = [];
   #ssmDirty = false;
   #ssmBusy = false;
 
@@ -50,12 +54,40 @@ export class TopologyPublisher {
     this.#persist();
     const waiters = this.#waiters;
     this.#waiters = [];
+    this.#woken.set(this.#current.version, waiters.length);
+    if (this.#woken.size > 16) this.#woken.delete(this.#woken.keys().next().value!);
     for (const wake of waiters) wake();
     return true;
   }
 
+  /**
+   * Resolves true once the followers that were long-polling when `version` was published have come
+   * back asking for a later one — they have taken it (the proxy applies a topology before it polls
+   * again) — false after timeoutMs. False at once when none was polling: a follower that reads the
+   * file or SSM cannot say, so the caller waits its own bound. A planned failover waits for this
+   * before it stops the old writer (the proxy holds new requests from then on).
+   */
+  taken(version: number, timeoutMs: number): Promise<boolean> {
+    const left = this.#woken.get(version) ?? 0;
+    if (left === 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const taker = {
+        version,
+        left,
+        done: (taken: boolean) => {
+          clearTimeout(timer);
+          this.#takers = this.#takers.filter((t) => t !== taker);
+          resolve(taken);
+        },
+      };
+      const timer = setTimeout(() => taker.done(false), timeoutMs);
+      this.#takers.push(taker);
+    });
+  }
+
   /** The topology once its version is above `after`, or the current one after `timeoutMs`. */
   async next(after: number, timeoutMs: number): Promise<Topology> {
+    for (const taker of [...this.#takers]) if (after >= taker.version && --taker.left === 0) taker.done(true);
     if (this.#current.version > after) return this.#current;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -79,6 +111,7 @@ export class TopologyPublisher {
   close(): void {
     for (const wake of this.#waiters) wake();
     this.#waiters = [];
+    for (const taker of [...this.#takers]) taker.done(false);
   }
 
   #persist(): void {

@@ -364,12 +364,25 @@ const http = await startServiceHttp({
 
 /** A clean stop hands the redo stream what is durable first (bounded: the fleet's grace is 3 s). */
 const publisherDrainMs = 2_000;
+/**
+ * A clean stop lets the Data API statements in flight finish first (no new ones are taken): a planned
+ * failover stops the old writer once the proxy holds new requests, so this is its drain. Bounded, with
+ * the publisher's drain, within the fleet's 3 s grace.
+ */
+const statementDrainMs = 500;
 
 async function stop(code: number): Promise<never> {
   if (stopping) return new Promise<never>(() => undefined);
   stopping = true;
-  dataApi.server.close();
   void mysql.close();
+  let drainTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    dataApi.close(),
+    new Promise((resolve) => {
+      drainTimer = setTimeout(resolve, statementDrainMs);
+    }),
+  ]);
+  clearTimeout(drainTimer);
   redo?.close();
   if (publisher) {
     const drained = await publisher.drain(publisherDrainMs);
