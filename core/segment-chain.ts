@@ -38,8 +38,11 @@ export class SegmentChain {
   /** Pending records: predecessor → record, and record → predecessor. */
   #nextByPrev = new Map<Lsn, Lsn>();
   #prevByLsn = new Map<Lsn, Lsn>();
-  #truncations: Array<{ aboveLsn: Lsn; uptoLsn: Lsn }> = [];
-  #truncatedUptoMax: Lsn = LSN_INVALID;
+  /**
+   * The truncated ranges, merged: disjoint, ascending (a binary search per record — a backtrack forward
+   * checks every record it brings back, and each failover adds a range).
+   */
+  #truncated: Array<{ aboveLsn: Lsn; uptoLsn: Lsn }> = [];
 
   /** initialScl: a known chain record (e.g. rebuilt from the segment's log), or LSN_INVALID when empty. */
   constructor(initialScl: Lsn = LSN_INVALID) {
@@ -180,8 +183,7 @@ export class SegmentChain {
       aboveLsn >= this.#historyFloor(),
       () => `truncation above ${lsnToString(aboveLsn)} reaches below the retained history`,
     );
-    this.#truncations.push({ aboveLsn, uptoLsn });
-    if (uptoLsn > this.#truncatedUptoMax) this.#truncatedUptoMax = uptoLsn;
+    this.#truncated = mergeRanges([...this.#truncated, { aboveLsn, uptoLsn }]);
 
     for (const [lsn, prev] of this.#prevByLsn) {
       if (lsn > aboveLsn && lsn <= uptoLsn) {
@@ -229,10 +231,7 @@ export class SegmentChain {
       this.#historyTail = this.#historyUpperBound(lsn);
       this.#scl = this.#history[this.#historyTail - 1]!;
     }
-    this.#truncations = truncations.map((t) => ({ aboveLsn: t.aboveLsn, uptoLsn: t.uptoLsn }));
-    this.#truncatedUptoMax = LSN_INVALID;
-    for (const t of this.#truncations)
-      if (t.uptoLsn > this.#truncatedUptoMax) this.#truncatedUptoMax = t.uptoLsn;
+    this.#truncated = mergeRanges(truncations);
     let maxLsn = this.#scl;
     for (const pending of this.#prevByLsn.keys()) if (pending > maxLsn) maxLsn = pending;
     this.#maxLsn = maxLsn;
@@ -257,11 +256,7 @@ export class SegmentChain {
   }
 
   #isTruncated(lsn: Lsn): boolean {
-    if (lsn > this.#truncatedUptoMax) return false;
-    for (const range of this.#truncations) {
-      if (lsn > range.aboveLsn && lsn <= range.uptoLsn) return true;
-    }
-    return false;
+    return rangeHolding(this.#truncated, lsn) !== undefined;
   }
 
   #pendingInsert(lsn: Lsn, prev: Lsn): void {
@@ -323,4 +318,39 @@ export class SegmentChain {
     const index = this.#historyUpperBound(lsn) - 1;
     return index >= this.#historyHead && this.#history[index] === lsn ? index : -1;
   }
+}
+
+/** Ranges (aboveLsn, uptoLsn] as disjoint ones, ascending, with the same union (empty ones dropped). */
+export function mergeRanges(
+  ranges: readonly { aboveLsn: Lsn; uptoLsn: Lsn }[],
+): { aboveLsn: Lsn; uptoLsn: Lsn }[] {
+  const sorted = ranges
+    .filter((r) => r.uptoLsn > r.aboveLsn)
+    .map((r) => ({ aboveLsn: r.aboveLsn, uptoLsn: r.uptoLsn }))
+    .sort((a, b) => lsnCompare(a.aboveLsn, b.aboveLsn));
+  const out: { aboveLsn: Lsn; uptoLsn: Lsn }[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && r.aboveLsn <= last.uptoLsn) {
+      if (r.uptoLsn > last.uptoLsn) last.uptoLsn = r.uptoLsn;
+    } else out.push(r);
+  }
+  return out;
+}
+
+/** The range (aboveLsn, uptoLsn] holding lsn, of disjoint ascending ones (mergeRanges): a binary search. */
+export function rangeHolding<R extends { aboveLsn: Lsn; uptoLsn: Lsn }>(
+  ranges: readonly R[],
+  lsn: Lsn,
+): R | undefined {
+  // The last range starting below lsn is the only one that can hold it.
+  let low = 0;
+  let high = ranges.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (ranges[mid]!.aboveLsn < lsn) low = mid + 1;
+    else high = mid;
+  }
+  const range = ranges[low - 1];
+  return range !== undefined && lsn <= range.uptoLsn ? range : undefined;
 }

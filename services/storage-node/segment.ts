@@ -12,7 +12,7 @@ import type { LsnRange } from '../../core/backtrack/timeline.ts';
 import { type Lsn, lsnMax, lsnToString, lsnUpperBound } from '../../core/lsn.ts';
 import type { SegmentKind } from '../../core/quorum.ts';
 import { RecordKind, type RecordKindValue, type RedoRecord } from '../../core/record.ts';
-import { SegmentChain } from '../../core/segment-chain.ts';
+import { mergeRanges, rangeHolding, SegmentChain } from '../../core/segment-chain.ts';
 import type { LogLocation } from './store/log-file.ts';
 
 export interface RecordEntry {
@@ -283,7 +283,8 @@ export class Segment {
     this.truncationCount++;
     if (changedAbove === undefined) return;
     const from = lsnMax(changedAbove, this.#baseLsn);
-    const voids = [...this.truncations, ...this.#backtrackVoids];
+    // Merged (disjoint, ascending): a binary search per record, and the longest runs.
+    const voids = mergeRanges([...this.truncations, ...this.#backtrackVoids]);
 
     // Every record above `from`, held or set aside, leaves its lists; each is placed again below.
     const heldAbove = cutAbove(this.#sorted, from);
@@ -747,8 +748,8 @@ function sortedHas(sorted: readonly Lsn[], lsn: Lsn): boolean {
 }
 
 /**
- * Walks an ascending list in order: each run of elements inside one of `voids` is handed over whole
- * (indexes [start, end)), every other element one by one.
+ * Walks an ascending list in order: each run of elements inside one of `voids` (disjoint, ascending:
+ * mergeRanges) is handed over whole (indexes [start, end)), every other element one by one.
  */
 function walkRuns(
   list: readonly Lsn[],
@@ -757,7 +758,7 @@ function walkRuns(
   single: (lsn: Lsn) => void,
 ): void {
   for (let i = 0; i < list.length; ) {
-    const range = voidRangeOf(voids, list[i]!);
+    const range = rangeHolding(voids, list[i]!);
     if (range === undefined) {
       single(list[i++]!);
       continue;
@@ -769,7 +770,3 @@ function walkRuns(
 }
 
 /** The range of `ranges` holding lsn, if any. */
-function voidRangeOf(ranges: readonly LsnRange[], lsn: Lsn): LsnRange | undefined {
-  for (const r of ranges) if (lsn > r.aboveLsn && lsn <= r.uptoLsn) return r;
-  return undefined;
-}
