@@ -37,6 +37,7 @@ const coalescedMarksMax = 4_096;
 export class Segment {
   /** Replaced only by rebase (a segment rebuilt from page images starts its chain over). */
   chain: SegmentChain;
+  /** Changed only by truncate() and retimeline() (they keep #truncatedMerged with it). */
   readonly truncations: Truncation[] = [];
   /** Every record this segment knows: held (in #sorted) or set aside (in #aside). */
   readonly #known = new Map<Lsn, RecordEntry>();
@@ -49,6 +50,8 @@ export class Segment {
   #aside: Lsn[] = [];
   /** The set-aside commit records, ascending: a backtrack's target search reads them too. */
   #asideCommits: Lsn[] = [];
+  /** `truncations` merged (mergeRanges), kept with it. */
+  #truncatedMerged: LsnRange[] = [];
   /** What the backtrack markers void now (the complement of the timeline; finite ranges, ascending). */
   #backtrackVoids: LsnRange[] = [];
   /** Backlinks of records being made durable (written, not yet held): predecessor → LSN. */
@@ -147,13 +150,14 @@ export class Segment {
     return upto;
   }
 
+  /** A binary search over the merged ranges: every record a node takes asks (hold, needsWrite). */
   isTruncated(lsn: Lsn): boolean {
-    return this.truncations.some((t) => lsn > t.aboveLsn && lsn <= t.uptoLsn);
+    return rangeHolding(this.#truncatedMerged, lsn) !== undefined;
   }
 
-  /** The backtrack void range holding lsn, if any. */
+  /** The backtrack void range holding lsn, if any (the voids are disjoint and ascending). */
   backtrackVoidOf(lsn: Lsn): LsnRange | undefined {
-    return this.#backtrackVoids.find((r) => lsn > r.aboveLsn && lsn <= r.uptoLsn);
+    return rangeHolding(this.#backtrackVoids, lsn);
   }
 
   /** Off the timeline: truncated, or voided by a backtrack marker. */
@@ -277,8 +281,16 @@ export class Segment {
       [...this.truncations, ...this.#backtrackVoids],
       [...truncations, ...backtrackVoids],
     );
+    for (let i = 0; i < backtrackVoids.length; i++) {
+      const r = backtrackVoids[i]!;
+      assert(
+        r.aboveLsn < r.uptoLsn && (i === 0 || backtrackVoids[i - 1]!.uptoLsn < r.aboveLsn),
+        'backtrack voids are disjoint and ascending (the gaps of a timeline)',
+      );
+    }
     this.#backtrackVoids = backtrackVoids.map((r) => ({ ...r }));
     this.truncations.splice(0, this.truncations.length, ...truncations.map((t) => ({ ...t })));
+    this.#truncatedMerged = mergeRanges(this.truncations);
     this.#claims.clear();
     this.truncationCount++;
     if (changedAbove === undefined) return;
@@ -393,6 +405,7 @@ export class Segment {
   truncate(t: Truncation): void {
     if (this.truncations.some((x) => x.aboveLsn === t.aboveLsn && x.uptoLsn === t.uptoLsn)) return;
     this.truncations.push(t);
+    this.#truncatedMerged = mergeRanges(this.truncations);
     // A range below the base voided records long collected (a recovery truncates above VDL, and the
     // base never passes VDL): known, so that it is not taken as new again, but nothing left to void.
     if (t.uptoLsn <= this.#baseLsn) return;
