@@ -1,5 +1,7 @@
 // The Data API edge driven by the real @aws-sdk/client-rds-data client against an in-memory fake executor:
 // this layer's wire contract (routes, fields, limits, errors), not the SQL engine, which is tested elsewhere.
+
+import { connect } from 'node:net';
 import * as sdk from '@aws-sdk/client-rds-data';
 import {
   BadRequestException,
@@ -669,6 +671,32 @@ describe('server lifecycle', () => {
     await closing;
     await server.close();
     ownClient.destroy();
+  });
+
+  it('also answers a request that starts on an open connection while close() waits (keep-alive)', async () => {
+    const own = new FakeExecutor();
+    const server = await startDataApiServer({ port: 0, executor: own, resourceArn, secretArn });
+    let release = () => {};
+    own.gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    // Two requests pipelined on one connection: the second starts only once the first is answered.
+    const body = JSON.stringify({ resourceArn, secretArn, sql: 'INSERT' });
+    const request = `POST /Execute HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const socket = connect(server.port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => {
+      received += chunk.toString();
+    });
+    const ended = new Promise((resolve) => socket.on('close', resolve));
+    socket.write(request + request);
+    while (own.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const closing = server.close();
+    release();
+    await closing;
+    await ended;
+    expect(own.requests).toHaveLength(2);
+    expect(received.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
   });
 });
 

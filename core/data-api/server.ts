@@ -79,8 +79,13 @@ export interface DataApiServerOptions {
 export interface DataApiServer {
   server: Server;
   port: number;
-  /** Stops accepting, lets requests in flight finish, then closes every connection. Idempotent. */
+  /**
+   * Stops accepting, lets requests in flight finish (and those that start meanwhile on connections
+   * already open), then closes every connection. Idempotent.
+   */
   close(): Promise<void>;
+  /** Requests being handled now (a clean stop waits for a quiet moment). */
+  readonly requestsInFlight: number;
 }
 
 interface Settings {
@@ -130,7 +135,14 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
   const port = (server.address() as AddressInfo).port;
   settings.logger?.info({ port }, 'data api listening');
   let closing: Promise<void> | undefined;
-  return { server, port, close: () => (closing ??= closeServer(server, inFlight)) };
+  return {
+    server,
+    port,
+    close: () => (closing ??= closeServer(server, inFlight)),
+    get requestsInFlight() {
+      return inFlight.size;
+    },
+  };
 }
 
 function compileOptions(options: DataApiServerOptions): Settings {
@@ -168,12 +180,25 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
+/** How long close() waits with no request in flight before it cuts the remaining connections. */
+const closeQuietMs = 10;
+
 async function closeServer(server: Server, inFlight: Set<Promise<void>>): Promise<void> {
   const closed = new Promise<void>((resolve, reject) =>
     server.close((error) => (error ? reject(error) : resolve())),
   );
   server.closeIdleConnections();
-  await Promise.allSettled([...inFlight]);
+  // A keep-alive connection still carries requests after close() (one sent, or pipelined, once the
+  // previous answer came): wait for those too, until none has been in flight for a moment — cutting
+  // a connection under a request that ran would make its outcome unknown to the client.
+  for (;;) {
+    if (inFlight.size > 0) {
+      await Promise.allSettled([...inFlight]);
+      continue;
+    }
+    await new Promise((resolve) => setTimeout(resolve, closeQuietMs));
+    if (inFlight.size === 0) break;
+  }
   server.closeAllConnections();
   await closed;
 }

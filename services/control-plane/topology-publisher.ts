@@ -65,7 +65,10 @@ export class TopologyPublisher {
    * back asking for a later one — they have taken it (the proxy applies a topology before it polls
    * again) — false after timeoutMs. False at once when none was polling: a follower that reads the
    * file or SSM cannot say, so the caller waits its own bound. A planned failover waits for this
-   * before it stops the old writer (the proxy holds new requests from then on).
+   * before it stops the old writer (the proxy holds new requests from then on). Polls are counted,
+   * not followers: with several proxies and another publish meanwhile, a fast one may be counted
+   * twice — best effort; the old writer's stop serves on until no request has been in flight for a
+   * moment, which covers a proxy a little late.
    */
   taken(version: number, timeoutMs: number): Promise<boolean> {
     const left = this.#woken.get(version) ?? 0;

@@ -365,21 +365,30 @@ const http = await startServiceHttp({
 /** A clean stop hands the redo stream what is durable first (bounded: the fleet's grace is 3 s). */
 const publisherDrainMs = 2_000;
 /**
- * A clean stop lets the Data API statements in flight finish first (no new ones are taken): a planned
- * failover stops the old writer once the proxy holds new requests, so this is its drain. Bounded, with
- * the publisher's drain, within the fleet's 3 s grace.
+ * A clean stop lets the Data API statements in flight finish first: a planned failover stops the old
+ * writer once the proxy holds new requests, so this is its drain. It serves on until no request has
+ * been in flight for `statementQuietMs` (the proxy may still send what it queued for this writer before
+ * the switch, and a request can sit unread while a statement runs), then closes and waits for the
+ * rest. Bounded, with the publisher's drain, within the fleet's 3 s grace.
  */
 const statementDrainMs = 500;
+const statementQuietMs = 50;
 
 async function stop(code: number): Promise<never> {
   if (stopping) return new Promise<never>(() => undefined);
   stopping = true;
   void mysql.close();
+  const drainUntil = performance.now() + statementDrainMs;
+  for (let quietSince = performance.now(); performance.now() < drainUntil; ) {
+    if (dataApi.requestsInFlight > 0) quietSince = performance.now();
+    else if (performance.now() - quietSince >= statementQuietMs) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   let drainTimer: NodeJS.Timeout | undefined;
   await Promise.race([
     dataApi.close(),
     new Promise((resolve) => {
-      drainTimer = setTimeout(resolve, statementDrainMs);
+      drainTimer = setTimeout(resolve, Math.max(0, drainUntil - performance.now()));
     }),
   ]);
   clearTimeout(drainTimer);
