@@ -102,9 +102,9 @@ export class SegmentChain {
       if (this.#nextByPrev.size > 0) this.#advance();
       return 'added';
     }
+    // Its predecessor is not SCL (that case returned above): it waits for the gap below it to fill.
     this.#pendingInsert(lsn, prevLsnInPg);
     if (lsn > this.#maxLsn) this.#maxLsn = lsn;
-    if (prevLsnInPg === this.#scl) this.#advance();
     return 'added';
   }
 

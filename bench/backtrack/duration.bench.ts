@@ -56,7 +56,6 @@ describe('backtrack duration (benchmark)', () => {
     }
   }
 
-  /** Backtrack to `to`; ms from the request to the first write the proxy gets acknowledged. */
   let probes = 0;
   /**
    * Backtrack to `to`; ms from the request to the first write the proxy gets acknowledged on the new

@@ -275,11 +275,16 @@ export class LocalProcessFleet implements Fleet {
   }
 
   get standbyWriterPids(): readonly number[] {
-    return this.#standbys.flatMap((p) => (this.#standbysLoaded.has(p) && p.running ? [p.pid!] : []));
+    return this.#loadedStandbys().map((p) => p.pid!);
+  }
+
+  /** Loaded and still running, oldest first: the next writer start takes the first. */
+  #loadedStandbys(): StandbyProcess[] {
+    return this.#standbys.filter((p) => this.#standbysLoaded.has(p) && p.running);
   }
 
   #nextLoadedStandby(): StandbyProcess | undefined {
-    return this.#standbys.find((p) => this.#standbysLoaded.has(p) && p.running);
+    return this.#loadedStandbys()[0];
   }
 
   #dropStandby(standby: StandbyProcess): void {
