@@ -8,9 +8,11 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
+import type { LostSet } from '../core/global/lost-set.ts';
 import { type ApplierHealth, formatGlobalStatus, globalStatus } from '../core/global/status.ts';
 import { type GlobalMember, readGlobalState, writeGlobalState } from '../embedded/global.ts';
 import { stateDirPath } from '../embedded/state.ts';
+import type { RejoinReport } from '../services/replica-applier/applier.ts';
 import { CliError, UsageError } from './errors.ts';
 import { type CommandContext, printJson } from './io.ts';
 import { addStateDirOption, type StateDirOptions } from './options.ts';
@@ -37,6 +39,8 @@ async function applierHealth(status: ClusterStatus | undefined): Promise<Applier
 export function registerGlobal(program: Command, ctx: CommandContext): void {
   const global = program.command('global').description('the Global Database: a secondary region fed by redo');
   registerFailover(global, ctx);
+  registerSwitchover(global, ctx);
+  registerRejoin(global, ctx);
   addStateDirOption(
     global
       .command('status')
@@ -109,6 +113,196 @@ export async function killRegion(
   return killed;
 }
 
+/**
+ * One failover or switchover at a time (a second one, from any terminal, is refused and changes
+ * nothing): the lock file is created exclusively and removed when the first ends.
+ */
+function takeRoleChangeLock(stateDir: string): string {
+  const lock = join(stateDirPath(stateDir), 'global-failover.lock');
+  try {
+    closeSync(openSync(lock, 'wx'));
+  } catch {
+    throw new CliError(`a global failover or switchover is already in progress (${lock}): nothing changed`);
+  }
+  return lock;
+}
+
+async function postJson(
+  url: string,
+  timeoutMs: number,
+  body?: unknown,
+): Promise<{ ok: boolean; body: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    signal: AbortSignal.timeout(timeoutMs),
+    ...(body !== undefined && {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }),
+  });
+  return { ok: response.ok, body: (await response.json()) as Record<string, unknown> };
+}
+
+export interface SwitchoverReport {
+  from: string;
+  to: string;
+  /** The old primary's last VDL: every commit at or below it is in the new primary (none lost). */
+  vdl: string;
+  newestCommitTime: string | null;
+  /** The new primary's epoch. */
+  epoch: string;
+  /** Old writer stopped and fenced (its region a secondary) → new primary's first write possible. */
+  durationMs: number;
+  demoteMs: number;
+  catchUpMs: number;
+  promoteMs: number;
+}
+
+/** How long a switchover waits for the target to hold the old primary's last commit. */
+const switchoverCatchUpMs = 60_000;
+
+function registerSwitchover(global: Command, ctx: CommandContext): void {
+  addStateDirOption(
+    global
+      .command('switchover')
+      .description('make a secondary region the primary without losing a commit (planned)')
+      .requiredOption('--to <region>', 'the secondary region to promote, e.g. us-west-2')
+      .option('--json', 'print the report as JSON'),
+  ).action(async (options: StateDirOptions & { to: string; json?: boolean }) => {
+    const state = requireGlobal(options.stateDir);
+    const target = memberOf(state, options.to);
+    if (target.region === state.primary.region)
+      throw new CliError(`${options.to} is already the primary region`);
+    // Every secondary must be replicating (Aurora refuses a switchover otherwise): the old primary
+    // turns into one and the others go on, and the target must be able to catch up at all.
+    for (const member of state.secondaries) {
+      const status = await getJson<ClusterStatus>(`${member.controlPlaneUrl}/status`);
+      const applier = await applierHealth(status);
+      if (!applier?.healthy) {
+        throw new CliError(
+          `${member.region} is out of sync (synchronizationStatus pending-resync: its replica applier does not answer): nothing changed`,
+        );
+      }
+    }
+    const lock = takeRoleChangeLock(options.stateDir);
+    try {
+      const started = performance.now();
+      const old = state.primary;
+      // 1. The primary stops taking writes: its writer drains and stops, an applier fences it.
+      const demoted = await postJson(`${old.controlPlaneUrl}/global/demote`, 120_000).catch(
+        (error: Error) => {
+          throw new CliError(`the control plane of ${old.region} did not answer: ${error.message}`);
+        },
+      );
+      if (!demoted.ok) throw new CliError(`${old.region} was not demoted: ${demoted.body.message}`);
+      const vdl = BigInt(String(demoted.body.vdl));
+      const demotedAt = performance.now();
+      // 2. The target holds every commit of the old primary.
+      const deadline = Date.now() + switchoverCatchUpMs;
+      for (;;) {
+        const status = await getJson<ClusterStatus>(`${target.controlPlaneUrl}/status`);
+        const applier = await applierHealth(status);
+        if (applier && BigInt(applier.vdl) >= vdl) break;
+        if (Date.now() > deadline) {
+          // Undo: the old primary takes writes again, as before.
+          const back = await postJson(`${old.controlPlaneUrl}/global/promote`, 180_000).catch(
+            () => undefined,
+          );
+          throw new CliError(
+            `${target.region} did not reach the old primary's VDL ${vdl} within ${switchoverCatchUpMs / 1000} s; ` +
+              (back?.ok
+                ? `${old.region} is the primary again: nothing changed`
+                : `${old.region} could not be made the primary again: run the switchover once more`),
+          );
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const caughtUpAt = performance.now();
+      // 3. The target opens a writer on what it holds: everything.
+      const promoted = await postJson(`${target.controlPlaneUrl}/global/promote`, 180_000).catch(
+        (error: Error) => {
+          throw new CliError(`the control plane of ${target.region} did not answer: ${error.message}`);
+        },
+      );
+      if (!promoted.ok) throw new CliError(`${target.region} was not promoted: ${promoted.body.message}`);
+      writeGlobalState(options.stateDir, {
+        ...state,
+        primary: target,
+        secondaries: [...state.secondaries.filter((m) => m !== target), old],
+      });
+      const done = performance.now();
+      const commitTimeMs = Number(promoted.body.promotedCommitTimeMs);
+      const report: SwitchoverReport = {
+        from: old.region,
+        to: target.region,
+        vdl: vdl.toString(),
+        newestCommitTime: commitTimeMs > 0 ? new Date(commitTimeMs).toISOString() : null,
+        epoch: String(promoted.body.epoch),
+        durationMs: Math.round(done - started),
+        demoteMs: Math.round(demotedAt - started),
+        catchUpMs: Math.round(caughtUpAt - demotedAt),
+        promoteMs: Math.round(done - caughtUpAt),
+      };
+      if (options.json) printJson(ctx.io, report);
+      else {
+        ctx.io.out(
+          `switched over from ${report.from} to ${report.to} in ${report.durationMs} ms at VDL ${report.vdl}, no commit lost` +
+            ` (demote ${report.demoteMs} ms, catch-up ${report.catchUpMs} ms, promote ${report.promoteMs} ms); ${report.from} is a secondary now\n`,
+        );
+      }
+    } finally {
+      rmSync(lock, { force: true });
+    }
+  });
+}
+
+function formatLost(region: string, lost: LostSet): string {
+  if (lost.transactions === 0) return `no commit of ${region} was lost\n`;
+  return (
+    `${lost.transactions} transactions of ${region} are lost: LSNs (${lost.lsnRange.above}, ${lost.lsnRange.upTo}],` +
+    ` committed ${lost.firstCommitTime} … ${lost.lastCommitTime}\n`
+  );
+}
+
+/** How long `global rejoin` waits for the launcher to bring the region back. */
+const rejoinTimeoutMs = 240_000;
+
+function registerRejoin(global: Command, ctx: CommandContext): void {
+  addStateDirOption(
+    global
+      .command('rejoin')
+      .description('bring back a region that was down (kill --region) as a secondary of the primary')
+      .requiredOption('--region <region>', 'the region to bring back, e.g. us-east-1')
+      .option('--json', 'print the report as JSON'),
+  ).action(async (options: StateDirOptions & { region: string; json?: boolean }) => {
+    const state = requireGlobal(options.stateDir);
+    const member = memberOf(state, options.region);
+    if (member.region === state.primary.region) {
+      throw new CliError(
+        `${options.region} is the primary region: rejoin brings back a region that is not (fail over first)`,
+      );
+    }
+    const { putLauncherRequest, waitLauncherReply } = await import('../embedded/global-rejoin.ts');
+    const id = `${Date.now()}-${process.pid}`;
+    putLauncherRequest(options.stateDir, { id, action: 'rejoin-region', region: options.region });
+    const reply = await waitLauncherReply(options.stateDir, id, rejoinTimeoutMs);
+    if (!reply)
+      throw new CliError(
+        `the launcher did not bring ${options.region} back within ${rejoinTimeoutMs / 1000} s`,
+      );
+    if (!reply.ok) throw new CliError(`${options.region} did not rejoin: ${reply.message}`);
+    const rejoin = reply.rejoin as (RejoinReport & { archive?: unknown }) | undefined;
+    if (options.json)
+      printJson(ctx.io, { region: options.region, rejoined: true, ...(rejoin && { discarded: rejoin }) });
+    else {
+      ctx.io.out(
+        `${options.region} rejoined as a secondary of ${state.primary.region}\n` +
+          (rejoin ? formatLost(options.region, rejoin.lost) : ''),
+      );
+    }
+  });
+}
+
 export interface FailoverReport {
   from: string;
   to: string;
@@ -118,9 +312,14 @@ export interface FailoverReport {
   epoch: string;
   durationMs: number;
   oldPrimaryReachable: boolean;
+  /** Whether the old primary was made a secondary of the new one (it answered). */
+  oldPrimaryFenced: boolean;
   /** The old primary's VDL when it answered; the lost commits are in (promotedVdl, this]. */
   oldPrimaryVdl: string | null;
+  /** upTo null: the old primary is down; its lost commits are named when it rejoins. */
   lostLsnRange: { above: string; upTo: string | null };
+  /** The lost transactions exactly (number, commit times), once the old primary's volume was read. */
+  lost: LostSet | null;
 }
 
 function registerFailover(global: Command, ctx: CommandContext): void {
@@ -141,14 +340,7 @@ function registerFailover(global: Command, ctx: CommandContext): void {
     const target = memberOf(state, options.to);
     if (target.region === state.primary.region)
       throw new CliError(`${options.to} is already the primary region`);
-    const lock = join(stateDirPath(options.stateDir), 'global-failover.lock');
-    let fd: number;
-    try {
-      fd = openSync(lock, 'wx');
-    } catch {
-      throw new CliError(`a global failover is already in progress (${lock}): nothing changed`);
-    }
-    closeSync(fd);
+    const lock = takeRoleChangeLock(options.stateDir);
     try {
       const oldStatus = await getJson<ClusterStatus>(`${state.primary.controlPlaneUrl}/status`);
       const response = await fetch(`${target.controlPlaneUrl}/global/promote`, {
@@ -160,34 +352,70 @@ function registerFailover(global: Command, ctx: CommandContext): void {
       const body = (await response.json()) as Record<string, string | number>;
       if (!response.ok) throw new CliError(`${target.region} was not promoted: ${body.message}`);
       const old = state.primary;
+      const promotedVdl = String(body.promotedVdl);
+      const promotedCommitTimeMs = Number(body.promotedCommitTimeMs);
+      const oldVdl = oldStatus?.vdl ?? null;
+      const discard = { aboveLsn: promotedVdl, aboveCommitTimeMs: promotedCommitTimeMs };
+      // The old primary, when it answers, is fenced now: it becomes a secondary of the new one, its
+      // archive cut back and its volume discarding (and naming) its commits above the promoted point.
+      // When it does not, that waits for `borealis global rejoin` once the region is back.
+      let lost: LostSet | null = null;
+      let fenced = false;
+      if (oldStatus !== undefined) {
+        try {
+          // Loaded on use: the S3 client slows every other command's start.
+          const { archiveWatermark, cutRegionArchive } = await import('../embedded/global-rejoin.ts');
+          const floor = await archiveWatermark(options.stateDir, old.region, old.cluster);
+          const aboveLsn = BigInt(promotedVdl);
+          const demoted = await postJson(`${old.controlPlaneUrl}/global/demote`, 180_000, {
+            ...discard,
+            archiveFloor: (floor < aboveLsn ? floor : aboveLsn).toString(),
+          });
+          if (!demoted.ok) throw new Error(String(demoted.body.message));
+          fenced = true;
+          lost = (demoted.body.lost as LostSet | undefined) ?? null;
+          // What its writer published before it stopped is archived by now or soon: then the cut.
+          await cutRegionArchive(
+            options.stateDir,
+            old.region,
+            old.cluster,
+            aboveLsn,
+            oldVdl === null ? undefined : BigInt(oldVdl),
+          );
+        } catch (error) {
+          ctx.io.err(`${old.region} answered but was not fenced: ${(error as Error).message}\n`);
+        }
+      }
       writeGlobalState(options.stateDir, {
         ...state,
         primary: target,
         secondaries: [...state.secondaries.filter((m) => m !== target), old],
+        pendingRejoins: [
+          ...(state.pendingRejoins ?? []).filter((p) => p.region !== old.region),
+          ...(fenced ? [] : [{ region: old.region, ...discard, failoverAt: new Date().toISOString() }]),
+        ],
       });
-      const oldVdl = oldStatus?.vdl ?? null;
       const report: FailoverReport = {
         from: old.region,
         to: target.region,
-        promotedVdl: String(body.promotedVdl),
-        promotedCommitTime:
-          Number(body.promotedCommitTimeMs) > 0
-            ? new Date(Number(body.promotedCommitTimeMs)).toISOString()
-            : null,
+        promotedVdl,
+        promotedCommitTime: promotedCommitTimeMs > 0 ? new Date(promotedCommitTimeMs).toISOString() : null,
         epoch: String(body.epoch),
         durationMs: Number(body.durationMs),
         oldPrimaryReachable: oldStatus !== undefined,
-        oldPrimaryVdl: oldVdl,
-        lostLsnRange: { above: String(body.promotedVdl), upTo: oldVdl },
+        oldPrimaryFenced: fenced,
+        oldPrimaryVdl: lost ? lost.lsnRange.upTo : oldVdl,
+        lostLsnRange: { above: promotedVdl, upTo: lost ? lost.lsnRange.upTo : null },
+        lost,
       };
       if (options.json) printJson(ctx.io, report);
       else {
         ctx.io.out(
           `promoted ${report.to} (epoch ${report.epoch}) in ${report.durationMs} ms at VDL ${report.promotedVdl}` +
             ` (newest commit kept: ${report.promotedCommitTime ?? 'none'})\n` +
-            (report.oldPrimaryReachable
-              ? `commits of ${report.from} in (${report.promotedVdl}, ${report.oldPrimaryVdl}] are lost\n`
-              : `${report.from} is unreachable: its commits above ${report.promotedVdl} are lost\n`),
+            (report.lost
+              ? `${formatLost(report.from, report.lost)}${report.from} is a secondary of ${report.to} now\n`
+              : `${report.from} is unreachable: its commits above ${report.promotedVdl} are lost; they are named when it comes back (\`borealis global rejoin --region ${report.from}\`)\n`),
         );
       }
     } finally {

@@ -75,6 +75,14 @@ export const readQuorum = 3;
  * need to consider a bounded window above VDL. Aurora's value.
  */
 export const lsnAllocationLimit = 10_000_000n;
+/**
+ * Where a writer opened by a Global Database promotion starts allocating, above the highest LSN its
+ * volume holds (ADR 016): the old primary may have allocated past what was replicated here — up to its
+ * replication lag plus LAL — and when it rejoins as a secondary it voids that suffix and then takes
+ * this writer's records, which must lie above it. 2^40 records of lag would be needed to collide; at
+ * one gap per promotion, 2^53 (exact in a double, for metrics) holds 8,192 of them.
+ */
+export const globalPromotionLsnGap = 1n << 40n;
 
 // --- Gossip and recovery ----------------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ options:
   --state-dir DIR    the embedded state dir (default ${defaultStateDir})
   --region NAME      the region whose emulators and resources to use (default ${primaryRegion})
   --cluster NAME     the cluster whose streams and bucket to use (default ${defaultClusterName})
+  --stream-functions-only  only the Kinesis-triggered functions: no EventBridge inbox, no schedules
+                     (a Global Database secondary region's runner; the primary's serves the CLI)
   --poll-ms N        longest idle poll interval per shard (default ${pollIntervalMsDefault}); right
                      after records a shard is polled every ${pollIntervalMsMin} ms, backing off to N
   --help             this text`;
@@ -52,6 +54,7 @@ const { values } = parseFlags('function-runner', {
   region: { type: 'string', default: primaryRegion },
   cluster: { type: 'string', default: defaultClusterName },
   'poll-ms': { type: 'string', default: String(pollIntervalMsDefault) },
+  'stream-functions-only': { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -139,7 +142,8 @@ const events: EventRunner = new EventRunner({
     },
   ],
 });
-events.start();
+const streamOnly = values['stream-functions-only'] === true;
+if (!streamOnly) events.start();
 
 // Schedules (EventBridge `rate(...)` expressions of core/functions.ts), for the snapshot function.
 const snapshotEnv = {
@@ -156,7 +160,7 @@ function invokeSnapshot(event: unknown): Promise<unknown> {
   return snapshotHandler(event as never, lambdaContext(snapshotDefinition, values.region, deadline));
 }
 const schedules: NodeJS.Timeout[] = [];
-for (const trigger of snapshotDefinition.triggers) {
+for (const trigger of streamOnly ? [] : snapshotDefinition.triggers) {
   if (trigger.kind !== 'schedule') continue;
   const everyMs = rateMs(trigger.expression);
   schedules.push(
@@ -174,7 +178,7 @@ const retentionHandler = createRetentionHandler({
   ...retentionEnvironment,
 });
 const retentionDefinition = functionDefinitions['backup-retention'];
-for (const trigger of retentionDefinition.triggers) {
+for (const trigger of streamOnly ? [] : retentionDefinition.triggers) {
   if (trigger.kind !== 'schedule') continue;
   schedules.push(
     setInterval(() => {
@@ -193,7 +197,10 @@ for (const trigger of retentionDefinition.triggers) {
 logger.info({ functions: functions.map((f) => `${f.name} <- ${f.streamName}`) }, 'function runner started');
 announceReady({
   service: 'function-runner',
-  functions: [...functions.map((f) => f.name), 'restore', 'snapshot', 'snapshot-export'],
+  functions: [
+    ...functions.map((f) => f.name),
+    ...(streamOnly ? [] : ['restore', 'snapshot', 'snapshot-export']),
+  ],
 });
 
 let stopping = false;

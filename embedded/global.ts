@@ -20,6 +20,23 @@ export interface GlobalMember {
   /** Its control plane and proxy (the rest are the control plane's children): `kill --region`. */
   controlPlanePid: number;
   proxyPid: number;
+  /**
+   * How the launcher starts this region's cluster again as a secondary (`borealis global rejoin`):
+   * its readers and control-plane flags (without the role flag; the port is the same one, so every
+   * URL of its control plane stays valid).
+   */
+  restart?: { readers: number; controlPlaneArgs: string[] };
+}
+
+/**
+ * A region left behind by an unplanned failover while it was down: when it rejoins, its volume
+ * discards the commits above `aboveLsn` (the new primary's VDL at promotion) and names them.
+ */
+export interface PendingRejoin {
+  region: string;
+  aboveLsn: string;
+  aboveCommitTimeMs: number;
+  failoverAt: string;
 }
 
 /** The global writer endpoint (services/global-endpoint): it belongs to no region. */
@@ -39,6 +56,7 @@ export interface GlobalState {
   primary: GlobalMember;
   secondaries: GlobalMember[];
   globalWriter?: GlobalWriterState;
+  pendingRejoins?: PendingRejoin[];
 }
 
 /** Where a region's clusters live: the primary region's in clusters/, others in regions/R/clusters/. */
@@ -78,6 +96,8 @@ export async function startSecondaryCluster(options: {
   region?: string;
   readers: number;
   env: NodeJS.ProcessEnv;
+  /** Flags for the control plane besides the geometry (the writer's, for after a promotion). */
+  controlPlaneArgs?: string[];
 }): Promise<{ cluster: LocalCluster; member: GlobalMember; replicatorEnv: Record<string, string> }> {
   const region = options.region ?? secondaryRegion;
   const topologyDir = regionTopologyDir(options.stateDir, region);
@@ -87,23 +107,25 @@ export async function startSecondaryCluster(options: {
     pagesPerPg: number;
     placement: unknown[];
   };
+  const geometry = [
+    '--pg-count',
+    String(primaryVolume.placement.length),
+    '--pages-per-pg',
+    String(primaryVolume.pagesPerPg),
+    '--page-size',
+    String(primaryVolume.pageSizeBytes),
+    ...(options.controlPlaneArgs ?? []),
+  ];
   const cluster = await LocalCluster.start({
     dir,
     name: options.cluster,
     region,
     readers: options.readers,
     env: options.env,
-    // A secondary publishes nothing: its redo is the primary's, already on the primary's stream.
-    publishRedo: false,
-    controlPlaneArgs: [
-      '--global-secondary',
-      '--pg-count',
-      String(primaryVolume.placement.length),
-      '--pages-per-pg',
-      String(primaryVolume.pagesPerPg),
-      '--page-size',
-      String(primaryVolume.pageSizeBytes),
-    ],
+    // Its applier publishes nothing (its redo is the primary's, on the primary's stream); the writer
+    // of a promotion publishes to this region's stream, for this region's backups and replicator.
+    publishRedo: true,
+    controlPlaneArgs: ['--global-secondary', ...geometry],
   });
   return {
     cluster,
@@ -114,6 +136,10 @@ export async function startSecondaryCluster(options: {
       dir,
       controlPlanePid: cluster.controlPlane.pid,
       proxyPid: cluster.proxy.pid,
+      restart: {
+        readers: options.readers,
+        controlPlaneArgs: [...geometry, '--port', new URL(cluster.controlPlaneUrl).port],
+      },
     },
     replicatorEnv: {
       [functionEnv.globalSecondaryRegion]: region,
@@ -121,4 +147,25 @@ export async function startSecondaryCluster(options: {
       [functionEnv.globalSecondaryTopologyDir]: topologyDir,
     },
   };
+}
+
+/**
+ * Starts a member's cluster again as a secondary on its data (`borealis global rejoin`): same dir,
+ * same control-plane port, the flags it was started with.
+ */
+export async function restartMemberAsSecondary(
+  member: GlobalMember,
+  env: NodeJS.ProcessEnv,
+): Promise<LocalCluster> {
+  if (!member.restart)
+    throw new Error(`${member.region} was not started by this launcher: it cannot start it again`);
+  return LocalCluster.start({
+    dir: member.dir,
+    name: member.cluster,
+    region: member.region,
+    readers: member.restart.readers,
+    env,
+    publishRedo: true,
+    controlPlaneArgs: ['--global-secondary', ...member.restart.controlPlaneArgs],
+  });
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseBinlogFormat } from '../core/binlog/capture.ts';
 import { mysqlConnectLines } from '../core/cluster/mysql-connect.ts';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
+import { functionEnv } from '../core/functions.ts';
 import { nonNegativeIntFlag, parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
 import { type ManagedProcess, spawnProcess } from '../core/process/spawn.ts';
@@ -18,9 +19,24 @@ import {
   primaryRegion,
   regionalResources,
 } from '../core/resources.ts';
+import { readRejoinReport, writeRejoinRequest } from '../services/replica-applier/applier.ts';
 import { LocalCluster } from './cluster.ts';
 import { Emulators, emulatorEnv } from './emulators.ts';
-import { readGlobalState, removeGlobalState, startSecondaryCluster, writeGlobalState } from './global.ts';
+import {
+  type GlobalMember,
+  readGlobalState,
+  removeGlobalState,
+  restartMemberAsSecondary,
+  startSecondaryCluster,
+  writeGlobalState,
+} from './global.ts';
+import {
+  cutRegionArchive,
+  type LauncherReply,
+  putLauncherReply,
+  type RejoinRegionRequest,
+  takeLauncherRequests,
+} from './global-rejoin.ts';
 import { provisionRegion } from './provision.ts';
 import {
   clusterDirPath,
@@ -142,7 +158,11 @@ const emulators = primary
 let cluster: LocalCluster | undefined;
 let secondary: LocalCluster | undefined;
 let runner: ManagedProcess | undefined;
+/** The secondary region's function runner (--global): its redo stream's functions, once it is primary. */
+let secondaryRunner: ManagedProcess | undefined;
 let globalEndpoint: ManagedProcess | undefined;
+/** Regions brought back by `borealis global rejoin` (their first clusters died with the outage). */
+const rejoined = new Map<string, LocalCluster>();
 let stopping = false;
 async function shutdown(code: number): Promise<void> {
   // npm and the terminal may both deliver Ctrl-C: a second signal must not cut the cleanup short.
@@ -150,8 +170,10 @@ async function shutdown(code: number): Promise<void> {
   stopping = true;
   console.log('\nborealis: stopping every process this launcher started…');
   await runner?.stop().catch(() => undefined);
+  await secondaryRunner?.stop().catch(() => undefined);
   await globalEndpoint?.stop().catch(() => undefined);
   await secondary?.stop().catch(() => undefined);
+  for (const c of rejoined.values()) await c.stop().catch(() => undefined);
   if (secondary) removeGlobalState(stateDir);
   await cluster?.stop().catch(() => undefined);
   removeClusterEntry(stateDir, clusterName);
@@ -234,6 +256,8 @@ if (emulators && values.global) {
       primaryDir: clusterDir,
       readers: Math.min(secondaryReaders, 15),
       env,
+      // The writer's flags for after a promotion (a secondary's applier takes none).
+      controlPlaneArgs: ['--binlog-format', binlogFormat],
     });
     secondary = started.cluster;
     replicatorEnv = started.replicatorEnv;
@@ -265,6 +289,15 @@ if (emulators && values.global) {
         dir: clusterDir,
         controlPlanePid: cluster!.controlPlane.pid,
         proxyPid: cluster!.proxy.pid,
+        restart: {
+          readers,
+          controlPlaneArgs: [
+            '--binlog-format',
+            binlogFormat,
+            '--port',
+            new URL(cluster!.controlPlaneUrl).port,
+          ],
+        },
       },
       secondaries: [started.member],
       globalWriter: {
@@ -293,6 +326,37 @@ if (emulators) {
     });
   } catch (error) {
     console.error(`borealis: the function runner did not start: ${(error as Error).message}`);
+    await stopAndWait(1);
+  }
+}
+// The secondary region's functions: idle while it is a secondary (nothing is published there); after a
+// switchover or failover its writer publishes to that region's redo stream, its archiver keeps the
+// backups there, and its replicator carries the redo back to this region once it rejoins (ADR 016).
+if (emulators && secondary) {
+  const region = readGlobalState(stateDir)!.secondaries[0]!.region;
+  try {
+    secondaryRunner = await spawnProcess({
+      name: 'function-runner',
+      entry: fileURLToPath(new URL('./function-runner-main.ts', import.meta.url)),
+      args: [
+        '--state-dir',
+        stateDirPath(stateDir),
+        '--region',
+        region,
+        '--cluster',
+        clusterName,
+        '--stream-functions-only',
+      ],
+      env: {
+        ...env,
+        [functionEnv.globalSecondaryRegion]: primaryRegion,
+        [functionEnv.globalSecondaryCluster]: clusterName,
+        [functionEnv.globalSecondaryTopologyDir]: join(stateDirPath(stateDir), 'clusters'),
+      },
+      logFile: join(stateDirPath(stateDir), 'logs', `function-runner-${region}.log`),
+    });
+  } catch (error) {
+    console.error(`borealis: the ${region} function runner did not start: ${(error as Error).message}`);
     await stopAndWait(1);
   }
 }
@@ -390,6 +454,7 @@ const watch = setInterval(() => {
       (emulators && !emulators.running) ||
       (!cluster!.running && !secondary) ||
       (runner && !runner.running) ||
+      (secondaryRunner && !secondaryRunner.running) ||
       (globalEndpoint && !globalEndpoint.running)
     ) {
       console.error(
@@ -399,6 +464,7 @@ const watch = setInterval(() => {
       await shutdown(1);
       return;
     }
+    if (secondary) for (const request of takeLauncherRequests(stateDir)) void answer(request);
     try {
       const s = await cluster!.status();
       const time = new Date().toISOString().slice(11, 19);
@@ -418,3 +484,75 @@ const watch = setInterval(() => {
     }
   })();
 }, 500);
+
+/** A request of `borealis global rejoin`: bring a region that was down back as a secondary. */
+async function answer(request: RejoinRegionRequest): Promise<void> {
+  let reply: LauncherReply;
+  try {
+    reply = await rejoinRegion(request.region);
+  } catch (error) {
+    reply = { ok: false, message: (error as Error).message };
+  }
+  putLauncherReply(stateDir, request.id, reply);
+}
+
+const rejoining = new Set<string>();
+
+async function rejoinRegion(region: string): Promise<LauncherReply> {
+  const state = readGlobalState(stateDir);
+  const member = state && [state.primary, ...state.secondaries].find((m) => m.region === region);
+  if (!state || !member) return { ok: false, message: `unknown region ${region}` };
+  if (member === state.primary) {
+    return {
+      ok: false,
+      message: `${region} is the primary region: rejoin brings back a region that is not (fail over first)`,
+    };
+  }
+  if (rejoining.has(region)) return { ok: false, message: `${region} is already rejoining` };
+  const answers = await fetch(`${member.controlPlaneUrl}/status`, {
+    signal: AbortSignal.timeout(2_000),
+  }).then(
+    () => true,
+    () => false,
+  );
+  if (answers) return { ok: false, message: `${region} is running: there is nothing to bring back` };
+  rejoining.add(region);
+  try {
+    const pending = state.pendingRejoins?.find((p) => p.region === region);
+    let archive: Awaited<ReturnType<typeof cutRegionArchive>> | undefined;
+    if (pending) {
+      // Its archive goes back to the promoted point first; then its volume discards above it.
+      archive = await cutRegionArchive(stateDir, region, member.cluster, BigInt(pending.aboveLsn));
+      writeRejoinRequest(member.dir, { ...pending, archiveFloor: archive.archiveFloor });
+    }
+    console.log(
+      `borealis: ${region} is coming back as a secondary${pending ? ' (discarding its lost commits)' : ''}…`,
+    );
+    const restarted = await restartMemberAsSecondary(member, env);
+    rejoined
+      .get(region)
+      ?.stop()
+      .catch(() => undefined);
+    rejoined.set(region, restarted);
+    const now = readGlobalState(stateDir)!;
+    const update = (m: GlobalMember) =>
+      m.region === region
+        ? { ...m, controlPlanePid: restarted.controlPlane.pid, proxyPid: restarted.proxy.pid }
+        : m;
+    writeGlobalState(stateDir, {
+      ...now,
+      primary: update(now.primary),
+      secondaries: now.secondaries.map(update),
+      pendingRejoins: (now.pendingRejoins ?? []).filter((p) => p.region !== region),
+    });
+    const report = pending ? readRejoinReport(member.dir) : undefined;
+    console.log(`borealis: ${region} rejoined as a secondary`);
+    return {
+      ok: true,
+      message: `${region} rejoined as a secondary`,
+      ...(report && { rejoin: { ...report, archive: archive?.cut } }),
+    };
+  } finally {
+    rejoining.delete(region);
+  }
+}

@@ -19,16 +19,6 @@ import { makeTempDir } from '../harness/temp.ts';
 
 const loadMs = Number(process.env.BOREALIS_GLOBAL_FAILOVER_LOAD_MS ?? 6_000);
 
-async function cliFails(system: TestSystem, ...args: string[]): Promise<{ code: number; stderr: string }> {
-  try {
-    await system.cli(...args);
-  } catch (error) {
-    const e = error as { code: number; stderr: string };
-    return { code: e.code, stderr: e.stderr };
-  }
-  throw new Error(`borealis ${args.join(' ')} succeeded`);
-}
-
 describe('global database: cross-region failover', () => {
   const dir = makeTempDir('global-failover');
   let system: TestSystem;
@@ -41,17 +31,7 @@ describe('global database: cross-region failover', () => {
   let globalWriter: NonNullable<ReturnType<typeof readGlobalState>>['globalWriter'];
 
   beforeAll(async () => {
-    system = await TestSystem.start(dir.path, [
-      '--readers',
-      '0',
-      '--global',
-      '--secondary-readers',
-      '1',
-      '--pg-count',
-      '2',
-      '--pages-per-pg',
-      '4096',
-    ]);
+    system = await TestSystem.startGlobal(dir.path, 0);
     const primaryStatus = await system.status();
     primary = endpointClients(primaryStatus).writer;
     const state = readGlobalState(dir.path)!;
@@ -114,16 +94,16 @@ describe('global database: cross-region failover', () => {
     await new Promise((r) => setTimeout(r, loadMs));
 
     // Bad input first: each is refused and changes nothing.
-    const unknown = await cliFails(system, 'global', 'failover', '--to', 'eu-west-1', '--allow-data-loss');
+    const unknown = await system.cliFails('global', 'failover', '--to', 'eu-west-1', '--allow-data-loss');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown region eu-west-1/);
-    const noLoss = await cliFails(system, 'global', 'failover', '--to', 'us-west-2');
+    const noLoss = await system.cliFails('global', 'failover', '--to', 'us-west-2');
     expect(noLoss.code).toBe(2);
     expect(noLoss.stderr).toMatch(/--allow-data-loss/);
-    const toPrimary = await cliFails(system, 'global', 'failover', '--to', 'us-east-1', '--allow-data-loss');
+    const toPrimary = await system.cliFails('global', 'failover', '--to', 'us-east-1', '--allow-data-loss');
     expect(toPrimary.stderr).toMatch(/already the primary region/);
     // Backtrack is refused on both members, as on Aurora.
-    const backtrackPrimary = await cliFails(system, 'backtrack', '--to', new Date().toISOString());
+    const backtrackPrimary = await system.cliFails('backtrack', '--to', new Date().toISOString());
     expect(backtrackPrimary.code).toBe(1);
     expect(backtrackPrimary.stderr).toMatch(/Global Database member cannot be backtracked/);
     const backtrackSecondary = await fetch(
@@ -148,6 +128,7 @@ describe('global database: cross-region failover', () => {
     const { killed } = JSON.parse((await system.cli('kill', '--region', 'us-east-1', '--json')).stdout) as {
       killed: Array<{ id: string; pid: number }>;
     };
+    const killReturnedAt = Date.now();
     stop = true;
     await writer;
     // Control plane, proxy, the writer and six storage nodes.
@@ -224,7 +205,83 @@ describe('global database: cross-region failover', () => {
     expect(after.globalWriterEndpoint).toBe(globalWriter!.dataApi);
     expect(after.globalWriterMysqlEndpoint).toBe(globalWriter!.mysql);
     // A second failover to the region that is now the primary changes nothing.
-    const again = await cliFails(system, 'global', 'failover', '--to', 'us-west-2', '--allow-data-loss');
+    const again = await system.cliFails('global', 'failover', '--to', 'us-west-2', '--allow-data-loss');
     expect(again.stderr).toMatch(/already the primary region/);
-  }, 300_000);
+    // A switchover needs every secondary in sync: us-east-1 is down.
+    const outOfSync = await system.cliFails('global', 'switchover', '--to', 'us-east-1');
+    expect(outOfSync.stderr).toMatch(/us-east-1 is out of sync/);
+    expect(readGlobalState(dir.path)!.primary.region).toBe('us-west-2');
+
+    // The region comes back: it rejoins as a secondary of us-west-2, discarding — and naming — the
+    // commits it made durable above the promoted point. Exactly the acknowledged commits us-west-2 does
+    // not have, plus at most the one in flight at the kill (durable there, its answer never sent).
+    const rejoin = JSON.parse(
+      (await system.cli('global', 'rejoin', '--region', 'us-east-1', '--json')).stdout,
+    ) as {
+      discarded: {
+        discardedAbove: string;
+        lost: {
+          transactions: number;
+          lsnRange: { above: string; upTo: string };
+          firstCommitTime: string | null;
+          lastCommitTime: string | null;
+        };
+        archive: { movedChunks: number; watermarkAfter: string | null };
+      };
+    };
+    expect(rejoin.discarded.discardedAbove).toBe(report.promotedVdl);
+    const lostSet = rejoin.discarded.lost;
+    expect(lostSet.lsnRange.above).toBe(report.promotedVdl);
+    expect(lostSet.transactions - lost.length).toBeGreaterThanOrEqual(0);
+    expect(lostSet.transactions - lost.length).toBeLessThanOrEqual(attempted === n ? 0 : 1);
+    if (lostSet.transactions > 0) {
+      // Committed before the SIGKILLs (which `borealis kill` sent between these two instants).
+      expect(Date.parse(lostSet.lastCommitTime!)).toBeLessThanOrEqual(killReturnedAt);
+      expect(BigInt(lostSet.lsnRange.upTo)).toBeGreaterThan(BigInt(report.promotedVdl));
+    }
+    // Its archive holds no chunk past the promoted point any more.
+    if (rejoin.discarded.archive.watermarkAfter !== null)
+      expect(BigInt(rejoin.discarded.archive.watermarkAfter)).toBeLessThanOrEqual(BigInt(report.promotedVdl));
+    console.log(
+      `global rejoin of us-east-1: ${lostSet.transactions} transactions discarded (acknowledged and lost: ${lost.length}), LSNs (${lostSet.lsnRange.above}, ${lostSet.lsnRange.upTo}], ${rejoin.discarded.archive.movedChunks} archive chunks set aside`,
+    );
+    await waitUntil(
+      async () => {
+        const g = JSON.parse((await system.cli('global', 'status', '--json')).stdout) as GlobalStatus;
+        const east = g.members.find((m) => m.region === 'us-east-1');
+        return east?.synchronizationStatus === 'connected' && east.replicationLagMs === 0;
+      },
+      60_000,
+      'us-east-1 replicating us-west-2 and caught up',
+    );
+
+    // A switchover back loses nothing, and the lost commits do not come back: one timeline.
+    const inWest = (await secondary.rows('select id from t order by id')).map((r) => Number(r[0]));
+    const back = JSON.parse(
+      (await system.cli('global', 'switchover', '--to', 'us-east-1', '--json')).stdout,
+    ) as {
+      to: string;
+    };
+    expect(back.to).toBe('us-east-1');
+    await waitUntil(
+      async () => {
+        try {
+          await app.exec('insert into t values (:k)', { k: 2_000_000 });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      'a write acknowledged in us-east-1 again',
+    );
+    const eastStatus = (await (
+      await fetch(`${readGlobalState(dir.path)!.primary.controlPlaneUrl}/status`)
+    ).json()) as ClusterStatus;
+    expect(eastStatus.region).toBe('us-east-1');
+    const inEast = (await endpointClients(eastStatus).writer.rows('select id from t order by id')).map((r) =>
+      Number(r[0]),
+    );
+    expect(inEast).toEqual([...inWest, 2_000_000]);
+  }, 420_000);
 });

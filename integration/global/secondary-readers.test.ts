@@ -28,17 +28,7 @@ describe('global database: secondary readers', () => {
   let secondaryControlPlane: string;
 
   beforeAll(async () => {
-    system = await TestSystem.start(dir.path, [
-      '--readers',
-      '0',
-      '--global',
-      '--secondary-readers',
-      '1',
-      '--pg-count',
-      '2',
-      '--pages-per-pg',
-      '4096',
-    ]);
+    system = await TestSystem.startGlobal(dir.path, 0);
     primary = endpointClients(await system.status()).writer;
     const state = readGlobalState(dir.path)!;
     secondaryControlPlane = state.secondaries[0]!.controlPlaneUrl;

@@ -58,12 +58,41 @@ export class TestSystem {
     ]);
   }
 
+  /**
+   * `npm start -- --global` on a small volume (2 PGs of 4,096 pages): us-east-1 with `readers`
+   * readers, us-west-2 with one (the Global Database tests).
+   */
+  static startGlobal(stateDir: string, readers: number): Promise<TestSystem> {
+    return TestSystem.start(stateDir, [
+      '--readers',
+      String(readers),
+      '--global',
+      '--secondary-readers',
+      '1',
+      '--pg-count',
+      '2',
+      '--pages-per-pg',
+      '4096',
+    ]);
+  }
+
   /** The `borealis` CLI against this system; rejects with {code, stderr} on a non-zero exit. */
   cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
     return run(process.execPath, ['bin/borealis.js', ...args, '--state-dir', this.stateDir], {
       timeout: 600_000,
       maxBuffer: 64 * 1024 * 1024,
     });
+  }
+
+  /** The CLI run that must fail: its exit code and stderr (throws if it succeeded). */
+  async cliFails(...args: string[]): Promise<{ code: number; stderr: string }> {
+    try {
+      await this.cli(...args);
+    } catch (error) {
+      const e = error as { code: number; stderr: string };
+      return { code: e.code, stderr: e.stderr };
+    }
+    throw new Error(`borealis ${args.join(' ')} succeeded`);
   }
 
   async status(cluster?: string): Promise<ClusterStatus> {

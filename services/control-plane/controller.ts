@@ -130,6 +130,19 @@ export class Controller {
     this.#timer = setInterval(() => void this.#tick(), this.options.healthIntervalMs);
   }
 
+  /**
+   * Stops every reader at once (a short grace: a reader has nothing to flush) and brings each back as
+   * soon as a writer serves: their caches and read points hold history the volume no longer has (a
+   * Global Database member discarding its lost suffix).
+   */
+  async stopReaders(graceMs = 300): Promise<void> {
+    const readers = [...this.fleet.instances.values()].filter(
+      (s) => s.role === 'reader' && s.state !== 'down',
+    );
+    await Promise.all(readers.map((slot) => this.fleet.stopInstance(slot.id, graceMs)));
+    for (const slot of readers) slot.restartAt = Date.now();
+  }
+
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#timer);

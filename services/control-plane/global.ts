@@ -5,13 +5,24 @@
 // new primary starts from a prefix of the old primary's commits. Answers with that point.
 // GET /global/role (every cluster): primary or secondary, the promotion record and the cluster
 // endpoint, which the global writer endpoint polls to follow the primary (ADR 018).
+
+import type { LostSet } from '../../core/global/lost-set.ts';
 import type { MemberRole } from '../../core/global/writer-target.ts';
 import type { ServiceRequest, ServiceResponse } from '../../core/http/service-http.ts';
 import type { Logger } from '../../core/log.ts';
 import { httpUrl } from '../../core/process/address-flags.ts';
+import type { RejoinReport } from '../replica-applier/applier.ts';
 import type { Controller } from './controller.ts';
 
 export const globalPromoteRoute = '/global/promote';
+/**
+ * POST: this primary becomes a secondary (switchover): the writer stops after the proxy holds new
+ * requests (it drains its statements and its redo stream), and the replica applier opens the volume
+ * in its slot with the writer's recovery — a new epoch fences the old writer for good — at the VDL the
+ * writer left (rejoin.json, services/replica-applier). Answers with that VDL: the switchover promotes
+ * the other region once it holds it.
+ */
+export const globalDemoteRoute = '/global/demote';
 /** GET: this member's role, promotion record and cluster endpoint, for the global writer endpoint. */
 export const globalRoleRoute = '/global/role';
 
@@ -37,15 +48,43 @@ export interface PromoteResult {
   durationMs: number;
 }
 
+/** POST /global/demote's body after an unplanned failover: the new primary's promoted point. */
+export interface DiscardRequest {
+  /** Decimal LSN: the commits above it are lost (the new primary never had them). */
+  aboveLsn: string;
+  /** Commit time (epoch ms) of the newest commit kept. */
+  aboveCommitTimeMs: number;
+}
+
+export interface DemoteResult {
+  /** The old writer's VDL (switchover: the target must hold it), or the promoted point (discard). */
+  vdl: string;
+  /** Discard: the commits this region made durable above the promoted point (global-rejoin.json). */
+  lost?: LostSet | undefined;
+  vdlCommitTimeMs: number;
+  epoch: string;
+  durationMs: number;
+}
+
 export function globalRoutes(options: {
   role: GlobalRole;
   controller: Controller;
   /** Switches the fleet's writer slot from the applier to the writer. */
   promoteFleet: () => void;
+  /**
+   * Switches the fleet's writer slot from the writer to the applier, which rejoins (rejoin.json):
+   * after a switchover at its own VDL; after an unplanned failover (discard) at the new primary's
+   * promoted point, discarding the commits above it.
+   */
+  demoteFleet: (discard: DiscardRequest | undefined) => void;
+  /** Started as a member of a Global Database (--global-primary or --global-secondary). */
+  globalMember: boolean;
+  /** The last rejoin's report (global-rejoin.json beside volume.json), if any. */
+  rejoinReport: () => RejoinReport | undefined;
   logger: Logger;
 }) {
   const { role, controller, logger } = options;
-  return async ({ method, url }: ServiceRequest): Promise<ServiceResponse | undefined> => {
+  const routes = async ({ method, url, body }: ServiceRequest): Promise<ServiceResponse | undefined> => {
     if (method === 'GET' && url.pathname === globalRoleRoute) {
       const status = controller.status();
       const body: MemberRole = {
@@ -60,6 +99,7 @@ export function globalRoutes(options: {
       };
       return { status: 200, body };
     }
+    if (method === 'POST' && url.pathname === globalDemoteRoute) return demote(body);
     if (method !== 'POST' || url.pathname !== globalPromoteRoute) return undefined;
     if (!role.secondary) {
       return { status: 409, body: { error: 'Conflict', message: 'this cluster is not a global secondary' } };
@@ -106,6 +146,89 @@ export function globalRoutes(options: {
       role.promoting = false;
     }
   };
+
+  async function demote(request: unknown): Promise<ServiceResponse> {
+    const discard = parseDiscard(request);
+    if (discard === 'invalid') {
+      return {
+        status: 400,
+        body: {
+          error: 'InvalidParameterValue',
+          message: 'aboveLsn must be a decimal LSN and aboveCommitTimeMs a non-negative integer',
+        },
+      };
+    }
+    if (!options.globalMember) {
+      return {
+        status: 409,
+        body: { error: 'Conflict', message: 'this cluster is not a member of a global database' },
+      };
+    }
+    if (role.secondary) {
+      return {
+        status: 409,
+        body: { error: 'Conflict', message: 'this cluster is already a global secondary' },
+      };
+    }
+    if (role.promoting) {
+      return {
+        status: 409,
+        body: { error: 'Conflict', message: 'a role change of this cluster is in progress' },
+      };
+    }
+    const writer = controller.writer;
+    if (!writer) {
+      return { status: 503, body: { error: 'Unavailable', message: 'this cluster has no writer to demote' } };
+    }
+    role.promoting = true;
+    try {
+      const started = performance.now();
+      options.demoteFleet(discard);
+      role.secondary = true;
+      logger.warn({ writer: writer.id }, 'global switchover: demoting this primary to secondary');
+      const event = await controller.failover({
+        planned: true,
+        reason: discard
+          ? 'global database failover: this region rejoins as a secondary, its commits above the promoted point are lost'
+          : 'global database switchover: this region is a secondary now',
+        target: writer.id,
+        // Discarding: the readers' caches and read points hold the lost suffix; they come back on the
+        // applier's redo stream (as after a backtrack).
+        ...(discard && { beforeStart: () => controller.stopReaders() }),
+      });
+      const applier = controller.writer;
+      if (!event || !applier?.host || !applier.httpPort) throw new Error('the replica applier did not start');
+      const health = (await (
+        await fetch(`${httpUrl(applier.host, applier.httpPort)}/health`, {
+          signal: AbortSignal.timeout(5_000),
+        })
+      ).json()) as { vdl: string; vdlCommitTimeMs: number };
+      const body: DemoteResult = {
+        vdl: health.vdl,
+        vdlCommitTimeMs: health.vdlCommitTimeMs,
+        epoch: event.epoch,
+        durationMs: Math.round(performance.now() - started),
+      };
+      return { status: 200, body };
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, 'global switchover: demotion failed');
+      return { status: 503, body: { error: 'Unavailable', message: (error as Error).message } };
+    } finally {
+      role.promoting = false;
+    }
+  }
+  return routes;
+}
+
+function parseDiscard(body: unknown): DiscardRequest | undefined | 'invalid' {
+  if (body === undefined || body === null) return undefined;
+  const b = body as Partial<DiscardRequest>;
+  if (b.aboveLsn === undefined) return undefined;
+  if (typeof b.aboveLsn !== 'string' || !/^\d{1,20}$/.test(b.aboveLsn) || BigInt(b.aboveLsn) >= 1n << 64n)
+    return 'invalid';
+  const ms = b.aboveCommitTimeMs ?? 0;
+  if (!Number.isSafeInteger(ms) || ms < 0) return 'invalid';
+  return { aboveLsn: b.aboveLsn, aboveCommitTimeMs: ms };
 }
 
 type Routes = (request: ServiceRequest) => Promise<ServiceResponse | undefined>;

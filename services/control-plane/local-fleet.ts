@@ -77,6 +77,8 @@ export class LocalProcessFleet implements Fleet {
   readonly #spawning = new Set<Promise<unknown>>();
   #stopped = false;
   #incarnations = 0;
+  /** Flags for the next writer start only (a Global Database promotion's --global-promotion). */
+  #nextWriterArgs: string[] = [];
   /** Warm standby writers, loading or loaded, oldest first; the next writer start takes one. */
   #standbys: StandbyProcess[] = [];
   readonly #standbysLoaded = new Set<StandbyProcess>();
@@ -166,7 +168,9 @@ export class LocalProcessFleet implements Fleet {
             '--cluster',
             this.options.cluster,
             ...this.options.instanceArgs,
-            ...(this.options.writerEntry === undefined ? (this.options.writerArgs ?? []) : []),
+            ...(this.options.writerEntry === undefined
+              ? [...(this.options.writerArgs ?? []), ...this.#nextWriterArgs]
+              : []),
           ]
         : [
             ...common,
@@ -204,6 +208,8 @@ export class LocalProcessFleet implements Fleet {
       await process.stop();
       throw new Error(`fleet stopped while ${id} started`);
     }
+    // Kept until a writer opened: a start that failed before its recovery truncated must use them again.
+    if (role === 'writer' && this.options.writerEntry === undefined) this.#nextWriterArgs = [];
     const ready = process.ready as Record<string, unknown>;
     slot.process = process;
     this.#children.set(slot, process);
@@ -244,9 +250,22 @@ export class LocalProcessFleet implements Fleet {
     return pid;
   }
 
-  /** A Global Database secondary promoted to primary: its writer slot runs the writer from now on. */
+  /**
+   * A Global Database secondary promoted to primary: its writer slot runs the writer from now on, and
+   * the first one opens with --global-promotion (LSNs from far above the volume's highest, ADR 016).
+   */
   promoteToWriter(): void {
     delete this.options.writerEntry;
+    this.#nextWriterArgs = ['--global-promotion'];
+  }
+
+  /**
+   * A Global Database primary demoted to secondary (switchover, rejoin): its writer slot runs `entry`,
+   * the replica applier, from the next start on; the warm standby writers go at that start.
+   */
+  demoteToApplier(entry: string): void {
+    this.options.writerEntry = entry;
+    this.#nextWriterArgs = [];
   }
 
   async replaceInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<InstanceEndpoints> {

@@ -36,6 +36,8 @@ import { setUpVolume, volumePath } from './volume-setup.ts';
 
 const replicaApplierEntry = fileURLToPath(new URL('../replica-applier/main.ts', import.meta.url));
 
+import { readRejoinReport, writeRejoinRequest } from '../replica-applier/applier.ts';
+
 const usage = `usage: control-plane --dir DIR [options]
 
 The Borealis control plane for one cluster: starts six storage nodes in three AZs, a writer and
@@ -360,6 +362,16 @@ const globalApi = globalRoutes({
       throw new Error('a global secondary runs on the local fleet only');
     fleet.promoteToWriter();
   },
+  globalMember: values['global-secondary'] === true || values['global-primary'] === true,
+  demoteFleet: (discard) => {
+    if (!(fleet instanceof LocalProcessFleet))
+      throw new Error('a global database member runs on the local fleet only');
+    // The applier opens this volume with the writer's recovery (rejoin.json), not at a position an
+    // earlier spell as a secondary left behind.
+    writeRejoinRequest(dir, discard);
+    fleet.demoteToApplier(replicaApplierEntry);
+  },
+  rejoinReport: () => readRejoinReport(dir),
   logger,
 });
 const http = await startServiceHttp({

@@ -5,13 +5,61 @@
 // (core/global/replication.ts): a redelivery is acknowledged without shipping anything again, a
 // batch after a gap is refused (the replicator retries from the missing one). The secondary's VDL is
 // the highest primary CPL complete on it; readers follow it through the redo stream.
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { assert } from '../../core/assert.ts';
 import { commitsOf, decodeRedoBatch } from '../../core/backup/redo-batch.ts';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
+import type { LostSet } from '../../core/global/lost-set.ts';
 import { placeBatch } from '../../core/global/replication.ts';
 import type { Logger } from '../../core/log.ts';
 import { type Lsn, lsnToString } from '../../core/lsn.ts';
 import type { RedoRecord } from '../../core/record.ts';
+
+/**
+ * Beside volume.json: present when this volume was a primary's and is to rejoin as a secondary
+ * (main.ts opens it with the writer's recovery instead of taking a saved position).
+ */
+export const rejoinFileName = 'rejoin.json';
+/** The lost set of the last rejoin after an unplanned failover, beside volume.json. */
+export const rejoinReportFileName = 'global-rejoin.json';
+
+export interface RejoinReport {
+  rejoinedAt: string;
+  /** The promoted point (decimal LSN): this volume's commits above it were discarded. */
+  discardedAbove: string;
+  /** This volume's VDL before (decimal LSN). */
+  oldVdl: string;
+  lost: LostSet;
+}
+
+/** The applier's position, beside volume.json. */
+export const replicaStateFileName = 'replica-applier.json';
+
+/**
+ * Asks the next applier started on the volume in `dir` to rejoin (rejoin.json): at the volume's own
+ * VDL, or — after an unplanned failover — at the new primary's promoted point, discarding above it.
+ * Any position of an earlier spell as a secondary goes: it is not this volume's state any more.
+ */
+export function writeRejoinRequest(
+  dir: string,
+  discard: { aboveLsn: string; aboveCommitTimeMs: number; archiveFloor?: string } | undefined,
+): void {
+  rmSync(join(dir, replicaStateFileName), { force: true });
+  const file = join(dir, rejoinFileName);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify({ requestedAt: new Date().toISOString(), ...discard })}\n`, {
+    flush: true,
+  });
+  renameSync(`${file}.tmp`, file);
+}
+
+export function readRejoinReport(dir: string): RejoinReport | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, rejoinReportFileName), 'utf8')) as RejoinReport;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Applies in flight at once at most (the replicator sends one shard in order: one at a time). */
 export const appliesInFlightMax = 8;
@@ -30,6 +78,12 @@ export interface ReplicaState {
   durableTail: Lsn;
   vdl: Lsn;
   vdlCommitTimeMs: number;
+  /**
+   * After a rejoin that cut this region's archive back (core/global/archive-cut.ts): its watermark.
+   * Storage must keep every record above it (this region republishes from there once it is the
+   * primary again), so the applier sends it as the archive input to log collection.
+   */
+  archiveFloor?: Lsn;
 }
 
 export interface ApplyResult {
@@ -65,7 +119,10 @@ export class ReplicaApplier {
     this.#vdl = start.vdl;
     this.#vdlCommitTimeMs = start.vdlCommitTimeMs;
     this.#newestReceivedCommit = { lsn: start.vdl, commitTimeMs: start.vdlCommitTimeMs };
+    this.archiveFloor = start.archiveFloor;
   }
+
+  readonly archiveFloor: Lsn | undefined;
 
   get vdl(): Lsn {
     return this.#vdl;
@@ -153,6 +210,7 @@ export class ReplicaApplier {
         durableTail: this.#durableTail,
         vdl: this.#vdl,
         vdlCommitTimeMs: this.#vdlCommitTimeMs,
+        ...(this.archiveFloor !== undefined && { archiveFloor: this.archiveFloor }),
       });
       this.batchesApplied++;
       return { placement, lastLsn: header.lastLsn, vdl: this.#vdl };

@@ -5,7 +5,7 @@
 // function), ships them to storage on a write quorum and streams them to the secondary's readers on
 // --redo-port. Every Data API request on --port is refused: a secondary is read-only. /health and
 // /metrics (the AuroraGlobalDB* metrics) on --http-port.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
@@ -23,8 +23,18 @@ import { announceReady } from '../../core/process/spawn.ts';
 import { clusterArns, secondaryRegion } from '../../core/resources.ts';
 import { expectReply } from '../../core/wire/client.ts';
 import { LogShipper } from '../writer/log-shipper.ts';
+import { recoverVolume } from '../writer/recovery.ts';
 import { RedoStreamServer } from '../writer/redo-stream.ts';
-import { ReplicaApplier, type ReplicaState } from './applier.ts';
+import {
+  type RejoinReport,
+  ReplicaApplier,
+  type ReplicaState,
+  readRejoinReport,
+  rejoinFileName,
+  rejoinReportFileName,
+  replicaStateFileName,
+} from './applier.ts';
+import { discardDivergentSuffix } from './rejoin.ts';
 
 /** POST /apply takes one redo batch; anything larger is not one. */
 const applyBodyBytesMax = redoBatchBytesMax + 64 * 1024;
@@ -75,7 +85,7 @@ const addresses = addressFlags('replica-applier', values);
 const logger = createLogger('replica-applier', { instance: values.id });
 const volume = volumeConfigFlag('replica-applier', values['volume-config']);
 const clients = storageClients(volume);
-const stateFile = join(dirname(values['volume-config']), 'replica-applier.json');
+const stateFile = join(dirname(values['volume-config']), replicaStateFileName);
 
 function readState(): ReplicaState {
   try {
@@ -84,6 +94,7 @@ function readState(): ReplicaState {
       durableTail: BigInt(doc.durableTail!),
       vdl: BigInt(doc.vdl!),
       vdlCommitTimeMs: Number(doc.vdlCommitTimeMs),
+      ...(doc.archiveFloor !== undefined && { archiveFloor: BigInt(doc.archiveFloor) }),
     };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT')
@@ -101,6 +112,7 @@ function writeState(state: ReplicaState): void {
       durableTail: state.durableTail.toString(),
       vdl: state.vdl.toString(),
       vdlCommitTimeMs: state.vdlCommitTimeMs,
+      ...(state.archiveFloor !== undefined && { archiveFloor: state.archiveFloor.toString() }),
     }),
     { flush: true },
   );
@@ -132,9 +144,86 @@ async function openEpoch(): Promise<bigint> {
   }
 }
 
+/**
+ * A primary demoted to secondary (services/control-plane/global.ts writes rejoin.json beside
+ * volume.json and removes any old replica-applier.json): its volume holds its own log, so the applier
+ * opens it as a writer would — a new epoch fences the old writer, the commit walk finds VDL and the
+ * incomplete suffix above it is voided. After a switchover it replicates the new primary from that VDL
+ * on. After an unplanned failover rejoin.json names the point the new primary was promoted at: the
+ * commits above it are lost — named in global-rejoin.json (rejoin.ts), then voided — and replication
+ * continues from that point. The new primary allocates from far above anything this volume holds
+ * (--global-promotion), so its records never fall into a voided range. The position is written before
+ * rejoin.json goes: a crash in between repeats the recovery (nothing was applied yet), and the report,
+ * written before the truncation, is kept.
+ */
+async function rejoin(file: string): Promise<{ epoch: bigint; state: ReplicaState }> {
+  const request = JSON.parse(readFileSync(file, 'utf8')) as {
+    aboveLsn?: string;
+    aboveCommitTimeMs?: number;
+    /** This region's archive watermark after its cut (absent: nothing archived at or below the point). */
+    archiveFloor?: string;
+  };
+  const recovered = await recoverVolume({ volume, clients, logger });
+  let state: ReplicaState = {
+    durableTail: recovered.vdl,
+    vdl: recovered.vdl,
+    vdlCommitTimeMs: recovered.lastCommit.commitTimeMs,
+  };
+  if (request.aboveLsn !== undefined) {
+    const aboveLsn = BigInt(request.aboveLsn);
+    await discardDivergentSuffix({
+      volume,
+      clients,
+      logger,
+      recovered,
+      aboveLsn,
+      keepAbove: request.archiveFloor === undefined ? aboveLsn : BigInt(request.archiveFloor),
+      beforeTruncation: (result) => {
+        const previous = readRejoinReport(dirname(values['volume-config']!));
+        // A repeat after a crash past the truncation finds nothing above the point: keep the first.
+        if (previous?.discardedAbove === request.aboveLsn && result.transactions === 0) return;
+        writeJsonAtomically(rejoinReportFile, {
+          rejoinedAt: new Date().toISOString(),
+          discardedAbove: aboveLsn.toString(),
+          oldVdl: recovered.vdl.toString(),
+          lost: result,
+        } satisfies RejoinReport);
+      },
+    });
+    // The volume now ends at the promoted point (or below it, had it never got that far).
+    if (aboveLsn < recovered.vdl) {
+      state = { durableTail: aboveLsn, vdl: aboveLsn, vdlCommitTimeMs: request.aboveCommitTimeMs ?? 0 };
+    }
+    if (request.archiveFloor !== undefined) state.archiveFloor = BigInt(request.archiveFloor);
+  }
+  writeState(state);
+  rmSync(file, { force: true });
+  logger.warn(
+    { epoch: recovered.epoch.toString(), vdl: lsnToString(state.vdl) },
+    'rejoined as a secondary: the old writer is fenced, replication continues from VDL',
+  );
+  return { epoch: recovered.epoch, state };
+}
+
+const rejoinReportFile = join(dirname(values['volume-config']), rejoinReportFileName);
+function writeJsonAtomically(file: string, doc: unknown): void {
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(doc, null, 2)}\n`, { flush: true });
+  renameSync(`${file}.tmp`, file);
+}
+
 mkdirSync(dirname(stateFile), { recursive: true });
-const start = readState();
-const epoch = await openEpoch();
+const rejoinFile = join(dirname(values['volume-config']), rejoinFileName);
+const opened = existsSync(rejoinFile)
+  ? await rejoin(rejoinFile)
+  : { state: readState(), epoch: await openEpoch() };
+const { state: start, epoch } = opened;
+const rejoinReport = readRejoinReport(dirname(values['volume-config']!));
+const rejoinSummary = rejoinReport && {
+  rejoinedAt: rejoinReport.rejoinedAt,
+  discardedAbove: rejoinReport.discardedAbove,
+  oldVdl: rejoinReport.oldVdl,
+  lostTransactions: rejoinReport.lost.transactions,
+};
 let redo: RedoStreamServer | undefined;
 let applier: ReplicaApplier | undefined;
 const shipper = new LogShipper({
@@ -309,10 +398,33 @@ const http = await startServiceHttp({
     batchesApplied: replica.batchesApplied,
     batchesRefused: replica.batchesRefused,
     readers: redo?.subscriberCount ?? 0,
+    // The last rejoin after an unplanned failover: what was lost (global-rejoin.json has the list).
+    rejoin: rejoinSummary,
   }),
 });
 
+// After a rejoin that cut this region's archive back, storage keeps the log above the archive's new
+// watermark (this applier's epoch replaces the old writer's collection inputs, which were above it).
+const collectionTimer =
+  replica.archiveFloor === undefined
+    ? undefined
+    : setInterval(() => {
+        for (const client of clients.values()) {
+          client
+            .request({
+              type: 'collectionFloor',
+              epoch,
+              archive: replica.archiveFloor!,
+              backtrack: 'none',
+              globalSecondary: 'none',
+            })
+            .catch(() => undefined);
+        }
+      }, 1_000);
+collectionTimer?.unref();
+
 function stop(code: number): never {
+  clearInterval(collectionTimer);
   applyServer.close();
   redo?.close();
   http.server.close();

@@ -13,7 +13,7 @@ import { PageFetcher } from '../../core/engine/page-fetcher.ts';
 import { SqliteRuntime } from '../../core/engine/runtime.ts';
 import { SqlExecutor } from '../../core/engine/sql-executor.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
-import { pgIdAll } from '../../core/limits.ts';
+import { globalPromotionLsnGap, pgIdAll } from '../../core/limits.ts';
 import { createLogger } from '../../core/log.ts';
 import { lsnToString } from '../../core/lsn.ts';
 import { mysqlFlagOptions, mysqlFlagUsage, startInstanceMysql } from '../../core/mysql/instance.ts';
@@ -64,6 +64,8 @@ options:
                           off): the writer sends the floor (the VDL at now − window) with CollectionFloor
 ${mysqlFlagUsage}
 ${addressFlagUsage(26)}
+  --global-promotion      this open promotes a Global Database secondary: allocate LSNs from far above
+                          the volume's highest (the old primary may have gone further; ADR 016)
   --standby               (the only flag) a warm standby: load, then take the flags from one
                           activation line on stdin (ADR 019; the control plane starts these)
   --help                  this text`;
@@ -93,6 +95,7 @@ const { values } = parseFlags(
     'backup-bucket': { type: 'string' },
     'redo-buffer-bytes': { type: 'string', default: String(publishBufferBytesMax) },
     'binlog-format': { type: 'string', default: 'OFF' },
+    'global-promotion': { type: 'boolean', default: false },
     ...mysqlFlagOptions,
     ...addressFlagOptions,
     help: { type: 'boolean', default: false },
@@ -137,7 +140,12 @@ const logger = createLogger('writer', { instance: values.id });
 const volume = volumeConfigFlag('writer', values['volume-config']);
 const clients = storageClients(volume);
 const openStarted = performance.now();
-const recovered = await recoverVolume({ volume, clients, logger });
+const recovered = await recoverVolume({
+  volume,
+  clients,
+  logger,
+  ...(values['global-promotion'] && { truncationGap: globalPromotionLsnGap }),
+});
 
 let redo: RedoStreamServer | undefined;
 // The Kinesis redo stream: resumes from the archive watermark (republishing from storage), then live.

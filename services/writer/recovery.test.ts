@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { BorealisError, ErrorCode } from '../../core/errors.ts';
+import { globalPromotionLsnGap, lsnAllocationLimit } from '../../core/limits.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import { type CommitPayload, encodeCommitPayload, RecordFlags, RecordKind } from '../../core/record.ts';
 import type { StorageClient } from '../../core/wire/client.ts';
@@ -580,6 +581,45 @@ describe('recoverVolume past missing commits, on six storage nodes in this proce
       });
       expect([two.vdl, two.lastCommit.lsn, two.stats.commitsMissing]).toEqual([2n, 2n, 1]);
       expect(volume.nodes.get('n5')!.recoveryInfo()[0]).toMatchObject({ maxLsn: 2n, lastCplLsn: 2n });
+    } finally {
+      await volume.close();
+    }
+  });
+});
+
+describe('recoverVolume for a Global Database promotion', () => {
+  const logger = pino({ level: 'silent' });
+
+  it('truncates and allocates from the highest LSN plus the promotion gap, and a later recovery stays above it', async () => {
+    const volume = InProcessVolume.open({ pgCount: 1, pagesPerPg: 64 });
+    try {
+      const shipper = new LogShipper({
+        volume: volume.volume,
+        epoch: 1n,
+        clients: volume.clients,
+        nextLsn: 1n,
+        retryIntervalMs: 3_600_000,
+      });
+      await shipper.ship(oneRecordTxn({ lsn: 1n, pageNo: 1, txnId: 1, vdlHint: 0n, prev: 0n })).durable;
+      shipper.close();
+      const promoted = await recoverVolume({
+        volume: volume.volume,
+        clients: volume.clients,
+        logger,
+        timeoutMs: 5_000,
+        truncationGap: globalPromotionLsnGap,
+      });
+      expect(promoted.vdl).toBe(2n);
+      expect(promoted.nextLsn).toBe(2n + globalPromotionLsnGap + 1n);
+      expect(volume.nodes.get('n1')!.recoveryInfo()[0]!.truncatedUpto).toBe(2n + globalPromotionLsnGap);
+      // A writer restart after it (no gap asked) still allocates above the promotion's range.
+      const again = await recoverVolume({
+        volume: volume.volume,
+        clients: volume.clients,
+        logger,
+        timeoutMs: 5_000,
+      });
+      expect(again.nextLsn).toBe(2n + globalPromotionLsnGap + lsnAllocationLimit + 1n);
     } finally {
       await volume.close();
     }

@@ -42,6 +42,13 @@ export interface RecoveryOptions {
   timeoutMs?: number;
   requestTimeoutMs?: number;
   lsnAllocationLimit?: Lsn;
+  /**
+   * How far above the highest LSN anyone reports the truncation reaches, and so where the new writer
+   * starts allocating (default: LAL — the old writer never ran further). A Global Database promotion
+   * passes globalPromotionLsnGap: the old primary, in another region, may have allocated far past what
+   * reached this volume, and its volume must be able to take this writer's records later (ADR 016).
+   */
+  truncationGap?: Lsn;
 }
 
 interface Responder {
@@ -66,7 +73,7 @@ export async function recoverVolume(options: RecoveryOptions): Promise<Recovered
   for (;;) {
     attempts++;
     try {
-      const result = await attempt(options, lal, deadline);
+      const result = await attempt(options, options.truncationGap ?? lal, deadline);
       result.stats.durationMs = performance.now() - started;
       result.stats.epochAttempts = attempts;
       log.info(
@@ -90,7 +97,7 @@ export async function recoverVolume(options: RecoveryOptions): Promise<Recovered
   }
 }
 
-async function attempt(options: RecoveryOptions, lal: Lsn, deadline: number): Promise<RecoveredVolume> {
+async function attempt(options: RecoveryOptions, gap: Lsn, deadline: number): Promise<RecoveredVolume> {
   const { volume, clients } = options;
   const timeout = options.requestTimeoutMs ?? 3_000;
   const ask = async (epoch: bigint) =>
@@ -167,45 +174,15 @@ async function attempt(options: RecoveryOptions, lal: Lsn, deadline: number): Pr
       if (r.info.truncatedUpto > highest) highest = r.info.truncatedUpto;
     }
   }
-  const uptoLsn = highest + lal;
-  const pgTails = new Map<number, Lsn>();
-  await Promise.all(
-    volume.placement.map(async (p) => {
-      const acked = p.segments.map(() => false);
-      let tail = 0n;
-      await Promise.all(
-        p.segments.map(async (s, i) => {
-          try {
-            const reply = expectReply(
-              await clients
-                .get(s.nodeId)!
-                .request({ type: 'truncate', epoch, pg: p.pg, aboveLsn: vdl, uptoLsn }, timeout),
-              'truncated',
-            );
-            acked[i] = true;
-            if (reply.tailLsn > tail) tail = reply.tailLsn;
-          } catch (error) {
-            if (isBorealisError(error, ErrorCode.STALE_EPOCH)) throw error;
-          }
-        }),
-      );
-      if (
-        !isWriteQuorum(
-          acked,
-          p.segments.map((s) => s.kind),
-        )
-      ) {
-        throw new BorealisError(
-          ErrorCode.QUORUM_LOST,
-          `pg ${p.pg}: truncation did not reach a write quorum`,
-          {
-            retryable: true,
-          },
-        );
-      }
-      pgTails.set(p.pg, tail);
-    }),
-  );
+  const uptoLsn = highest + gap;
+  const pgTails = await truncateVolume({
+    volume,
+    clients,
+    epoch,
+    aboveLsn: vdl,
+    uptoLsn,
+    timeoutMs: timeout,
+  });
 
   // (5) The recovered prefix may have been on fewer than a write quorum: wait until gossip has
   // spread it, so that nothing a reader can now see is lost to the next failure.
@@ -515,4 +492,60 @@ class QuorumCommitSource implements CommitSource {
 
 function isVoid(truncations: readonly TruncationRange[], lsn: Lsn): boolean {
   return truncations.some((t) => lsn > t.aboveLsn && lsn <= t.uptoLsn);
+}
+
+/**
+ * Voids (aboveLsn, uptoLsn] in every PG under `epoch`, on a write quorum of each (else a retryable
+ * QUORUM_LOST; a newer epoch anywhere: STALE_EPOCH). Returns each PG's tail below the range, as the
+ * segments that answered report it. Recovery's step (4); also a rejoining Global Database member
+ * discarding its lost suffix (services/replica-applier/rejoin.ts).
+ */
+export async function truncateVolume(options: {
+  volume: VolumeConfig;
+  clients: ReadonlyMap<string, StorageClient>;
+  epoch: bigint;
+  aboveLsn: Lsn;
+  uptoLsn: Lsn;
+  timeoutMs: number;
+}): Promise<Map<number, Lsn>> {
+  const { volume, clients, epoch, aboveLsn, uptoLsn } = options;
+  const pgTails = new Map<number, Lsn>();
+  await Promise.all(
+    volume.placement.map(async (p) => {
+      const acked = p.segments.map(() => false);
+      let tail = 0n;
+      await Promise.all(
+        p.segments.map(async (s, i) => {
+          try {
+            const reply = expectReply(
+              await clients
+                .get(s.nodeId)!
+                .request({ type: 'truncate', epoch, pg: p.pg, aboveLsn, uptoLsn }, options.timeoutMs),
+              'truncated',
+            );
+            acked[i] = true;
+            if (reply.tailLsn > tail) tail = reply.tailLsn;
+          } catch (error) {
+            if (isBorealisError(error, ErrorCode.STALE_EPOCH)) throw error;
+          }
+        }),
+      );
+      if (
+        !isWriteQuorum(
+          acked,
+          p.segments.map((s) => s.kind),
+        )
+      ) {
+        throw new BorealisError(
+          ErrorCode.QUORUM_LOST,
+          `pg ${p.pg}: truncation did not reach a write quorum`,
+          {
+            retryable: true,
+          },
+        );
+      }
+      pgTails.set(p.pg, tail);
+    }),
+  );
+  return pgTails;
 }

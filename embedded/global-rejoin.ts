@@ -1,0 +1,146 @@
+// Global Database on one machine: getting a region ready to rejoin as a secondary after an unplanned
+// failover (ADR 016), and the small request channel through which `borealis global rejoin` asks the
+// launcher — the parent of every process — to bring a region that was down back.
+//
+// Before the old primary's volume voids the commits above the promoted point, its archive is cut back
+// to that point (core/global/archive-cut.ts): first the archive is let settle (its archiver still
+// stores what the old writer published before it stopped), then the lost chunks move aside and the
+// watermark goes back. The applier gets the watermark that will remain as its archive floor.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { s3Client } from '../core/aws/clients.ts';
+import { readWatermark } from '../core/backup/s3-archive.ts';
+import { type ArchiveCutResult, cutArchive } from '../core/global/archive-cut.ts';
+import type { Lsn } from '../core/lsn.ts';
+import { regionalResources } from '../core/resources.ts';
+import { emulatorEnv } from './emulators.ts';
+import { readSystemState, stateDirPath } from './state.ts';
+
+/** The archive is settled once its watermark has not moved for this long… */
+const archiveQuietMs = 2_000;
+/** …or after this long in any case (an archiver that is down does not move it either). */
+const archiveSettleMaxMs = 30_000;
+
+/** A region's archive (embedded emulators) of `cluster`: the client and bucket. */
+export function regionArchive(stateDir: string, region: string, cluster: string) {
+  const system = readSystemState(stateDir);
+  if (!system) throw new Error(`no system is running from ${stateDirPath(stateDir)}`);
+  const s3 = s3Client({ region, env: { ...process.env, ...emulatorEnv(system.emulators) } });
+  return { s3, bucket: regionalResources(region, cluster).backupBucket };
+}
+
+/** The archive watermark of `cluster` in `region` now (0: none yet). */
+export async function archiveWatermark(stateDir: string, region: string, cluster: string): Promise<Lsn> {
+  const { s3, bucket } = regionArchive(stateDir, region, cluster);
+  try {
+    const w = await readWatermark(s3, bucket, cluster);
+    return w === undefined ? 0n : BigInt(w.value.lsn);
+  } finally {
+    s3.destroy();
+  }
+}
+
+/**
+ * Waits until the region's archive stops moving (or reaches `untilLsn`), then cuts it back to
+ * `aboveLsn`. Returns the cut and the floor the rejoining applier keeps the log above.
+ */
+export async function cutRegionArchive(
+  stateDir: string,
+  region: string,
+  cluster: string,
+  aboveLsn: Lsn,
+  untilLsn?: Lsn,
+): Promise<{ cut: ArchiveCutResult; archiveFloor: string }> {
+  const { s3, bucket } = regionArchive(stateDir, region, cluster);
+  try {
+    const started = Date.now();
+    let last: string | undefined;
+    let since = Date.now();
+    for (;;) {
+      const w = (await readWatermark(s3, bucket, cluster))?.value.lsn ?? '0';
+      if (w !== last) {
+        last = w;
+        since = Date.now();
+      }
+      const reached = untilLsn !== undefined && BigInt(w) >= untilLsn;
+      if (reached || Date.now() - since >= archiveQuietMs || Date.now() - started >= archiveSettleMaxMs)
+        break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const cut = await cutArchive(s3, bucket, cluster, aboveLsn);
+    return { cut, archiveFloor: cut.watermarkAfter ?? '0' };
+  } finally {
+    s3.destroy();
+  }
+}
+
+// --- Requests to the launcher ---------------------------------------------------------------------
+
+export interface RejoinRegionRequest {
+  id: string;
+  action: 'rejoin-region';
+  region: string;
+}
+
+export interface LauncherReply {
+  ok: boolean;
+  message: string;
+  /** rejoin-region: what the region's applier reported (global-rejoin.json), if it discarded. */
+  rejoin?: unknown;
+}
+
+function requestsDir(stateDir: string): string {
+  return join(stateDirPath(stateDir), 'launcher', 'requests');
+}
+
+export function putLauncherRequest(stateDir: string, request: RejoinRegionRequest): void {
+  const dir = requestsDir(stateDir);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${request.id}.request.json`);
+  writeFileSync(`${file}.tmp`, JSON.stringify(request));
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Requests not taken yet; each is removed as it is taken (the launcher answers every one). */
+export function takeLauncherRequests(stateDir: string): RejoinRegionRequest[] {
+  const dir = requestsDir(stateDir);
+  if (!existsSync(dir)) return [];
+  const taken: RejoinRegionRequest[] = [];
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.request.json'))
+    .sort()) {
+    const file = join(dir, name);
+    try {
+      taken.push(JSON.parse(readFileSync(file, 'utf8')) as RejoinRegionRequest);
+    } catch {
+      // Half-written by a crashed CLI: nothing to answer.
+    }
+    rmSync(file, { force: true });
+  }
+  return taken;
+}
+
+export function putLauncherReply(stateDir: string, id: string, reply: LauncherReply): void {
+  const file = join(requestsDir(stateDir), `${id}.reply.json`);
+  writeFileSync(`${file}.tmp`, JSON.stringify(reply));
+  renameSync(`${file}.tmp`, file);
+}
+
+/** The launcher's answer to request `id`, waited for (undefined after timeoutMs). */
+export async function waitLauncherReply(
+  stateDir: string,
+  id: string,
+  timeoutMs: number,
+): Promise<LauncherReply | undefined> {
+  const file = join(requestsDir(stateDir), `${id}.reply.json`);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (existsSync(file)) {
+      const reply = JSON.parse(readFileSync(file, 'utf8')) as LauncherReply;
+      rmSync(file, { force: true });
+      return reply;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
