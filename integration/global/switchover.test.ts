@@ -41,7 +41,7 @@ function alive(pid: number): boolean {
 }
 
 /** The application: commits k = 1, 2, … through the global writer endpoint until stopped. */
-function writeContinuously(app: Sql) {
+function writeContinuously(app: Sql, table = 't') {
   const acked = new Set<number>();
   const failedAt: number[] = [];
   const errors: string[] = [];
@@ -51,7 +51,7 @@ function writeContinuously(app: Sql) {
     for (let k = 1; !stop; k++) {
       attempted = k;
       try {
-        await app.exec('insert into t values (:k)', { k });
+        await app.exec(`insert into ${table} values (:k)`, { k });
         acked.add(k);
       } catch (error) {
         failedAt.push(Date.now());
@@ -239,4 +239,69 @@ describe('global database: switchover', () => {
     expect(readGlobalState(dir.path)!.primary.region).toBe('us-east-1');
     console.log(`global switchover back us-west-2 → us-east-1: ${backReport.durationMs} ms, 0 lost`);
   }, 420_000);
+
+  it('an unplanned failover while the old primary answers fences it at once: it rejoins as a secondary and the lost set is exactly what us-west-2 lacks', async () => {
+    const state = readGlobalState(dir.path)!;
+    expect(state.primary.region).toBe('us-east-1');
+    const east = state.primary;
+    const west = state.secondaries[0]!;
+    await app.exec('create table u (id integer primary key)');
+    const westReader = endpointClients(await clusterStatus(west.controlPlaneUrl)).reader;
+    await waitUntil(
+      async () => {
+        try {
+          await westReader.rows('select count(*) from u');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      'the table reached the secondary',
+    );
+    const load = writeContinuously(app, 'u');
+    await new Promise((r) => setTimeout(r, 3_000));
+    const report = JSON.parse(
+      (await system.cli('global', 'failover', '--to', 'us-west-2', '--allow-data-loss', '--json')).stdout,
+    ) as {
+      oldPrimaryReachable: boolean;
+      oldPrimaryFenced: boolean;
+      promotedVdl: string;
+      lost: { transactions: number; lsnRange: { above: string; upTo: string } };
+    };
+    expect(report).toMatchObject({ oldPrimaryReachable: true, oldPrimaryFenced: true });
+    const ackedAtFailover = load.acked.size;
+    await waitUntil(async () => load.acked.size > ackedAtFailover + 20, 60_000, 'commits in us-west-2');
+    await load.stop();
+
+    const westWriter = endpointClients(await clusterStatus(west.controlPlaneUrl)).writer;
+    const inWest = new Set((await westWriter.rows('select id from u')).map((r) => Number(r[0])));
+    const ackedLost = [...load.acked].filter((k) => !inWest.has(k));
+    // The lost set counts every commit us-east-1 made durable above the promoted point: the
+    // acknowledged ones us-west-2 lacks, and at most the one whose answer the endpoint cut.
+    expect(report.lost.lsnRange.above).toBe(report.promotedVdl);
+    expect(report.lost.transactions - ackedLost.length).toBeGreaterThanOrEqual(0);
+    expect(report.lost.transactions - ackedLost.length).toBeLessThanOrEqual(1);
+    console.log(
+      `global failover with us-east-1 reachable: ${load.acked.size} acknowledged, ${ackedLost.length} of them lost, lost set ${report.lost.transactions} transactions in (${report.lost.lsnRange.above}, ${report.lost.lsnRange.upTo}]`,
+    );
+    // us-east-1 is a secondary now: it refuses writes and its reader shows exactly us-west-2's rows.
+    const eastStatus = await clusterStatus(east.controlPlaneUrl);
+    await expect(endpointClients(eastStatus).writer.exec('insert into u values (-1)')).rejects.toThrow(
+      /read-only secondary/,
+    );
+    const eastReader = endpointClients(eastStatus).reader;
+    await waitUntil(
+      async () => {
+        try {
+          const ids = (await eastReader.rows('select id from u order by id')).map((r) => Number(r[0]));
+          return ids.length === inWest.size && ids.every((id) => inWest.has(id));
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      "us-east-1's reader shows exactly us-west-2's rows",
+    );
+  }, 300_000);
 });

@@ -54,6 +54,11 @@ export interface DiscardRequest {
   aboveLsn: string;
   /** Commit time (epoch ms) of the newest commit kept. */
   aboveCommitTimeMs: number;
+  /**
+   * Decimal LSN: this region's archive watermark, at or below aboveLsn, above which storage must keep
+   * the log (the archive is cut back to the promoted point; core/global/archive-cut.ts).
+   */
+  archiveFloor?: string;
 }
 
 export interface DemoteResult {
@@ -154,7 +159,8 @@ export function globalRoutes(options: {
         status: 400,
         body: {
           error: 'InvalidParameterValue',
-          message: 'aboveLsn must be a decimal LSN and aboveCommitTimeMs a non-negative integer',
+          message:
+            'aboveLsn must be a decimal LSN, aboveCommitTimeMs a non-negative integer and archiveFloor a decimal LSN at or below aboveLsn',
         },
       };
     }
@@ -206,6 +212,7 @@ export function globalRoutes(options: {
       const body: DemoteResult = {
         vdl: health.vdl,
         vdlCommitTimeMs: health.vdlCommitTimeMs,
+        ...(discard && { lost: options.rejoinReport()?.lost }),
         epoch: event.epoch,
         durationMs: Math.round(performance.now() - started),
       };
@@ -220,15 +227,20 @@ export function globalRoutes(options: {
   return routes;
 }
 
-function parseDiscard(body: unknown): DiscardRequest | undefined | 'invalid' {
+function isDecimalLsn(x: unknown): x is string {
+  return typeof x === 'string' && /^\d{1,20}$/.test(x) && BigInt(x) < 1n << 64n;
+}
+
+export function parseDiscard(body: unknown): DiscardRequest | undefined | 'invalid' {
   if (body === undefined || body === null) return undefined;
   const b = body as Partial<DiscardRequest>;
   if (b.aboveLsn === undefined) return undefined;
-  if (typeof b.aboveLsn !== 'string' || !/^\d{1,20}$/.test(b.aboveLsn) || BigInt(b.aboveLsn) >= 1n << 64n)
-    return 'invalid';
+  if (!isDecimalLsn(b.aboveLsn)) return 'invalid';
   const ms = b.aboveCommitTimeMs ?? 0;
   if (!Number.isSafeInteger(ms) || ms < 0) return 'invalid';
-  return { aboveLsn: b.aboveLsn, aboveCommitTimeMs: ms };
+  if (b.archiveFloor === undefined) return { aboveLsn: b.aboveLsn, aboveCommitTimeMs: ms };
+  if (!isDecimalLsn(b.archiveFloor) || BigInt(b.archiveFloor) > BigInt(b.aboveLsn)) return 'invalid';
+  return { aboveLsn: b.aboveLsn, aboveCommitTimeMs: ms, archiveFloor: b.archiveFloor };
 }
 
 type Routes = (request: ServiceRequest) => Promise<ServiceResponse | undefined>;
