@@ -61,6 +61,7 @@ options:
   --drain-ms N              planned failover: at most this long for the proxy to hold new requests
                             before the old writer stops (it finishes statements in flight itself;
                             a proxy that long-polls says at once) (default 500)
+  --redo-flush-window-ms N  the writers' redo stream aggregation window (default: the writer's, 200 ms)
   --writer-standby on|off   local fleet: keep a warm standby writer process that a failover or
                             backtrack activates instead of starting Node (default on; ADR 019)
   --restore-job FILE        create this cluster's volume from a backup first (a JSON RestoreJob
@@ -103,6 +104,7 @@ const { values } = parseFlags('control-plane', {
   'restart-delay-ms': { type: 'string', default: '3000' },
   'drain-ms': { type: 'string', default: '500' },
   'writer-standby': { type: 'string', default: 'on' },
+  'redo-flush-window-ms': { type: 'string' },
   'publish-ssm': { type: 'boolean', default: false },
   'redo-stream': { type: 'string' },
   'backup-bucket': { type: 'string' },
@@ -228,6 +230,12 @@ const fleetOptions = {
     ...(backtrackWindowSeconds === 0 ? [] : ['--backtrack-window-s', String(backtrackWindowSeconds)]),
     ...(values['redo-stream'] === undefined ? [] : ['--redo-stream', values['redo-stream']]),
     ...(values['backup-bucket'] === undefined ? [] : ['--backup-bucket', values['backup-bucket']]),
+    ...(values['redo-flush-window-ms'] === undefined
+      ? []
+      : [
+          '--redo-flush-window-ms',
+          String(nonNegativeIntFlag('control-plane', 'redo-flush-window-ms', values['redo-flush-window-ms'])),
+        ]),
   ],
   onExit: (kind: 'storage' | 'instance', id: string, info: { code: number | null; signal: string | null }) =>
     controller?.onExit(kind, id, info),

@@ -29,7 +29,12 @@ import { LogShipper } from './log-shipper.ts';
 import { writerMetrics } from './metrics.ts';
 import { ReadPointFloor } from './read-point-floor.ts';
 import { recoverVolume } from './recovery.ts';
-import { publishBufferBytesMax, RedoPublisher, redoStreamHealth } from './redo-publisher.ts';
+import {
+  flushWindowMsDefault,
+  publishBufferBytesMax,
+  RedoPublisher,
+  redoStreamHealth,
+} from './redo-publisher.ts';
 import { KinesisRedoSink, readWatermark } from './redo-publisher-aws.ts';
 import { SegmentLogReader } from './redo-publisher-storage.ts';
 import { RedoStreamServer } from './redo-stream.ts';
@@ -53,6 +58,9 @@ options:
   --binlog-format ROW|OFF  ROW: every committed transaction's row changes ride in its redo as
                           RowImages records, for the binlog (default OFF; the control plane passes
                           the cluster's setting, ROW unless set otherwise)
+  --redo-flush-window-ms N  durable records wait at most this long for more before a PutRecords to the
+                          redo stream (default 200): shorter cuts a Global Database's replication lag,
+                          at one stream request, archiver invocation and S3 chunk per window
   --redo-buffer-bytes N   records waiting for the redo stream, at most (default 64 MiB; past it
                           they are dropped and read back from storage)
   --statement-timeout-ms N        Data API statement timeout (default 45000)
@@ -94,6 +102,7 @@ const { values } = parseFlags(
     'redo-stream': { type: 'string' },
     'backup-bucket': { type: 'string' },
     'redo-buffer-bytes': { type: 'string', default: String(publishBufferBytesMax) },
+    'redo-flush-window-ms': { type: 'string', default: String(flushWindowMsDefault) },
     'binlog-format': { type: 'string', default: 'OFF' },
     'global-promotion': { type: 'boolean', default: false },
     ...mysqlFlagOptions,
@@ -129,6 +138,7 @@ function intFlag(
     | 'statement-timeout-ms'
     | 'idle-transaction-timeout-ms'
     | 'redo-buffer-bytes'
+    | 'redo-flush-window-ms'
     | 'read-point-floor-window-ms'
     | 'backtrack-window-s',
 ): number {
@@ -170,6 +180,7 @@ const publisher =
         vdlCommitTimeMs: recovered.lastCommit.commitTimeMs,
         pgTails: recovered.pgTails,
         bufferBytesMax: intFlag('redo-buffer-bytes'),
+        flushWindowMs: intFlag('redo-flush-window-ms'),
       });
 const shipper = new LogShipper({
   volume,
