@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import type { LostSet } from '../core/global/lost-set.ts';
 import { type ApplierHealth, formatGlobalStatus, globalStatus } from '../core/global/status.ts';
-import { type GlobalMember, readGlobalState, writeGlobalState } from '../embedded/global.ts';
+import { type GlobalMember, markRegionDown, readGlobalState, writeGlobalState } from '../embedded/global.ts';
 import { stateDirPath } from '../embedded/state.ts';
 import type { RejoinReport } from '../services/replica-applier/applier.ts';
 import { CliError, UsageError } from './errors.ts';
@@ -93,14 +93,21 @@ export async function killRegion(
   stateDir: string,
   region: string,
 ): Promise<Array<{ id: string; pid: number }>> {
-  const member = memberOf(requireGlobal(stateDir), region);
+  const state = requireGlobal(stateDir);
+  const member = memberOf(state, region);
   const status = await getJson<ClusterStatus>(`${member.controlPlaneUrl}/status`);
+  const aws = state.regionProcesses?.[region];
   const victims: Array<{ id: string; pid: number }> = [
     { id: `control-plane (${region})`, pid: member.controlPlanePid },
     { id: `proxy (${region})`, pid: member.proxyPid },
     ...(status?.instances ?? []).flatMap((i) => (i.pid ? [{ id: i.id, pid: i.pid }] : [])),
     ...(status?.storageNodes ?? []).flatMap((n) => (n.pid ? [{ id: n.id, pid: n.pid }] : [])),
+    ...(aws?.emulatorPids ?? []).map((pid) => ({ id: `emulator (${region})`, pid })),
+    ...(aws ? [{ id: `function-runner (${region})`, pid: aws.functionRunnerPid }] : []),
   ];
+  // Told first, so that the launcher takes the deaths of the region's emulators and functions for
+  // the outage they are.
+  markRegionDown(stateDir, region);
   const killed: Array<{ id: string; pid: number }> = [];
   for (const v of victims) {
     try {

@@ -45,7 +45,10 @@ export function registerKill(program: Command, ctx: CommandContext): void {
     .option('--az <az>', 'every storage node and instance in an availability zone, e.g. us-east-1a')
     .option('--writer', 'the current writer instance')
     .option('--instance <id>', 'one instance (writer or reader)')
-    .option('--region <region>', "a Global Database region's whole cluster, as an outage (docs/global.md)")
+    .option(
+      '--region <region>',
+      "a Global Database region's cluster, emulators and functions, as an outage (docs/global.md)",
+    )
     .option('--json', "print the control plane's answer ({killed: [{id, pid}]})")
     .addHelpText('after', '\nExample: borealis kill --writer   (then watch `borealis status`)');
   addStateDirOption(addClusterOption(command)).action(

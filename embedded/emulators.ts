@@ -29,49 +29,48 @@ export interface EmulatorOptions {
   readyTimeoutMs?: number;
 }
 
+/** One emulator process: what it serves, where, and how to start it again on the same port. */
+interface EmulatorProcess {
+  region: string;
+  kind: 's3' | 'kinesis';
+  process: ManagedProcess;
+  port: number;
+}
+
 export class Emulators {
   private constructor(
     readonly state: EmulatorState,
-    private readonly processes: ManagedProcess[],
+    private readonly processes: EmulatorProcess[],
+    private readonly options: EmulatorOptions,
   ) {}
 
   static async start(options: EmulatorOptions): Promise<Emulators> {
     if (options.regions.length === 0) throw new Error('Emulators.start: at least one region is required');
-    const processes: ManagedProcess[] = [];
-    const track = (p: ManagedProcess): ManagedProcess => {
-      processes.push(p);
-      return p;
-    };
+    const processes: EmulatorProcess[] = [];
     try {
       const started = await Promise.all(
         options.regions.map(async (region): Promise<RegionEndpoints> => {
           const [s3, kinesis] = await Promise.all([
-            spawnProcess({
-              name: `s3-${region}`,
-              entry: join(here, 's3-emulator.ts'),
-              args: ['--data-dir', join(options.dataDir, region, 's3')],
-              nodeFlags: ['--openssl-legacy-provider'],
-              logFile: join(options.dataDir, 'logs', `s3-${region}.log`),
-              readyTimeoutMs: options.readyTimeoutMs,
-            }).then(track),
-            spawnProcess({
-              name: `kinesis-${region}`,
-              entry: join(here, 'kinesis-emulator.ts'),
-              args: ['--data-dir', join(options.dataDir, region, 'kinesis')],
-              logFile: join(options.dataDir, 'logs', `kinesis-${region}.log`),
-              readyTimeoutMs: options.readyTimeoutMs,
-            }).then(track),
+            spawnEmulator(options, region, 's3', 0).then((p) => {
+              processes.push(p);
+              return p;
+            }),
+            spawnEmulator(options, region, 'kinesis', 0).then((p) => {
+              processes.push(p);
+              return p;
+            }),
           ]);
           return {
             region,
-            s3: `http://127.0.0.1:${s3.ready.port}`,
-            kinesis: `http://127.0.0.1:${kinesis.ready.port}`,
+            s3: `http://127.0.0.1:${s3.port}`,
+            kinesis: `http://127.0.0.1:${kinesis.port}`,
           };
         }),
       );
-      return new Emulators({ regions: started, pids: processes.map((p) => p.pid) }, processes);
+      const state = { regions: started, pids: processes.map((p) => p.process.pid) };
+      return new Emulators(state, processes, options);
     } catch (error) {
-      await Promise.all(processes.map((p) => p.stop()));
+      await Promise.all(processes.map((p) => p.process.stop()));
       throw error;
     }
   }
@@ -91,13 +90,52 @@ export class Emulators {
     return this.state.regions.map((r) => r.region);
   }
 
+  /** The pids of one region's emulators (`borealis kill --region` takes them with the region). */
+  regionPids(region: string): number[] {
+    return this.processes.filter((p) => p.region === region).map((p) => p.process.pid);
+  }
+
   get running(): boolean {
-    return this.processes.every((p) => p.running);
+    return this.processes.every((p) => p.process.running);
+  }
+
+  /** Whether every emulator runs, except those of the regions named (an outage under way). */
+  runningExcept(regionsDown: ReadonlySet<string>): boolean {
+    return this.processes.every((p) => regionsDown.has(p.region) || p.process.running);
+  }
+
+  /**
+   * Starts a region's emulators that are not running again, on the same ports and data dirs: every
+   * endpoint handed out stays valid (a region coming back after an outage).
+   */
+  async restartRegion(region: string): Promise<void> {
+    for (const [i, p] of this.processes.entries()) {
+      if (p.region !== region || p.process.running) continue;
+      this.processes[i] = await spawnEmulator(this.options, region, p.kind, p.port);
+    }
+    this.state.pids = this.processes.map((p) => p.process.pid);
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.processes.map((p) => p.stop()));
+    await Promise.all(this.processes.map((p) => p.process.stop()));
   }
+}
+
+async function spawnEmulator(
+  options: EmulatorOptions,
+  region: string,
+  kind: 's3' | 'kinesis',
+  port: number,
+): Promise<EmulatorProcess> {
+  const process = await spawnProcess({
+    name: `${kind}-${region}`,
+    entry: join(here, kind === 's3' ? 's3-emulator.ts' : 'kinesis-emulator.ts'),
+    args: ['--data-dir', join(options.dataDir, region, kind), '--port', String(port)],
+    ...(kind === 's3' && { nodeFlags: ['--openssl-legacy-provider'] }),
+    logFile: join(options.dataDir, 'logs', `${kind}-${region}.log`),
+    readyTimeoutMs: options.readyTimeoutMs,
+  });
+  return { region, kind, process, port: process.ready.port as number };
 }
 
 export function emulatorEnv(state: EmulatorState): Record<string, string> {

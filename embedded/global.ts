@@ -3,7 +3,7 @@
 // replica applier in its writer slot), the environment that points the primary region's
 // global-replicator at it, and a small state file (<state dir>/global.json) through which
 // `borealis global …` finds both members.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { functionEnv } from '../core/functions.ts';
 import { secondaryRegion } from '../core/resources.ts';
@@ -57,6 +57,8 @@ export interface GlobalState {
   secondaries: GlobalMember[];
   globalWriter?: GlobalWriterState;
   pendingRejoins?: PendingRejoin[];
+  /** Per region, its emulators' and function runner's pids (`kill --region` takes them too). */
+  regionProcesses?: Record<string, { emulatorPids: number[]; functionRunnerPid: number }>;
 }
 
 /** Where a region's clusters live: the primary region's in clusters/, others in regions/R/clusters/. */
@@ -66,6 +68,28 @@ export function regionTopologyDir(stateDir: string, region: string): string {
 
 function globalStateFile(stateDir: string): string {
   return join(stateDirPath(stateDir), 'global.json');
+}
+
+/**
+ * A region taken down by `borealis kill --region` (a file per region, written before the kill): the
+ * launcher does not treat its processes' deaths as a failure of the system; a rejoin clears it.
+ */
+function regionDownFile(stateDir: string, region: string): string {
+  return join(stateDirPath(stateDir), 'regions-down', region);
+}
+
+export function markRegionDown(stateDir: string, region: string): void {
+  mkdirSync(join(stateDirPath(stateDir), 'regions-down'), { recursive: true });
+  writeFileSync(regionDownFile(stateDir, region), `${new Date().toISOString()}\n`);
+}
+
+export function clearRegionDown(stateDir: string, region: string): void {
+  rmSync(regionDownFile(stateDir, region), { force: true });
+}
+
+export function regionsDown(stateDir: string): Set<string> {
+  const dir = join(stateDirPath(stateDir), 'regions-down');
+  return new Set(existsSync(dir) ? readdirSync(dir) : []);
 }
 
 export function writeGlobalState(stateDir: string, state: GlobalState): void {

@@ -23,8 +23,10 @@ import { readRejoinReport, writeRejoinRequest } from '../services/replica-applie
 import { LocalCluster } from './cluster.ts';
 import { Emulators, emulatorEnv } from './emulators.ts';
 import {
+  clearRegionDown,
   type GlobalMember,
   readGlobalState,
+  regionsDown,
   removeGlobalState,
   restartMemberAsSecondary,
   startSecondaryCluster,
@@ -157,9 +159,8 @@ const emulators = primary
   : undefined;
 let cluster: LocalCluster | undefined;
 let secondary: LocalCluster | undefined;
-let runner: ManagedProcess | undefined;
-/** The secondary region's function runner (--global): its redo stream's functions, once it is primary. */
-let secondaryRunner: ManagedProcess | undefined;
+/** The function runner of each region (the secondary's with --global), by region. */
+const runners = new Map<string, ManagedProcess>();
 let globalEndpoint: ManagedProcess | undefined;
 /** Regions brought back by `borealis global rejoin` (their first clusters died with the outage). */
 const rejoined = new Map<string, LocalCluster>();
@@ -169,8 +170,7 @@ async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log('\nborealis: stopping every process this launcher started…');
-  await runner?.stop().catch(() => undefined);
-  await secondaryRunner?.stop().catch(() => undefined);
+  for (const r of runners.values()) await r.stop().catch(() => undefined);
   await globalEndpoint?.stop().catch(() => undefined);
   await secondary?.stop().catch(() => undefined);
   for (const c of rejoined.values()) await c.stop().catch(() => undefined);
@@ -313,52 +313,66 @@ if (emulators && values.global) {
     await stopAndWait(1);
   }
 }
-// The Lambda functions, run locally on the same event shapes (Kinesis, EventBridge): one runner
-// for the system, started with the primary cluster.
+// The Lambda functions, run locally on the same event shapes (Kinesis, EventBridge): one runner for
+// the system, started with the primary cluster. With --global, the secondary region has one too: idle
+// while it is a secondary (nothing is published there); after a switchover or failover its writer
+// publishes to that region's redo stream, its archiver keeps the backups there, and its replicator
+// carries the redo back to the other region once it rejoins (ADR 016).
+const runnerSpecs = new Map<string, { args: string[]; env: NodeJS.ProcessEnv; logFile: string }>();
 if (emulators) {
-  try {
-    runner = await spawnProcess({
-      name: 'function-runner',
-      entry: fileURLToPath(new URL('./function-runner-main.ts', import.meta.url)),
-      args: ['--state-dir', stateDirPath(stateDir), '--region', primaryRegion, '--cluster', clusterName],
-      env: { ...env, ...replicatorEnv },
-      logFile: join(stateDirPath(stateDir), 'logs', 'function-runner.log'),
-    });
-  } catch (error) {
-    console.error(`borealis: the function runner did not start: ${(error as Error).message}`);
-    await stopAndWait(1);
-  }
+  runnerSpecs.set(primaryRegion, {
+    args: ['--state-dir', stateDirPath(stateDir), '--region', primaryRegion, '--cluster', clusterName],
+    env: { ...env, ...replicatorEnv },
+    logFile: join(stateDirPath(stateDir), 'logs', 'function-runner.log'),
+  });
 }
-// The secondary region's functions: idle while it is a secondary (nothing is published there); after a
-// switchover or failover its writer publishes to that region's redo stream, its archiver keeps the
-// backups there, and its replicator carries the redo back to this region once it rejoins (ADR 016).
 if (emulators && secondary) {
   const region = readGlobalState(stateDir)!.secondaries[0]!.region;
+  runnerSpecs.set(region, {
+    args: [
+      ...['--state-dir', stateDirPath(stateDir), '--region', region, '--cluster', clusterName],
+      '--stream-functions-only',
+    ],
+    env: {
+      ...env,
+      [functionEnv.globalSecondaryRegion]: primaryRegion,
+      [functionEnv.globalSecondaryCluster]: clusterName,
+      [functionEnv.globalSecondaryTopologyDir]: join(stateDirPath(stateDir), 'clusters'),
+    },
+    logFile: join(stateDirPath(stateDir), 'logs', `function-runner-${region}.log`),
+  });
+}
+function startRunner(region: string): Promise<ManagedProcess> {
+  const spec = runnerSpecs.get(region)!;
+  return spawnProcess({
+    name: 'function-runner',
+    entry: fileURLToPath(new URL('./function-runner-main.ts', import.meta.url)),
+    ...spec,
+  });
+}
+for (const region of runnerSpecs.keys()) {
   try {
-    secondaryRunner = await spawnProcess({
-      name: 'function-runner',
-      entry: fileURLToPath(new URL('./function-runner-main.ts', import.meta.url)),
-      args: [
-        '--state-dir',
-        stateDirPath(stateDir),
-        '--region',
-        region,
-        '--cluster',
-        clusterName,
-        '--stream-functions-only',
-      ],
-      env: {
-        ...env,
-        [functionEnv.globalSecondaryRegion]: primaryRegion,
-        [functionEnv.globalSecondaryCluster]: clusterName,
-        [functionEnv.globalSecondaryTopologyDir]: join(stateDirPath(stateDir), 'clusters'),
-      },
-      logFile: join(stateDirPath(stateDir), 'logs', `function-runner-${region}.log`),
-    });
+    runners.set(region, await startRunner(region));
   } catch (error) {
     console.error(`borealis: the ${region} function runner did not start: ${(error as Error).message}`);
     await stopAndWait(1);
   }
+}
+// What `borealis kill --region` takes besides the cluster: the region's emulators and functions.
+if (secondary) recordRegionProcesses();
+
+function recordRegionProcesses(): void {
+  const state = readGlobalState(stateDir);
+  if (!state || !emulators) return;
+  writeGlobalState(stateDir, {
+    ...state,
+    regionProcesses: Object.fromEntries(
+      [...runners].map(([region, p]) => [
+        region,
+        { emulatorPids: emulators.regionPids(region), functionRunnerPid: p.pid },
+      ]),
+    ),
+  });
 }
 
 const entry = {
@@ -450,11 +464,12 @@ const watch = setInterval(() => {
     }
     // With the Global Database a region's cluster may go down (`borealis kill --region`): the other
     // region carries on, so only the emulators and the function runner are vital then.
+    // A region taken down by `borealis kill --region` is an outage, not a failure of the system.
+    const down = regionsDown(stateDir);
     if (
-      (emulators && !emulators.running) ||
+      (emulators && !emulators.runningExcept(down)) ||
       (!cluster!.running && !secondary) ||
-      (runner && !runner.running) ||
-      (secondaryRunner && !secondaryRunner.running) ||
+      [...runners].some(([region, r]) => !r.running && !down.has(region)) ||
       (globalEndpoint && !globalEndpoint.running)
     ) {
       console.error(
@@ -518,6 +533,11 @@ async function rejoinRegion(region: string): Promise<LauncherReply> {
   if (answers) return { ok: false, message: `${region} is running: there is nothing to bring back` };
   rejoining.add(region);
   try {
+    // The region's AWS first (same ports: every endpoint handed out stays valid), then its functions.
+    await emulators!.restartRegion(region);
+    writeSystemState(stateDir, { ...readSystemState(stateDir)!, emulators: emulators!.state });
+    if (runners.has(region) && !runners.get(region)!.running) runners.set(region, await startRunner(region));
+    recordRegionProcesses();
     const pending = state.pendingRejoins?.find((p) => p.region === region);
     let archive: Awaited<ReturnType<typeof cutRegionArchive>> | undefined;
     if (pending) {
@@ -545,6 +565,7 @@ async function rejoinRegion(region: string): Promise<LauncherReply> {
       secondaries: now.secondaries.map(update),
       pendingRejoins: (now.pendingRejoins ?? []).filter((p) => p.region !== region),
     });
+    clearRegionDown(stateDir, region);
     const report = pending ? readRejoinReport(member.dir) : undefined;
     console.log(`borealis: ${region} rejoined as a secondary`);
     return {

@@ -131,8 +131,11 @@ describe('global database: cross-region failover', () => {
     const killReturnedAt = Date.now();
     stop = true;
     await writer;
-    // Control plane, proxy, the writer and six storage nodes.
-    expect(killed.length).toBeGreaterThanOrEqual(9);
+    // Control plane, proxy, the writer and six storage nodes; the region's S3 and Kinesis emulators and
+    // its function runner.
+    expect(killed.length).toBeGreaterThanOrEqual(12);
+    expect(killed.filter((k) => k.id === 'emulator (us-east-1)')).toHaveLength(2);
+    expect(killed.map((k) => k.id)).toContain('function-runner (us-east-1)');
     expect(acked.size).toBeGreaterThan(5);
 
     const report = JSON.parse(

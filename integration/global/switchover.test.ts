@@ -181,8 +181,9 @@ describe('global database: switchover', () => {
     // Writes failed only while the switch ran (the global writer endpoint holds them while no region
     // is the primary; a request cut in flight may fail).
     for (const at of load.failedAt) {
-      expect(at).toBeGreaterThanOrEqual(switchStarted);
-      expect(at).toBeLessThanOrEqual(switchEnded + 1_000);
+      const why = `a write failed at ${at}, the switchover ran ${switchStarted}–${switchEnded}: ${load.errors.join('; ')}`;
+      expect(at, why).toBeGreaterThanOrEqual(switchStarted);
+      expect(at, why).toBeLessThanOrEqual(switchEnded + 1_000);
     }
     console.log(
       `global switchover us-east-1 → us-west-2 under load: ${load.acked.size} acknowledged, 0 lost, ${load.failedAt.length} failed attempts (${[...new Set(load.errors)].join('; ')}); switchover ${report.durationMs} ms (demote ${report.demoteMs}, catch-up ${report.catchUpMs}, promote ${report.promoteMs})`,
@@ -269,7 +270,10 @@ describe('global database: switchover', () => {
       promotedVdl: string;
       lost: { transactions: number; lsnRange: { above: string; upTo: string } };
     };
-    expect(report).toMatchObject({ oldPrimaryReachable: true, oldPrimaryFenced: true });
+    expect(report, JSON.stringify(report)).toMatchObject({
+      oldPrimaryReachable: true,
+      oldPrimaryFenced: true,
+    });
     const ackedAtFailover = load.acked.size;
     await waitUntil(async () => load.acked.size > ackedAtFailover + 20, 60_000, 'commits in us-west-2');
     await load.stop();
@@ -280,8 +284,9 @@ describe('global database: switchover', () => {
     // The lost set counts every commit us-east-1 made durable above the promoted point: the
     // acknowledged ones us-west-2 lacks, and at most the one whose answer the endpoint cut.
     expect(report.lost.lsnRange.above).toBe(report.promotedVdl);
-    expect(report.lost.transactions - ackedLost.length).toBeGreaterThanOrEqual(0);
-    expect(report.lost.transactions - ackedLost.length).toBeLessThanOrEqual(1);
+    const why = `lost set ${report.lost.transactions}, acknowledged and lost ${ackedLost.join(',')}; errors: ${load.errors.join('; ')}`;
+    expect(report.lost.transactions - ackedLost.length, why).toBeGreaterThanOrEqual(0);
+    expect(report.lost.transactions - ackedLost.length, why).toBeLessThanOrEqual(1);
     console.log(
       `global failover with us-east-1 reachable: ${load.acked.size} acknowledged, ${ackedLost.length} of them lost, lost set ${report.lost.transactions} transactions in (${report.lost.lsnRange.above}, ${report.lost.lsnRange.upTo}]`,
     );
