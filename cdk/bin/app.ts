@@ -1,6 +1,6 @@
 // The CDK app: one RegionStack for the primary and one for the secondary region, from context
 // (`-c compute=ecs`, `-c borealis:primaryRegion=eu-west-1`, `-c backupRetentionDays=7`,
-// `-c binlogShards=4` or BOREALIS_BINLOG_SHARDS), checked by
+// `-c binlogShards=4` or BOREALIS_BINLOG_SHARDS, `-c globalDatabase=true`), checked by
 // AwsSolutions (cdk-nag) on every synth.
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -15,6 +15,7 @@ buildApp(app, {
   compute: app.node.tryGetContext('compute') ?? 'external',
   backupRetentionDays: app.node.tryGetContext('backupRetentionDays'),
   binlogShards: app.node.tryGetContext('binlogShards') ?? process.env[binlogShardsVariable],
+  globalDatabase: String(app.node.tryGetContext('globalDatabase') ?? 'false') === 'true',
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();

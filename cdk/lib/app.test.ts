@@ -12,7 +12,7 @@ import { functionDefinitions, functionEnv, functionEnvironment } from '../../cor
 import { regionalResources } from '../../core/resources.ts';
 import { buildApp } from './app.ts';
 import { incompleteUploadExpiryDays } from './constructs/backup-storage.ts';
-import { functionAccess } from './constructs/functions.ts';
+import { functionAccess, peerTopologyArn } from './constructs/functions.ts';
 import { provisionMaxReceiveCount } from './constructs/provision-queue.ts';
 import { unpublishedTopology } from './constructs/topology.ts';
 import {
@@ -135,6 +135,7 @@ for (const role of ['primary', 'secondary'] as const) {
           Runtime: 'nodejs22.x',
           MemorySize: def.memoryMb,
           Timeout: def.timeoutSeconds,
+          // No Global Database by default: the replicator gets no peer region (nothing to do).
           Environment: { Variables: functionEnvironment(resources, clusterName) },
         });
       }
@@ -397,6 +398,44 @@ describe('app options', () => {
     expect(() => buildApp(unbundled(), { ...options, secondaryRegion: 'us-east-1' })).toThrow(
       'primary and secondary region must differ (both are us-east-1)',
     );
+  });
+
+  it('with globalDatabase, each region’s global-replicator targets the other and may read only its topology parameter', () => {
+    const stacks = buildApp(unbundled(), { ...options, globalDatabase: true });
+    for (const [stack, peer] of [
+      [stacks.primary, regions.secondary],
+      [stacks.secondary, regions.primary],
+    ] as const) {
+      const template = Template.fromStack(stack);
+      const fn = stack.functions.functions['global-replicator'];
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: `${clusterName}-global-replicator`,
+        Environment: {
+          Variables: Match.objectLike({
+            [functionEnv.globalSecondaryRegion]: peer,
+            [functionEnv.globalSecondaryCluster]: clusterName,
+          }),
+        },
+      });
+      const roleId = logicalId(stack, fn.role!);
+      const statements = iamStatements(template).filter((s) =>
+        template.toJSON().Resources[s.policy].Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId),
+      );
+      const arn = JSON.stringify(stack.resolve(peerTopologyArn(stack, peer, clusterName)));
+      expect(arn).toContain(`:ssm:${peer}:`);
+      expect(arn).toContain(`parameter${topologyParameterName(clusterName)}`);
+      expect(statements.find((s) => s.Sid === 'PeerTopology')).toMatchObject({
+        Action: 'ssm:GetParameter',
+        Resource: stack.resolve(peerTopologyArn(stack, peer, clusterName)),
+      });
+      // The other functions get no peer region.
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: `${clusterName}-backup-archiver`,
+        Environment: {
+          Variables: Match.not(Match.objectLike({ [functionEnv.globalSecondaryRegion]: peer })),
+        },
+      });
+    }
   });
 
   it('rejects an unknown compute mode', () => {

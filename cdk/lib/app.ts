@@ -14,6 +14,13 @@ export interface BorealisAppOptions {
   backupRetentionDays?: number | string;
   /** Shards of each region's binlog stream (1–64); unset: core/resources.ts's default. */
   binlogShards?: number | string;
+  /**
+   * A Global Database across the two regions (default off): each region's global-replicator targets
+   * the cluster in the other region. Off, the replicators have nothing to do — on, the primary's
+   * waits (retries) until the secondary's replica applier is published, as a secondary must start
+   * with its primary (ADR 016).
+   */
+  globalDatabase?: boolean;
 }
 
 export function buildApp(
@@ -35,14 +42,18 @@ export function buildApp(
   const stackName = (role: string) => `${options.clusterName}-${role}`;
   const common = { clusterName: options.clusterName, compute, binlogShardCount, ...retention };
   return {
+    // With a Global Database each region's global-replicator targets the other: the primary's carries
+    // its redo to the secondary, after a switchover or failover the secondary's carries it back.
     primary: new RegionStack(app, 'Primary', {
       stackName: stackName('primary'),
       region: options.primaryRegion,
+      ...(options.globalDatabase && { globalPeerRegion: options.secondaryRegion }),
       ...common,
     }),
     secondary: new RegionStack(app, 'Secondary', {
       stackName: stackName('secondary'),
       region: options.secondaryRegion,
+      ...(options.globalDatabase && { globalPeerRegion: options.primaryRegion }),
       ...common,
     }),
   };

@@ -14,6 +14,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { binlogPrefix } from '../../../core/binlog/retention.ts';
+import { topologyParameterName } from '../../../core/cluster/topology-store.ts';
 import {
   type FunctionDefinition,
   type FunctionName,
@@ -36,6 +37,11 @@ interface FunctionAccess {
   putsEvents: boolean;
   /** Puts row events on the region's binlog stream (binlog-streamer: kinesis:PutRecords). */
   putsBinlog?: boolean;
+  /**
+   * Reads the Global Database peer region's topology parameter (global-replicator: where the other
+   * region's replica applier is). Only with FunctionsProps.globalPeerRegion.
+   */
+  readsPeerTopology?: boolean;
   /**
    * Asks for new clusters on the provision queue and follows them (restore, deployed mode):
    * sqs:SendMessage on the queue, ssm:GetParameter on every cluster's topology and provision status.
@@ -75,10 +81,20 @@ export const functionAccess: Readonly<Record<FunctionName, FunctionAccess>> = {
     putsEvents: false,
     putsBinlog: true,
   },
-  // No backup objects: it only reads the secondary region's topology and calls its replica applier
-  // (the cross-region grant and network path are not wired in the stacks yet: docs/global.md).
-  'global-replicator': { objects: [], readsTopology: false, putsEvents: false },
+  // No backup objects: it only reads the peer region's topology and calls its replica applier (the
+  // network path between the regions' VPCs, with compute=ecs, is not wired yet: docs/global.md).
+  'global-replicator': { objects: [], readsTopology: false, readsPeerTopology: true, putsEvents: false },
 };
+
+/** The topology parameter of the same cluster in the Global Database's other region. */
+export function peerTopologyArn(stack: Stack, peerRegion: string, clusterName: string): string {
+  return stack.formatArn({
+    service: 'ssm',
+    region: peerRegion,
+    resource: 'parameter',
+    resourceName: topologyParameterName(clusterName).replace(/^\//, ''),
+  });
+}
 
 /** Where the binlog streamer keeps fragments and large envelopes (functions/binlog-streamer/). */
 export function binlogObjectPrefix(clusterName: string): string {
@@ -107,6 +123,12 @@ export interface FunctionsProps {
   binlogStream?: kinesis.IStream;
   /** BACKUP_RETENTION_DAYS for every function (1–35); unset: the functions' default. */
   backupRetentionDays?: number;
+  /**
+   * The Global Database's other region: this region's global-replicator carries this region's redo to
+   * the cluster there (GLOBAL_SECONDARY_REGION) and may read its topology parameter. Unset: no
+   * Global Database (the replicator has nothing to do).
+   */
+  globalPeerRegion?: string;
   /** compute=ecs: the cluster's VPC, subnets and the functions' security group (EcsCompute.functionNetwork). */
   network?: Pick<lambda.FunctionOptions, 'vpc' | 'vpcSubnets' | 'securityGroups'>;
 }
@@ -158,6 +180,12 @@ export class Functions extends Construct {
         ...(functionAccess[definition.name].provisions && props.provisionQueue
           ? { [functionEnv.provisionQueueUrl]: props.provisionQueue.queueUrl }
           : {}),
+        ...(functionAccess[definition.name].readsPeerTopology && props.globalPeerRegion
+          ? {
+              [functionEnv.globalSecondaryRegion]: props.globalPeerRegion,
+              [functionEnv.globalSecondaryCluster]: props.clusterName,
+            }
+          : {}),
       },
       role,
       logGroup,
@@ -196,6 +224,15 @@ export class Functions extends Construct {
   }
 
   #grant(role: iam.Role, access: FunctionAccess, props: FunctionsProps): void {
+    if (access.readsPeerTopology && props.globalPeerRegion) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'PeerTopology',
+          actions: ['ssm:GetParameter'],
+          resources: [peerTopologyArn(Stack.of(this), props.globalPeerRegion, props.clusterName)],
+        }),
+      );
+    }
     // A function that touches no backup object gets no bucket or key statement at all.
     if (access.objects.length === 0) return;
     const writes = access.objects.includes('s3:PutObject');

@@ -24,6 +24,8 @@ export interface RegionStackProps extends StackProps {
   backupRetentionDays?: number;
   /** Shards of the binlog stream (core/resources.ts's default when unset). */
   binlogShardCount?: number;
+  /** The Global Database's other region (its global-replicator targets the cluster there). */
+  globalPeerRegion?: string;
 }
 
 export class RegionStack extends Stack {
@@ -67,6 +69,7 @@ export class RegionStack extends Stack {
       topology: this.topology.parameter,
       provisionQueue: this.provision.queue,
       binlogStream: this.streams.binlog,
+      ...(props.globalPeerRegion === undefined ? {} : { globalPeerRegion: props.globalPeerRegion }),
       ...(props.backupRetentionDays === undefined ? {} : { backupRetentionDays: props.backupRetentionDays }),
       ...(this.compute ? { network: this.compute.functionNetwork } : {}),
     });
