@@ -212,30 +212,37 @@ function registerSwitchover(global: Command, ctx: CommandContext): void {
         if (applier && BigInt(applier.vdl) >= vdl) break;
         if (Date.now() > deadline) {
           // Undo: the old primary takes writes again, as before.
-          const back = await postJson(`${old.controlPlaneUrl}/global/promote`, 180_000).catch(
-            () => undefined,
-          );
+          const back = await postJson(`${old.controlPlaneUrl}/global/promote`, 180_000, {
+            lsnFloor: state.lastPromotionStart ?? '0',
+          }).catch(() => undefined);
+          if (back?.ok) {
+            writeGlobalState(options.stateDir, {
+              ...requireGlobal(options.stateDir),
+              lastPromotionStart: String(back.body.firstLsn),
+            });
+          }
           throw new CliError(
             `${target.region} did not reach the old primary's VDL ${vdl} within ${switchoverCatchUpMs / 1000} s; ` +
               (back?.ok
                 ? `${old.region} is the primary again: nothing changed`
-                : `${old.region} could not be made the primary again: run the switchover once more`),
+                : `${old.region} could not be made the primary again (${back?.body.message ?? 'no answer'}): no region takes writes — ${old.region} is demoted at VDL ${vdl}; see its control plane log`),
           );
         }
         await new Promise((r) => setTimeout(r, 25));
       }
       const caughtUpAt = performance.now();
       // 3. The target opens a writer on what it holds: everything.
-      const promoted = await postJson(`${target.controlPlaneUrl}/global/promote`, 180_000).catch(
-        (error: Error) => {
-          throw new CliError(`the control plane of ${target.region} did not answer: ${error.message}`);
-        },
-      );
+      const promoted = await postJson(`${target.controlPlaneUrl}/global/promote`, 180_000, {
+        lsnFloor: state.lastPromotionStart ?? '0',
+      }).catch((error: Error) => {
+        throw new CliError(`the control plane of ${target.region} did not answer: ${error.message}`);
+      });
       if (!promoted.ok) throw new CliError(`${target.region} was not promoted: ${promoted.body.message}`);
       writeGlobalState(options.stateDir, {
-        ...state,
+        ...requireGlobal(options.stateDir),
         primary: target,
         secondaries: [...state.secondaries.filter((m) => m !== target), old],
+        lastPromotionStart: String(promoted.body.firstLsn),
       });
       const done = performance.now();
       const commitTimeMs = Number(promoted.body.promotedCommitTimeMs);
@@ -321,6 +328,8 @@ export interface FailoverReport {
   oldPrimaryReachable: boolean;
   /** Whether the old primary was made a secondary of the new one (it answered). */
   oldPrimaryFenced: boolean;
+  /** Whether its backup archive was cut back to the promoted point (docs/global.md). */
+  oldPrimaryArchiveCut: boolean;
   /** The old primary's VDL when it answered; the lost commits are in (promotedVdl, this]. */
   oldPrimaryVdl: string | null;
   /** upTo null: the old primary is down; its lost commits are named when it rejoins. */
@@ -352,6 +361,8 @@ function registerFailover(global: Command, ctx: CommandContext): void {
       const oldStatus = await getJson<ClusterStatus>(`${state.primary.controlPlaneUrl}/status`);
       const response = await fetch(`${target.controlPlaneUrl}/global/promote`, {
         method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ lsnFloor: state.lastPromotionStart ?? '0' }),
         signal: AbortSignal.timeout(180_000),
       }).catch((error: Error) => {
         throw new CliError(`the control plane of ${target.region} did not answer: ${error.message}`);
@@ -368,35 +379,48 @@ function registerFailover(global: Command, ctx: CommandContext): void {
       // When it does not, that waits for `borealis global rejoin` once the region is back.
       let lost: LostSet | null = null;
       let fenced = false;
+      let archiveCut = false;
       if (oldStatus !== undefined) {
+        // Loaded on use: the S3 client slows every other command's start.
+        const { plannedArchiveFloor, cutRegionArchive } = await import('../embedded/global-rejoin.ts');
+        const aboveLsn = BigInt(promotedVdl);
         try {
-          // Loaded on use: the S3 client slows every other command's start.
-          const { archiveWatermark, cutRegionArchive } = await import('../embedded/global-rejoin.ts');
-          const floor = await archiveWatermark(options.stateDir, old.region, old.cluster);
-          const aboveLsn = BigInt(promotedVdl);
+          // The floor the archive will have after its cut, planned on what it holds now: chunks
+          // archived later only lie above it (core/global/archive-cut.ts).
+          const archiveFloor = await plannedArchiveFloor(options.stateDir, old.region, old.cluster, aboveLsn);
           const demoted = await postJson(`${old.controlPlaneUrl}/global/demote`, 180_000, {
             ...discard,
-            archiveFloor: (floor < aboveLsn ? floor : aboveLsn).toString(),
+            archiveFloor,
           });
           if (!demoted.ok) throw new Error(String(demoted.body.message));
           fenced = true;
           lost = (demoted.body.lost as LostSet | undefined) ?? null;
-          // What its writer published before it stopped is archived by now or soon: then the cut.
-          await cutRegionArchive(
-            options.stateDir,
-            old.region,
-            old.cluster,
-            aboveLsn,
-            oldVdl === null ? undefined : BigInt(oldVdl),
-          );
         } catch (error) {
           ctx.io.err(`${old.region} answered but was not fenced: ${(error as Error).message}\n`);
         }
+        if (fenced) {
+          try {
+            // Its writer stopped: what it published is archived by now or soon; then the cut.
+            await cutRegionArchive(
+              options.stateDir,
+              old.region,
+              old.cluster,
+              aboveLsn,
+              oldVdl === null ? undefined : BigInt(oldVdl),
+            );
+            archiveCut = true;
+          } catch (error) {
+            ctx.io.err(
+              `${old.region} is fenced, but its backup archive was not cut back to ${promotedVdl}: ${(error as Error).message} — a restore there may show its lost commits\n`,
+            );
+          }
+        }
       }
       writeGlobalState(options.stateDir, {
-        ...state,
+        ...requireGlobal(options.stateDir),
         primary: target,
         secondaries: [...state.secondaries.filter((m) => m !== target), old],
+        lastPromotionStart: String(body.firstLsn),
         pendingRejoins: [
           ...(state.pendingRejoins ?? []).filter((p) => p.region !== old.region),
           ...(fenced ? [] : [{ region: old.region, ...discard, failoverAt: new Date().toISOString() }]),
@@ -411,6 +435,7 @@ function registerFailover(global: Command, ctx: CommandContext): void {
         durationMs: Number(body.durationMs),
         oldPrimaryReachable: oldStatus !== undefined,
         oldPrimaryFenced: fenced,
+        oldPrimaryArchiveCut: archiveCut,
         oldPrimaryVdl: lost ? lost.lsnRange.upTo : oldVdl,
         lostLsnRange: { above: promotedVdl, upTo: lost ? lost.lsnRange.upTo : null },
         lost,

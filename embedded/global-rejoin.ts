@@ -9,8 +9,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { s3Client } from '../core/aws/clients.ts';
-import { readWatermark } from '../core/backup/s3-archive.ts';
-import { type ArchiveCutResult, cutArchive } from '../core/global/archive-cut.ts';
+import { type ChunkInfo, logPrefix, parseLogChunkKey } from '../core/backup/archive.ts';
+import { listObjects, readWatermark } from '../core/backup/s3-archive.ts';
+import { type ArchiveCutResult, cutArchive, planArchiveCut } from '../core/global/archive-cut.ts';
 import type { Lsn } from '../core/lsn.ts';
 import { regionalResources } from '../core/resources.ts';
 import { emulatorEnv } from './emulators.ts';
@@ -29,12 +30,24 @@ export function regionArchive(stateDir: string, region: string, cluster: string)
   return { s3, bucket: regionalResources(region, cluster).backupBucket };
 }
 
-/** The archive watermark of `cluster` in `region` now (0: none yet). */
-export async function archiveWatermark(stateDir: string, region: string, cluster: string): Promise<Lsn> {
+/**
+ * The watermark a cut back to `aboveLsn` leaves, planned on the archive as it is now: a cut made
+ * later (after more chunks were archived) leaves this or higher, so storage keeping the log above it
+ * is enough. '0' when nothing at or below the point is archived.
+ */
+export async function plannedArchiveFloor(
+  stateDir: string,
+  region: string,
+  cluster: string,
+  aboveLsn: Lsn,
+): Promise<string> {
   const { s3, bucket } = regionArchive(stateDir, region, cluster);
   try {
-    const w = await readWatermark(s3, bucket, cluster);
-    return w === undefined ? 0n : BigInt(w.value.lsn);
+    const chunks = (await listObjects(s3, bucket, logPrefix(cluster)))
+      .map((o) => parseLogChunkKey(o.key))
+      .filter((c): c is ChunkInfo => c !== undefined);
+    const stored = await readWatermark(s3, bucket, cluster);
+    return planArchiveCut(chunks, stored?.value, aboveLsn, new Date().toISOString()).watermark?.lsn ?? '0';
   } finally {
     s3.destroy();
   }

@@ -57,6 +57,11 @@ export interface GlobalState {
   secondaries: GlobalMember[];
   globalWriter?: GlobalWriterState;
   pendingRejoins?: PendingRejoin[];
+  /**
+   * The first LSN of the last promotion, in whichever region: the next promotion allocates at least
+   * 2^40 above it (ADR 016), so no region's writer ever allocates what an earlier one may have.
+   */
+  lastPromotionStart?: string;
   /** Per region, its emulators' and function runner's pids (`kill --region` takes them too). */
   regionProcesses?: Record<string, { emulatorPids: number[]; functionRunnerPid: number }>;
 }

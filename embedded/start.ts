@@ -524,6 +524,19 @@ async function rejoinRegion(region: string): Promise<LauncherReply> {
     };
   }
   if (rejoining.has(region)) return { ok: false, message: `${region} is already rejoining` };
+  rejoining.add(region);
+  try {
+    return await bringBack(region, state, member);
+  } finally {
+    rejoining.delete(region);
+  }
+}
+
+async function bringBack(
+  region: string,
+  state: NonNullable<ReturnType<typeof readGlobalState>>,
+  member: GlobalMember,
+): Promise<LauncherReply> {
   const answers = await fetch(`${member.controlPlaneUrl}/status`, {
     signal: AbortSignal.timeout(2_000),
   }).then(
@@ -531,49 +544,44 @@ async function rejoinRegion(region: string): Promise<LauncherReply> {
     () => false,
   );
   if (answers) return { ok: false, message: `${region} is running: there is nothing to bring back` };
-  rejoining.add(region);
-  try {
-    // The region's AWS first (same ports: every endpoint handed out stays valid), then its functions.
-    await emulators!.restartRegion(region);
-    writeSystemState(stateDir, { ...readSystemState(stateDir)!, emulators: emulators!.state });
-    if (runners.has(region) && !runners.get(region)!.running) runners.set(region, await startRunner(region));
-    recordRegionProcesses();
-    const pending = state.pendingRejoins?.find((p) => p.region === region);
-    let archive: Awaited<ReturnType<typeof cutRegionArchive>> | undefined;
-    if (pending) {
-      // Its archive goes back to the promoted point first; then its volume discards above it.
-      archive = await cutRegionArchive(stateDir, region, member.cluster, BigInt(pending.aboveLsn));
-      writeRejoinRequest(member.dir, { ...pending, archiveFloor: archive.archiveFloor });
-    }
-    console.log(
-      `borealis: ${region} is coming back as a secondary${pending ? ' (discarding its lost commits)' : ''}…`,
-    );
-    const restarted = await restartMemberAsSecondary(member, env);
-    rejoined
-      .get(region)
-      ?.stop()
-      .catch(() => undefined);
-    rejoined.set(region, restarted);
-    const now = readGlobalState(stateDir)!;
-    const update = (m: GlobalMember) =>
-      m.region === region
-        ? { ...m, controlPlanePid: restarted.controlPlane.pid, proxyPid: restarted.proxy.pid }
-        : m;
-    writeGlobalState(stateDir, {
-      ...now,
-      primary: update(now.primary),
-      secondaries: now.secondaries.map(update),
-      pendingRejoins: (now.pendingRejoins ?? []).filter((p) => p.region !== region),
-    });
-    clearRegionDown(stateDir, region);
-    const report = pending ? readRejoinReport(member.dir) : undefined;
-    console.log(`borealis: ${region} rejoined as a secondary`);
-    return {
-      ok: true,
-      message: `${region} rejoined as a secondary`,
-      ...(report && { rejoin: { ...report, archive: archive?.cut } }),
-    };
-  } finally {
-    rejoining.delete(region);
+  // The region's AWS first (same ports: every endpoint handed out stays valid), then its functions.
+  await emulators!.restartRegion(region);
+  writeSystemState(stateDir, { ...readSystemState(stateDir)!, emulators: emulators!.state });
+  if (runners.has(region) && !runners.get(region)!.running) runners.set(region, await startRunner(region));
+  recordRegionProcesses();
+  const pending = state.pendingRejoins?.find((p) => p.region === region);
+  let archive: Awaited<ReturnType<typeof cutRegionArchive>> | undefined;
+  if (pending) {
+    // Its archive goes back to the promoted point first; then its volume discards above it.
+    archive = await cutRegionArchive(stateDir, region, member.cluster, BigInt(pending.aboveLsn));
+    writeRejoinRequest(member.dir, { ...pending, archiveFloor: archive.archiveFloor });
   }
+  console.log(
+    `borealis: ${region} is coming back as a secondary${pending ? ' (discarding its lost commits)' : ''}…`,
+  );
+  const restarted = await restartMemberAsSecondary(member, env);
+  rejoined
+    .get(region)
+    ?.stop()
+    .catch(() => undefined);
+  rejoined.set(region, restarted);
+  const now = readGlobalState(stateDir)!;
+  const update = (m: GlobalMember) =>
+    m.region === region
+      ? { ...m, controlPlanePid: restarted.controlPlane.pid, proxyPid: restarted.proxy.pid }
+      : m;
+  writeGlobalState(stateDir, {
+    ...now,
+    primary: update(now.primary),
+    secondaries: now.secondaries.map(update),
+    pendingRejoins: (now.pendingRejoins ?? []).filter((p) => p.region !== region),
+  });
+  clearRegionDown(stateDir, region);
+  const report = pending ? readRejoinReport(member.dir) : undefined;
+  console.log(`borealis: ${region} rejoined as a secondary`);
+  return {
+    ok: true,
+    message: `${region} rejoined as a secondary`,
+    ...(report && { rejoin: { ...report, archive: archive?.cut } }),
+  };
 }

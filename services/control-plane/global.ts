@@ -45,6 +45,8 @@ export interface PromoteResult {
   promotedCommitTimeMs: number;
   epoch: string;
   writer: string;
+  /** The promoted writer's first LSN: the next promotion, in any region, allocates above it + 2^40. */
+  firstLsn: string;
   durationMs: number;
 }
 
@@ -75,7 +77,7 @@ export function globalRoutes(options: {
   role: GlobalRole;
   controller: Controller;
   /** Switches the fleet's writer slot from the applier to the writer. */
-  promoteFleet: () => void;
+  promoteFleet: (lsnFloor: string) => void;
   /**
    * Switches the fleet's writer slot from the writer to the applier, which rejoins (rejoin.json):
    * after a switchover at its own VDL; after an unplanned failover (discard) at the new primary's
@@ -106,6 +108,20 @@ export function globalRoutes(options: {
     }
     if (method === 'POST' && url.pathname === globalDemoteRoute) return demote(body);
     if (method !== 'POST' || url.pathname !== globalPromoteRoute) return undefined;
+    // The previous promotion's first LSN (any region's): this one allocates 2^40 above it at least.
+    const lsnFloor = (body as { lsnFloor?: unknown } | undefined)?.lsnFloor ?? '0';
+    if (!isDecimalLsn(lsnFloor)) {
+      return {
+        status: 400,
+        body: { error: 'InvalidParameterValue', message: 'lsnFloor must be a decimal LSN' },
+      };
+    }
+    if (controller.failoverInProgress) {
+      return {
+        status: 409,
+        body: { error: 'Conflict', message: 'a failover of this cluster is in progress' },
+      };
+    }
     if (!role.secondary) {
       return { status: 409, body: { error: 'Conflict', message: 'this cluster is not a global secondary' } };
     }
@@ -127,7 +143,7 @@ export function globalRoutes(options: {
         })
       ).json()) as { vdl: string; vdlCommitTimeMs: number };
       const started = performance.now();
-      options.promoteFleet();
+      options.promoteFleet(lsnFloor);
       role.secondary = false;
       role.promotedAtMs = Date.now();
       logger.warn({ vdl: health.vdl }, 'global failover: promoting this secondary to primary');
@@ -141,6 +157,9 @@ export function globalRoutes(options: {
         promotedCommitTimeMs: health.vdlCommitTimeMs,
         epoch: event?.epoch ?? '0',
         writer: event?.to ?? applier.id,
+        firstLsn: String(
+          (controller.writer?.process?.ready as { nextLsn?: string } | undefined)?.nextLsn ?? '0',
+        ),
         durationMs: Math.round(performance.now() - started),
       };
       return { status: 200, body };
@@ -168,6 +187,12 @@ export function globalRoutes(options: {
       return {
         status: 409,
         body: { error: 'Conflict', message: 'this cluster is not a member of a global database' },
+      };
+    }
+    if (controller.failoverInProgress) {
+      return {
+        status: 409,
+        body: { error: 'Conflict', message: 'a failover of this cluster is in progress' },
       };
     }
     if (role.secondary) {

@@ -254,9 +254,9 @@ export class LocalProcessFleet implements Fleet {
    * A Global Database secondary promoted to primary: its writer slot runs the writer from now on, and
    * the first one opens with --global-promotion (LSNs from far above the volume's highest, ADR 016).
    */
-  promoteToWriter(): void {
+  promoteToWriter(lsnFloor = '0'): void {
     delete this.options.writerEntry;
-    this.#nextWriterArgs = ['--global-promotion'];
+    this.#nextWriterArgs = ['--global-promotion', '--global-promotion-floor', lsnFloor];
   }
 
   /**

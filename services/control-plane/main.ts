@@ -365,10 +365,10 @@ new Gauge({
 const globalApi = globalRoutes({
   role: globalRole,
   controller,
-  promoteFleet: () => {
+  promoteFleet: (lsnFloor) => {
     if (!(fleet instanceof LocalProcessFleet))
       throw new Error('a global secondary runs on the local fleet only');
-    fleet.promoteToWriter();
+    fleet.promoteToWriter(lsnFloor);
   },
   globalMember: values['global-secondary'] === true || values['global-primary'] === true,
   demoteFleet: (discard) => {

@@ -31,6 +31,8 @@ export interface RejoinReport {
   /** This volume's VDL before (decimal LSN). */
   oldVdl: string;
   lost: LostSet;
+  /** Set once the truncation reached a write quorum: the discard is done and is never repeated. */
+  truncated?: boolean;
 }
 
 /** The applier's position, beside volume.json. */

@@ -169,7 +169,12 @@ async function rejoin(file: string): Promise<{ epoch: bigint; state: ReplicaStat
     vdl: recovered.vdl,
     vdlCommitTimeMs: recovered.lastCommit.commitTimeMs,
   };
-  if (request.aboveLsn !== undefined) {
+  const previous = readRejoinReport(dirname(values['volume-config']!));
+  // Asked again for a discard this volume already made (a launcher retrying a rejoin whose cluster
+  // did not start): what lies above the point now is the new primary's, replicated — never void it.
+  const done = previous?.discardedAbove === request.aboveLsn && previous?.truncated === true;
+  if (done) logger.warn({ above: request.aboveLsn }, 'rejoin: the lost suffix was discarded before');
+  if (request.aboveLsn !== undefined && !done) {
     const aboveLsn = BigInt(request.aboveLsn);
     await discardDivergentSuffix({
       volume,
@@ -179,7 +184,6 @@ async function rejoin(file: string): Promise<{ epoch: bigint; state: ReplicaStat
       aboveLsn,
       keepAbove: request.archiveFloor === undefined ? aboveLsn : BigInt(request.archiveFloor),
       beforeTruncation: (result) => {
-        const previous = readRejoinReport(dirname(values['volume-config']!));
         // A repeat after a crash past the truncation finds nothing above the point: keep the first.
         if (previous?.discardedAbove === request.aboveLsn && result.transactions === 0) return;
         writeJsonAtomically(rejoinReportFile, {
@@ -190,6 +194,8 @@ async function rejoin(file: string): Promise<{ epoch: bigint; state: ReplicaStat
         } satisfies RejoinReport);
       },
     });
+    const report = readRejoinReport(dirname(values['volume-config']!));
+    if (report) writeJsonAtomically(rejoinReportFile, { ...report, truncated: true } satisfies RejoinReport);
     // The volume now ends at the promoted point (or below it, had it never got that far).
     if (aboveLsn < recovered.vdl) {
       state = { durableTail: aboveLsn, vdl: aboveLsn, vdlCommitTimeMs: request.aboveCommitTimeMs ?? 0 };

@@ -41,6 +41,24 @@ export async function discardDivergentSuffix(options: {
     return lost.result();
   }
 
+  // This epoch's collection inputs replace the old writer's at once (its archive watermark may lie
+  // above the point): no log above keepAbove is collected from here on.
+  await Promise.all(
+    [...clients.values()].map((c) =>
+      c
+        .request(
+          {
+            type: 'collectionFloor',
+            epoch: recovered.epoch,
+            archive: lsnMin(options.keepAbove, aboveLsn),
+            backtrack: 'none',
+            globalSecondary: 'none',
+          },
+          requestTimeoutMs,
+        )
+        .catch(() => undefined),
+    ),
+  );
   // The suffix must still be in every segment's log: a truncation cannot reach below a segment's log
   // base (its records there are collected into page versions that include the lost changes).
   for (const [nodeId, client] of clients) {

@@ -74,6 +74,8 @@ ${mysqlFlagUsage}
 ${addressFlagUsage(26)}
   --global-promotion      this open promotes a Global Database secondary: allocate LSNs from far above
                           the volume's highest (the old primary may have gone further; ADR 016)
+  --global-promotion-floor N  with --global-promotion: count that gap from at least LSN N (decimal;
+                          the previous promotion's first LSN, in whichever region)
   --standby               (the only flag) a warm standby: load, then take the flags from one
                           activation line on stdin (ADR 019; the control plane starts these)
   --help                  this text`;
@@ -105,6 +107,7 @@ const { values } = parseFlags(
     'redo-flush-window-ms': { type: 'string', default: String(flushWindowMsDefault) },
     'binlog-format': { type: 'string', default: 'OFF' },
     'global-promotion': { type: 'boolean', default: false },
+    'global-promotion-floor': { type: 'string', default: '0' },
     ...mysqlFlagOptions,
     ...addressFlagOptions,
     help: { type: 'boolean', default: false },
@@ -154,7 +157,10 @@ const recovered = await recoverVolume({
   volume,
   clients,
   logger,
-  ...(values['global-promotion'] && { truncationGap: globalPromotionLsnGap }),
+  ...(values['global-promotion'] && {
+    truncationGap: globalPromotionLsnGap,
+    truncationFloor: decimalLsnFlag('writer', 'global-promotion-floor', values['global-promotion-floor']!),
+  }),
 });
 
 let redo: RedoStreamServer | undefined;
@@ -444,7 +450,18 @@ announceReady({
   httpPort: http.port,
   epoch: recovered.epoch.toString(),
   vdl: recovered.vdl.toString(),
+  // The first LSN this writer allocates (a Global Database promotion records it: ADR 016).
+  nextLsn: recovered.nextLsn.toString(),
   openMs,
   recoveryMs: recovered.stats.durationMs,
   ...arns,
 });
+
+/** A decimal LSN flag; bad input exits with a usage error. */
+function decimalLsnFlag(program: string, name: string, value: string): bigint {
+  if (!/^\d{1,20}$/.test(value) || BigInt(value) >= 1n << 64n) {
+    console.error(`${program}: --${name} must be a decimal LSN, got '${value}'`);
+    process.exit(2);
+  }
+  return BigInt(value);
+}

@@ -620,6 +620,18 @@ describe('recoverVolume for a Global Database promotion', () => {
         timeoutMs: 5_000,
       });
       expect(again.nextLsn).toBe(2n + globalPromotionLsnGap + lsnAllocationLimit + 1n);
+      // A later promotion counts the gap from the previous promotion's first LSN (another region's,
+      // which this volume never saw), not from its own highest.
+      const floor = 5n * globalPromotionLsnGap;
+      const next = await recoverVolume({
+        volume: volume.volume,
+        clients: volume.clients,
+        logger,
+        timeoutMs: 5_000,
+        truncationGap: globalPromotionLsnGap,
+        truncationFloor: floor,
+      });
+      expect(next.nextLsn).toBe(floor + globalPromotionLsnGap + 1n);
     } finally {
       await volume.close();
     }

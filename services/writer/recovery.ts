@@ -49,6 +49,12 @@ export interface RecoveryOptions {
    * reached this volume, and its volume must be able to take this writer's records later (ADR 016).
    */
   truncationGap?: Lsn;
+  /**
+   * A Global Database promotion: the gap is counted from at least this LSN (the start of the previous
+   * promotion in any region), so that each promoted writer allocates above everything any earlier
+   * one may have allocated, even records its region never received (ADR 016).
+   */
+  truncationFloor?: Lsn;
 }
 
 interface Responder {
@@ -174,6 +180,8 @@ async function attempt(options: RecoveryOptions, gap: Lsn, deadline: number): Pr
       if (r.info.truncatedUpto > highest) highest = r.info.truncatedUpto;
     }
   }
+  if (options.truncationFloor !== undefined && options.truncationFloor > highest)
+    highest = options.truncationFloor;
   const uptoLsn = highest + gap;
   const pgTails = await truncateVolume({
     volume,
