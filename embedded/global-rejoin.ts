@@ -9,9 +9,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { s3Client } from '../core/aws/clients.ts';
-import { type ChunkInfo, logPrefix, parseLogChunkKey } from '../core/backup/archive.ts';
-import { listObjects, readWatermark } from '../core/backup/s3-archive.ts';
-import { type ArchiveCutResult, cutArchive, planArchiveCut } from '../core/global/archive-cut.ts';
+import { readWatermark } from '../core/backup/s3-archive.ts';
+import { type ArchiveCutResult, cutArchive, readArchiveCutPlan } from '../core/global/archive-cut.ts';
 import type { Lsn } from '../core/lsn.ts';
 import { regionalResources } from '../core/resources.ts';
 import { emulatorEnv } from './emulators.ts';
@@ -43,11 +42,8 @@ export async function plannedArchiveFloor(
 ): Promise<string> {
   const { s3, bucket } = regionArchive(stateDir, region, cluster);
   try {
-    const chunks = (await listObjects(s3, bucket, logPrefix(cluster)))
-      .map((o) => parseLogChunkKey(o.key))
-      .filter((c): c is ChunkInfo => c !== undefined);
-    const stored = await readWatermark(s3, bucket, cluster);
-    return planArchiveCut(chunks, stored?.value, aboveLsn, new Date().toISOString()).watermark?.lsn ?? '0';
+    const { plan } = await readArchiveCutPlan(s3, bucket, cluster, aboveLsn);
+    return plan.watermark?.lsn ?? '0';
   } finally {
     s3.destroy();
   }

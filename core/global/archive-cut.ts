@@ -71,6 +71,21 @@ export interface ArchiveCutResult {
   watermarkAfter: string | null;
 }
 
+/** The cut of the archive of `cluster` in `bucket` as it stands now (read, not applied). */
+export async function readArchiveCutPlan(
+  s3: S3Client,
+  bucket: string,
+  cluster: string,
+  aboveLsn: Lsn,
+  now = new Date(),
+): Promise<{ plan: ArchiveCutPlan; stored: Awaited<ReturnType<typeof readWatermark>> }> {
+  const chunks = (await listObjects(s3, bucket, logPrefix(cluster)))
+    .map((o) => parseLogChunkKey(o.key))
+    .filter((c): c is ChunkInfo => c !== undefined);
+  const stored = await readWatermark(s3, bucket, cluster);
+  return { plan: planArchiveCut(chunks, stored?.value, aboveLsn, now.toISOString()), stored };
+}
+
 /** Applies the cut to the archive of `cluster` in `bucket`. Idempotent: a repeat moves nothing more. */
 export async function cutArchive(
   s3: S3Client,
@@ -80,11 +95,7 @@ export async function cutArchive(
   now = new Date(),
 ): Promise<ArchiveCutResult> {
   const lostPrefix = `${clusterPrefix(cluster)}lost-timelines/${now.toISOString().replace(/[:.]/g, '-')}-above-${aboveLsn}/`;
-  const chunks = (await listObjects(s3, bucket, logPrefix(cluster)))
-    .map((o) => parseLogChunkKey(o.key))
-    .filter((c): c is ChunkInfo => c !== undefined);
-  const stored = await readWatermark(s3, bucket, cluster);
-  const plan = planArchiveCut(chunks, stored?.value, aboveLsn, now.toISOString());
+  const { plan, stored } = await readArchiveCutPlan(s3, bucket, cluster, aboveLsn, now);
   const move = async (key: string) => {
     const to = `${lostPrefix}${key.slice(clusterPrefix(cluster).length)}`;
     await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${key}` }));

@@ -85,7 +85,9 @@ const addresses = addressFlags('replica-applier', values);
 const logger = createLogger('replica-applier', { instance: values.id });
 const volume = volumeConfigFlag('replica-applier', values['volume-config']);
 const clients = storageClients(volume);
-const stateFile = join(dirname(values['volume-config']), replicaStateFileName);
+/** volume.json's folder: the applier's position, rejoin request and report live beside it. */
+const volumeDir = dirname(values['volume-config']);
+const stateFile = join(volumeDir, replicaStateFileName);
 
 function readState(): ReplicaState {
   try {
@@ -169,7 +171,7 @@ async function rejoin(file: string): Promise<{ epoch: bigint; state: ReplicaStat
     vdl: recovered.vdl,
     vdlCommitTimeMs: recovered.lastCommit.commitTimeMs,
   };
-  const previous = readRejoinReport(dirname(values['volume-config']!));
+  const previous = readRejoinReport(volumeDir);
   // Asked again for a discard this volume already made (a launcher retrying a rejoin whose cluster
   // did not start): what lies above the point now is the new primary's, replicated — never void it.
   const done = previous?.discardedAbove === request.aboveLsn && previous?.truncated === true;
@@ -194,7 +196,7 @@ async function rejoin(file: string): Promise<{ epoch: bigint; state: ReplicaStat
         } satisfies RejoinReport);
       },
     });
-    const report = readRejoinReport(dirname(values['volume-config']!));
+    const report = readRejoinReport(volumeDir);
     if (report) writeJsonAtomically(rejoinReportFile, { ...report, truncated: true } satisfies RejoinReport);
     // The volume now ends at the promoted point (or below it, had it never got that far).
     if (aboveLsn < recovered.vdl) {
@@ -211,19 +213,19 @@ async function rejoin(file: string): Promise<{ epoch: bigint; state: ReplicaStat
   return { epoch: recovered.epoch, state };
 }
 
-const rejoinReportFile = join(dirname(values['volume-config']), rejoinReportFileName);
+const rejoinReportFile = join(volumeDir, rejoinReportFileName);
 function writeJsonAtomically(file: string, doc: unknown): void {
   writeFileSync(`${file}.tmp`, `${JSON.stringify(doc, null, 2)}\n`, { flush: true });
   renameSync(`${file}.tmp`, file);
 }
 
 mkdirSync(dirname(stateFile), { recursive: true });
-const rejoinFile = join(dirname(values['volume-config']), rejoinFileName);
+const rejoinFile = join(volumeDir, rejoinFileName);
 const opened = existsSync(rejoinFile)
   ? await rejoin(rejoinFile)
   : { state: readState(), epoch: await openEpoch() };
 const { state: start, epoch } = opened;
-const rejoinReport = readRejoinReport(dirname(values['volume-config']!));
+const rejoinReport = readRejoinReport(volumeDir);
 const rejoinSummary = rejoinReport && {
   rejoinedAt: rejoinReport.rejoinedAt,
   discardedAbove: rejoinReport.discardedAbove,
