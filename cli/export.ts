@@ -9,7 +9,7 @@ import type { BackupTarget, ClusterOption } from './backup-target.ts';
 import { CliError } from './errors.ts';
 import { formatProgress, formatTask, formatTaskList } from './export-view.ts';
 import { type CommandContext, printJson } from './io.ts';
-import { addClusterOption, addStateDirOption, type StateDirOptions } from './options.ts';
+import { addClusterOption, addRegionOption, addStateDirOption, type StateDirOptions } from './options.ts';
 
 type ExportOptions = StateDirOptions & ClusterOption & { json?: boolean };
 
@@ -24,9 +24,11 @@ type StartOptions = ExportOptions & {
 
 function addOptions(command: Command): Command {
   return addStateDirOption(
-    addClusterOption(command, 'the cluster whose snapshot (and backup bucket) to use').option(
-      '--json',
-      'print JSON (for scripts): the task under Aurora field names',
+    addRegionOption(
+      addClusterOption(command, 'the cluster whose snapshot (and backup bucket) to use').option(
+        '--json',
+        'print JSON (for scripts): the task under Aurora field names',
+      ),
     ),
   );
 }

@@ -49,6 +49,17 @@ export function addClusterOption(
   return command.option('--cluster <name>', description, clusterNameFlag, defaultClusterName);
 }
 
+/**
+ * --region of the backup commands: which region's backups (a Global Database keeps them per region,
+ * each its own writer's; default the current primary's, else the cluster's).
+ */
+export function addRegionOption(command: Command): Command {
+  return command.option(
+    '--region <region>',
+    "the region whose backups to use, e.g. us-west-2 (default: the cluster's; a Global Database's current primary)",
+  );
+}
+
 /** A commander argument parser for an integer flag in [min, max]. */
 export function integerFlag(min: number, max: number = Number.MAX_SAFE_INTEGER): (raw: string) => number {
   return (raw: string) => {

@@ -1,15 +1,15 @@
 // `borealis restore (--to-time ISO | --snapshot ID) --as NAME`: emits `Borealis Restore Requested`
-// (the embedded EventBridge: the state dir's event inbox, delivered to the restore function by the
-// local function runner), follows the new cluster's restore progress on its control plane, and
-// prints the new cluster's endpoints — or the reason it failed, in one line.
+// (the embedded EventBridge: the event inbox of the region whose backups it restores, delivered to
+// that region's restore function by its local function runner), follows the new cluster's restore
+// progress on its control plane, and prints the new cluster's endpoints — or the reason it failed,
+// in one line.
 
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
-import { primaryRegion } from '../core/resources.ts';
 import { listLocalEvents, makeEvent, putLocalEvent } from '../embedded/local-events.ts';
-import { clusterDirPath, controlPlaneUrlFile, readSystemState, stateDirPath } from '../embedded/state.ts';
+import { clusterDirPath, controlPlaneUrlFile, stateDirPath } from '../embedded/state.ts';
 import type { RestoreCompletedDetail, RestoreFailedDetail } from '../functions/restore/handler.ts';
 import {
   eventSource,
@@ -17,9 +17,16 @@ import {
   restoreFailed,
   restoreRequested,
 } from '../functions/restore/handler.ts';
+import { backupRegion } from './backup-region.ts';
 import { CliError, UsageError } from './errors.ts';
 import { type CommandContext, printJson } from './io.ts';
-import { addClusterOption, addStateDirOption, clusterNameFlag, type StateDirOptions } from './options.ts';
+import {
+  addClusterOption,
+  addRegionOption,
+  addStateDirOption,
+  clusterNameFlag,
+  type StateDirOptions,
+} from './options.ts';
 
 const waitMsDefault = 30 * 60_000;
 
@@ -28,6 +35,7 @@ interface RestoreOptions extends StateDirOptions {
   snapshot?: string;
   as: string;
   cluster: string;
+  region?: string;
   json?: boolean;
   timeoutMs?: string;
 }
@@ -45,7 +53,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
       'after',
       '\nThe new cluster runs beside the system; stop it with `borealis down --cluster NAME` and run it again\nwith `borealis up --cluster NAME`.',
     );
-  addStateDirOption(addClusterOption(command, 'the cluster to restore from')).action(
+  addStateDirOption(addRegionOption(addClusterOption(command, 'the cluster to restore from'))).action(
     async (options: RestoreOptions) => {
       if ((options.toTime === undefined) === (options.snapshot === undefined)) {
         throw new UsageError('name exactly one of --to-time and --snapshot');
@@ -56,7 +64,8 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
       const timeoutMs = Number(options.timeoutMs);
       if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
         throw new UsageError('--timeout-ms must be a positive integer');
-      if (!readSystemState(options.stateDir)) {
+      const { region, system } = backupRegion(options);
+      if (!system) {
         throw new CliError(
           `no system is running from ${stateDirPath(options.stateDir)} (start one with \`npm start\`)`,
         );
@@ -77,14 +86,14 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
               : {}),
             ...(options.snapshot !== undefined ? { snapshotId: options.snapshot } : {}),
           },
-          primaryRegion,
+          region,
         ),
       );
       // A progress bar only on a terminal: scripts get the result (or one error line) and nothing else.
       const progress = new ProgressLine(ctx, !options.json && process.stderr.isTTY === true);
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const answer = listLocalEvents(options.stateDir, 'emitted').find(
+        const answer = listLocalEvents(options.stateDir, 'emitted', region).find(
           (e) => (e.event.detail as { requestId?: string }).requestId === requestId,
         );
         if (answer?.event['detail-type'] === restoreCompleted) {

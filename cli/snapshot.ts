@@ -4,7 +4,13 @@
 import type { Command } from 'commander';
 import type { BackupTarget, ClusterOption } from './backup-target.ts';
 import { type CommandContext, printJson } from './io.ts';
-import { addClusterOption, addStateDirOption, integerFlag, type StateDirOptions } from './options.ts';
+import {
+  addClusterOption,
+  addRegionOption,
+  addStateDirOption,
+  integerFlag,
+  type StateDirOptions,
+} from './options.ts';
 import {
   formatSnapshotCreated,
   formatSnapshotList,
@@ -15,10 +21,15 @@ import {
 
 type SnapshotOptions = StateDirOptions & ClusterOption & { json?: boolean };
 
-/** Adds --cluster and --json, like every backup command. */
+/** Adds --cluster, --region and --json, like every backup command. */
 export function addClusterOptions(command: Command): Command {
   return addStateDirOption(
-    addClusterOption(command, 'the cluster whose backup to use').option('--json', 'print JSON (for scripts)'),
+    addRegionOption(
+      addClusterOption(command, 'the cluster whose backup to use').option(
+        '--json',
+        'print JSON (for scripts)',
+      ),
+    ),
   );
 }
 

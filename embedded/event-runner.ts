@@ -17,7 +17,14 @@ export class EventRunner {
   delivered = 0;
 
   constructor(
-    private readonly options: { stateDir: string; routes: EventRoute[]; logger: Logger; pollMs?: number },
+    private readonly options: {
+      stateDir: string;
+      /** The region whose bus this runner serves. */
+      region: string;
+      routes: EventRoute[];
+      logger: Logger;
+      pollMs?: number;
+    },
   ) {}
 
   start(): void {
@@ -37,12 +44,12 @@ export class EventRunner {
     if (this.#busy) return;
     this.#busy = true;
     try {
-      for (const { name, event } of listLocalEvents(this.options.stateDir, 'inbox')) {
+      for (const { name, event } of listLocalEvents(this.options.stateDir, 'inbox', this.options.region)) {
         const route = this.options.routes.find(
           (r) => r.source === event.source && r.detailType === event['detail-type'],
         );
         // Delivered (or dropped, as EventBridge does with an event no rule matches) exactly once here.
-        markDelivered(this.options.stateDir, name);
+        markDelivered(this.options.stateDir, name, this.options.region);
         if (!route) {
           this.options.logger.warn(
             { detailType: event['detail-type'], source: event.source },

@@ -1,5 +1,6 @@
 // Process entry of the local function runner (embedded mode): one per region and cluster, feeding the
-// Kinesis-triggered functions of core/functions.ts from that region's emulator. Endpoints and
+// Kinesis-triggered functions of core/functions.ts from that region's emulator, delivering that
+// region's EventBridge bus (the state dir's event boxes) and running its schedules. Endpoints and
 // credentials come from the environment, as for every Borealis process (core/aws/endpoints.ts).
 import { join } from 'node:path';
 import { kinesisClient, s3Client } from '../core/aws/clients.ts';
@@ -29,6 +30,7 @@ import {
   pollIntervalMsDefault,
   pollIntervalMsMin,
 } from './function-runner.ts';
+import { regionTopologyDir } from './global.ts';
 import { makeEvent } from './local-events.ts';
 import { LocalProvisioner } from './restore-provisioner.ts';
 import { defaultStateDir, stateDirPath } from './state.ts';
@@ -43,8 +45,6 @@ options:
   --state-dir DIR    the embedded state dir (default ${defaultStateDir})
   --region NAME      the region whose emulators and resources to use (default ${primaryRegion})
   --cluster NAME     the cluster whose streams and bucket to use (default ${defaultClusterName})
-  --stream-functions-only  only the Kinesis-triggered functions: no EventBridge inbox, no schedules
-                     (a Global Database secondary region's runner; the primary's serves the CLI)
   --poll-ms N        longest idle poll interval per shard (default ${pollIntervalMsDefault}); right
                      after records a shard is polled every ${pollIntervalMsMin} ms, backing off to N
   --help             this text`;
@@ -54,7 +54,6 @@ const { values } = parseFlags('function-runner', {
   region: { type: 'string', default: primaryRegion },
   cluster: { type: 'string', default: defaultClusterName },
   'poll-ms': { type: 'string', default: String(pollIntervalMsDefault) },
-  'stream-functions-only': { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 });
 if (values.help) {
@@ -108,6 +107,7 @@ const exportHandler = createExportHandler({
 const exportDefinition = functionDefinitions['snapshot-export'];
 const events: EventRunner = new EventRunner({
   stateDir: values['state-dir'],
+  region: values.region,
   logger,
   routes: [
     {
@@ -142,15 +142,18 @@ const events: EventRunner = new EventRunner({
     },
   ],
 });
-const streamOnly = values['stream-functions-only'] === true;
-if (!streamOnly) events.start();
+events.start();
 
 // Schedules (EventBridge `rate(...)` expressions of core/functions.ts), for the snapshot function.
 const snapshotEnv = {
   ...process.env,
   AWS_REGION: values.region,
-  // The snapshot function finds a cluster through the topology its control plane persists there.
-  [topologyDirVariable]: join(stateDirPath(values['state-dir']), 'clusters'),
+  // The snapshot function finds a cluster through the topology its control plane persists there (a
+  // Global Database secondary's is the region's; it skips the schedule while a secondary).
+  [topologyDirVariable]:
+    values.region === primaryRegion
+      ? join(stateDirPath(values['state-dir']), 'clusters')
+      : regionTopologyDir(values['state-dir'], values.region),
   ...functionEnvironment(resources, values.cluster),
 };
 const snapshotHandler = createSnapshotHandler(snapshotEnv);
@@ -160,7 +163,7 @@ function invokeSnapshot(event: unknown): Promise<unknown> {
   return snapshotHandler(event as never, lambdaContext(snapshotDefinition, values.region, deadline));
 }
 const schedules: NodeJS.Timeout[] = [];
-for (const trigger of streamOnly ? [] : snapshotDefinition.triggers) {
+for (const trigger of snapshotDefinition.triggers) {
   if (trigger.kind !== 'schedule') continue;
   const everyMs = rateMs(trigger.expression);
   schedules.push(
@@ -178,7 +181,7 @@ const retentionHandler = createRetentionHandler({
   ...retentionEnvironment,
 });
 const retentionDefinition = functionDefinitions['backup-retention'];
-for (const trigger of streamOnly ? [] : retentionDefinition.triggers) {
+for (const trigger of retentionDefinition.triggers) {
   if (trigger.kind !== 'schedule') continue;
   schedules.push(
     setInterval(() => {
@@ -197,10 +200,7 @@ for (const trigger of streamOnly ? [] : retentionDefinition.triggers) {
 logger.info({ functions: functions.map((f) => `${f.name} <- ${f.streamName}`) }, 'function runner started');
 announceReady({
   service: 'function-runner',
-  functions: [
-    ...functions.map((f) => f.name),
-    ...(streamOnly ? [] : ['restore', 'snapshot', 'snapshot-export']),
-  ],
+  functions: [...functions.map((f) => f.name), 'restore', 'snapshot', 'snapshot-export', 'backup-retention'],
 });
 
 let stopping = false;

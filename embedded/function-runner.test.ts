@@ -203,7 +203,14 @@ describe('function runner: backup archiver on the redo stream', () => {
       expect(child.ready).toMatchObject({
         service: 'function-runner',
         // No secondary region: the global replicator is not run.
-        functions: ['backup-archiver', 'binlog-streamer', 'restore', 'snapshot', 'snapshot-export'],
+        functions: [
+          'backup-archiver',
+          'binlog-streamer',
+          'restore',
+          'snapshot',
+          'snapshot-export',
+          'backup-retention',
+        ],
       });
       await putBatches(procResources.redoStream.name, batches.slice(0, 10));
       await waitFor(

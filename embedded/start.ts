@@ -314,10 +314,12 @@ if (emulators && values.global) {
   }
 }
 // The Lambda functions, run locally on the same event shapes (Kinesis, EventBridge): one runner for
-// the system, started with the primary cluster. With --global, the secondary region has one too: idle
-// while it is a secondary (nothing is published there); after a switchover or failover its writer
-// publishes to that region's redo stream, its archiver keeps the backups there, and its replicator
-// carries the redo back to the other region once it rejoins (ADR 016).
+// the system, started with the primary cluster. With --global, the secondary region has one too, with
+// its own EventBridge bus and schedules: idle while it is a secondary (nothing is published there, the
+// scheduled snapshot skips a secondary); after a switchover or failover its writer publishes to that
+// region's redo stream, its archiver, snapshots and retention keep the backups there, restores and
+// exports asked in that region run there, and its replicator carries the redo back to the other
+// region once it rejoins (ADR 016).
 const runnerSpecs = new Map<string, { args: string[]; env: NodeJS.ProcessEnv; logFile: string }>();
 if (emulators) {
   runnerSpecs.set(primaryRegion, {
@@ -329,10 +331,7 @@ if (emulators) {
 if (emulators && secondary) {
   const region = readGlobalState(stateDir)!.secondaries[0]!.region;
   runnerSpecs.set(region, {
-    args: [
-      ...['--state-dir', stateDirPath(stateDir), '--region', region, '--cluster', clusterName],
-      '--stream-functions-only',
-    ],
+    args: ['--state-dir', stateDirPath(stateDir), '--region', region, '--cluster', clusterName],
     env: {
       ...env,
       [functionEnv.globalSecondaryRegion]: primaryRegion,

@@ -55,6 +55,11 @@ export interface Topology {
   resourceArn: string;
   secretArn: string;
   /**
+   * A Global Database member's role now (absent outside one): a secondary's writer slot runs the
+   * replica applier, so what needs a writer (the scheduled snapshot) leaves it alone.
+   */
+  globalRole?: 'primary' | 'secondary';
+  /**
    * The control plane's API base URL (controlPlaneRoutes): how a function or a process elsewhere
    * reaches the cluster's status and volume. Absent until its API serves, and in older topologies.
    */

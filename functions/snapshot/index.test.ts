@@ -1,6 +1,9 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeConsistentPoint, encodeConsistentPoint } from '../../core/cluster/consistent-point.ts';
-import { parseSnapshotEvent } from './index.ts';
+import { createHandler, parseSnapshotEvent } from './index.ts';
 
 describe('snapshot events', () => {
   it('takes a scheduled event for CLUSTER_NAME', () => {
@@ -38,5 +41,50 @@ describe('snapshot events', () => {
     expect(decodeConsistentPoint(JSON.parse(JSON.stringify(doc)))).toEqual(point);
     expect(() => decodeConsistentPoint({ ...doc, lsn: 5 })).toThrow(/lsn/);
     expect(() => decodeConsistentPoint({ ...doc, pgTails: { x: '1' } })).toThrow(/tail/);
+  });
+
+  it('skips a scheduled snapshot of a Global Database secondary, and only then', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'borealis-snapshot-topology-'));
+    try {
+      const publish = (globalRole: string | undefined) => {
+        mkdirSync(join(dir, 'g'), { recursive: true });
+        writeFileSync(
+          join(dir, 'g', 'topology.json'),
+          JSON.stringify({
+            version: 3,
+            cluster: 'g',
+            region: 'us-west-2',
+            epoch: '2',
+            writer: null,
+            readers: [],
+            failoverInProgress: false,
+            resourceArn: 'arn:aws:rds:us-west-2:000000000000:cluster:g',
+            secretArn: 'arn:aws:secretsmanager:us-west-2:000000000000:secret:g',
+            updatedAt: new Date().toISOString(),
+            ...(globalRole === undefined ? {} : { globalRole }),
+          }),
+        );
+      };
+      const handler = createHandler({
+        BOREALIS_TOPOLOGY_DIR: dir,
+        CLUSTER_NAME: 'g',
+        AWS_REGION: 'us-west-2',
+      });
+      const scheduled = { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} };
+      publish('secondary');
+      expect(await handler(scheduled as never, {} as never)).toEqual({
+        skipped: 'global-secondary',
+        cluster: 'g',
+      });
+      // A primary (or no Global Database) is snapshotted: with no volume published it fails saying so.
+      for (const role of ['primary', undefined]) {
+        publish(role);
+        await expect(handler(scheduled as never, {} as never)).rejects.toThrow(
+          /has not published its volume/,
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

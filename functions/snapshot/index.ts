@@ -42,6 +42,16 @@ export interface SnapshotResponse {
   bytesTotal: number;
 }
 
+/**
+ * A scheduled event for a Global Database secondary (its published topology says so): its writer slot
+ * runs the replica applier, and the region's backups are its own writer's — they start again when a
+ * switchover or failover makes it the primary (docs/global.md).
+ */
+export interface SnapshotSkipped {
+  skipped: 'global-secondary';
+  cluster: string;
+}
+
 /** The cluster and request an event names; a bad event is a non-retryable error. */
 export function parseSnapshotEvent(
   event: unknown,
@@ -71,39 +81,51 @@ export function parseSnapshotEvent(
 /** The middy handler over the given environment (the local runner passes its own). */
 export function createHandler(env: NodeJS.ProcessEnv = process.env) {
   const logger = createLogger('snapshot');
-  return middy<SnapshotEvent, SnapshotResponse>(async (event: SnapshotEvent): Promise<SnapshotResponse> => {
-    const { cluster, request } = parseSnapshotEvent(event, env);
-    const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || primaryRegion;
-    const bucket =
-      cluster === env[functionEnv.clusterName] && env[functionEnv.backupBucket]
-        ? env[functionEnv.backupBucket]!
-        : regionalResources(region, cluster).backupBucket;
-    const s3 = s3Client({ region, env });
-    const topology = topologyReaderFromEnv(region, env);
-    try {
-      const { manifest, created, pagesRead } = await runSnapshot({
-        s3,
-        bucket,
-        cluster,
-        source: publishedTopologySource(cluster, topology.read),
-        request,
-        log: (message, fields) => logger.info(fields ?? {}, message),
-      });
-      return {
-        snapshotId: manifest.snapshotId,
-        lsn: manifest.lsn,
-        created,
-        pageCount: manifest.pageCount,
-        pagesRead,
-        changedPagesFrom: manifest.changedPagesFrom ?? null,
-        bytesUploaded: manifest.bytesUploaded,
-        bytesTotal: manifest.bytesTotal,
-      };
-    } finally {
-      s3.destroy();
-      topology.close();
-    }
-  });
+  return middy<SnapshotEvent, SnapshotResponse | SnapshotSkipped>(
+    async (event: SnapshotEvent): Promise<SnapshotResponse | SnapshotSkipped> => {
+      const { cluster, request } = parseSnapshotEvent(event, env);
+      const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || primaryRegion;
+      const bucket =
+        cluster === env[functionEnv.clusterName] && env[functionEnv.backupBucket]
+          ? env[functionEnv.backupBucket]!
+          : regionalResources(region, cluster).backupBucket;
+      const topology = topologyReaderFromEnv(region, env);
+      try {
+        // Only the schedule is skipped on a secondary: an on-demand request fails there with the
+        // reason (no serving writer), which its caller sees.
+        if (request.scheduled && (await topology.read(cluster)).globalRole === 'secondary') {
+          logger.info({ cluster, region }, 'scheduled snapshot skipped: a Global Database secondary');
+          const skipped: SnapshotSkipped = { skipped: 'global-secondary', cluster };
+          return skipped;
+        }
+        const s3 = s3Client({ region, env });
+        try {
+          const { manifest, created, pagesRead } = await runSnapshot({
+            s3,
+            bucket,
+            cluster,
+            source: publishedTopologySource(cluster, topology.read),
+            request,
+            log: (message, fields) => logger.info(fields ?? {}, message),
+          });
+          return {
+            snapshotId: manifest.snapshotId,
+            lsn: manifest.lsn,
+            created,
+            pageCount: manifest.pageCount,
+            pagesRead,
+            changedPagesFrom: manifest.changedPagesFrom ?? null,
+            bytesUploaded: manifest.bytesUploaded,
+            bytesTotal: manifest.bytesTotal,
+          } satisfies SnapshotResponse;
+        } finally {
+          s3.destroy();
+        }
+      } finally {
+        topology.close();
+      }
+    },
+  );
 }
 
 export const handler = createHandler();

@@ -7,12 +7,18 @@
 // form a prefix of the commits, and the acknowledged commits missing from it are above the promoted
 // point. Bad input — an unknown region, no --allow-data-loss, a region that is already the primary —
 // gets a clear error and changes nothing. Measured: RTO (kill → first acknowledged write in us-west-2).
+// Backups go on in whichever region is the primary, and a point-in-time restore in either region has
+// exactly that region's timeline: never the lost commits, though they were committed before the
+// restore time.
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackupStatus } from '../../cli/backup-view.ts';
+import type { SnapshotCreated, SnapshotListEntry } from '../../cli/snapshot-view.ts';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import type { GlobalStatus } from '../../core/global/status.ts';
 import { readGlobalState } from '../../embedded/global.ts';
 import { endpointClients, waitUntil } from '../harness/cluster.ts';
+import { restoredRows } from '../harness/restore.ts';
 import { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
@@ -48,6 +54,19 @@ describe('global database: cross-region failover', () => {
     ).json()) as ClusterStatus;
     ({ writer: secondary, reader: secondaryReader } = endpointClients(status));
   }, 240_000);
+
+  /** Until the CLI's default backups are `region`'s and restorable to `t` (a later commit archived). */
+  const archivedPast = (region: string, t: number) =>
+    waitUntil(
+      async () => {
+        const b = JSON.parse((await system.cli('backup', 'status', '--json')).stdout) as BackupStatus;
+        return (
+          b.region === region && b.latestRestorableTime !== null && Date.parse(b.latestRestorableTime) >= t
+        );
+      },
+      60_000,
+      `the ${region} archive past the restore time`,
+    );
 
   afterAll(async () => {
     primary?.close();
@@ -215,6 +234,20 @@ describe('global database: cross-region failover', () => {
     expect(outOfSync.stderr).toMatch(/us-east-1 is out of sync/);
     expect(readGlobalState(dir.path)!.primary.region).toBe('us-west-2');
 
+    // Backups go on in the new primary region: its bucket holds its own writer's log (republished
+    // from LSN 0 at the promotion), and `backup`, `snapshot` and `restore` act there by default. A
+    // restore there has us-west-2's timeline only: the lost commits are not in it, though us-east-1
+    // committed them before the restore time.
+    const westTime = Date.now();
+    await app.exec('insert into t values (:k)', { k: 1_000_001 });
+    await archivedPast('us-west-2', westTime);
+    const westSnapshot = JSON.parse(
+      (await system.cli('snapshot', 'create', '--json')).stdout,
+    ) as SnapshotCreated;
+    expect(westSnapshot.created).toBe(true);
+    const westRows = await restoredRows(system, 'west-pitr', westTime, 'select id from t order by id');
+    expect(westRows.map((r) => Number(r[0]))).toEqual([...kept, 1_000_000]);
+
     // The region comes back: it rejoins as a secondary of us-west-2, discarding — and naming — the
     // commits it made durable above the promoted point. Exactly the acknowledged commits us-west-2 does
     // not have, plus at most the one in flight at the kill (durable there, its answer never sent).
@@ -286,5 +319,18 @@ describe('global database: cross-region failover', () => {
       Number(r[0]),
     );
     expect(inEast).toEqual([...inWest, 2_000_000]);
-  }, 420_000);
+
+    // us-east-1's backups go on from its cut archive (its writer republishes from there): a restore
+    // from them has one timeline — us-west-2's commits, never the lost ones.
+    const eastTime = Date.now();
+    await app.exec('insert into t values (:k)', { k: 2_000_001 });
+    await archivedPast('us-east-1', eastTime);
+    const eastRows = await restoredRows(system, 'east-pitr', eastTime, 'select id from t order by id');
+    expect(eastRows.map((r) => Number(r[0]))).toEqual([...inWest, 2_000_000]);
+    // us-west-2's snapshots stay in its bucket, listed there.
+    const westList = JSON.parse(
+      (await system.cli('snapshot', 'list', '--region', 'us-west-2', '--json')).stdout,
+    ) as { snapshots: SnapshotListEntry[] };
+    expect(westList.snapshots.map((s) => s.snapshotId)).toContain(westSnapshot.snapshotId);
+  }, 600_000);
 });

@@ -7,14 +7,26 @@ import { waitUntil } from './cluster.ts';
 import { Sql } from './sql.ts';
 import type { TestSystem } from './system.ts';
 
-/** Restores the system's cluster to T as `name`, runs `query` on it, then stops and removes it. */
+/**
+ * Restores the system's cluster to T as `name` (from `region`'s backups: default the CLI's), runs
+ * `query` on it, then stops and removes it.
+ */
 export async function restoredRows(
   system: TestSystem,
   name: string,
   t: number,
   query: string,
+  region?: string,
 ): Promise<unknown[][]> {
-  const out = await system.cli('restore', '--to-time', new Date(t).toISOString(), '--as', name, '--json');
+  const out = await system.cli(
+    'restore',
+    '--to-time',
+    new Date(t).toISOString(),
+    '--as',
+    name,
+    '--json',
+    ...(region === undefined ? [] : ['--region', region]),
+  );
   const detail = JSON.parse(out.stdout) as {
     endpoints: { writer: string };
     resourceArn: string;

@@ -55,6 +55,8 @@ export interface ControllerOptions {
    * readers must keep serving the secondary's reads meanwhile.
    */
   restartWriterInPlace?: () => boolean;
+  /** A Global Database member's role now, published in the topology (undefined: not a member). */
+  globalRole?: () => 'primary' | 'secondary' | undefined;
   onEvent?: (event: FailoverEvent) => void;
 }
 
@@ -222,6 +224,7 @@ export class Controller {
         : null,
       readers,
       failoverInProgress: this.failoverInProgress,
+      ...(this.options.globalRole?.() === undefined ? {} : { globalRole: this.options.globalRole()! }),
       resourceArn: this.options.resourceArn,
       secretArn: this.options.secretArn,
       // What deployed functions need to find the cluster (core/cluster/topology-store.ts).

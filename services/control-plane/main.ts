@@ -269,6 +269,12 @@ controller = new Controller({
   restartDelayMs: int('restart-delay-ms'),
   drainMs: int('drain-ms'),
   restartWriterInPlace: () => globalRole.secondary,
+  globalRole: () =>
+    values['global-secondary'] === true || values['global-primary'] === true
+      ? globalRole.secondary
+        ? 'secondary'
+        : 'primary'
+      : undefined,
   onEvent: (event) => {
     failovers.inc({ kind: event.kind });
     failoverSeconds.observe(event.durationMs / 1000);
