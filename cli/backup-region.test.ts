@@ -2,18 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type GlobalMember, writeGlobalState } from '../embedded/global.ts';
+import { writeGlobalState } from '../embedded/global.ts';
 import { writeSystemState } from '../embedded/state.ts';
+import { memberFixture } from '../embedded/testing.ts';
 import { backupRegion } from './backup-region.ts';
 
-const member = (region: string): GlobalMember => ({
-  region,
-  cluster: 'borealis',
-  controlPlaneUrl: `http://127.0.0.1:${region === 'us-east-1' ? 7001 : 7002}`,
-  dir: `/state/${region}/borealis`,
-  controlPlanePid: 1,
-  proxyPid: 1,
-});
+const member = (region: string) =>
+  memberFixture(region, {
+    controlPlaneUrl: `http://127.0.0.1:${region === 'us-east-1' ? 7001 : 7002}`,
+    dir: `/state/${region}/borealis`,
+  });
 
 describe('backupRegion: which region a backup command acts on', () => {
   let dir: string | undefined;

@@ -10,7 +10,13 @@ import type { Command } from 'commander';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import type { LostSet } from '../core/global/lost-set.ts';
 import { type ApplierHealth, formatGlobalStatus, globalStatus } from '../core/global/status.ts';
-import { type GlobalMember, markRegionDown, readGlobalState, writeGlobalState } from '../embedded/global.ts';
+import {
+  type GlobalMember,
+  type GlobalState,
+  markRegionDown,
+  readGlobalState,
+  updateGlobalState,
+} from '../embedded/global.ts';
 import { stateDirPath } from '../embedded/state.ts';
 import type { RejoinReport } from '../services/replica-applier/applier.ts';
 import { CliError, UsageError } from './errors.ts';
@@ -77,6 +83,17 @@ function requireGlobal(stateDir: string) {
     );
   }
   return state;
+}
+
+/**
+ * The members once `region` is the primary, from the state as it is now (the launcher may have
+ * updated a member's pids since the caller read it): the old primary becomes a secondary.
+ */
+function promotedMembers(state: GlobalState, region: string): Pick<GlobalState, 'primary' | 'secondaries'> {
+  return {
+    primary: memberOf(state, region),
+    secondaries: [...state.secondaries.filter((m) => m.region !== region), state.primary],
+  };
 }
 
 function memberOf(state: ReturnType<typeof requireGlobal>, region: string): GlobalMember {
@@ -216,10 +233,10 @@ function registerSwitchover(global: Command, ctx: CommandContext): void {
             lsnFloor: state.lastPromotionStart ?? '0',
           }).catch(() => undefined);
           if (back?.ok) {
-            writeGlobalState(options.stateDir, {
-              ...requireGlobal(options.stateDir),
+            updateGlobalState(options.stateDir, (now) => ({
+              ...now,
               lastPromotionStart: String(back.body.firstLsn),
-            });
+            }));
           }
           throw new CliError(
             `${target.region} did not reach the old primary's VDL ${vdl} within ${switchoverCatchUpMs / 1000} s; ` +
@@ -238,12 +255,11 @@ function registerSwitchover(global: Command, ctx: CommandContext): void {
         throw new CliError(`the control plane of ${target.region} did not answer: ${error.message}`);
       });
       if (!promoted.ok) throw new CliError(`${target.region} was not promoted: ${promoted.body.message}`);
-      writeGlobalState(options.stateDir, {
-        ...requireGlobal(options.stateDir),
-        primary: target,
-        secondaries: [...state.secondaries.filter((m) => m !== target), old],
+      updateGlobalState(options.stateDir, (now) => ({
+        ...now,
+        ...promotedMembers(now, target.region),
         lastPromotionStart: String(promoted.body.firstLsn),
-      });
+      }));
       const done = performance.now();
       const commitTimeMs = Number(promoted.body.promotedCommitTimeMs);
       const report: SwitchoverReport = {
@@ -416,16 +432,15 @@ function registerFailover(global: Command, ctx: CommandContext): void {
           }
         }
       }
-      writeGlobalState(options.stateDir, {
-        ...requireGlobal(options.stateDir),
-        primary: target,
-        secondaries: [...state.secondaries.filter((m) => m !== target), old],
+      updateGlobalState(options.stateDir, (now) => ({
+        ...now,
+        ...promotedMembers(now, target.region),
         lastPromotionStart: String(body.firstLsn),
         pendingRejoins: [
-          ...(state.pendingRejoins ?? []).filter((p) => p.region !== old.region),
+          ...(now.pendingRejoins ?? []).filter((p) => p.region !== old.region),
           ...(fenced ? [] : [{ region: old.region, ...discard, failoverAt: new Date().toISOString() }]),
         ],
-      });
+      }));
       const report: FailoverReport = {
         from: old.region,
         to: target.region,

@@ -3,13 +3,24 @@
 // replica applier in its writer slot), the environment that points the primary region's
 // global-replicator at it, and a small state file (<state dir>/global.json) through which
 // `borealis global …` finds both members.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { functionEnv } from '../core/functions.ts';
 import { secondaryRegion } from '../core/resources.ts';
 import { volumePath } from '../services/control-plane/volume-setup.ts';
 import { LocalCluster } from './cluster.ts';
-import { stateDirPath } from './state.ts';
+import { isPidAlive, stateDirPath } from './state.ts';
 
 export interface GlobalMember {
   region: string;
@@ -102,6 +113,55 @@ export function writeGlobalState(stateDir: string, state: GlobalState): void {
   mkdirSync(stateDirPath(stateDir), { recursive: true });
   writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
+}
+
+/** How long an update waits for another process's update of global.json (each takes microseconds). */
+const globalStateLockWaitMs = 5_000;
+
+/**
+ * Read-modify-write of global.json under a lock file that every writer takes (the CLI's switchover,
+ * failover and rejoin and the launcher's rejoin and restarts each change a different part of it:
+ * without the lock one could write back what it read before the other's change). A lock left by a
+ * process that died is taken over. `mutate` gets the current state and must not wait on anything.
+ */
+export function updateGlobalState(
+  stateDir: string,
+  mutate: (state: GlobalState) => GlobalState,
+): GlobalState {
+  const lock = `${globalStateFile(stateDir)}.lock`;
+  const deadline = Date.now() + globalStateLockWaitMs;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      let holder: number;
+      try {
+        holder = Number(readFileSync(lock, 'utf8'));
+      } catch {
+        continue; // released meanwhile
+      }
+      // A holder that died is taken over (one that has not written its pid yet is given the wait).
+      if (Number.isInteger(holder) && holder > 0 && !isPidAlive(holder)) rmSync(lock, { force: true });
+      else if (Date.now() > deadline) {
+        throw new Error(
+          `global.json is locked by pid ${holder || 'unknown'} for over ${globalStateLockWaitMs} ms (${lock})`,
+        );
+      } else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+  try {
+    const current = readGlobalState(stateDir);
+    if (!current) throw new Error(`no global database state in ${globalStateFile(stateDir)}`);
+    const next = mutate(current);
+    writeGlobalState(stateDir, next);
+    return next;
+  } finally {
+    rmSync(lock, { force: true });
+  }
 }
 
 export function readGlobalState(stateDir: string): GlobalState | undefined {

@@ -30,6 +30,7 @@ import {
   removeGlobalState,
   restartMemberAsSecondary,
   startSecondaryCluster,
+  updateGlobalState,
   writeGlobalState,
 } from './global.ts';
 import {
@@ -361,9 +362,8 @@ for (const region of runnerSpecs.keys()) {
 if (secondary) recordRegionProcesses();
 
 function recordRegionProcesses(): void {
-  const state = readGlobalState(stateDir);
-  if (!state || !emulators) return;
-  writeGlobalState(stateDir, {
+  if (!readGlobalState(stateDir) || !emulators) return;
+  updateGlobalState(stateDir, (state) => ({
     ...state,
     regionProcesses: Object.fromEntries(
       [...runners].map(([region, p]) => [
@@ -371,7 +371,7 @@ function recordRegionProcesses(): void {
         { emulatorPids: emulators.regionPids(region), functionRunnerPid: p.pid },
       ]),
     ),
-  });
+  }));
 }
 
 const entry = {
@@ -564,17 +564,16 @@ async function bringBack(
     ?.stop()
     .catch(() => undefined);
   rejoined.set(region, restarted);
-  const now = readGlobalState(stateDir)!;
   const update = (m: GlobalMember) =>
     m.region === region
       ? { ...m, controlPlanePid: restarted.controlPlane.pid, proxyPid: restarted.proxy.pid }
       : m;
-  writeGlobalState(stateDir, {
+  updateGlobalState(stateDir, (now) => ({
     ...now,
     primary: update(now.primary),
     secondaries: now.secondaries.map(update),
     pendingRejoins: (now.pendingRejoins ?? []).filter((p) => p.region !== region),
-  });
+  }));
   clearRegionDown(stateDir, region);
   const report = pending ? readRejoinReport(member.dir) : undefined;
   console.log(`borealis: ${region} rejoined as a secondary`);
