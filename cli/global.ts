@@ -398,8 +398,15 @@ function registerFailover(global: Command, ctx: CommandContext): void {
       let archiveCut = false;
       if (oldStatus !== undefined) {
         // Loaded on use: the S3 client slows every other command's start.
-        const { plannedArchiveFloor, cutRegionArchive } = await import('../embedded/global-rejoin.ts');
+        const { plannedArchiveFloor, cutRegionArchive, fenceRegionArchive } = await import(
+          '../embedded/global-rejoin.ts'
+        );
         const aboveLsn = BigInt(promotedVdl);
+        // The archive fence first: whatever the old writer still publishes above the point (until
+        // the demote stops it) is never archived. The cut below tries again if this fails.
+        await fenceRegionArchive(options.stateDir, old.region, old.cluster, aboveLsn).catch((error: Error) =>
+          ctx.io.err(`${old.region}'s backup archive was not fenced yet: ${error.message}\n`),
+        );
         try {
           // The floor the archive will have after its cut, planned on what it holds now: chunks
           // archived later only lie above it (core/global/archive-cut.ts).

@@ -3,14 +3,19 @@
 // launcher — the parent of every process — to bring a region that was down back.
 //
 // Before the old primary's volume voids the commits above the promoted point, its archive is cut back
-// to that point (core/global/archive-cut.ts): first the archive is let settle (its archiver still
-// stores what the old writer published before it stopped), then the lost chunks move aside and the
-// watermark goes back. The applier gets the watermark that will remain as its archive floor.
+// to that point (core/global/archive-cut.ts): first the fence (core/backup/archive-fence.ts) — from
+// then on its archiver drops the old writer's records above the point, whatever backlog its stream
+// still holds — then the archive is let settle (an invocation that read no fence may be in flight),
+// then the lost chunks move aside and the watermark goes back. The applier gets the watermark that
+// will remain as its archive floor.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { s3Client } from '../core/aws/clients.ts';
+import { addArchiveVoid } from '../core/backup/archive-fence.ts';
 import { readWatermark } from '../core/backup/s3-archive.ts';
 import { type ArchiveCutResult, cutArchive, readArchiveCutPlan } from '../core/global/archive-cut.ts';
+import { globalPromotionLsnGap } from '../core/limits.ts';
 import type { Lsn } from '../core/lsn.ts';
 import { regionalResources } from '../core/resources.ts';
 import { emulatorEnv } from './emulators.ts';
@@ -29,6 +34,20 @@ export function regionArchive(stateDir: string, region: string, cluster: string)
   return { s3, bucket: regionalResources(region, cluster).backupBucket };
 }
 
+async function withRegionArchive<T>(
+  stateDir: string,
+  region: string,
+  cluster: string,
+  work: (s3: S3Client, bucket: string) => Promise<T>,
+): Promise<T> {
+  const { s3, bucket } = regionArchive(stateDir, region, cluster);
+  try {
+    return await work(s3, bucket);
+  } finally {
+    s3.destroy();
+  }
+}
+
 /**
  * The watermark a cut back to `aboveLsn` leaves, planned on the archive as it is now: a cut made
  * later (after more chunks were archived) leaves this or higher, so storage keeping the log above it
@@ -40,18 +59,32 @@ export async function plannedArchiveFloor(
   cluster: string,
   aboveLsn: Lsn,
 ): Promise<string> {
-  const { s3, bucket } = regionArchive(stateDir, region, cluster);
-  try {
+  return withRegionArchive(stateDir, region, cluster, async (s3, bucket) => {
     const { plan } = await readArchiveCutPlan(s3, bucket, cluster, aboveLsn);
     return plan.watermark?.lsn ?? '0';
-  } finally {
-    s3.destroy();
-  }
+  });
 }
 
 /**
- * Waits until the region's archive stops moving (or reaches `untilLsn`), then cuts it back to
- * `aboveLsn`. Returns the cut and the floor the rejoining applier keeps the log above.
+ * Fences the region's archive above `aboveLsn` (a promoted point): the void reaches to the 2^40 gap
+ * every promotion allocates above it, so it holds every LSN the old writer may have allocated and
+ * none any region allocates later. Idempotent.
+ */
+export async function fenceRegionArchive(
+  stateDir: string,
+  region: string,
+  cluster: string,
+  aboveLsn: Lsn,
+): Promise<void> {
+  await withRegionArchive(stateDir, region, cluster, (s3, bucket) =>
+    addArchiveVoid(s3, bucket, cluster, { aboveLsn, belowLsn: aboveLsn + globalPromotionLsnGap }),
+  );
+}
+
+/**
+ * Fences the region's archive, waits until it stops moving (or reaches `untilLsn`, or the point:
+ * nothing above it is archived any more), then cuts it back to `aboveLsn`. Returns the cut and the
+ * floor the rejoining applier keeps the log above.
  */
 export async function cutRegionArchive(
   stateDir: string,
@@ -60,7 +93,9 @@ export async function cutRegionArchive(
   aboveLsn: Lsn,
   untilLsn?: Lsn,
 ): Promise<{ cut: ArchiveCutResult; archiveFloor: string }> {
+  await fenceRegionArchive(stateDir, region, cluster, aboveLsn);
   const { s3, bucket } = regionArchive(stateDir, region, cluster);
+  const settledAt = untilLsn !== undefined && untilLsn < aboveLsn ? untilLsn : aboveLsn;
   try {
     const started = Date.now();
     let last: string | undefined;
@@ -71,7 +106,7 @@ export async function cutRegionArchive(
         last = w;
         since = Date.now();
       }
-      const reached = untilLsn !== undefined && BigInt(w) >= untilLsn;
+      const reached = BigInt(w) >= settledAt;
       if (reached || Date.now() - since >= archiveQuietMs || Date.now() - started >= archiveSettleMaxMs)
         break;
       await new Promise((r) => setTimeout(r, 200));

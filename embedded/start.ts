@@ -35,6 +35,7 @@ import {
 } from './global.ts';
 import {
   cutRegionArchive,
+  fenceRegionArchive,
   type LauncherReply,
   putLauncherReply,
   type RejoinRegionRequest,
@@ -543,12 +544,15 @@ async function bringBack(
     () => false,
   );
   if (answers) return { ok: false, message: `${region} is running: there is nothing to bring back` };
-  // The region's AWS first (same ports: every endpoint handed out stays valid), then its functions.
+  // The region's AWS first (same ports: every endpoint handed out stays valid), then its functions —
+  // after its archive's fence, so the backlog its redo stream kept through the outage can never put
+  // the lost commits back into its archive.
   await emulators!.restartRegion(region);
   writeSystemState(stateDir, { ...readSystemState(stateDir)!, emulators: emulators!.state });
+  const pending = state.pendingRejoins?.find((p) => p.region === region);
+  if (pending) await fenceRegionArchive(stateDir, region, member.cluster, BigInt(pending.aboveLsn));
   if (runners.has(region) && !runners.get(region)!.running) runners.set(region, await startRunner(region));
   recordRegionProcesses();
-  const pending = state.pendingRejoins?.find((p) => p.region === region);
   let archive: Awaited<ReturnType<typeof cutRegionArchive>> | undefined;
   if (pending) {
     // Its archive goes back to the promoted point first; then its volume discards above it.

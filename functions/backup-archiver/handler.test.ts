@@ -21,6 +21,7 @@ import {
   parseLogChunkKey,
   type Watermark,
 } from '../../core/backup/archive.ts';
+import { addArchiveVoid } from '../../core/backup/archive-fence.ts';
 import {
   decodeRedoBatch,
   encodeRedoBatch,
@@ -500,5 +501,36 @@ describe('mergeIntoChunks', () => {
       [1, log.records[19]!.lsn, log.records[39]!.lsn],
     ]);
     expect(decodeRedoBatch(encodeRedoBatch(chunks[1]!.batch)).header.timeline).toBe(1);
+  });
+
+  it("drops what an archive fence voids: the old writer's backlog above the point, and a chunk it stored before the fence, never enter the chain; the timeline that continued does", async () => {
+    const deps = newDeps();
+    // The promoted point: a commit inside a batch (so that batch is cut, not dropped whole).
+    const point = log.commits[60]!.lsn;
+    const at = batches.findIndex((b) => b.records.at(-1)!.lsn > point);
+    expect(batches[at]!.records[0]!.lsn).toBeLessThan(point);
+    await archiveRedoBatches(eventOf(batches.slice(0, at - 1)), deps);
+    // Stored before the fence, behind a gap (batch at - 1 is missing): it waits above the watermark.
+    await archiveRedoBatches(eventOf([batches[at]!]), deps);
+    const gap = 1n << 40n;
+    await addArchiveVoid(s3, bucket, deps.cluster, { aboveLsn: point, belowLsn: point + gap });
+    // The backlog: its predecessors arrive, and the rest of the old writer's log.
+    expect(await archiveRedoBatches(eventOf(batches.slice(at - 1)), deps)).toEqual({ batchItemFailures: [] });
+    expect(await watermarkOf(deps.cluster)).toMatchObject({
+      lsn: point.toString(),
+      commitLsn: point.toString(),
+      commitTimeMs: log.commits[60]!.commitTimeMs,
+    });
+    // Only the stranded chunk holds records above the point: it reaches further than the backlog's
+    // chunk cut at the point, yet it is not a link.
+    const above = (await chunkRecords(deps.cluster)).filter((lsn) => lsn > point);
+    expect(above).toEqual(batches[at]!.records.map((r) => r.lsn).filter((lsn) => lsn > point));
+    // The new timeline's log, republished from the point: it chains, past the stranded chunk.
+    const next = syntheticLog(10, { startLsn: point + gap, startTimeMs: 1_750_000_000_000 });
+    await archiveRedoBatches(eventOf(packRedoBatches(2n, point, next.records, 1_000)), deps);
+    expect(await watermarkOf(deps.cluster)).toMatchObject({
+      lsn: next.records.at(-1)!.lsn.toString(),
+      commitLsn: next.commits.at(-1)!.lsn.toString(),
+    });
   });
 });

@@ -41,6 +41,10 @@
 //   watermark to the event's end, the chain is planned over them alone. The LIST is the costliest
 //   request of an invocation (s3rver walks and stats every chunk of the cluster for each one), and in
 //   the steady state — one shard, in order — it never finds anything.
+// - The archive fence (core/backup/archive-fence.ts) is read with the watermark, at every attempt:
+//   records in a voided LSN range (a Global Database failover's lost commits, still on the stream)
+//   are dropped before chunks are made, and a chunk ending in one (stored before the fence) is never a
+//   link of the chain, so the lost commits cannot re-enter a cut archive.
 // - A volume's first batch has prevLsn 0, so an absent watermark means "the log starts at LSN 0". A
 //   cluster whose log starts elsewhere (a restored one) must have its watermark seeded by whoever
 //   creates it.
@@ -63,6 +67,7 @@ import {
   type Watermark,
   watermarkKey,
 } from '../../core/backup/archive.ts';
+import { fenceBatch, inVoid, type LsnVoid, readArchiveFence } from '../../core/backup/archive-fence.ts';
 import {
   decodeRedoBatch,
   encodeRedoBatch,
@@ -185,12 +190,29 @@ export async function archiveRedoBatches(
   if (sources.length === 0) return response();
 
   let current: StoredWatermark | undefined;
+  let voids: LsnVoid[];
   try {
-    current = await readWatermark(deps);
+    [current, voids] = await Promise.all([
+      readWatermark(deps),
+      readArchiveFence(deps.s3, deps.bucket, deps.cluster),
+    ]);
   } catch (error) {
-    logger.warn({ err: error }, 'watermark read failed: the whole event will be retried');
+    logger.warn({ err: error }, 'watermark or fence read failed: the whole event will be retried');
     for (const s of sources) failed.add(s.index);
     return response();
+  }
+  if (voids.length > 0) {
+    let dropped = 0;
+    const kept: SourceBatch[] = [];
+    for (const s of sources) {
+      const batch = fenceBatch(s.batch, voids);
+      dropped += s.batch.records.length - (batch?.records.length ?? 0);
+      if (batch === s.batch) kept.push(s);
+      else if (batch !== undefined) kept.push({ index: s.index, batch, header: headerOf(batch) });
+    }
+    if (dropped > 0) logger.info({ dropped }, 'records in a voided LSN range (the archive fence) dropped');
+    sources.splice(0, sources.length, ...kept);
+    if (sources.length === 0) return response();
   }
   const fromLsn = current ? BigInt(current.value.lsn) : 0n;
   // Taken before any chunk is written: a concurrent invocation stranding one after this point keeps
@@ -228,7 +250,7 @@ export async function archiveRedoBatches(
   const eventEndLsn = above.reduce((m, s) => lsnMax(m, s.header.lastLsn), fromLsn);
   const list = listingNeeded(deps.tail, fromLsn, written, eventEndLsn);
   try {
-    const advanced = await advanceWatermark(deps, current, written, list ? eventPrevLsn : undefined);
+    const advanced = await advanceWatermark(deps, current, written, list ? eventPrevLsn : undefined, voids);
     advancedTo = advanced.watermarkLsn;
     // Only a listing can tell that nothing is left above the watermark; without one, this event's
     // chunks all joined the chain, so it left nothing behind either.
@@ -370,6 +392,7 @@ export async function advanceWatermark(
   read: StoredWatermark | undefined,
   written: readonly ChunkInfo[],
   listFromLsn: Lsn | undefined,
+  fence: readonly LsnVoid[] = [],
 ): Promise<{ watermarkLsn: Lsn; knownChunksEndLsn: Lsn }> {
   const now = deps.now ?? Date.now;
   const byKey = new Map<string, ChunkInfo>();
@@ -379,10 +402,11 @@ export async function advanceWatermark(
   const knownChunksEndLsn = chunks.reduce((m, c) => lsnMax(m, c.lastLsn), 0n);
   const result = (watermarkLsn: Lsn) => ({ watermarkLsn, knownChunksEndLsn });
   let current = read;
+  let voids = fence;
   for (let attempt = 1; attempt <= watermarkWriteAttemptsMax; attempt++) {
     const fromLsn = current ? BigInt(current.value.lsn) : 0n;
     const chain = planLogChain(
-      chunks.filter((c) => c.lastLsn > fromLsn),
+      chunks.filter((c) => c.lastLsn > fromLsn && !inVoid(c.lastLsn, voids)),
       fromLsn,
       current
         ? { lastCommitLsn: BigInt(current.value.commitLsn), lastCommitTimeMs: current.value.commitTimeMs }
@@ -407,7 +431,11 @@ export async function advanceWatermark(
       await deps.s3.send(new PutObjectCommand(put));
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      current = await readWatermark(deps);
+      // Someone else moved it — perhaps a cut behind a new fence: both read again.
+      [current, voids] = await Promise.all([
+        readWatermark(deps),
+        readArchiveFence(deps.s3, deps.bucket, deps.cluster),
+      ]);
       continue;
     }
     const after = await readWatermark(deps);
