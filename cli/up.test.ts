@@ -63,6 +63,25 @@ describe('up', () => {
     expect(deployedRegion({ region: 'us-west-2' }, { AWS_REGION: 'eu-west-1' })).toBe('us-west-2');
   });
 
+  it('passes --global and --secondary-readers to the launcher; refuses them with --aws, --cluster or alone (exit 2)', async () => {
+    expect(launcherArgs({ stateDir: '/s', global: true, secondaryReaders: 2 }).slice(3)).toEqual([
+      '--state-dir',
+      '/s',
+      '--global',
+      '--secondary-readers',
+      '2',
+    ]);
+    for (const [args, message] of [
+      [['--global', '--aws'], /--global runs with the whole embedded system/],
+      [['--global', '--cluster', 'restored'], /--global runs with the whole embedded system/],
+      [['--secondary-readers', '1'], /--secondary-readers goes with --global/],
+    ] as const) {
+      const io = memoryIo();
+      expect(await runCli(['up', ...args, '--state-dir', '/nonexistent/borealis-state'], io)).toBe(2);
+      expect(io.stderr()).toMatch(message);
+    }
+  });
+
   it('logs the detached launcher under <state-dir>/logs', () => {
     expect(launcherLogPath('/s')).toBe('/s/logs/launcher.log');
   });

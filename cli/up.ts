@@ -16,7 +16,7 @@ import { parentPidVariable } from '../core/process/parent-watch.ts';
 import { defaultClusterName, primaryRegion } from '../core/resources.ts';
 import { clusterDirPath, stateDirPath } from '../embedded/state.ts';
 import { findControlPlane, getStatus, readRunningCluster, readRunningSystem } from './control-plane.ts';
-import { CliError, oneLine } from './errors.ts';
+import { CliError, oneLine, UsageError } from './errors.ts';
 import { type CommandContext, printJson } from './io.ts';
 import {
   addClusterOption,
@@ -56,6 +56,9 @@ export interface UpOptions extends StateDirOptions, ClusterOptions {
   binlogFormat?: BinlogFormat;
   /** --backtrack-window-s (the launcher's default: 3600; 0 = off). */
   backtrackWindowS?: number;
+  /** Also run the Global Database's secondary cluster in us-west-2 (embedded, primary cluster only). */
+  global?: boolean;
+  secondaryReaders?: number;
   timeoutMs: number;
   json?: boolean;
 }
@@ -74,6 +77,8 @@ export function launcherArgs(options: {
   pagesPerPg?: number;
   binlogFormat?: BinlogFormat;
   backtrackWindowS?: number;
+  global?: boolean;
+  secondaryReaders?: number;
 }): string[] {
   const geometry = [
     ...(options.pgCount === undefined ? [] : ['--pg-count', String(options.pgCount)]),
@@ -108,6 +113,10 @@ export function launcherArgs(options: {
       ? []
       : ['--cluster', options.cluster]),
     ...geometry,
+    ...(options.global ? ['--global'] : []),
+    ...(options.secondaryReaders === undefined
+      ? []
+      : ['--secondary-readers', String(options.secondaryReaders)]),
   ];
 }
 
@@ -404,6 +413,15 @@ export function registerUp(program: Command, ctx: CommandContext): void {
       'how far back `borealis backtrack` can go, 0-259200 s (default 3600; 0 = off)',
       integerFlag(0, 259_200),
     )
+    .option(
+      '--global',
+      'also run a Global Database: a secondary cluster in us-west-2 replicating this one, and the global writer endpoint (docs/global.md)',
+    )
+    .option(
+      '--secondary-readers <n>',
+      `with --global: the secondary cluster's readers (0-${readersMax}, default 1)`,
+      integerFlag(0, readersMax),
+    )
     .addHelpText(
       'after',
       `
@@ -425,6 +443,15 @@ provision queue (by the deployed restore function) start here. See docs/deployed
     );
   const clusterHelp = 'run this cluster (<state-dir>/clusters/NAME) beside the running system instead';
   addStateDirOption(addClusterOption(command, clusterHelp)).action(async (options: UpOptions) => {
+    if (
+      (options.global || options.secondaryReaders !== undefined) &&
+      (options.aws || !isPrimaryCluster(options.cluster))
+    ) {
+      throw new UsageError('--global runs with the whole embedded system (not with --aws or --cluster)');
+    }
+    if (options.secondaryReaders !== undefined && !options.global) {
+      throw new UsageError('--secondary-readers goes with --global');
+    }
     if (options.aws) await refuseToStartDeployed(options);
     else refuseToStart(options.stateDir, options.cluster);
     if (options.detach) await runDetached(options, ctx);
