@@ -18,6 +18,14 @@ import { type RecoveredVolume, truncateVolume } from '../writer/recovery.ts';
 import { SegmentLogReader } from '../writer/redo-publisher-storage.ts';
 
 const requestTimeoutMs = 10_000;
+/** How long the rejoin waits for a storage node to tell its segments' log bases. */
+const segmentBasesWaitMs = 30_000;
+
+function segmentBasesOf(client: StorageClient) {
+  return client
+    .request({ type: 'segmentBases' }, requestTimeoutMs)
+    .then((r) => expectReply(r, 'segmentBasesReply'));
+}
 
 export async function discardDivergentSuffix(options: {
   volume: VolumeConfig;
@@ -33,6 +41,8 @@ export async function discardDivergentSuffix(options: {
   keepAbove: Lsn;
   /** Called with the lost set once it is known, before anything is voided (to persist it). */
   beforeTruncation: (lost: LostSet) => void;
+  /** How long a storage node that does not answer is waited for (default segmentBasesWaitMs). */
+  nodeWaitMs?: number;
 }): Promise<LostSet> {
   const { volume, clients, logger, recovered, aboveLsn } = options;
   const lost = new LostSetBuilder(aboveLsn, recovered.vdl);
@@ -60,14 +70,27 @@ export async function discardDivergentSuffix(options: {
     ),
   );
   // The suffix must still be in every segment's log: a truncation cannot reach below a segment's log
-  // base (its records there are collected into page versions that include the lost changes).
+  // base (its records there are collected into page versions that include the lost changes). Every
+  // node is asked — one that is down now would come back with those page versions and take the
+  // truncation as a no-op below its base — so a node that does not answer holds the rejoin (the
+  // applier fails and its slot starts it again) until it does or is replaced.
   for (const [nodeId, client] of clients) {
-    const reply = await client
-      .request({ type: 'segmentBases' }, requestTimeoutMs)
-      .then((r) => expectReply(r, 'segmentBasesReply'))
-      .catch(() => undefined);
+    const waitMs = options.nodeWaitMs ?? segmentBasesWaitMs;
+    const deadline = Date.now() + waitMs;
+    let reply = await segmentBasesOf(client).catch(() => undefined);
+    while (reply === undefined) {
+      if (Date.now() > deadline) {
+        throw new BorealisError(
+          ErrorCode.UNAVAILABLE,
+          `storage node ${nodeId} did not answer for ${waitMs / 1000} s: the rejoin cannot check that it still holds the log above ${lsnToString(aboveLsn)}, and waits for it`,
+          { retryable: true },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      reply = await segmentBasesOf(client).catch(() => undefined);
+    }
     const floor = lsnMin(options.keepAbove, aboveLsn);
-    const collected = reply?.segments.find((s) => s.baseLsn > floor);
+    const collected = reply.segments.find((s) => s.baseLsn > floor);
     if (collected) {
       throw new BorealisError(
         ErrorCode.INVALID_ARGUMENT,
