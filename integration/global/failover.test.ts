@@ -17,7 +17,7 @@ import type { SnapshotCreated, SnapshotListEntry } from '../../cli/snapshot-view
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import type { GlobalStatus } from '../../core/global/status.ts';
 import { readGlobalState } from '../../embedded/global.ts';
-import { endpointClients, waitUntil } from '../harness/cluster.ts';
+import { endpointClients, waitUntil, waitUntilQueryable } from '../harness/cluster.ts';
 import { restoredRows } from '../harness/restore.ts';
 import { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
@@ -84,15 +84,9 @@ describe('global database: cross-region failover', () => {
     const before = await mysql.createConnection(appMysql);
     await before.query("insert into m values (1, 'us-east-1')");
     await before.end();
-    await waitUntil(
-      async () => {
-        try {
-          await secondaryReader.rows('select count(*) from t');
-          return true;
-        } catch {
-          return false;
-        }
-      },
+    await waitUntilQueryable(
+      secondaryReader,
+      'select count(*) from t',
       30_000,
       'the table reached the secondary',
     );

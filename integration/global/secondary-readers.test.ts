@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import type { GlobalStatus } from '../../core/global/status.ts';
 import { readGlobalState } from '../../embedded/global.ts';
-import { endpointClients, percentile, waitUntil } from '../harness/cluster.ts';
+import { endpointClients, percentile, waitUntil, waitUntilQueryable } from '../harness/cluster.ts';
 import type { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
@@ -92,18 +92,7 @@ describe('global database: secondary readers', () => {
       seen = n;
     };
     // The table may not have reached the secondary yet: wait for the schema, then read as fast as we can.
-    await waitUntil(
-      async () => {
-        try {
-          await secondaryReader.rows('select n from c');
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      30_000,
-      'the schema reached the secondary',
-    );
+    await waitUntilQueryable(secondaryReader, 'select n from c', 30_000, 'the schema reached the secondary');
     const writeStart = Date.now();
     while (writing) {
       await check();

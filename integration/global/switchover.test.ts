@@ -16,7 +16,7 @@ import type { GlobalStatus } from '../../core/global/status.ts';
 import { regionalResources } from '../../core/resources.ts';
 import { readGlobalState } from '../../embedded/global.ts';
 import { stateDirPath } from '../../embedded/state.ts';
-import { endpointClients, waitUntil } from '../harness/cluster.ts';
+import { endpointClients, waitUntil, waitUntilQueryable } from '../harness/cluster.ts';
 import { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
@@ -111,18 +111,7 @@ describe('global database: switchover', () => {
     const west = state.secondaries[0]!;
     await app.exec('create table t (id integer primary key)');
     const westReader = endpointClients(await clusterStatus(west.controlPlaneUrl)).reader;
-    await waitUntil(
-      async () => {
-        try {
-          await westReader.rows('select count(*) from t');
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      30_000,
-      'the table reached the secondary',
-    );
+    await waitUntilQueryable(westReader, 'select count(*) from t', 30_000, 'the table reached the secondary');
 
     // Bad input, each refused with nothing changed.
     expect((await system.cliFails('global', 'switchover', '--to', 'eu-west-1')).stderr).toMatch(
@@ -248,18 +237,7 @@ describe('global database: switchover', () => {
     const west = state.secondaries[0]!;
     await app.exec('create table u (id integer primary key)');
     const westReader = endpointClients(await clusterStatus(west.controlPlaneUrl)).reader;
-    await waitUntil(
-      async () => {
-        try {
-          await westReader.rows('select count(*) from u');
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      30_000,
-      'the table reached the secondary',
-    );
+    await waitUntilQueryable(westReader, 'select count(*) from u', 30_000, 'the table reached the secondary');
     const load = writeContinuously(app, 'u');
     await new Promise((r) => setTimeout(r, 3_000));
     const report = JSON.parse(

@@ -204,6 +204,19 @@ export async function waitUntil(
 }
 
 /** POST to a control-plane route; a non-2xx answer throws with its body. */
+/** Until `sql` answers `query` without an error (e.g. a table created elsewhere has reached a replica). */
+export function waitUntilQueryable(sql: Sql, query: string, timeoutMs: number, what: string): Promise<void> {
+  return waitUntil(
+    () =>
+      sql.rows(query).then(
+        () => true,
+        () => false,
+      ),
+    timeoutMs,
+    what,
+  );
+}
+
 export async function controlPlanePost<T = Record<string, unknown>>(
   cluster: LocalCluster,
   route: string,
