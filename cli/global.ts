@@ -155,7 +155,7 @@ async function postJson(
   url: string,
   timeoutMs: number,
   body?: unknown,
-): Promise<{ ok: boolean; body: Record<string, unknown> }> {
+): Promise<{ ok: boolean; status: number; body: Record<string, unknown> }> {
   const response = await fetch(url, {
     method: 'POST',
     signal: AbortSignal.timeout(timeoutMs),
@@ -164,7 +164,11 @@ async function postJson(
       body: JSON.stringify(body),
     }),
   });
-  return { ok: response.ok, body: (await response.json()) as Record<string, unknown> };
+  return {
+    ok: response.ok,
+    status: response.status,
+    body: (await response.json()) as Record<string, unknown>,
+  };
 }
 
 export interface SwitchoverReport {
@@ -221,6 +225,24 @@ function registerSwitchover(global: Command, ctx: CommandContext): void {
       if (!demoted.ok) throw new CliError(`${old.region} was not demoted: ${demoted.body.message}`);
       const vdl = BigInt(String(demoted.body.vdl));
       const demotedAt = performance.now();
+      // Undo: the old primary takes writes again, as before (it holds every commit).
+      const promoteOldBack = async (why: string): Promise<never> => {
+        const back = await postJson(`${old.controlPlaneUrl}/global/promote`, 180_000, {
+          lsnFloor: state.lastPromotionStart ?? '0',
+        }).catch(() => undefined);
+        if (back?.ok) {
+          updateGlobalState(options.stateDir, (now) => ({
+            ...now,
+            lastPromotionStart: String(back.body.firstLsn),
+          }));
+        }
+        throw new CliError(
+          `${why}; ` +
+            (back?.ok
+              ? `${old.region} is the primary again: nothing changed`
+              : `${old.region} could not be made the primary again (${back?.body.message ?? 'no answer'}): no region takes writes — ${old.region} is demoted at VDL ${vdl}; see its control plane log`),
+        );
+      };
       // 2. The target holds every commit of the old primary.
       const deadline = Date.now() + switchoverCatchUpMs;
       for (;;) {
@@ -228,21 +250,8 @@ function registerSwitchover(global: Command, ctx: CommandContext): void {
         const applier = await applierHealth(status);
         if (applier && BigInt(applier.vdl) >= vdl) break;
         if (Date.now() > deadline) {
-          // Undo: the old primary takes writes again, as before.
-          const back = await postJson(`${old.controlPlaneUrl}/global/promote`, 180_000, {
-            lsnFloor: state.lastPromotionStart ?? '0',
-          }).catch(() => undefined);
-          if (back?.ok) {
-            updateGlobalState(options.stateDir, (now) => ({
-              ...now,
-              lastPromotionStart: String(back.body.firstLsn),
-            }));
-          }
-          throw new CliError(
-            `${target.region} did not reach the old primary's VDL ${vdl} within ${switchoverCatchUpMs / 1000} s; ` +
-              (back?.ok
-                ? `${old.region} is the primary again: nothing changed`
-                : `${old.region} could not be made the primary again (${back?.body.message ?? 'no answer'}): no region takes writes — ${old.region} is demoted at VDL ${vdl}; see its control plane log`),
+          await promoteOldBack(
+            `${target.region} did not reach the old primary's VDL ${vdl} within ${switchoverCatchUpMs / 1000} s`,
           );
         }
         await new Promise((r) => setTimeout(r, 25));
@@ -252,9 +261,20 @@ function registerSwitchover(global: Command, ctx: CommandContext): void {
       const promoted = await postJson(`${target.controlPlaneUrl}/global/promote`, 180_000, {
         lsnFloor: state.lastPromotionStart ?? '0',
       }).catch((error: Error) => {
-        throw new CliError(`the control plane of ${target.region} did not answer: ${error.message}`);
+        // Whether it promoted is unknown: promoting the old primary back could make two.
+        throw new CliError(
+          `the control plane of ${target.region} did not answer the promotion (${error.message}): ${old.region} stays demoted at VDL ${vdl}; \`borealis global status\` shows whether ${target.region} took writes`,
+        );
       });
-      if (!promoted.ok) throw new CliError(`${target.region} was not promoted: ${promoted.body.message}`);
+      if (!promoted.ok) {
+        // A refusal (4xx) changed nothing there: the old primary comes back. Otherwise the target's
+        // state is unknown, as above.
+        if (promoted.status >= 400 && promoted.status < 500)
+          await promoteOldBack(`${target.region} refused the promotion (${promoted.body.message})`);
+        throw new CliError(
+          `${target.region} was not promoted (${promoted.body.message}): ${old.region} stays demoted at VDL ${vdl}; \`borealis global status\` shows whether ${target.region} took writes`,
+        );
+      }
       updateGlobalState(options.stateDir, (now) => ({
         ...now,
         ...promotedMembers(now, target.region),
