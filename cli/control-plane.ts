@@ -35,6 +35,7 @@ export const routeTimeoutMs: Readonly<Record<ControlPlaneRoute, number>> = Objec
   status: 10_000,
   topology: 15_000,
   endpoints: 10_000,
+  rdsEndpoint: 10_000,
   kill: 30_000,
   start: 90_000,
   failover: 120_000,

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBinlogFormat } from '../core/binlog/capture.ts';
 import { mysqlConnectLines } from '../core/cluster/mysql-connect.ts';
-import type { ClusterStatus } from '../core/cluster/topology.ts';
+import { type ClusterStatus, controlPlaneRoutes } from '../core/cluster/topology.ts';
+import { topologyDirVariable } from '../core/cluster/topology-store.ts';
 import { functionEnv } from '../core/functions.ts';
 import { nonNegativeIntFlag, parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
@@ -27,6 +28,7 @@ import {
   type GlobalMember,
   readGlobalState,
   regionsDown,
+  regionTopologyDir,
   removeGlobalState,
   restartMemberAsSecondary,
   startSecondaryCluster,
@@ -164,6 +166,8 @@ let secondary: LocalCluster | undefined;
 /** The function runner of each region (the secondary's with --global), by region. */
 const runners = new Map<string, ManagedProcess>();
 let globalEndpoint: ManagedProcess | undefined;
+/** Each region's RDS API (services/rds-api), by region. */
+const rdsApis = new Map<string, ManagedProcess>();
 /** Regions brought back by `borealis global rejoin` (their first clusters died with the outage). */
 const rejoined = new Map<string, LocalCluster>();
 let stopping = false;
@@ -173,6 +177,7 @@ async function shutdown(code: number): Promise<void> {
   stopping = true;
   console.log('\nborealis: stopping every process this launcher started…');
   for (const r of runners.values()) await r.stop().catch(() => undefined);
+  for (const r of rdsApis.values()) await r.stop().catch(() => undefined);
   await globalEndpoint?.stop().catch(() => undefined);
   await secondary?.stop().catch(() => undefined);
   for (const c of rejoined.values()) await c.stop().catch(() => undefined);
@@ -362,6 +367,48 @@ for (const region of runnerSpecs.keys()) {
 // What `borealis kill --region` takes besides the cluster: the region's emulators and functions.
 if (secondary) recordRegionProcesses();
 
+// The RDS API of each region with a cluster (ADR 020): it finds the region's clusters through their
+// published topologies, and is registered with their control planes (`endpoints.rds`).
+for (const [region, member] of emulators
+  ? [
+      [primaryRegion, cluster!.controlPlaneUrl] as const,
+      ...(secondary
+        ? [[readGlobalState(stateDir)!.secondaries[0]!.region, secondary.controlPlaneUrl] as const]
+        : []),
+    ]
+  : []) {
+  try {
+    const api = await spawnProcess({
+      name: 'rds-api',
+      entry: fileURLToPath(new URL('../services/rds-api/main.ts', import.meta.url)),
+      args: ['--region', region],
+      env: {
+        ...env,
+        [topologyDirVariable]:
+          region === primaryRegion
+            ? join(stateDirPath(stateDir), 'clusters')
+            : regionTopologyDir(stateDir, region),
+      },
+      logFile: join(
+        stateDirPath(stateDir),
+        'logs',
+        region === primaryRegion ? 'rds-api.log' : `rds-api-${region}.log`,
+      ),
+    });
+    rdsApis.set(region, api);
+    const response = await fetch(new URL(controlPlaneRoutes.rdsEndpoint, member), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rds: (api.ready as unknown as { url: string }).url }),
+    });
+    if (!response.ok)
+      throw new Error(`its control plane answered ${response.status}: ${await response.text()}`);
+  } catch (error) {
+    console.error(`borealis: the ${region} RDS API did not start: ${(error as Error).message}`);
+    await stopAndWait(1);
+  }
+}
+
 function recordRegionProcesses(): void {
   if (!readGlobalState(stateDir) || !emulators) return;
   updateGlobalState(stateDir, (state) => ({
@@ -394,6 +441,8 @@ for (const region of emulators ? embeddedRegions : []) {
   console.log(
     `    Kinesis  ${endpoints.kinesis}   streams ${resources.redoStream.name}, ${resources.binlogStream.name}`,
   );
+  const rds = rdsApis.get(region)?.ready as { url?: string } | undefined;
+  if (rds?.url) console.log(`    RDS      ${rds.url}   (AWS_ENDPOINT_URL_RDS: aws rds, @aws-sdk/client-rds)`);
 }
 console.log(`
   cluster '${status!.cluster}' (${status!.region})

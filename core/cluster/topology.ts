@@ -144,6 +144,8 @@ export interface ClusterEndpoints {
   writer: string | null;
   reader: string | null;
   mysql?: { writer: string; reader: string };
+  /** The region's RDS API (`AWS_ENDPOINT_URL_RDS`), once its service has registered it. */
+  rds?: string;
 }
 
 /** What the proxy registers with POST /endpoints. */
@@ -206,6 +208,8 @@ export const controlPlaneRoutes = {
   topology: '/topology',
   /** POST {writer, reader} (the proxy's Data API URLs) → 204 */
   endpoints: '/endpoints',
+  /** POST {rds} (the region's RDS API URL) → 204 */
+  rdsEndpoint: '/endpoints/rds',
   /** POST {node} | {az} | {writer: true} | {instance} → {killed: [{id, pid}]} (SIGKILL) */
   kill: '/kill',
   /** POST {node} | {instance} → {started: id} */

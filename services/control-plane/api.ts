@@ -70,6 +70,13 @@ export function controlPlaneApi(
           if (!Number.isInteger(after)) return fail('BadRequest', 'after must be an integer version');
           return { status: 200, body: await publisher.next(after, longPollMs) };
         }
+        case `POST ${controlPlaneRoutes.rdsEndpoint}`: {
+          const { rds } = (body ?? {}) as { rds?: unknown };
+          if (typeof rds !== 'string' || !/^http:\/\/[A-Za-z0-9.-]{1,253}:\d{1,5}$/.test(rds))
+            return fail('BadRequest', 'endpoints/rds: rds must be http://HOST:PORT');
+          controller.setRdsEndpoint(rds);
+          return { status: 204 };
+        }
         case `POST ${controlPlaneRoutes.endpoints}`: {
           const { writer, reader, mysql } = (body ?? {}) as {
             writer?: unknown;

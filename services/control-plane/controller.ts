@@ -152,8 +152,16 @@ export class Controller {
     await this.fleet.stopAll();
   }
 
+  /** The proxy's endpoints (the RDS API's, registered on its own, stays). */
   setEndpoints(endpoints: ClusterEndpoints): void {
-    this.#endpoints = endpoints;
+    this.#endpoints = {
+      ...endpoints,
+      ...(this.#endpoints.rds !== undefined && { rds: this.#endpoints.rds }),
+    };
+  }
+
+  setRdsEndpoint(url: string): void {
+    this.#endpoints = { ...this.#endpoints, rds: url };
   }
 
   /** The control plane's own API URL, published in the topology once it serves (with the volume's URL). */

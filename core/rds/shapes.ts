@@ -1,0 +1,124 @@
+// A Borealis cluster as the RDS API describes it (DBCluster, DBInstance), pure: from the control
+// plane's ClusterStatus to the fields Aurora users and their tools read — identifiers, ARNs, Aurora's
+// statuses, members with their promotion tiers, endpoints. Instance identifiers are unique per region
+// on RDS, so an instance is `<cluster>-<instance id>` (borealis-instance-1).
+import type { ClusterStatus, InstanceState, InstanceStatus } from '../cluster/topology.ts';
+import type { XmlStruct } from './query-protocol.ts';
+
+export const auroraEngine = 'aurora-mysql';
+/** What `SELECT @@aurora_version`-minded tools expect to see; the MySQL protocol reports 8.0. */
+export const auroraEngineVersion = '8.0.mysql_aurora.3.08.0';
+export const instanceClass = 'db.r6g.large';
+
+/** Aurora's DBCluster Status for what the control plane reports. */
+export function clusterStatusName(status: ClusterStatus): string {
+  if (status.restore !== undefined && status.restore.phase !== 'done') {
+    return status.restore.phase === 'failed' ? 'incompatible-restore' : 'creating';
+  }
+  if (status.failoverInProgress) return 'failing-over';
+  return 'available';
+}
+
+/** Aurora's DBInstanceStatus for an instance's process state. */
+export function instanceStatusName(state: InstanceState, failingOver: boolean): string {
+  switch (state) {
+    case 'running':
+      return 'available';
+    case 'starting':
+      return failingOver ? 'available' : 'starting';
+    case 'stopping':
+      return 'rebooting';
+    case 'down':
+      return 'failed';
+  }
+}
+
+export function dbInstanceIdentifier(cluster: string, instanceId: string): string {
+  return `${cluster}-${instanceId}`;
+}
+
+/** The instance of `status` an identifier names, if any. */
+export function instanceOf(status: ClusterStatus, identifier: string): InstanceStatus | undefined {
+  return status.instances.find((i) => dbInstanceIdentifier(status.cluster, i.id) === identifier);
+}
+
+function hostPort(hp: string | undefined): { host: string; port: number } | undefined {
+  if (hp === undefined) return undefined;
+  const at = hp.lastIndexOf(':');
+  return { host: hp.slice(0, at), port: Number(hp.slice(at + 1)) };
+}
+
+function accountOf(arn: string): string {
+  return arn.split(':')[4] ?? '000000000000';
+}
+
+export function dbInstanceArn(status: ClusterStatus, instanceId: string): string {
+  return `arn:aws:rds:${status.region}:${accountOf(status.resourceArn)}:db:${dbInstanceIdentifier(status.cluster, instanceId)}`;
+}
+
+/** Optional DBCluster fields only the caller knows (backups), merged in as given. */
+export interface ClusterExtras {
+  earliestRestorableTime?: Date;
+  latestRestorableTime?: Date;
+  backupRetentionPeriod?: number;
+  backtrackWindow?: number;
+}
+
+export function dbClusterShape(status: ClusterStatus, extras: ClusterExtras = {}): XmlStruct {
+  const writer = hostPort(status.endpoints.mysql?.writer);
+  const reader = hostPort(status.endpoints.mysql?.reader);
+  const azs = [...new Set([...status.instances, ...status.storageNodes].map((x) => x.az))].sort();
+  return {
+    DBClusterIdentifier: status.cluster,
+    DBClusterArn: status.resourceArn,
+    DbClusterResourceId: `cluster-${status.cluster}`,
+    Status: clusterStatusName(status),
+    Engine: auroraEngine,
+    EngineVersion: auroraEngineVersion,
+    EngineMode: 'provisioned',
+    // One Port on RDS: the writer endpoint's. The reader endpoint's port is its instance's
+    // (DescribeDBInstances), or `borealis status` shows it.
+    Endpoint: writer?.host,
+    ReaderEndpoint: reader?.host,
+    Port: writer?.port,
+    MasterUsername: status.mysql?.user,
+    DatabaseName: status.mysql?.database,
+    MultiAZ: azs.length > 1,
+    AvailabilityZones: { AvailabilityZone: azs },
+    DBClusterMembers: {
+      DBClusterMember: status.instances.map((i) => ({
+        DBInstanceIdentifier: dbInstanceIdentifier(status.cluster, i.id),
+        IsClusterWriter: i.id === status.writer,
+        DBClusterParameterGroupStatus: 'in-sync',
+        PromotionTier: i.tier,
+      })),
+    },
+    BackupRetentionPeriod: extras.backupRetentionPeriod,
+    EarliestRestorableTime: extras.earliestRestorableTime,
+    LatestRestorableTime: extras.latestRestorableTime,
+    BacktrackWindow: extras.backtrackWindow,
+    HttpEndpointEnabled: true,
+    StorageEncrypted: false,
+    DeletionProtection: false,
+  };
+}
+
+export function dbInstanceShape(status: ClusterStatus, instance: InstanceStatus): XmlStruct {
+  const endpoint = hostPort(instance.mysql ?? undefined);
+  return {
+    DBInstanceIdentifier: dbInstanceIdentifier(status.cluster, instance.id),
+    DBInstanceArn: dbInstanceArn(status, instance.id),
+    DBInstanceClass: instanceClass,
+    Engine: auroraEngine,
+    EngineVersion: auroraEngineVersion,
+    DBInstanceStatus: instanceStatusName(instance.state, status.failoverInProgress),
+    DBClusterIdentifier: status.cluster,
+    Endpoint: endpoint && { Address: endpoint.host, Port: endpoint.port },
+    AvailabilityZone: instance.az,
+    PromotionTier: instance.tier,
+    MultiAZ: false,
+    PubliclyAccessible: false,
+    StorageType: 'aurora',
+    DbiResourceId: `db-${status.cluster}-${instance.id}`,
+  };
+}

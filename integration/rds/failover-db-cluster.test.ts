@@ -1,0 +1,147 @@
+// The chaos test a user writes against the RDS API, with @aws-sdk/client-rds pointed at the endpoint
+// `npm start` prints (`endpoints.rds` of `borealis status --json`): describe the cluster and its
+// instances, FailoverDBCluster to a reader while an application writes through the cluster
+// endpoint, waitUntilDBClusterAvailable, then the new writer is the target and no acknowledged write
+// is lost. Errors as RDS names them, each changing nothing.
+import {
+  DBClusterNotFoundFault,
+  DBInstanceNotFoundFault,
+  DescribeDBClustersCommand,
+  DescribeDBInstancesCommand,
+  FailoverDBClusterCommand,
+  InvalidDBClusterStateFault,
+  RDSClient,
+  waitUntilDBClusterAvailable,
+} from '@aws-sdk/client-rds';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterStatus } from '../../core/cluster/topology.ts';
+import { endpointClients, WriteWorkload, waitUntil } from '../harness/cluster.ts';
+import type { Sql } from '../harness/sql.ts';
+import { TestSystem } from '../harness/system.ts';
+import { makeTempDir } from '../harness/temp.ts';
+
+describe('RDS API: FailoverDBCluster as a chaos test writes it', () => {
+  const dir = makeTempDir('rds-api');
+  let system: TestSystem;
+  let rds: RDSClient;
+  let rdsUrl: string;
+  let writer: Sql;
+
+  beforeAll(async () => {
+    system = await TestSystem.start(dir.path, [
+      '--readers',
+      '1',
+      '--pg-count',
+      '2',
+      '--pages-per-pg',
+      '4096',
+    ]);
+    const status = JSON.parse((await system.cli('status', '--json')).stdout) as ClusterStatus;
+    expect(status.endpoints.rds).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    rdsUrl = status.endpoints.rds!;
+    rds = new RDSClient({
+      endpoint: rdsUrl,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'borealis', secretAccessKey: 'borealis' },
+    });
+    writer = endpointClients(status).writer;
+  }, 240_000);
+
+  afterAll(async () => {
+    rds?.destroy();
+    writer?.close();
+    if (system) expect(await system.stop()).toBe(0);
+    dir.remove();
+  }, 120_000);
+
+  it('describes the cluster, fails over to the reader under writes, waits until available: the reader is the writer and nothing acknowledged is lost', async () => {
+    const { DBClusters } = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' }));
+    expect(DBClusters).toHaveLength(1);
+    const cluster = DBClusters![0]!;
+    expect(cluster).toMatchObject({
+      DBClusterIdentifier: 'borealis',
+      Status: 'available',
+      Engine: 'aurora-mysql',
+    });
+    expect(cluster.DBClusterArn).toBe('arn:aws:rds:us-east-1:000000000000:cluster:borealis');
+    const writerMember = cluster.DBClusterMembers!.find((m) => m.IsClusterWriter)!;
+    const readerMember = cluster.DBClusterMembers!.find((m) => !m.IsClusterWriter)!;
+    expect(cluster.DBClusterMembers).toHaveLength(2);
+    expect(typeof readerMember.PromotionTier).toBe('number');
+    const { DBInstances } = await rds.send(
+      new DescribeDBInstancesCommand({ Filters: [{ Name: 'db-cluster-id', Values: ['borealis'] }] }),
+    );
+    expect(DBInstances!.map((i) => i.DBInstanceIdentifier).sort()).toEqual(
+      [writerMember.DBInstanceIdentifier, readerMember.DBInstanceIdentifier].sort(),
+    );
+    expect(DBInstances!.every((i) => i.DBInstanceStatus === 'available' && (i.Endpoint?.Port ?? 0) > 0)).toBe(
+      true,
+    );
+
+    // Errors, each changing nothing.
+    await expect(
+      rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'nope' })),
+    ).rejects.toBeInstanceOf(DBClusterNotFoundFault);
+    await expect(
+      rds.send(
+        new FailoverDBClusterCommand({
+          DBClusterIdentifier: 'borealis',
+          TargetDBInstanceIdentifier: 'borealis-nope',
+        }),
+      ),
+    ).rejects.toBeInstanceOf(DBInstanceNotFoundFault);
+    await expect(rds.send(new DescribeDBClustersCommand({ MaxRecords: 5 }))).rejects.toMatchObject({
+      name: 'InvalidParameterValue',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const raw = await fetch(rdsUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'Action=DropEverything&Version=2014-10-31',
+    });
+    expect(raw.status).toBe(400);
+    expect(await raw.text()).toMatch(/<Code>InvalidAction<\/Code>/);
+
+    await writer.exec(WriteWorkload.createTableSql('w'));
+    const workload = new WriteWorkload(writer, 'w', 2);
+    await waitUntil(() => workload.acked().length >= 3, 30_000, 'writes acknowledged before the failover');
+    const failoverAt = Date.now();
+    const failover = await rds.send(
+      new FailoverDBClusterCommand({
+        DBClusterIdentifier: 'borealis',
+        TargetDBInstanceIdentifier: readerMember.DBInstanceIdentifier,
+      }),
+    );
+    expect(failover.DBCluster?.Status).toBe('failing-over');
+    // A second one while it fails over is refused.
+    await expect(
+      rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: 'borealis' })),
+    ).rejects.toBeInstanceOf(InvalidDBClusterStateFault);
+    const waited = await waitUntilDBClusterAvailable(
+      { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 120 },
+      { DBClusterIdentifier: 'borealis' },
+    );
+    expect(waited.state).toBe('SUCCESS');
+    const availableAt = Date.now();
+    // The application goes on writing, on the new writer, through the same cluster endpoint.
+    await waitUntil(
+      () => workload.acked().filter((o) => o.sentAt > availableAt).length >= 3,
+      30_000,
+      'writes acknowledged after the failover',
+    );
+    await workload.stop();
+
+    const after = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' })))
+      .DBClusters![0]!;
+    expect(after.Status).toBe('available');
+    expect(after.DBClusterMembers!.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier).toBe(
+      readerMember.DBInstanceIdentifier,
+    );
+    const errors = workload.outcomes.filter((o) => o.result !== 'acked');
+    console.log(
+      `FailoverDBCluster under writes: ${workload.acked().length} acknowledged, ${errors.length} not (${[...new Set(errors.map((e) => e.error))].slice(0, 3).join('; ')})`,
+    );
+    expect(workload.acked().some((o) => o.doneAt < failoverAt)).toBe(true);
+    expect(await workload.verify(writer)).toEqual([]);
+  }, 300_000);
+});

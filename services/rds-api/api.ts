@@ -1,0 +1,213 @@
+// The RDS API's operations over the region's clusters (ADR 020): each does what it does on AWS, with
+// Aurora's statuses and error codes, by asking the clusters' control planes — the same routes the
+// `borealis` CLI uses, so the two never differ. Bad input is an RDS error and changes nothing.
+import type { ClusterStatus } from '../../core/cluster/topology.ts';
+import { controlPlaneRoutes } from '../../core/cluster/topology.ts';
+import type { Logger } from '../../core/log.ts';
+import {
+  page,
+  parseQueryRequest,
+  QueryParams,
+  queryErrorXml,
+  queryResponseXml,
+  RdsApiError,
+  type XmlStruct,
+} from '../../core/rds/query-protocol.ts';
+import { dbClusterShape, dbInstanceIdentifier, dbInstanceShape, instanceOf } from '../../core/rds/shapes.ts';
+import { allClusterStatuses, type ClusterDirectory, clusterStatus } from './clusters.ts';
+
+/** How long a FailoverDBCluster waits for the control plane to take it (the failover goes on after). */
+const failoverAcceptMs = 120_000;
+
+export class RdsApi {
+  /** Failovers asked here that the control plane has not finished: those clusters are failing over. */
+  readonly #failingOver = new Set<string>();
+  readonly #actions: Record<string, (params: QueryParams) => Promise<XmlStruct>>;
+  requests = 0;
+
+  constructor(
+    private readonly options: {
+      region: string;
+      directory: ClusterDirectory;
+      logger: Logger;
+      /** This API's own URL, registered with each cluster's control plane (`endpoints.rds`). */
+      selfUrl?: string;
+    },
+  ) {
+    this.#actions = {
+      DescribeDBClusters: (p) => this.#describeClusters(p),
+      DescribeDBInstances: (p) => this.#describeInstances(p),
+      FailoverDBCluster: (p) => this.#failover(p),
+    };
+  }
+
+  /** One request body in, the status and XML out (an error is an ErrorResponse, never a throw). */
+  async handle(body: string): Promise<{ status: number; xml: string; action: string | undefined }> {
+    this.requests++;
+    let action: string | undefined;
+    try {
+      const request = parseQueryRequest(body);
+      action = request.action;
+      const run = this.#actions[request.action];
+      if (run === undefined) {
+        throw new RdsApiError(
+          'InvalidAction',
+          `The action ${request.action} is not valid for this web service.`,
+        );
+      }
+      const result = await run(new QueryParams(request.params));
+      return { status: 200, xml: queryResponseXml(request.action, result), action };
+    } catch (error) {
+      if (error instanceof RdsApiError) return { status: error.status, xml: queryErrorXml(error), action };
+      this.options.logger.error({ action, err: error }, 'RDS API request failed');
+      const internal = new RdsApiError('InternalFailure', (error as Error).message, 500);
+      return { status: 500, xml: queryErrorXml(internal), action };
+    }
+  }
+
+  /** Statuses with this API's own view: a failover asked here shows until the control plane ends it. */
+  #view(status: ClusterStatus): ClusterStatus {
+    void this.#register(status);
+    return this.#failingOver.has(status.cluster) ? { ...status, failoverInProgress: true } : status;
+  }
+
+  async #register(status: ClusterStatus): Promise<void> {
+    const url = this.options.selfUrl;
+    if (url === undefined || status.endpoints.rds === url) return;
+    const topology = await this.options.directory.read(status.cluster).catch(() => undefined);
+    if (topology?.controlPlaneUrl === undefined) return;
+    await fetch(new URL(controlPlaneRoutes.rdsEndpoint, topology.controlPlaneUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rds: url }),
+      signal: AbortSignal.timeout(2_000),
+    }).catch(() => undefined);
+  }
+
+  async #cluster(identifier: string): Promise<ClusterStatus> {
+    const status = await clusterStatus(this.options.directory, identifier);
+    if (status === undefined)
+      throw new RdsApiError('DBClusterNotFoundFault', `DBCluster ${identifier} not found.`, 404);
+    return this.#view(status);
+  }
+
+  async #describeClusters(params: QueryParams): Promise<XmlStruct> {
+    const id = params.string('DBClusterIdentifier');
+    const statuses =
+      id !== undefined
+        ? [await this.#cluster(id)]
+        : (await allClusterStatuses(this.options.directory)).map((s) => this.#view(s));
+    const filters = params.filters();
+    const matching = statuses.filter((s) =>
+      filters.every((f) => {
+        if (f.name === 'db-cluster-id')
+          return f.values.includes(s.cluster) || f.values.includes(s.resourceArn);
+        if (f.name === 'engine') return f.values.includes('aurora-mysql');
+        throw new RdsApiError('InvalidParameterValue', `Unrecognized filter name: ${f.name}`);
+      }),
+    );
+    const { items, marker } = page(matching, (s) => s.cluster, params);
+    return { DBClusters: { DBCluster: items.map((s) => dbClusterShape(s)) }, Marker: marker };
+  }
+
+  async #describeInstances(params: QueryParams): Promise<XmlStruct> {
+    const id = params.string('DBInstanceIdentifier');
+    const statuses = (await allClusterStatuses(this.options.directory)).map((s) => this.#view(s));
+    const filters = params.filters();
+    let instances = statuses.flatMap((s) => s.instances.map((i) => ({ status: s, instance: i })));
+    if (id !== undefined) {
+      instances = instances.filter(
+        ({ status, instance }) => dbInstanceIdentifier(status.cluster, instance.id) === id,
+      );
+      if (instances.length === 0)
+        throw new RdsApiError('DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
+    }
+    instances = instances.filter(({ status, instance }) =>
+      filters.every((f) => {
+        if (f.name === 'db-cluster-id')
+          return f.values.includes(status.cluster) || f.values.includes(status.resourceArn);
+        if (f.name === 'db-instance-id')
+          return f.values.includes(dbInstanceIdentifier(status.cluster, instance.id));
+        if (f.name === 'engine') return f.values.includes('aurora-mysql');
+        throw new RdsApiError('InvalidParameterValue', `Unrecognized filter name: ${f.name}`);
+      }),
+    );
+    const { items, marker } = page(
+      instances,
+      ({ status, instance }) => dbInstanceIdentifier(status.cluster, instance.id),
+      params,
+    );
+    return {
+      DBInstances: { DBInstance: items.map(({ status, instance }) => dbInstanceShape(status, instance)) },
+      Marker: marker,
+    };
+  }
+
+  async #failover(params: QueryParams): Promise<XmlStruct> {
+    const status = await this.#cluster(params.required('DBClusterIdentifier'));
+    if (status.failoverInProgress) {
+      throw new RdsApiError(
+        'InvalidDBClusterStateFault',
+        `DBCluster ${status.cluster} is failing-over: wait until it is available.`,
+      );
+    }
+    const targetId = params.string('TargetDBInstanceIdentifier');
+    let target: string | undefined;
+    if (targetId !== undefined) {
+      const instance = instanceOf(status, targetId);
+      if (instance === undefined)
+        throw new RdsApiError(
+          'DBInstanceNotFoundFault',
+          `DBInstance ${targetId} not found in DBCluster ${status.cluster}.`,
+          404,
+        );
+      if (instance.id === status.writer) {
+        throw new RdsApiError(
+          'InvalidParameterCombination',
+          `DBInstance ${targetId} is already the writer of DBCluster ${status.cluster}.`,
+        );
+      }
+      if (instance.state !== 'running' || !instance.healthy) {
+        throw new RdsApiError(
+          'InvalidDBInstanceStateFault',
+          `DBInstance ${targetId} is not available (${instance.state}).`,
+        );
+      }
+      target = instance.id;
+    } else if (!status.instances.some((i) => i.role === 'reader' && i.state === 'running')) {
+      throw new RdsApiError(
+        'InvalidDBClusterStateFault',
+        `DBCluster ${status.cluster} has no available reader to fail over to.`,
+      );
+    }
+    const topology = await this.options.directory.read(status.cluster);
+    const cluster = status.cluster;
+    this.#failingOver.add(cluster);
+    const started = Date.now();
+    // The failover runs on: RDS answers at once with the cluster failing over.
+    void fetch(new URL(controlPlaneRoutes.failover, topology.controlPlaneUrl!), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(target === undefined ? {} : { target }),
+      signal: AbortSignal.timeout(failoverAcceptMs),
+    })
+      .then(async (response) => {
+        const body = await response.text();
+        if (!response.ok)
+          this.options.logger.error(
+            { cluster, status: response.status, body: body.slice(0, 300) },
+            'FailoverDBCluster: the control plane refused',
+          );
+        else
+          this.options.logger.info({ cluster, target, ms: Date.now() - started }, 'FailoverDBCluster: done');
+      })
+      .catch((error: Error) =>
+        this.options.logger.error(
+          { cluster, err: error.message },
+          'FailoverDBCluster: the control plane did not answer',
+        ),
+      )
+      .finally(() => this.#failingOver.delete(cluster));
+    return { DBCluster: dbClusterShape({ ...status, failoverInProgress: true }) };
+  }
+}

@@ -1,0 +1,137 @@
+// Process entry of a region's RDS API (ADR 020): the Query protocol endpoint that `@aws-sdk/client-rds`
+// and `aws rds --endpoint-url` (or AWS_ENDPOINT_URL_RDS) talk to, over the clusters that published a
+// topology in the region. It registers its URL with each cluster's control plane (`endpoints.rds` in
+// `borealis status --json`).
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Histogram } from 'prom-client';
+import { ssmClient } from '../../core/aws/clients.ts';
+import { topologyDirVariable } from '../../core/cluster/topology-store.ts';
+import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
+import { createLogger } from '../../core/log.ts';
+import {
+  addressFlagOptions,
+  addressFlags,
+  addressFlagUsage,
+  httpUrl,
+} from '../../core/process/address-flags.ts';
+import { nonNegativeIntFlag, parseFlags } from '../../core/process/flags.ts';
+import { exitWithParent } from '../../core/process/parent-watch.ts';
+import { announceReady } from '../../core/process/spawn.ts';
+import { queryBodyBytesMax, queryErrorXml, RdsApiError } from '../../core/rds/query-protocol.ts';
+import { primaryRegion } from '../../core/resources.ts';
+import { RdsApi } from './api.ts';
+import { fileClusterDirectory, ssmClusterDirectory } from './clusters.ts';
+
+const usage = `usage: rds-api [options]
+
+The RDS API of one region (AWS Query protocol, API version 2014-10-31) over the Borealis clusters
+that published a topology there: ${topologyDirVariable} (embedded mode) or SSM /borealis/*/topology.
+
+options:
+  --region NAME     the region it serves (default ${primaryRegion})
+  --port N          the API port (default 0: any)
+  --http-port N     /health and /metrics (default 0: any)
+${addressFlagUsage(20)}
+  --help            this text`;
+
+const { values } = parseFlags('rds-api', {
+  region: { type: 'string', default: primaryRegion },
+  port: { type: 'string', default: '0' },
+  'http-port': { type: 'string', default: '0' },
+  ...addressFlagOptions,
+  help: { type: 'boolean', default: false },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const region = values.region!;
+const addresses = addressFlags('rds-api', values);
+const port = nonNegativeIntFlag('rds-api', 'port', values.port);
+const httpPort = nonNegativeIntFlag('rds-api', 'http-port', values['http-port']);
+const logger = createLogger('rds-api', { region });
+const registry = newRegistry('rds-api', { region });
+const requests = new Counter({
+  name: 'borealis_rds_api_requests_total',
+  help: 'RDS API requests by action and HTTP status',
+  labelNames: ['action', 'status'],
+  registers: [registry],
+});
+const seconds = new Histogram({
+  name: 'borealis_rds_api_request_duration_seconds',
+  help: 'RDS API request latency by action',
+  labelNames: ['action'],
+  buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  registers: [registry],
+});
+
+const topologyDir = process.env[topologyDirVariable];
+const ssm = topologyDir ? undefined : ssmClient({ region, env: process.env });
+const directory = topologyDir ? fileClusterDirectory(topologyDir) : ssmClusterDirectory(ssm!);
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > queryBodyBytesMax)
+      throw new RdsApiError('MalformedQueryString', `request body over ${queryBodyBytesMax} bytes`, 413);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+let api: RdsApi;
+const server = createServer((req, res) => {
+  const started = performance.now();
+  const send = (status: number, xml: string, action: string | undefined) => {
+    requests.inc({ action: action ?? 'none', status: String(status) });
+    seconds.observe({ action: action ?? 'none' }, (performance.now() - started) / 1000);
+    res.writeHead(status, { 'content-type': 'text/xml' });
+    res.end(xml);
+  };
+  if (req.method !== 'POST') {
+    send(
+      405,
+      queryErrorXml(
+        new RdsApiError('InvalidAction', 'the RDS API takes POST requests (AWS Query protocol)', 405),
+      ),
+      undefined,
+    );
+    return;
+  }
+  readBody(req).then(
+    async (body) => {
+      const answer = await api.handle(body);
+      send(answer.status, answer.xml, answer.action);
+    },
+    (error: unknown) => {
+      const e = error instanceof RdsApiError ? error : new RdsApiError('MalformedQueryString', String(error));
+      send(e.status, queryErrorXml(e), undefined);
+    },
+  );
+});
+await new Promise<void>((resolve) => server.listen(port, addresses.bind, resolve));
+const apiPort = (server.address() as AddressInfo).port;
+const url = httpUrl(addresses.advertise, apiPort);
+api = new RdsApi({ region, directory, logger, selfUrl: url });
+const http = await startServiceHttp({
+  port: httpPort,
+  host: addresses.bind,
+  registry,
+  health: () => ({ healthy: true, service: 'rds-api', region, url, requests: api.requests }),
+});
+
+async function stop(code: number): Promise<never> {
+  server.close();
+  http.server.close();
+  ssm?.destroy();
+  process.exit(code);
+}
+process.on('SIGTERM', () => void stop(0));
+process.on('SIGINT', () => void stop(0));
+exitWithParent(() => void stop(0));
+
+logger.info({ url, httpPort: http.port, clusters: topologyDir ?? 'SSM' }, 'RDS API ready');
+announceReady({ service: 'rds-api', port: apiPort, httpPort: http.port, url });
