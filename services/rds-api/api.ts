@@ -15,6 +15,7 @@ import {
 } from '../../core/rds/query-protocol.ts';
 import { dbClusterShape, dbInstanceIdentifier, dbInstanceShape, instanceOf } from '../../core/rds/shapes.ts';
 import { allClusterStatuses, type ClusterDirectory, clusterStatus } from './clusters.ts';
+import { type ClusterSnapshots, snapshotTypeOf } from './snapshots.ts';
 
 /** How long a FailoverDBCluster waits for the control plane to take it (the failover goes on after). */
 const failoverAcceptMs = 120_000;
@@ -32,12 +33,20 @@ export class RdsApi {
       logger: Logger;
       /** This API's own URL, registered with each cluster's control plane (`endpoints.rds`). */
       selfUrl?: string;
+      snapshots: ClusterSnapshots;
     },
   ) {
     this.#actions = {
       DescribeDBClusters: (p) => this.#describeClusters(p),
       DescribeDBInstances: (p) => this.#describeInstances(p),
       FailoverDBCluster: (p) => this.#failover(p),
+      CreateDBClusterSnapshot: (p) => this.#createSnapshot(p),
+      DescribeDBClusterSnapshots: (p) => this.#describeSnapshots(p),
+      DeleteDBClusterSnapshot: async (p) =>
+        this.options.snapshots.delete(
+          await allClusterStatuses(this.options.directory),
+          p.required('DBClusterSnapshotIdentifier'),
+        ),
     };
   }
 
@@ -141,6 +150,49 @@ export class RdsApi {
       DBInstances: { DBInstance: items.map(({ status, instance }) => dbInstanceShape(status, instance)) },
       Marker: marker,
     };
+  }
+
+  async #createSnapshot(params: QueryParams): Promise<XmlStruct> {
+    const cluster = await this.#cluster(params.required('DBClusterIdentifier'));
+    const id = params.required('DBClusterSnapshotIdentifier');
+    if (cluster.failoverInProgress) {
+      throw new RdsApiError(
+        'InvalidDBClusterStateFault',
+        `DBCluster ${cluster.cluster} is failing-over: snapshot it once it is available.`,
+      );
+    }
+    return this.options.snapshots.create(cluster, id);
+  }
+
+  async #describeSnapshots(params: QueryParams): Promise<XmlStruct> {
+    const clusterId = params.string('DBClusterIdentifier');
+    const snapshotId = params.string('DBClusterSnapshotIdentifier');
+    const type = params.string('SnapshotType');
+    if (type !== undefined && type !== 'manual' && type !== 'automated') {
+      throw new RdsApiError(
+        'InvalidParameterValue',
+        `SnapshotType must be manual or automated (this API keeps no shared or public ones), got '${type}'`,
+      );
+    }
+    const clusters =
+      clusterId !== undefined
+        ? [await this.#cluster(clusterId)]
+        : await allClusterStatuses(this.options.directory);
+    let snapshots = await this.options.snapshots.list(clusters);
+    if (snapshotId !== undefined) {
+      snapshots = snapshots.filter(
+        (s) => s.shape.DBClusterSnapshotIdentifier === snapshotId || s.id === snapshotId,
+      );
+      if (snapshots.length === 0)
+        throw new RdsApiError(
+          'DBClusterSnapshotNotFoundFault',
+          `DBClusterSnapshot ${snapshotId} not found.`,
+          404,
+        );
+    }
+    if (type !== undefined) snapshots = snapshots.filter((s) => snapshotTypeOf(s.id) === type);
+    const { items, marker } = page(snapshots, (s) => `${s.shape.DBClusterIdentifier}/${s.id}`, params);
+    return { DBClusterSnapshots: { DBClusterSnapshot: items.map((s) => s.shape) }, Marker: marker };
   }
 
   async #failover(params: QueryParams): Promise<XmlStruct> {

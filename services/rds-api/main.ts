@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram } from 'prom-client';
-import { ssmClient } from '../../core/aws/clients.ts';
+import { s3Client, ssmClient } from '../../core/aws/clients.ts';
 import { topologyDirVariable } from '../../core/cluster/topology-store.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
@@ -22,6 +22,7 @@ import { queryBodyBytesMax, queryErrorXml, RdsApiError } from '../../core/rds/qu
 import { primaryRegion } from '../../core/resources.ts';
 import { RdsApi } from './api.ts';
 import { fileClusterDirectory, ssmClusterDirectory } from './clusters.ts';
+import { ClusterSnapshots } from './snapshots.ts';
 
 const usage = `usage: rds-api [options]
 
@@ -115,7 +116,14 @@ const server = createServer((req, res) => {
 await new Promise<void>((resolve) => server.listen(port, addresses.bind, resolve));
 const apiPort = (server.address() as AddressInfo).port;
 const url = httpUrl(addresses.advertise, apiPort);
-api = new RdsApi({ region, directory, logger, selfUrl: url });
+const s3 = s3Client({ region, env: process.env });
+api = new RdsApi({
+  region,
+  directory,
+  logger,
+  selfUrl: url,
+  snapshots: new ClusterSnapshots({ region, s3, readTopology: directory.read, logger }),
+});
 const http = await startServiceHttp({
   port: httpPort,
   host: addresses.bind,
@@ -127,6 +135,7 @@ async function stop(code: number): Promise<never> {
   server.close();
   http.server.close();
   ssm?.destroy();
+  s3.destroy();
   process.exit(code);
 }
 process.on('SIGTERM', () => void stop(0));

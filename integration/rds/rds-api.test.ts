@@ -2,25 +2,33 @@
 // `npm start` prints (`endpoints.rds` of `borealis status --json`): describe the cluster and its
 // instances, FailoverDBCluster to a reader while an application writes through the cluster
 // endpoint, waitUntilDBClusterAvailable, then the new writer is the target and no acknowledged write
-// is lost. Errors as RDS names them, each changing nothing.
+// is lost; a manual cluster snapshot created, waited for, listed and deleted. Errors as RDS names
+// them, each changing nothing.
 import {
+  CreateDBClusterSnapshotCommand,
   DBClusterNotFoundFault,
+  DBClusterSnapshotAlreadyExistsFault,
+  DBClusterSnapshotNotFoundFault,
   DBInstanceNotFoundFault,
+  DeleteDBClusterSnapshotCommand,
+  DescribeDBClusterSnapshotsCommand,
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
   FailoverDBClusterCommand,
   InvalidDBClusterStateFault,
   RDSClient,
   waitUntilDBClusterAvailable,
+  waitUntilDBClusterSnapshotAvailable,
 } from '@aws-sdk/client-rds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SnapshotListEntry } from '../../cli/snapshot-view.ts';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { endpointClients, WriteWorkload, waitUntil } from '../harness/cluster.ts';
 import type { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
 
-describe('RDS API: FailoverDBCluster as a chaos test writes it', () => {
+describe('RDS API as chaos tests and runbooks call it', () => {
   const dir = makeTempDir('rds-api');
   let system: TestSystem;
   let rds: RDSClient;
@@ -144,4 +152,70 @@ describe('RDS API: FailoverDBCluster as a chaos test writes it', () => {
     expect(workload.acked().some((o) => o.doneAt < failoverAt)).toBe(true);
     expect(await workload.verify(writer)).toEqual([]);
   }, 300_000);
+
+  it('CreateDBClusterSnapshot, waitUntilDBClusterSnapshotAvailable, DescribeDBClusterSnapshots, DeleteDBClusterSnapshot: the same snapshots `borealis snapshot` sees', async () => {
+    await writer.exec('insert into w(client, seq, at) values (9, 9, 9)');
+    const created = await rds.send(
+      new CreateDBClusterSnapshotCommand({
+        DBClusterIdentifier: 'borealis',
+        DBClusterSnapshotIdentifier: 'before-chaos',
+      }),
+    );
+    expect(created.DBClusterSnapshot).toMatchObject({
+      DBClusterSnapshotIdentifier: 'before-chaos',
+      DBClusterIdentifier: 'borealis',
+      SnapshotType: 'manual',
+      Status: 'creating',
+    });
+    // Errors, each changing nothing.
+    await expect(
+      rds.send(
+        new CreateDBClusterSnapshotCommand({
+          DBClusterIdentifier: 'borealis',
+          DBClusterSnapshotIdentifier: 'before-chaos',
+        }),
+      ),
+    ).rejects.toBeInstanceOf(DBClusterSnapshotAlreadyExistsFault);
+    await expect(
+      rds.send(
+        new CreateDBClusterSnapshotCommand({
+          DBClusterIdentifier: 'borealis',
+          DBClusterSnapshotIdentifier: 'bad--id',
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidParameterValue' });
+    await expect(
+      rds.send(
+        new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: 'nope', DBClusterSnapshotIdentifier: 'x' }),
+      ),
+    ).rejects.toBeInstanceOf(DBClusterNotFoundFault);
+    const waited = await waitUntilDBClusterSnapshotAvailable(
+      { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 120 },
+      { DBClusterSnapshotIdentifier: 'before-chaos' },
+    );
+    expect(waited.state).toBe('SUCCESS');
+    const { DBClusterSnapshots } = await rds.send(
+      new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: 'borealis', SnapshotType: 'manual' }),
+    );
+    expect(DBClusterSnapshots!.map((s) => [s.DBClusterSnapshotIdentifier, s.Status])).toEqual([
+      ['before-chaos', 'available'],
+    ]);
+    // The CLI lists the same snapshot in the cluster's backup bucket.
+    const listed = JSON.parse((await system.cli('snapshot', 'list', '--json')).stdout) as {
+      snapshots: SnapshotListEntry[];
+    };
+    expect(listed.snapshots.map((s) => s.snapshotId)).toContain('before-chaos');
+
+    await rds.send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: 'before-chaos' }));
+    await expect(
+      rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: 'before-chaos' })),
+    ).rejects.toBeInstanceOf(DBClusterSnapshotNotFoundFault);
+    await expect(
+      rds.send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: 'before-chaos' })),
+    ).rejects.toBeInstanceOf(DBClusterSnapshotNotFoundFault);
+    const after = JSON.parse((await system.cli('snapshot', 'list', '--json')).stdout) as {
+      snapshots: SnapshotListEntry[];
+    };
+    expect(after.snapshots.map((s) => s.snapshotId)).not.toContain('before-chaos');
+  }, 180_000);
 });
