@@ -14,6 +14,7 @@ import {
   DescribeDBClusterSnapshotsCommand,
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
+  DescribeEventsCommand,
   FailoverDBClusterCommand,
   InvalidDBClusterStateFault,
   RDSClient,
@@ -150,6 +151,15 @@ describe('RDS API as chaos tests and runbooks call it', () => {
       `FailoverDBCluster under writes: ${workload.acked().length} acknowledged, ${errors.length} not (${[...new Set(errors.map((e) => e.error))].slice(0, 3).join('; ')})`,
     );
     expect(workload.acked().some((o) => o.doneAt < failoverAt)).toBe(true);
+    // The cluster's events say so, as Aurora's do.
+    const { Events } = await rds.send(
+      new DescribeEventsCommand({ SourceType: 'db-cluster', SourceIdentifier: 'borealis', Duration: 10 }),
+    );
+    expect(Events!.map((e) => e.Message)).toEqual([
+      `Started cross AZ failover to DB instance: ${readerMember.DBInstanceIdentifier}`,
+      `Completed failover to DB instance: ${readerMember.DBInstanceIdentifier}`,
+    ]);
+    expect(Events![0]!.Date!.getTime()).toBeGreaterThanOrEqual(failoverAt - 1_000);
     expect(await workload.verify(writer)).toEqual([]);
   }, 300_000);
 

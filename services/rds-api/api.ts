@@ -4,6 +4,7 @@
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { controlPlaneRoutes } from '../../core/cluster/topology.ts';
 import type { Logger } from '../../core/log.ts';
+import { clusterEvents, eventShape, selectEvents } from '../../core/rds/events.ts';
 import {
   page,
   parseQueryRequest,
@@ -40,6 +41,7 @@ export class RdsApi {
       DescribeDBClusters: (p) => this.#describeClusters(p),
       DescribeDBInstances: (p) => this.#describeInstances(p),
       FailoverDBCluster: (p) => this.#failover(p),
+      DescribeEvents: (p) => this.#describeEvents(p),
       CreateDBClusterSnapshot: (p) => this.#createSnapshot(p),
       DescribeDBClusterSnapshots: (p) => this.#describeSnapshots(p),
       DeleteDBClusterSnapshot: async (p) =>
@@ -150,6 +152,44 @@ export class RdsApi {
       DBInstances: { DBInstance: items.map(({ status, instance }) => dbInstanceShape(status, instance)) },
       Marker: marker,
     };
+  }
+
+  async #describeEvents(params: QueryParams): Promise<XmlStruct> {
+    const sourceType = params.string('SourceType');
+    if (sourceType !== undefined && sourceType !== 'db-cluster' && sourceType !== 'db-instance') {
+      throw new RdsApiError(
+        'InvalidParameterValue',
+        `SourceType must be db-cluster or db-instance here, got '${sourceType}'`,
+      );
+    }
+    const time = (name: string) => {
+      const raw = params.string(name);
+      if (raw === undefined) return undefined;
+      const t = new Date(raw);
+      if (Number.isNaN(t.getTime()))
+        throw new RdsApiError('InvalidParameterValue', `${name} '${raw}' is not a time`);
+      return t;
+    };
+    // RDS: the last hour unless told otherwise; Duration (minutes) counts back from EndTime.
+    const endTime = time('EndTime') ?? new Date();
+    const duration = params.integer('Duration', 0, 14 * 24 * 60);
+    const startTime = time('StartTime') ?? new Date(endTime.getTime() - (duration ?? 60) * 60_000);
+    const statuses = (await allClusterStatuses(this.options.directory)).map((s) => this.#view(s));
+    const events = selectEvents(statuses.flatMap(clusterEvents), {
+      ...(params.string('SourceIdentifier') === undefined
+        ? {}
+        : { sourceIdentifier: params.string('SourceIdentifier')! }),
+      ...(sourceType === undefined ? {} : { sourceType }),
+      startTime,
+      endTime,
+      categories: params.list('EventCategories', 'EventCategory'),
+    });
+    const { items, marker } = page(
+      events.map((e, i) => ({ e, key: `${e.date.toISOString()}#${String(i).padStart(6, '0')}` })),
+      (x) => x.key,
+      params,
+    );
+    return { Events: { Event: items.map((x) => eventShape(x.e)) }, Marker: marker };
   }
 
   async #createSnapshot(params: QueryParams): Promise<XmlStruct> {
