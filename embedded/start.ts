@@ -43,6 +43,7 @@ import {
   type RejoinRegionRequest,
   takeLauncherRequests,
 } from './global-rejoin.ts';
+import { regionBusDir } from './local-events.ts';
 import { provisionRegion } from './provision.ts';
 import {
   clusterDirPath,
@@ -381,7 +382,7 @@ for (const [region, member] of emulators
     const api = await spawnProcess({
       name: 'rds-api',
       entry: fileURLToPath(new URL('../services/rds-api/main.ts', import.meta.url)),
-      args: ['--region', region],
+      args: ['--region', region, '--event-bus-dir', regionBusDir(stateDir, region)],
       env: {
         ...env,
         [topologyDirVariable]:

@@ -16,6 +16,10 @@ export function clusterStatusName(status: ClusterStatus): string {
     return status.restore.phase === 'failed' ? 'incompatible-restore' : 'creating';
   }
   if (status.failoverInProgress) return 'failing-over';
+  // Available means a client can connect and write: the proxy serves and the writer runs.
+  if (status.endpoints.writer === null) return 'creating';
+  const writer = status.instances.find((i) => i.id === status.writer);
+  if (writer?.state !== 'running') return 'failing-over';
   return 'available';
 }
 

@@ -6,6 +6,7 @@
 // them, each changing nothing.
 import {
   CreateDBClusterSnapshotCommand,
+  DBClusterAlreadyExistsFault,
   DBClusterNotFoundFault,
   DBClusterSnapshotAlreadyExistsFault,
   DBClusterSnapshotNotFoundFault,
@@ -17,14 +18,20 @@ import {
   DescribeEventsCommand,
   FailoverDBClusterCommand,
   InvalidDBClusterStateFault,
+  InvalidRestoreFault,
   RDSClient,
+  RestoreDBClusterFromSnapshotCommand,
+  RestoreDBClusterToPointInTimeCommand,
   waitUntilDBClusterAvailable,
   waitUntilDBClusterSnapshotAvailable,
 } from '@aws-sdk/client-rds';
+import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackupStatus } from '../../cli/backup-view.ts';
 import type { SnapshotListEntry } from '../../cli/snapshot-view.ts';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { endpointClients, WriteWorkload, waitUntil } from '../harness/cluster.ts';
+import { stopCluster } from '../harness/restore.ts';
 import type { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
@@ -228,4 +235,136 @@ describe('RDS API as chaos tests and runbooks call it', () => {
     };
     expect(after.snapshots.map((s) => s.snapshotId)).not.toContain('before-chaos');
   }, 180_000);
+
+  /** Waits until `cluster` is available, reads `query` on its writer, then stops it. */
+  async function restoredRows(cluster: string, query: string): Promise<unknown[][]> {
+    try {
+      const waited = await waitUntilDBClusterAvailable(
+        { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 300 },
+        { DBClusterIdentifier: cluster },
+      );
+      expect(waited.state).toBe('SUCCESS');
+      // As a user connects: the cluster endpoint RDS describes, with the cluster's account.
+      const described = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: cluster })))
+        .DBClusters![0]!;
+      const connection = await mysql.createConnection({
+        host: described.Endpoint!,
+        port: described.Port!,
+        user: described.MasterUsername!,
+        password: 'borealis',
+        database: described.DatabaseName!,
+      });
+      try {
+        const [rows] = await connection.query({ sql: query, rowsAsArray: true });
+        return rows as unknown[][];
+      } finally {
+        await connection.end();
+      }
+    } finally {
+      await stopCluster(dir.path, cluster);
+    }
+  }
+
+  it('RestoreDBClusterToPointInTime and RestoreDBClusterFromSnapshot: new clusters, creating then available, holding exactly what the source had', async () => {
+    await writer.exec('create table r (id integer primary key)');
+    await writer.exec('insert into r values (1)');
+    const t = Date.now();
+    await new Promise((r) => setTimeout(r, 20));
+    await writer.exec('insert into r values (2)');
+    await waitUntil(
+      async () => {
+        const b = JSON.parse((await system.cli('backup', 'status', '--json')).stdout) as BackupStatus;
+        return b.latestRestorableTime !== null && Date.parse(b.latestRestorableTime) > t;
+      },
+      60_000,
+      'the archive past the restore time',
+    );
+    // Errors, each changing nothing.
+    await expect(
+      rds.send(
+        new RestoreDBClusterToPointInTimeCommand({
+          SourceDBClusterIdentifier: 'borealis',
+          DBClusterIdentifier: 'borealis',
+          UseLatestRestorableTime: true,
+        }),
+      ),
+    ).rejects.toBeInstanceOf(DBClusterAlreadyExistsFault);
+    await expect(
+      rds.send(
+        new RestoreDBClusterToPointInTimeCommand({
+          SourceDBClusterIdentifier: 'borealis',
+          DBClusterIdentifier: 'later',
+          RestoreToTime: new Date(Date.now() + 3_600_000),
+        }),
+      ),
+    ).rejects.toBeInstanceOf(InvalidRestoreFault);
+    await expect(
+      rds.send(
+        new RestoreDBClusterToPointInTimeCommand({
+          SourceDBClusterIdentifier: 'borealis',
+          DBClusterIdentifier: 'both',
+          RestoreToTime: new Date(t),
+          UseLatestRestorableTime: true,
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidParameterCombination' });
+    await expect(
+      rds.send(
+        new RestoreDBClusterToPointInTimeCommand({
+          SourceDBClusterIdentifier: 'nope',
+          DBClusterIdentifier: 'x',
+          UseLatestRestorableTime: true,
+        }),
+      ),
+    ).rejects.toBeInstanceOf(DBClusterNotFoundFault);
+
+    const pitr = await rds.send(
+      new RestoreDBClusterToPointInTimeCommand({
+        SourceDBClusterIdentifier: 'borealis',
+        DBClusterIdentifier: 'Before-Two',
+        RestoreToTime: new Date(t),
+      }),
+    );
+    expect(pitr.DBCluster).toMatchObject({ DBClusterIdentifier: 'before-two', Status: 'creating' });
+    // Asked twice: the name is taken from the call on.
+    await expect(
+      rds.send(
+        new RestoreDBClusterToPointInTimeCommand({
+          SourceDBClusterIdentifier: 'borealis',
+          DBClusterIdentifier: 'before-two',
+          UseLatestRestorableTime: true,
+        }),
+      ),
+    ).rejects.toBeInstanceOf(DBClusterAlreadyExistsFault);
+    expect(await restoredRows('before-two', 'select id from r order by id')).toEqual([[1]]);
+
+    await rds.send(
+      new CreateDBClusterSnapshotCommand({
+        DBClusterIdentifier: 'borealis',
+        DBClusterSnapshotIdentifier: 'both-rows',
+      }),
+    );
+    await waitUntilDBClusterSnapshotAvailable(
+      { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 120 },
+      { DBClusterSnapshotIdentifier: 'both-rows' },
+    );
+    await expect(
+      rds.send(
+        new RestoreDBClusterFromSnapshotCommand({
+          DBClusterIdentifier: 'from-nothing',
+          SnapshotIdentifier: 'no-such-snapshot',
+          Engine: 'aurora-mysql',
+        }),
+      ),
+    ).rejects.toBeInstanceOf(DBClusterSnapshotNotFoundFault);
+    const fromSnapshot = await rds.send(
+      new RestoreDBClusterFromSnapshotCommand({
+        DBClusterIdentifier: 'from-snap',
+        SnapshotIdentifier: 'both-rows',
+        Engine: 'aurora-mysql',
+      }),
+    );
+    expect(fromSnapshot.DBCluster?.Status).toBe('creating');
+    expect(await restoredRows('from-snap', 'select id from r order by id')).toEqual([[1], [2]]);
+  }, 600_000);
 });

@@ -14,9 +14,16 @@ import {
   RdsApiError,
   type XmlStruct,
 } from '../../core/rds/query-protocol.ts';
-import { dbClusterShape, dbInstanceIdentifier, dbInstanceShape, instanceOf } from '../../core/rds/shapes.ts';
+import {
+  auroraEngine,
+  dbClusterShape,
+  dbInstanceIdentifier,
+  dbInstanceShape,
+  instanceOf,
+} from '../../core/rds/shapes.ts';
 import { allClusterStatuses, type ClusterDirectory, clusterStatus } from './clusters.ts';
-import { type ClusterSnapshots, snapshotTypeOf } from './snapshots.ts';
+import type { ClusterRestores } from './restores.ts';
+import { borealisSnapshotId, type ClusterSnapshots, snapshotTypeOf } from './snapshots.ts';
 
 /** How long a FailoverDBCluster waits for the control plane to take it (the failover goes on after). */
 const failoverAcceptMs = 120_000;
@@ -35,6 +42,7 @@ export class RdsApi {
       /** This API's own URL, registered with each cluster's control plane (`endpoints.rds`). */
       selfUrl?: string;
       snapshots: ClusterSnapshots;
+      restores: ClusterRestores;
     },
   ) {
     this.#actions = {
@@ -42,6 +50,8 @@ export class RdsApi {
       DescribeDBInstances: (p) => this.#describeInstances(p),
       FailoverDBCluster: (p) => this.#failover(p),
       DescribeEvents: (p) => this.#describeEvents(p),
+      RestoreDBClusterToPointInTime: (p) => this.#restoreToTime(p),
+      RestoreDBClusterFromSnapshot: (p) => this.#restoreFromSnapshot(p),
       CreateDBClusterSnapshot: (p) => this.#createSnapshot(p),
       DescribeDBClusterSnapshots: (p) => this.#describeSnapshots(p),
       DeleteDBClusterSnapshot: async (p) =>
@@ -102,12 +112,22 @@ export class RdsApi {
     return this.#view(status);
   }
 
+  /** Every running cluster, and the restores settled by what runs now. */
+  async #statuses(): Promise<ClusterStatus[]> {
+    const statuses = (await allClusterStatuses(this.options.directory)).map((s) => this.#view(s));
+    this.options.restores.sweep(new Set(statuses.map((s) => s.cluster)));
+    return statuses;
+  }
+
   async #describeClusters(params: QueryParams): Promise<XmlStruct> {
     const id = params.string('DBClusterIdentifier');
-    const statuses =
-      id !== undefined
-        ? [await this.#cluster(id)]
-        : (await allClusterStatuses(this.options.directory)).map((s) => this.#view(s));
+    const all = await this.#statuses();
+    // Restores asked here whose cluster does not run yet: `creating`, as on RDS.
+    const creating = this.options.restores.creating().filter((c) => id === undefined || c.name === id);
+    if (id !== undefined && creating.length > 0) {
+      return { DBClusters: { DBCluster: creating.map((c) => c.shape) } };
+    }
+    const statuses = id !== undefined ? [await this.#cluster(id)] : all;
     const filters = params.filters();
     const matching = statuses.filter((s) =>
       filters.every((f) => {
@@ -117,8 +137,12 @@ export class RdsApi {
         throw new RdsApiError('InvalidParameterValue', `Unrecognized filter name: ${f.name}`);
       }),
     );
-    const { items, marker } = page(matching, (s) => s.cluster, params);
-    return { DBClusters: { DBCluster: items.map((s) => dbClusterShape(s)) }, Marker: marker };
+    const shapes = [
+      ...matching.map((s) => ({ name: s.cluster, shape: dbClusterShape(s) })),
+      ...(id === undefined && filters.length === 0 ? creating : []),
+    ];
+    const { items, marker } = page(shapes, (s) => s.name, params);
+    return { DBClusters: { DBCluster: items.map((s) => s.shape) }, Marker: marker };
   }
 
   async #describeInstances(params: QueryParams): Promise<XmlStruct> {
@@ -190,6 +214,72 @@ export class RdsApi {
       params,
     );
     return { Events: { Event: items.map((x) => eventShape(x.e)) }, Marker: marker };
+  }
+
+  async #restoreToTime(params: QueryParams): Promise<XmlStruct> {
+    const source = await this.#cluster(params.required('SourceDBClusterIdentifier'));
+    const statuses = await this.#statuses();
+    const target = this.options.restores.targetName(
+      params.required('DBClusterIdentifier'),
+      new Set(statuses.map((s) => s.cluster)),
+    );
+    const useLatest = params.boolean('UseLatestRestorableTime') === true;
+    const raw = params.string('RestoreToTime');
+    if (useLatest === (raw !== undefined)) {
+      throw new RdsApiError(
+        'InvalidParameterCombination',
+        'Give exactly one of RestoreToTime and UseLatestRestorableTime=true.',
+      );
+    }
+    const latest = await this.options.restores.latestRestorableTime(source.cluster);
+    if (latest === undefined) {
+      throw new RdsApiError(
+        'InvalidRestoreFault',
+        `DBCluster ${source.cluster} has nothing restorable yet (its continuous backup has archived no commit).`,
+      );
+    }
+    let restoreTime = latest;
+    if (raw !== undefined) {
+      restoreTime = new Date(raw);
+      if (Number.isNaN(restoreTime.getTime()))
+        throw new RdsApiError('InvalidParameterValue', `RestoreToTime '${raw}' is not a time`);
+      if (restoreTime > latest) {
+        throw new RdsApiError(
+          'InvalidRestoreFault',
+          `RestoreToTime ${restoreTime.toISOString()} is after the latest restorable time ${latest.toISOString()} of DBCluster ${source.cluster}.`,
+        );
+      }
+    }
+    return this.options.restores.start(source, target, { restoreTime });
+  }
+
+  async #restoreFromSnapshot(params: QueryParams): Promise<XmlStruct> {
+    const engine = params.required('Engine');
+    if (engine !== auroraEngine) {
+      throw new RdsApiError(
+        'InvalidParameterValue',
+        `Engine must be ${auroraEngine} (the snapshot's), got '${engine}'`,
+      );
+    }
+    const snapshotId = params.required('SnapshotIdentifier');
+    const statuses = await this.#statuses();
+    const target = this.options.restores.targetName(
+      params.required('DBClusterIdentifier'),
+      new Set(statuses.map((s) => s.cluster)),
+    );
+    const found = (await this.options.snapshots.list(statuses)).find(
+      (s) =>
+        s.shape.Status === 'available' &&
+        (s.shape.DBClusterSnapshotIdentifier === snapshotId || s.shape.DBClusterSnapshotArn === snapshotId),
+    );
+    if (found === undefined)
+      throw new RdsApiError(
+        'DBClusterSnapshotNotFoundFault',
+        `DBClusterSnapshot ${snapshotId} not found.`,
+        404,
+      );
+    const source = statuses.find((s) => s.cluster === found.shape.DBClusterIdentifier)!;
+    return this.options.restores.start(source, target, { snapshotId: borealisSnapshotId(found.id) });
   }
 
   async #createSnapshot(params: QueryParams): Promise<XmlStruct> {

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram } from 'prom-client';
-import { s3Client, ssmClient } from '../../core/aws/clients.ts';
+import { eventBridgeClient, s3Client, ssmClient } from '../../core/aws/clients.ts';
 import { topologyDirVariable } from '../../core/cluster/topology-store.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
@@ -22,6 +22,7 @@ import { queryBodyBytesMax, queryErrorXml, RdsApiError } from '../../core/rds/qu
 import { primaryRegion } from '../../core/resources.ts';
 import { RdsApi } from './api.ts';
 import { fileClusterDirectory, ssmClusterDirectory } from './clusters.ts';
+import { ClusterRestores, eventBridgeRestoreBus, fileRestoreBus } from './restores.ts';
 import { ClusterSnapshots } from './snapshots.ts';
 
 const usage = `usage: rds-api [options]
@@ -33,6 +34,7 @@ options:
   --region NAME     the region it serves (default ${primaryRegion})
   --port N          the API port (default 0: any)
   --http-port N     /health and /metrics (default 0: any)
+  --event-bus-dir D the region's embedded event bus (restores go to its inbox); default EventBridge
 ${addressFlagUsage(20)}
   --help            this text`;
 
@@ -40,6 +42,7 @@ const { values } = parseFlags('rds-api', {
   region: { type: 'string', default: primaryRegion },
   port: { type: 'string', default: '0' },
   'http-port': { type: 'string', default: '0' },
+  'event-bus-dir': { type: 'string' },
   ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
@@ -117,12 +120,17 @@ await new Promise<void>((resolve) => server.listen(port, addresses.bind, resolve
 const apiPort = (server.address() as AddressInfo).port;
 const url = httpUrl(addresses.advertise, apiPort);
 const s3 = s3Client({ region, env: process.env });
+const events = values['event-bus-dir'] ? undefined : eventBridgeClient({ region, env: process.env });
+const bus = values['event-bus-dir']
+  ? fileRestoreBus(values['event-bus-dir'])
+  : eventBridgeRestoreBus(events!);
 api = new RdsApi({
   region,
   directory,
   logger,
   selfUrl: url,
   snapshots: new ClusterSnapshots({ region, s3, readTopology: directory.read, logger }),
+  restores: new ClusterRestores({ region, s3, bus, logger }),
 });
 const http = await startServiceHttp({
   port: httpPort,
@@ -136,6 +144,7 @@ async function stop(code: number): Promise<never> {
   http.server.close();
   ssm?.destroy();
   s3.destroy();
+  events?.destroy();
   process.exit(code);
 }
 process.on('SIGTERM', () => void stop(0));
