@@ -152,9 +152,14 @@ export function globalRoutes(options: {
         reason: 'global database failover: this region is the primary now',
         target: applier.id,
       });
+      // The promoted point is where the new writer opened: the applier may have applied more after
+      // the health read above, until the failover stopped it (those commits are on this volume).
+      const opened = controller.writer?.process?.ready as
+        | { vdl?: string; vdlCommitTimeMs?: number }
+        | undefined;
       const body: PromoteResult = {
-        promotedVdl: health.vdl,
-        promotedCommitTimeMs: health.vdlCommitTimeMs,
+        promotedVdl: opened?.vdl ?? health.vdl,
+        promotedCommitTimeMs: opened?.vdlCommitTimeMs ?? health.vdlCommitTimeMs,
         epoch: event?.epoch ?? '0',
         writer: event?.to ?? applier.id,
         firstLsn: String(

@@ -450,6 +450,8 @@ announceReady({
   httpPort: http.port,
   epoch: recovered.epoch.toString(),
   vdl: recovered.vdl.toString(),
+  // The newest commit it opened on (a Global Database promotion reports it as the promoted point).
+  vdlCommitTimeMs: recovered.lastCommit.commitTimeMs,
   // The first LSN this writer allocates (a Global Database promotion records it: ADR 016).
   nextLsn: recovered.nextLsn.toString(),
   openMs,
