@@ -121,6 +121,7 @@ export async function killRegion(
     ...(status?.storageNodes ?? []).flatMap((n) => (n.pid ? [{ id: n.id, pid: n.pid }] : [])),
     ...(aws?.emulatorPids ?? []).map((pid) => ({ id: `emulator (${region})`, pid })),
     ...(aws ? [{ id: `function-runner (${region})`, pid: aws.functionRunnerPid }] : []),
+    ...(aws?.rdsApiPid ? [{ id: `rds-api (${region})`, pid: aws.rdsApiPid }] : []),
   ];
   // Told first, so that the launcher takes the deaths of the region's emulators and functions for
   // the outage they are.

@@ -74,7 +74,7 @@ export interface GlobalState {
    */
   lastPromotionStart?: string;
   /** Per region, its emulators' and function runner's pids (`kill --region` takes them too). */
-  regionProcesses?: Record<string, { emulatorPids: number[]; functionRunnerPid: number }>;
+  regionProcesses?: Record<string, { emulatorPids: number[]; functionRunnerPid: number; rdsApiPid?: number }>;
 }
 
 /** Where a region's clusters live: the primary region's in clusters/, others in regions/R/clusters/. */

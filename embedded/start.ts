@@ -365,11 +365,37 @@ for (const region of runnerSpecs.keys()) {
     await stopAndWait(1);
   }
 }
-// What `borealis kill --region` takes besides the cluster: the region's emulators and functions.
-if (secondary) recordRegionProcesses();
-
 // The RDS API of each region with a cluster (ADR 020): it finds the region's clusters through their
 // published topologies, and is registered with their control planes (`endpoints.rds`).
+async function startRdsApi(region: string, controlPlaneUrl: string): Promise<ManagedProcess> {
+  const api = await spawnProcess({
+    name: 'rds-api',
+    entry: fileURLToPath(new URL('../services/rds-api/main.ts', import.meta.url)),
+    args: ['--region', region, '--event-bus-dir', regionBusDir(stateDir, region)],
+    env: {
+      ...env,
+      [topologyDirVariable]:
+        region === primaryRegion
+          ? join(stateDirPath(stateDir), 'clusters')
+          : regionTopologyDir(stateDir, region),
+    },
+    logFile: join(
+      stateDirPath(stateDir),
+      'logs',
+      region === primaryRegion ? 'rds-api.log' : `rds-api-${region}.log`,
+    ),
+  });
+  const response = await fetch(new URL(controlPlaneRoutes.rdsEndpoint, controlPlaneUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ rds: (api.ready as unknown as { url: string }).url }),
+  }).catch((error: Error) => ({ ok: false, status: 0, text: async () => error.message }));
+  if (!response.ok) {
+    await api.stop().catch(() => undefined);
+    throw new Error(`its control plane answered ${response.status}: ${await response.text()}`);
+  }
+  return api;
+}
 for (const [region, member] of emulators
   ? [
       [primaryRegion, cluster!.controlPlaneUrl] as const,
@@ -379,36 +405,14 @@ for (const [region, member] of emulators
     ]
   : []) {
   try {
-    const api = await spawnProcess({
-      name: 'rds-api',
-      entry: fileURLToPath(new URL('../services/rds-api/main.ts', import.meta.url)),
-      args: ['--region', region, '--event-bus-dir', regionBusDir(stateDir, region)],
-      env: {
-        ...env,
-        [topologyDirVariable]:
-          region === primaryRegion
-            ? join(stateDirPath(stateDir), 'clusters')
-            : regionTopologyDir(stateDir, region),
-      },
-      logFile: join(
-        stateDirPath(stateDir),
-        'logs',
-        region === primaryRegion ? 'rds-api.log' : `rds-api-${region}.log`,
-      ),
-    });
-    rdsApis.set(region, api);
-    const response = await fetch(new URL(controlPlaneRoutes.rdsEndpoint, member), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ rds: (api.ready as unknown as { url: string }).url }),
-    });
-    if (!response.ok)
-      throw new Error(`its control plane answered ${response.status}: ${await response.text()}`);
+    rdsApis.set(region, await startRdsApi(region, member));
   } catch (error) {
     console.error(`borealis: the ${region} RDS API did not start: ${(error as Error).message}`);
     await stopAndWait(1);
   }
 }
+// What `borealis kill --region` takes besides the cluster: the region's emulators, functions and RDS API.
+if (secondary) recordRegionProcesses();
 
 function recordRegionProcesses(): void {
   if (!readGlobalState(stateDir) || !emulators) return;
@@ -417,7 +421,11 @@ function recordRegionProcesses(): void {
     regionProcesses: Object.fromEntries(
       [...runners].map(([region, p]) => [
         region,
-        { emulatorPids: emulators.regionPids(region), functionRunnerPid: p.pid },
+        {
+          emulatorPids: emulators.regionPids(region),
+          functionRunnerPid: p.pid,
+          ...(rdsApis.has(region) && { rdsApiPid: rdsApis.get(region)!.pid }),
+        },
       ]),
     ),
   }));
@@ -519,7 +527,7 @@ const watch = setInterval(() => {
     if (
       (emulators && !emulators.runningExcept(down)) ||
       (!cluster!.running && !secondary) ||
-      [...runners].some(([region, r]) => !r.running && !down.has(region)) ||
+      [...runners, ...rdsApis].some(([region, r]) => !r.running && !down.has(region)) ||
       (globalEndpoint && !globalEndpoint.running)
     ) {
       console.error(
@@ -602,7 +610,6 @@ async function bringBack(
   const pending = state.pendingRejoins?.find((p) => p.region === region);
   if (pending) await fenceRegionArchive(stateDir, region, member.cluster, BigInt(pending.aboveLsn));
   if (runners.has(region) && !runners.get(region)!.running) runners.set(region, await startRunner(region));
-  recordRegionProcesses();
   let archive: Awaited<ReturnType<typeof cutRegionArchive>> | undefined;
   if (pending) {
     // Its archive goes back to the promoted point first; then its volume discards above it.
@@ -618,6 +625,11 @@ async function bringBack(
     ?.stop()
     .catch(() => undefined);
   rejoined.set(region, restarted);
+  // Its RDS API again (same cluster control plane port), then what `kill --region` will take.
+  if (rdsApis.has(region) && !rdsApis.get(region)!.running) {
+    rdsApis.set(region, await startRdsApi(region, member.controlPlaneUrl));
+  }
+  recordRegionProcesses();
   const update = (m: GlobalMember) =>
     m.region === region
       ? { ...m, controlPlanePid: restarted.controlPlane.pid, proxyPid: restarted.proxy.pid }

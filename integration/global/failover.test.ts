@@ -144,11 +144,12 @@ describe('global database: cross-region failover', () => {
     const killReturnedAt = Date.now();
     stop = true;
     await writer;
-    // Control plane, proxy, the writer and six storage nodes; the region's S3 and Kinesis emulators and
-    // its function runner.
+    // Control plane, proxy, the writer and six storage nodes; the region's S3 and Kinesis emulators,
+    // its function runner and its RDS API.
     expect(killed.length).toBeGreaterThanOrEqual(12);
     expect(killed.filter((k) => k.id === 'emulator (us-east-1)')).toHaveLength(2);
     expect(killed.map((k) => k.id)).toContain('function-runner (us-east-1)');
+    expect(killed.map((k) => k.id)).toContain('rds-api (us-east-1)');
     expect(acked.size).toBeGreaterThan(5);
 
     const report = JSON.parse(
@@ -157,6 +158,7 @@ describe('global database: cross-region failover', () => {
       from: string;
       to: string;
       promotedVdl: string;
+      durationMs: number;
       oldPrimaryReachable: boolean;
       lostLsnRange: { above: string };
     };
@@ -190,7 +192,7 @@ describe('global database: cross-region failover', () => {
     for (const id of kept) if (!acked.has(id)) expect(id).toBe(attempted);
     const lost = [...acked].filter((k) => k > n);
     console.log(
-      `global failover: ${acked.size} commits acknowledged in us-east-1, ${n} kept in us-west-2, ${lost.length} lost (RPO); promoted at VDL ${report.promotedVdl}; RTO (kill → first acknowledged write in us-west-2 through the global writer endpoint) ${firstAckAt - killedAt} ms, of which \`global failover\` returned after ${failoverReturnedAt - killedAt} ms`,
+      `global failover: ${acked.size} commits acknowledged in us-east-1, ${n} kept in us-west-2, ${lost.length} lost (RPO); promoted at VDL ${report.promotedVdl}; RTO (kill → first acknowledged write in us-west-2 through the global writer endpoint) ${firstAckAt - killedAt} ms, of which \`global failover\` returned after ${failoverReturnedAt - killedAt} ms (its promotion ${report.durationMs} ms)`,
     );
 
     // mysql2, reconnecting to the same global endpoint with the same account, writes in us-west-2 too.

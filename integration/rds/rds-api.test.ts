@@ -139,6 +139,9 @@ describe('RDS API as chaos tests and runbooks call it', () => {
     );
     expect(waited.state).toBe('SUCCESS');
     const availableAt = Date.now();
+    console.log(
+      `FailoverDBCluster → waitUntilDBClusterAvailable returned after ${availableAt - failoverAt} ms`,
+    );
     // The application goes on writing, on the new writer, through the same cluster endpoint.
     await waitUntil(
       () => workload.acked().filter((o) => o.sentAt > availableAt).length >= 3,
@@ -238,12 +241,14 @@ describe('RDS API as chaos tests and runbooks call it', () => {
 
   /** Waits until `cluster` is available, reads `query` on its writer, then stops it. */
   async function restoredRows(cluster: string, query: string): Promise<unknown[][]> {
+    const started = Date.now();
     try {
       const waited = await waitUntilDBClusterAvailable(
         { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 300 },
         { DBClusterIdentifier: cluster },
       );
       expect(waited.state).toBe('SUCCESS');
+      console.log(`restore of ${cluster}: available ${Date.now() - started} ms after the call returned`);
       // As a user connects: the cluster endpoint RDS describes, with the cluster's account.
       const described = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: cluster })))
         .DBClusters![0]!;
