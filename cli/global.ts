@@ -386,7 +386,7 @@ function registerFailover(global: Command, ctx: CommandContext): void {
   ).action(async (options: StateDirOptions & { to: string; allowDataLoss?: boolean; json?: boolean }) => {
     if (!options.allowDataLoss) {
       throw new UsageError(
-        'global failover promotes at what the secondary holds and may lose commits: pass --allow-data-loss (a switchover without loss is not built yet)',
+        'global failover promotes at what the secondary holds and may lose commits: pass --allow-data-loss (`borealis global switchover` moves the primary without losing any)',
       );
     }
     const state = requireGlobal(options.stateDir);
