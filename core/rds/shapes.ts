@@ -62,6 +62,8 @@ export function dbInstanceArn(status: ClusterStatus, instanceId: string): string
 
 /** Optional DBCluster fields only the caller knows (backups), merged in as given. */
 export interface ClusterExtras {
+  /** A status the caller knows better (`backtracking` while a backtrack it runs goes on). */
+  status?: string;
   earliestRestorableTime?: Date;
   latestRestorableTime?: Date;
   backupRetentionPeriod?: number;
@@ -76,7 +78,7 @@ export function dbClusterShape(status: ClusterStatus, extras: ClusterExtras = {}
     DBClusterIdentifier: status.cluster,
     DBClusterArn: status.resourceArn,
     DbClusterResourceId: `cluster-${status.cluster}`,
-    Status: clusterStatusName(status),
+    Status: extras.status ?? clusterStatusName(status),
     Engine: auroraEngine,
     EngineVersion: auroraEngineVersion,
     EngineMode: 'provisioned',
@@ -100,7 +102,9 @@ export function dbClusterShape(status: ClusterStatus, extras: ClusterExtras = {}
     BackupRetentionPeriod: extras.backupRetentionPeriod,
     EarliestRestorableTime: extras.earliestRestorableTime,
     LatestRestorableTime: extras.latestRestorableTime,
-    BacktrackWindow: extras.backtrackWindow,
+    BacktrackWindow:
+      extras.backtrackWindow ??
+      (status as { backtrack?: { backtrackWindowSeconds?: number } }).backtrack?.backtrackWindowSeconds,
     HttpEndpointEnabled: true,
     StorageEncrypted: false,
     DeletionProtection: false,

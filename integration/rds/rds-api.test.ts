@@ -5,6 +5,7 @@
 // is lost; a manual cluster snapshot created, waited for, listed and deleted. Errors as RDS names
 // them, each changing nothing.
 import {
+  BacktrackDBClusterCommand,
   CreateDBClusterSnapshotCommand,
   DBClusterAlreadyExistsFault,
   DBClusterNotFoundFault,
@@ -12,6 +13,7 @@ import {
   DBClusterSnapshotNotFoundFault,
   DBInstanceNotFoundFault,
   DeleteDBClusterSnapshotCommand,
+  DescribeDBClusterBacktracksCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
@@ -372,4 +374,63 @@ describe('RDS API as chaos tests and runbooks call it', () => {
     expect(fromSnapshot.DBCluster?.Status).toBe('creating');
     expect(await restoredRows('from-snap', 'select id from r order by id')).toEqual([[1], [2]]);
   }, 600_000);
+
+  it('BacktrackDBCluster rewinds the cluster in place; DescribeDBClusterBacktracks lists it completed', async () => {
+    const cluster = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' })))
+      .DBClusters![0]!;
+    expect(cluster.BacktrackWindow).toBe(3600);
+    await writer.exec('create table b (id integer primary key)');
+    await writer.exec('insert into b values (1)');
+    await new Promise((r) => setTimeout(r, 50));
+    const t = new Date();
+    await new Promise((r) => setTimeout(r, 50));
+    await writer.exec('insert into b values (2)');
+    // Errors, each changing nothing.
+    await expect(
+      rds.send(new BacktrackDBClusterCommand({ DBClusterIdentifier: 'nope', BacktrackTo: t })),
+    ).rejects.toBeInstanceOf(DBClusterNotFoundFault);
+    await expect(
+      rds.send(
+        new BacktrackDBClusterCommand({
+          DBClusterIdentifier: 'borealis',
+          BacktrackTo: new Date(Date.now() + 3_600_000),
+        }),
+      ),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 400 } });
+    expect(await writer.rows('select id from b order by id')).toEqual([[1], [2]]);
+
+    // With binary logging on, as on Aurora, only with Force.
+    await expect(
+      rds.send(new BacktrackDBClusterCommand({ DBClusterIdentifier: 'borealis', BacktrackTo: t })),
+    ).rejects.toMatchObject({
+      name: 'InvalidParameterCombination',
+      message: expect.stringMatching(/binlog_format/),
+    });
+    const backtrack = await rds.send(
+      new BacktrackDBClusterCommand({ DBClusterIdentifier: 'borealis', BacktrackTo: t, Force: true }),
+    );
+    expect(backtrack).toMatchObject({ DBClusterIdentifier: 'borealis', Status: 'completed' });
+    const { DBClusterBacktracks } = await rds.send(
+      new DescribeDBClusterBacktracksCommand({
+        DBClusterIdentifier: 'borealis',
+        BacktrackIdentifier: backtrack.BacktrackIdentifier,
+      }),
+    );
+    expect(DBClusterBacktracks!.map((b) => [b.BacktrackIdentifier, b.Status])).toEqual([
+      [backtrack.BacktrackIdentifier, 'completed'],
+    ]);
+    await waitUntilDBClusterAvailable(
+      { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 60 },
+      { DBClusterIdentifier: 'borealis' },
+    );
+    await waitUntil(
+      () =>
+        writer.rows('select id from b order by id').then(
+          (rows) => JSON.stringify(rows) === '[[1]]',
+          () => false,
+        ),
+      30_000,
+      'the cluster shows what it showed at BacktrackTo',
+    );
+  }, 180_000);
 });

@@ -31,6 +31,8 @@ const failoverAcceptMs = 120_000;
 export class RdsApi {
   /** Failovers asked here that the control plane has not finished: those clusters are failing over. */
   readonly #failingOver = new Set<string>();
+  /** Backtracks running through here: those clusters are backtracking. */
+  readonly #backtracking = new Set<string>();
   readonly #actions: Record<string, (params: QueryParams) => Promise<XmlStruct>>;
   requests = 0;
 
@@ -50,6 +52,8 @@ export class RdsApi {
       DescribeDBInstances: (p) => this.#describeInstances(p),
       FailoverDBCluster: (p) => this.#failover(p),
       DescribeEvents: (p) => this.#describeEvents(p),
+      BacktrackDBCluster: (p) => this.#backtrack(p),
+      DescribeDBClusterBacktracks: (p) => this.#describeBacktracks(p),
       RestoreDBClusterToPointInTime: (p) => this.#restoreToTime(p),
       RestoreDBClusterFromSnapshot: (p) => this.#restoreFromSnapshot(p),
       CreateDBClusterSnapshot: (p) => this.#createSnapshot(p),
@@ -138,7 +142,10 @@ export class RdsApi {
       }),
     );
     const shapes = [
-      ...matching.map((s) => ({ name: s.cluster, shape: dbClusterShape(s) })),
+      ...matching.map((s) => ({
+        name: s.cluster,
+        shape: dbClusterShape(s, this.#backtracking.has(s.cluster) ? { status: 'backtracking' } : {}),
+      })),
       ...(id === undefined && filters.length === 0 ? creating : []),
     ];
     const { items, marker } = page(shapes, (s) => s.name, params);
@@ -282,6 +289,104 @@ export class RdsApi {
     return this.options.restores.start(source, target, { snapshotId: borealisSnapshotId(found.id) });
   }
 
+  /** A control plane route's JSON answer; its refusals (`Code: message`) become RDS errors. */
+  async #controlPlane(
+    cluster: string,
+    method: 'GET' | 'POST',
+    route: string,
+    body?: unknown,
+  ): Promise<unknown> {
+    const topology = await this.options.directory.read(cluster);
+    const response = await fetch(new URL(route, topology.controlPlaneUrl!), {
+      method,
+      ...(body === undefined
+        ? {}
+        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(failoverAcceptMs),
+    });
+    const text = await response.text();
+    if (response.ok) return JSON.parse(text);
+    let message = text.slice(0, 500);
+    try {
+      message = String((JSON.parse(text) as { message?: unknown }).message ?? message);
+    } catch {
+      // not JSON: quoted as it is
+    }
+    const coded = /^([A-Z][A-Za-z]+): (.*)$/s.exec(message);
+    throw new RdsApiError(
+      coded?.[1] ?? 'InvalidDBClusterStateFault',
+      coded?.[2] ?? message,
+      response.status >= 500 ? 500 : 400,
+    );
+  }
+
+  async #backtrack(params: QueryParams): Promise<XmlStruct> {
+    const cluster = await this.#cluster(params.required('DBClusterIdentifier'));
+    const to = params.required('BacktrackTo');
+    if (Number.isNaN(Date.parse(to)))
+      throw new RdsApiError('InvalidParameterValue', `BacktrackTo '${to}' is not a time`);
+    if (cluster.failoverInProgress || this.#backtracking.has(cluster.cluster)) {
+      throw new RdsApiError(
+        'InvalidDBClusterStateFault',
+        `DBCluster ${cluster.cluster} is not available (failing over or backtracking).`,
+      );
+    }
+    const force = params.boolean('Force');
+    const earliest = params.boolean('UseEarliestTimeOnPointInTimeUnavailable');
+    this.#backtracking.add(cluster.cluster);
+    try {
+      // The control plane runs it to its end (a planned failover with a storage step: seconds).
+      const record = (await this.#controlPlane(cluster.cluster, 'POST', '/backtrack', {
+        to: new Date(Date.parse(to)).toISOString(),
+        ...(force === undefined ? {} : { force }),
+        ...(earliest === undefined ? {} : { useEarliestTimeOnPointInTimeUnavailable: earliest }),
+      })) as Record<string, string>;
+      return { ...backtrackShape(record), DBClusterIdentifier: cluster.cluster };
+    } finally {
+      this.#backtracking.delete(cluster.cluster);
+    }
+  }
+
+  async #describeBacktracks(params: QueryParams): Promise<XmlStruct> {
+    const cluster = await this.#cluster(params.required('DBClusterIdentifier'));
+    const id = params.string('BacktrackIdentifier');
+    const { backtracks } = (await this.#controlPlane(cluster.cluster, 'GET', '/backtracks')) as {
+      backtracks: Record<string, string>[];
+    };
+    let list = backtracks;
+    if (id !== undefined) {
+      list = list.filter((b) => b.BacktrackIdentifier === id);
+      if (list.length === 0)
+        throw new RdsApiError(
+          'DBClusterBacktrackNotFoundFault',
+          `Backtrack ${id} not found for DBCluster ${cluster.cluster}.`,
+          404,
+        );
+    }
+    for (const f of params.filters()) {
+      if (f.name !== 'db-cluster-backtrack-status' && f.name !== 'db-cluster-backtrack-id') {
+        throw new RdsApiError('InvalidParameterValue', `Unrecognized filter name: ${f.name}`);
+      }
+      list = list.filter((b) =>
+        f.values.includes(f.name === 'db-cluster-backtrack-id' ? b.BacktrackIdentifier! : b.Status!),
+      );
+    }
+    const { items, marker } = page(
+      list,
+      (b) => `${b.BacktrackRequestCreationTime}#${b.BacktrackIdentifier}`,
+      params,
+    );
+    return {
+      DBClusterBacktracks: {
+        DBClusterBacktrack: items.map((b) => ({
+          ...backtrackShape(b),
+          DBClusterIdentifier: cluster.cluster,
+        })),
+      },
+      Marker: marker,
+    };
+  }
+
   async #createSnapshot(params: QueryParams): Promise<XmlStruct> {
     const cluster = await this.#cluster(params.required('DBClusterIdentifier'));
     const id = params.required('DBClusterSnapshotIdentifier');
@@ -327,7 +432,7 @@ export class RdsApi {
 
   async #failover(params: QueryParams): Promise<XmlStruct> {
     const status = await this.#cluster(params.required('DBClusterIdentifier'));
-    if (status.failoverInProgress) {
+    if (status.failoverInProgress || this.#backtracking.has(status.cluster)) {
       throw new RdsApiError(
         'InvalidDBClusterStateFault',
         `DBCluster ${status.cluster} is failing-over: wait until it is available.`,
@@ -392,4 +497,15 @@ export class RdsApi {
       .finally(() => this.#failingOver.delete(cluster));
     return { DBCluster: dbClusterShape({ ...status, failoverInProgress: true }) };
   }
+}
+
+/** A control plane's backtrack record (Aurora's field names already) as the RDS API returns it. */
+function backtrackShape(b: Record<string, string>): XmlStruct {
+  return {
+    BacktrackIdentifier: b.BacktrackIdentifier,
+    BacktrackTo: b.BacktrackTo,
+    BacktrackedFrom: b.BacktrackedFrom,
+    BacktrackRequestCreationTime: b.BacktrackRequestCreationTime,
+    Status: b.Status,
+  };
 }
