@@ -82,9 +82,9 @@ export async function fenceRegionArchive(
 }
 
 /**
- * Fences the region's archive, waits until it stops moving (or reaches `untilLsn`, or the point:
- * nothing above it is archived any more), then cuts it back to `aboveLsn`. Returns the cut and the
- * floor the rejoining applier keeps the log above.
+ * Fences the region's archive, waits until it stops moving (or has archived `untilLsn`, the old VDL,
+ * when that is not above the point), then cuts it back to `aboveLsn`. Returns the cut and the floor
+ * the rejoining applier keeps the log above.
  */
 export async function cutRegionArchive(
   stateDir: string,
@@ -95,7 +95,6 @@ export async function cutRegionArchive(
 ): Promise<{ cut: ArchiveCutResult; archiveFloor: string }> {
   await fenceRegionArchive(stateDir, region, cluster, aboveLsn);
   const { s3, bucket } = regionArchive(stateDir, region, cluster);
-  const settledAt = untilLsn !== undefined && untilLsn < aboveLsn ? untilLsn : aboveLsn;
   try {
     const started = Date.now();
     let last: string | undefined;
@@ -106,7 +105,9 @@ export async function cutRegionArchive(
         last = w;
         since = Date.now();
       }
-      const reached = BigInt(w) >= settledAt;
+      // The old VDL archived (only when nothing above the point was left to drop): settled.
+      // Otherwise 2 s without the watermark moving — an invocation that read no fence may still run.
+      const reached = untilLsn !== undefined && untilLsn <= aboveLsn && BigInt(w) >= untilLsn;
       if (reached || Date.now() - since >= archiveQuietMs || Date.now() - started >= archiveSettleMaxMs)
         break;
       await new Promise((r) => setTimeout(r, 200));

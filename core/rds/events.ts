@@ -22,7 +22,9 @@ export function clusterEvents(status: ClusterStatus): RdsEvent[] {
     sourceArn: status.resourceArn,
   };
   for (const f of status.failovers) {
-    if (f.kind === 'restart') continue; // a writer restarted in place (a Global Database secondary's applier)
+    // A writer restarted in place (a Global Database secondary's applier) or replaced by itself (a
+    // backtrack, a global promotion or demotion: planned failovers to the same slot) is no failover.
+    if (f.kind === 'restart' || f.from === f.to) continue;
     const completed = new Date(f.at);
     const started = new Date(completed.getTime() - f.durationMs);
     const to = dbInstanceIdentifier(status.cluster, f.to);

@@ -192,10 +192,10 @@ export async function archiveRedoBatches(
   let current: StoredWatermark | undefined;
   let voids: LsnVoid[];
   try {
-    [current, voids] = await Promise.all([
-      readWatermark(deps),
-      readArchiveFence(deps.s3, deps.bucket, deps.cluster),
-    ]);
+    // The fence after the watermark: it is written before any cut, so a watermark that shows a cut
+    // comes with its fence.
+    current = await readWatermark(deps);
+    voids = await readArchiveFence(deps.s3, deps.bucket, deps.cluster);
   } catch (error) {
     logger.warn({ err: error }, 'watermark or fence read failed: the whole event will be retried');
     for (const s of sources) failed.add(s.index);
@@ -432,10 +432,8 @@ export async function advanceWatermark(
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       // Someone else moved it — perhaps a cut behind a new fence: both read again.
-      [current, voids] = await Promise.all([
-        readWatermark(deps),
-        readArchiveFence(deps.s3, deps.bucket, deps.cluster),
-      ]);
+      current = await readWatermark(deps);
+      voids = await readArchiveFence(deps.s3, deps.bucket, deps.cluster);
       continue;
     }
     const after = await readWatermark(deps);

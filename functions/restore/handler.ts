@@ -12,6 +12,7 @@ import {
   parseLogChunkKey,
   snapshotManifestKey,
 } from '../../core/backup/archive.ts';
+import { inVoid, readArchiveFence } from '../../core/backup/archive-fence.ts';
 import {
   type ManifestSummary,
   planRestore,
@@ -143,11 +144,12 @@ export async function handleRestoreRequested(
 
   let job: RestoreJob;
   try {
-    const [manifests, logObjects, watermark, markers] = await Promise.all([
+    const [manifests, logObjects, watermark, markers, voids] = await Promise.all([
       listSnapshotSummaries(deps.s3, deps.bucket, request.sourceCluster),
       listObjects(deps.s3, deps.bucket, logPrefix(request.sourceCluster)),
       readWatermark(deps.s3, deps.bucket, request.sourceCluster),
       readArchivedMarkers(deps.s3, deps.bucket, request.sourceCluster),
+      readArchiveFence(deps.s3, deps.bucket, request.sourceCluster),
     ]);
     const snapshots: ManifestSummary[] = manifests.map((m) => ({
       snapshotId: m.snapshotId,
@@ -155,9 +157,11 @@ export async function handleRestoreRequested(
       commitTimeMs: m.commitTimeMs,
       key: snapshotManifestKey(request.sourceCluster, m.snapshotId),
     }));
+    // A chunk ending in a voided range (a Global Database failover's lost commits, stored by an
+    // archiver run that read no fence yet) is never a link (core/backup/archive-fence.ts).
     const chunks = logObjects
       .map((o) => parseLogChunkKey(o.key))
-      .filter((c): c is ChunkInfo => c !== undefined);
+      .filter((c): c is ChunkInfo => c !== undefined && !inVoid(c.lastLsn, voids));
     const plan = planRestore({
       sourceCluster: request.sourceCluster,
       request: {

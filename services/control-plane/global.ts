@@ -155,11 +155,14 @@ export function globalRoutes(options: {
       // The promoted point is where the new writer opened: the applier may have applied more after
       // the health read above, until the failover stopped it (those commits are on this volume).
       const opened = controller.writer?.process?.ready as
-        | { vdl?: string; vdlCommitTimeMs?: number }
+        | { service?: string; vdl?: string; vdlCommitTimeMs?: number }
         | undefined;
+      if (!event || opened?.service !== 'writer' || opened.vdl === undefined) {
+        throw new Error('the promoted writer did not report where it opened (the failover did not complete)');
+      }
       const body: PromoteResult = {
-        promotedVdl: opened?.vdl ?? health.vdl,
-        promotedCommitTimeMs: opened?.vdlCommitTimeMs ?? health.vdlCommitTimeMs,
+        promotedVdl: opened.vdl,
+        promotedCommitTimeMs: opened.vdlCommitTimeMs ?? health.vdlCommitTimeMs,
         epoch: event?.epoch ?? '0',
         writer: event?.to ?? applier.id,
         firstLsn: String(

@@ -226,10 +226,18 @@ export class RdsApi {
   async #restoreToTime(params: QueryParams): Promise<XmlStruct> {
     const source = await this.#cluster(params.required('SourceDBClusterIdentifier'));
     const statuses = await this.#statuses();
-    const target = this.options.restores.targetName(
+    const target = this.options.restores.reserve(
       params.required('DBClusterIdentifier'),
-      new Set(statuses.map((s) => s.cluster)),
+      new Set([...statuses.map((s) => s.cluster), ...(await this.options.directory.names())]),
     );
+    try {
+      return await this.#restoreToTimeAs(source, target, params);
+    } finally {
+      this.options.restores.release(target);
+    }
+  }
+
+  async #restoreToTimeAs(source: ClusterStatus, target: string, params: QueryParams): Promise<XmlStruct> {
     const useLatest = params.boolean('UseLatestRestorableTime') === true;
     const raw = params.string('RestoreToTime');
     if (useLatest === (raw !== undefined)) {
@@ -270,10 +278,22 @@ export class RdsApi {
     }
     const snapshotId = params.required('SnapshotIdentifier');
     const statuses = await this.#statuses();
-    const target = this.options.restores.targetName(
+    const target = this.options.restores.reserve(
       params.required('DBClusterIdentifier'),
-      new Set(statuses.map((s) => s.cluster)),
+      new Set([...statuses.map((s) => s.cluster), ...(await this.options.directory.names())]),
     );
+    try {
+      return await this.#restoreFromSnapshotAs(statuses, target, snapshotId);
+    } finally {
+      this.options.restores.release(target);
+    }
+  }
+
+  async #restoreFromSnapshotAs(
+    statuses: ClusterStatus[],
+    target: string,
+    snapshotId: string,
+  ): Promise<XmlStruct> {
     const found = (await this.options.snapshots.list(statuses)).find(
       (s) =>
         s.shape.Status === 'available' &&
@@ -467,9 +487,13 @@ export class RdsApi {
         `DBCluster ${status.cluster} has no available reader to fail over to.`,
       );
     }
-    const topology = await this.options.directory.read(status.cluster);
     const cluster = status.cluster;
+    // Taken before the next await: a second FailoverDBCluster meanwhile is refused.
     this.#failingOver.add(cluster);
+    const topology = await this.options.directory.read(cluster).catch((error: Error) => {
+      this.#failingOver.delete(cluster);
+      throw error;
+    });
     const started = Date.now();
     // The failover runs on: RDS answers at once with the cluster failing over.
     void fetch(new URL(controlPlaneRoutes.failover, topology.controlPlaneUrl!), {

@@ -78,7 +78,9 @@ export async function clusterStatus(
   try {
     const response = await fetch(new URL('/status', url), { signal: AbortSignal.timeout(statusTimeoutMs) });
     if (!response.ok) return undefined;
-    return (await response.json()) as ClusterStatus;
+    const status = (await response.json()) as ClusterStatus;
+    // A stopped cluster's topology file stays; its old port may be another cluster's now.
+    return status.cluster === cluster ? status : undefined;
   } catch {
     return undefined;
   }

@@ -72,11 +72,16 @@ interface Pending {
 
 export class ClusterRestores {
   readonly #pending = new Map<string, Pending>();
+  /** Names taken by a call still checking its input: a second call for the same name is refused. */
+  readonly #reserved = new Set<string>();
 
   constructor(private readonly options: { region: string; s3: S3Client; bus: RestoreBus; logger: Logger }) {}
 
-  /** A new cluster's name from DBClusterIdentifier (RDS keeps identifiers lowercase). */
-  targetName(identifier: string, existing: ReadonlySet<string>): string {
+  /**
+   * A new cluster's name from DBClusterIdentifier (RDS keeps identifiers lowercase), reserved at once:
+   * the caller passes it to start() or gives it back with release().
+   */
+  reserve(identifier: string, existing: ReadonlySet<string>): string {
     const name = identifier.toLowerCase();
     if (!clusterNamePattern.test(name) || name.endsWith('-') || name.includes('--')) {
       throw new RdsApiError(
@@ -84,16 +89,21 @@ export class ClusterRestores {
         `DBClusterIdentifier '${identifier}' must be 1-41 letters, digits or hyphens, start with a letter, and not end with a hyphen or contain two consecutive hyphens`,
       );
     }
-    if (existing.has(name) || this.#pending.has(name)) {
+    if (existing.has(name) || this.#pending.has(name) || this.#reserved.has(name)) {
       throw new RdsApiError('DBClusterAlreadyExistsFault', `DB cluster already exists: ${name}`);
     }
-    if (this.#pending.size >= restoresInFlightMax) {
+    if (this.#pending.size + this.#reserved.size >= restoresInFlightMax) {
       throw new RdsApiError(
         'InsufficientDBClusterCapacityFault',
         `${restoresInFlightMax} restores are running already on this machine: try again when one is available.`,
       );
     }
+    this.#reserved.add(name);
     return name;
+  }
+
+  release(name: string): void {
+    this.#reserved.delete(name);
   }
 
   /** The source's latest restorable time: its archive watermark's commit (undefined: nothing yet). */
@@ -126,6 +136,7 @@ export class ClusterRestores {
     );
     const pending = { requestId, target, source, startedAt: new Date() };
     this.#pending.set(target, pending);
+    this.#reserved.delete(target);
     this.options.logger.info({ requestId, source: source.cluster, target, ...to }, 'restore requested');
     return { DBCluster: this.#shape(pending) };
   }

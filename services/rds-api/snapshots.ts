@@ -88,20 +88,29 @@ export class ClusterSnapshots {
   async create(cluster: ClusterStatus, id: string): Promise<XmlStruct> {
     checkIdentifier('DBClusterSnapshotIdentifier', id);
     const key = `${cluster.cluster}/${id}`;
-    if (this.#creating.has(key) || (await this.#find(cluster.cluster, id)) !== undefined) {
-      throw new RdsApiError(
+    const exists = () =>
+      new RdsApiError(
         'DBClusterSnapshotAlreadyExistsFault',
         `Cannot create the cluster snapshot because one with the identifier ${id} already exists.`,
       );
-    }
+    if (this.#creating.has(key)) throw exists();
     if (this.#creating.size >= snapshotsInFlightMax) {
       throw new RdsApiError(
         'SnapshotQuotaExceeded',
         `${snapshotsInFlightMax} snapshots are being created already: try again when one is available.`,
       );
     }
+    // Taken before the bucket is asked: a second call for the same id meanwhile is refused.
     const startedAt = new Date();
     this.#creating.set(key, { cluster, startedAt });
+    const stored = await this.#find(cluster.cluster, id).catch((error: Error) => {
+      this.#creating.delete(key);
+      throw error;
+    });
+    if (stored !== undefined) {
+      this.#creating.delete(key);
+      throw exists();
+    }
     void runSnapshot({
       s3: this.options.s3,
       bucket: this.bucketOf(cluster.cluster),
