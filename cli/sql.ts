@@ -41,12 +41,14 @@ export function sqlEndpoint(status: ClusterStatus, reader: boolean): string {
 
 /** One line for a failed ExecuteStatement: the Data API's exception name and message, or the transport's. */
 export function sqlFailure(error: unknown, endpoint: string, timeoutMs: number): CliError {
-  if (isAwsServiceException(error)) return new CliError(describeError(error), { cause: error });
+  // Our own deadline first: depending on where it cuts the request, the SDK's AbortError may carry
+  // the $metadata of a service exception.
   if (isTimeout(error)) {
     return new CliError(`no answer from ${endpoint} within ${timeoutMs} ms (--timeout-ms to wait longer)`, {
       cause: error,
     });
   }
+  if (isAwsServiceException(error)) return new CliError(describeError(error), { cause: error });
   const code = systemErrorCode(error);
   return new CliError(`cannot reach the Data API at ${endpoint} (${code ?? describeError(error)})`, {
     cause: error,
