@@ -226,12 +226,24 @@ export class RdsApi {
   async #restoreToTime(params: QueryParams): Promise<XmlStruct> {
     const source = await this.#cluster(params.required('SourceDBClusterIdentifier'));
     const statuses = await this.#statuses();
+    return this.#asNewCluster(params, statuses, (target) => this.#restoreToTimeAs(source, target, params));
+  }
+
+  /**
+   * Runs a restore with DBClusterIdentifier reserved as the new cluster's name (refused when any
+   * cluster, running or stopped, has it), given back once the restore was asked or refused.
+   */
+  async #asNewCluster(
+    params: QueryParams,
+    statuses: readonly ClusterStatus[],
+    restore: (target: string) => Promise<XmlStruct>,
+  ): Promise<XmlStruct> {
     const target = this.options.restores.reserve(
       params.required('DBClusterIdentifier'),
       new Set([...statuses.map((s) => s.cluster), ...(await this.options.directory.names())]),
     );
     try {
-      return await this.#restoreToTimeAs(source, target, params);
+      return await restore(target);
     } finally {
       this.options.restores.release(target);
     }
@@ -278,15 +290,9 @@ export class RdsApi {
     }
     const snapshotId = params.required('SnapshotIdentifier');
     const statuses = await this.#statuses();
-    const target = this.options.restores.reserve(
-      params.required('DBClusterIdentifier'),
-      new Set([...statuses.map((s) => s.cluster), ...(await this.options.directory.names())]),
+    return this.#asNewCluster(params, statuses, (target) =>
+      this.#restoreFromSnapshotAs(statuses, target, snapshotId),
     );
-    try {
-      return await this.#restoreFromSnapshotAs(statuses, target, snapshotId);
-    } finally {
-      this.options.restores.release(target);
-    }
   }
 
   async #restoreFromSnapshotAs(
