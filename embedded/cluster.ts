@@ -86,11 +86,7 @@ export class LocalCluster {
       });
       const cluster = new LocalCluster(options, controlPlane, proxy, controlPlaneUrl);
       // The proxy registers its endpoints with the control plane as it starts.
-      const deadline = Date.now() + 30_000;
-      while ((await cluster.status()).endpoints.writer === null) {
-        if (Date.now() > deadline) throw new Error('the proxy did not register its endpoints');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await cluster.statusWhen((s) => s.endpoints.writer !== null, 'the proxy registered its endpoints');
       return cluster;
     } catch (error) {
       await controlPlane.stop(10_000);
@@ -102,6 +98,31 @@ export class LocalCluster {
     const response = await fetch(`${this.controlPlaneUrl}/status`, { signal: AbortSignal.timeout(5_000) });
     if (!response.ok) throw new Error(`control plane: ${response.status} ${await response.text()}`);
     return (await response.json()) as ClusterStatus;
+  }
+
+  /**
+   * The control plane's status once `ready` holds of it. One slow or failed answer is not a failure:
+   * on a loaded 2-core machine (CI) a control plane that had just opened took over 5 s to answer
+   * /status; only the deadline ends the wait.
+   */
+  async statusWhen(
+    ready: (status: ClusterStatus) => boolean,
+    what: string,
+    timeoutMs = 60_000,
+  ): Promise<ClusterStatus> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer yet';
+    for (;;) {
+      const status = await this.status().catch((error: Error) => {
+        last = error.message;
+        return undefined;
+      });
+      if (status && ready(status)) return status;
+      if (status) last = 'it answers; not yet';
+      if (Date.now() > deadline)
+        throw new Error(`not ${what} within ${timeoutMs / 1000} s (control plane /status: ${last})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   get running(): boolean {

@@ -247,7 +247,7 @@ try {
       ...(emulators && values.global ? ['--global-primary'] : []),
     ],
   });
-  status = await cluster.status();
+  status = await cluster.statusWhen(() => true, 'answered');
 } catch (error) {
   console.error(`borealis: the cluster did not start: ${(error as Error).message}`);
   await stopAndWait(1);
@@ -475,7 +475,7 @@ ${mysqlStartLines(status!)}    resourceArn                 ${status!.resourceArn
       sql: 'select 1 as one', includeResultMetadata: true }));
 `);
 if (secondary) {
-  const s = await secondary.status();
+  const s = await secondary.statusWhen(() => true, 'answered');
   const g = readGlobalState(stateDir)?.globalWriter;
   console.log(`  global database: secondary cluster '${s.cluster}' (${s.region}), read-only
     reader endpoint             ${s.endpoints.reader}

@@ -89,6 +89,14 @@ function load(sql: () => Sql, clients: number, random: () => number, firstClient
   };
 }
 
+/** The writer's VDL from its /metrics. */
+async function writerVdl(writer: InstanceInfo): Promise<string> {
+  const text = await (
+    await fetch(`http://127.0.0.1:${writer.httpPort}/metrics`, { signal: AbortSignal.timeout(2_000) })
+  ).text();
+  return /^borealis_writer_vdl (\S+)$/m.exec(text)?.[1] ?? 'not in /metrics';
+}
+
 async function checkInvariants(sql: Sql, logs: ClientLog[]): Promise<void> {
   const [[total, count]] = (await sql.rows('select sum(balance), count(*) from accounts')) as [
     [number, number],
@@ -154,10 +162,18 @@ describe('writer crash and storage faults under load', () => {
     const random = prng(seed + 1);
     const running = load(() => sql, 8, random, 100);
     const acked = () => running.logs.reduce((n, l) => n + l.acked, 0);
+    // A stall says where the clients are: what they were last refused with, and the writer's VDL.
+    const progressed = (target: number) => async () => {
+      if (acked() > target) return true;
+      const vdl = await writerVdl(writer).catch((error: Error) => `unknown (${error.message})`);
+      throw new Error(
+        `${acked()} acknowledged, waiting for more than ${target}; writer VDL ${vdl}; client errors ${JSON.stringify([...running.errors])}`,
+      );
+    };
     await Promise.all([cluster.kill('n1'), cluster.kill('n2')]);
     const before = acked();
     // Any steady progress proves it; the bound is generous for a loaded 2-core machine.
-    await eventually(() => acked() > before + 20, 60_000, 'commits with an AZ down');
+    await eventually(progressed(before + 20), 60_000, 'commits with an AZ down');
 
     await cluster.kill('n3');
     // Commits already durable may still be acknowledged; after that, nothing can be.
@@ -167,7 +183,7 @@ describe('writer crash and storage faults under load', () => {
     expect(acked()).toBe(stalledAt);
 
     await cluster.start('n3');
-    await eventually(() => acked() > stalledAt, 30_000, 'commits resume once a node returns');
+    await eventually(progressed(stalledAt), 30_000, 'commits resume once a node returns');
     await Promise.all([cluster.start('n1'), cluster.start('n2')]);
     await running.stop();
     await checkInvariants(sql, running.logs);
