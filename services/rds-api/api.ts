@@ -16,6 +16,7 @@ import {
 } from '../../core/rds/query-protocol.ts';
 import {
   auroraEngine,
+  type ClusterExtras,
   dbClusterShape,
   dbInstanceIdentifier,
   dbInstanceShape,
@@ -25,6 +26,9 @@ import { allClusterStatuses, type ClusterDirectory, clusterStatus } from './clus
 import type { ClusterRestores } from './restores.ts';
 import { borealisSnapshotId, type ClusterSnapshots, snapshotTypeOf } from './snapshots.ts';
 
+/** One RDS action: its request's parameters in, its result's fields out (an error is an RdsApiError). */
+export type RdsAction = (params: QueryParams) => Promise<XmlStruct>;
+
 /** How long a FailoverDBCluster waits for the control plane to take it (the failover goes on after). */
 const failoverAcceptMs = 120_000;
 
@@ -33,7 +37,7 @@ export class RdsApi {
   readonly #failingOver = new Set<string>();
   /** Backtracks running through here: those clusters are backtracking. */
   readonly #backtracking = new Set<string>();
-  readonly #actions: Record<string, (params: QueryParams) => Promise<XmlStruct>>;
+  readonly #actions: Record<string, RdsAction>;
   requests = 0;
 
   constructor(
@@ -45,6 +49,10 @@ export class RdsApi {
       selfUrl?: string;
       snapshots: ClusterSnapshots;
       restores: ClusterRestores;
+      /** Actions served by modules of their own (export tasks: exports.ts), by action name. */
+      actions?: Record<string, RdsAction>;
+      /** DBCluster fields known elsewhere (backup retention, restorable times), per cluster. */
+      clusterExtras?: (status: ClusterStatus) => Promise<ClusterExtras>;
     },
   ) {
     this.#actions = {
@@ -63,6 +71,7 @@ export class RdsApi {
           await allClusterStatuses(this.options.directory),
           p.required('DBClusterSnapshotIdentifier'),
         ),
+      ...options.actions,
     };
   }
 
@@ -141,10 +150,16 @@ export class RdsApi {
         throw new RdsApiError('InvalidParameterValue', `Unrecognized filter name: ${f.name}`);
       }),
     );
+    const extras = await Promise.all(
+      matching.map((s) => this.options.clusterExtras?.(s) ?? Promise.resolve({})),
+    );
     const shapes = [
-      ...matching.map((s) => ({
+      ...matching.map((s, i) => ({
         name: s.cluster,
-        shape: dbClusterShape(s, this.#backtracking.has(s.cluster) ? { status: 'backtracking' } : {}),
+        shape: dbClusterShape(s, {
+          ...extras[i],
+          ...(this.#backtracking.has(s.cluster) ? { status: 'backtracking' } : {}),
+        }),
       })),
       ...(id === undefined && filters.length === 0 ? creating : []),
     ];
