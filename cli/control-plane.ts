@@ -40,6 +40,10 @@ export const routeTimeoutMs: Readonly<Record<ControlPlaneRoute, number>> = Objec
   start: 90_000,
   failover: 120_000,
   volume: 10_000,
+  addInstance: 10_000,
+  // Deleting or rebooting the writer fails it over first.
+  removeInstance: 120_000,
+  rebootInstance: 120_000,
 });
 
 /** The longest part of an unexpected (non-ControlPlaneError) answer quoted in an error line. */

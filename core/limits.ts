@@ -75,6 +75,10 @@ export const readQuorum = 3;
  * need to consider a bounded window above VDL. Aurora's value.
  */
 export const lsnAllocationLimit = 10_000_000n;
+
+/** Instances of one cluster, as on Aurora: a writer and up to 15 Aurora Replicas. */
+export const instancesPerClusterMax = 16;
+
 /**
  * Where a writer opened by a Global Database promotion starts allocating, above the highest LSN its
  * volume holds (ADR 016): the old primary may have allocated past what was replicated here — up to its

@@ -11,7 +11,7 @@ import type { Lsn } from '../lsn.ts';
 export const backtrackFloorSamplesMax = 4_096;
 
 export class BacktrackFloor {
-  readonly #windowMs: number;
+  #windowMs: number;
   readonly #openedAtMs: number;
   #samples: { timeMs: number; lsn: Lsn }[] = [];
   #seed: Lsn | undefined;
@@ -20,6 +20,20 @@ export class BacktrackFloor {
     assert(Number.isSafeInteger(windowMs) && windowMs >= 0, 'the backtrack window is a whole number of ms');
     this.#windowMs = windowMs;
     this.#openedAtMs = openedAtMs;
+  }
+
+  get windowMs(): number {
+    return this.#windowMs;
+  }
+
+  /**
+   * A new window (ModifyDBCluster BacktrackWindow) from now on. Wider: the samples older than the
+   * old window are gone, so the floor stays where they left it (or at the seed, or 0) until samples
+   * old enough exist — storage keeps more, never less. Narrower: the floor moves up at once.
+   */
+  setWindow(windowMs: number): void {
+    assert(Number.isSafeInteger(windowMs) && windowMs >= 0, 'the backtrack window is a whole number of ms');
+    this.#windowMs = windowMs;
   }
 
   /** The cutoff the seed must be computed for: open − window (every later cutoff is at or after it). */

@@ -5,6 +5,12 @@
 /** Aurora's BacktrackWindow bound: 72 hours. 0 turns backtrack off. */
 export const backtrackWindowSecondsMax = 259_200;
 
+/** The control plane's route for ModifyDBCluster BacktrackWindow: POST {backtrackWindowSeconds}. */
+export const backtrackWindowRoute = '/backtrack/window';
+
+/** The writer's route that changes its window while it runs: POST {backtrackWindowSeconds}. */
+export const writerBacktrackWindowRoute = '/admin/backtrack-window';
+
 /** The backtrack states of Aurora's DBClusterBacktrack. */
 export type BacktrackStatus = 'pending' | 'applying' | 'completed' | 'failed';
 

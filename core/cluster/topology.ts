@@ -82,6 +82,8 @@ export interface InstanceStatus {
   role: InstanceRole;
   /** Failover priority 0 (first) to 15 (last), as in Aurora. */
   tier: number;
+  /** The DBInstanceIdentifier it was created with through the RDS API (CreateDBInstance), if so. */
+  rdsIdentifier?: string;
   state: InstanceState;
   healthy: boolean;
   pid: number | null;
@@ -216,6 +218,12 @@ export const controlPlaneRoutes = {
   start: '/start',
   /** POST {target?} → FailoverEvent */
   failover: '/failover',
+  /** POST {id, tier, az?} → InstanceStatus: a new reader (CreateDBInstance). */
+  addInstance: '/instances',
+  /** POST {id} → {removed: id} (DeleteDBInstance; the writer is failed over first). */
+  removeInstance: '/instances/remove',
+  /** POST {id, forceFailover?} → InstanceStatus (RebootDBInstance). */
+  rebootInstance: '/instances/reboot',
   /** GET → VolumeConfig (core/volume.ts): storage node addresses and PG placement. */
   volume: '/volume',
 } as const;

@@ -6,6 +6,7 @@ const status = {
   cluster: 'c',
   region: 'us-east-1',
   resourceArn: 'arn:aws:rds:us-east-1:000000000000:cluster:c',
+  instances: [],
   failovers: [
     {
       at: '2026-12-03T10:00:01.000Z',

@@ -27,7 +27,7 @@ export function clusterEvents(status: ClusterStatus): RdsEvent[] {
     if (f.kind === 'restart' || f.from === f.to) continue;
     const completed = new Date(f.at);
     const started = new Date(completed.getTime() - f.durationMs);
-    const to = dbInstanceIdentifier(status.cluster, f.to);
+    const to = dbInstanceIdentifier(status, f.to);
     events.push(
       {
         ...cluster,

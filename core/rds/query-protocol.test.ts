@@ -75,6 +75,9 @@ describe('the AWS Query protocol of the RDS API', () => {
       '<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type>' +
         '<Code>DBClusterNotFoundFault</Code><Message>DBCluster x not found.</Message></Error><RequestId>req-2</RequestId></ErrorResponse>',
     );
+    // A shape whose wire code differs (boto3 and the aws CLI match on the code): RDS's code is sent.
+    const instance = new RdsApiError('DBInstanceNotFoundFault', 'DBInstance y not found.', 404);
+    expect(queryErrorXml(instance, 'req-3')).toContain('<Code>DBInstanceNotFound</Code>');
   });
 
   it('pages by identifier with an opaque marker, every item exactly once', () => {

@@ -153,9 +153,29 @@ export function queryResponseXml(
   return out.join('');
 }
 
+/**
+ * The code RDS puts on the wire for an error shape whose code is not its name (the model's
+ * awsQueryError trait): boto3 and the `aws` CLI match on the wire code (`DBInstanceNotFound`), the
+ * JavaScript SDK on either. Code throws the shape's name; the wire gets what RDS sends.
+ */
+export const queryWireCodes: Readonly<Record<string, string>> = {
+  DBInstanceAlreadyExistsFault: 'DBInstanceAlreadyExists',
+  DBInstanceNotFoundFault: 'DBInstanceNotFound',
+  InvalidDBInstanceStateFault: 'InvalidDBInstanceState',
+  InstanceQuotaExceededFault: 'InstanceQuotaExceeded',
+  InsufficientDBInstanceCapacityFault: 'InsufficientDBInstanceCapacity',
+  ExportTaskAlreadyExistsFault: 'ExportTaskAlreadyExists',
+  ExportTaskNotFoundFault: 'ExportTaskNotFound',
+  InvalidExportOnlyFault: 'InvalidExportOnly',
+  InvalidExportSourceStateFault: 'InvalidExportSourceState',
+  SnapshotQuotaExceededFault: 'SnapshotQuotaExceeded',
+  PointInTimeRestoreNotEnabledFault: 'PointInTimeRestoreNotEnabled',
+};
+
 export function queryErrorXml(error: RdsApiError, requestId: string = randomUUID()): string {
   const out = [`<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${rdsXmlns}">`];
-  render('Error', { Type: error.type, Code: error.code, Message: error.message }, out);
+  const code = queryWireCodes[error.code] ?? error.code;
+  render('Error', { Type: error.type, Code: code, Message: error.message }, out);
   render('RequestId', requestId, out);
   out.push('</ErrorResponse>');
   return out.join('');

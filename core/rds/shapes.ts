@@ -23,13 +23,16 @@ export function clusterStatusName(status: ClusterStatus): string {
   return 'available';
 }
 
-/** Aurora's DBInstanceStatus for an instance's process state. */
-export function instanceStatusName(state: InstanceState, failingOver: boolean): string {
+/**
+ * Aurora's DBInstanceStatus for an instance's process state. `firstStart`: the instance has never
+ * served yet (a new one: `creating`, as RDS shows until it is available).
+ */
+export function instanceStatusName(state: InstanceState, failingOver: boolean, firstStart = false): string {
   switch (state) {
     case 'running':
       return 'available';
     case 'starting':
-      return failingOver ? 'available' : 'starting';
+      return failingOver ? 'available' : firstStart ? 'creating' : 'starting';
     case 'stopping':
       return 'rebooting';
     case 'down':
@@ -37,13 +40,18 @@ export function instanceStatusName(state: InstanceState, failingOver: boolean): 
   }
 }
 
-export function dbInstanceIdentifier(cluster: string, instanceId: string): string {
-  return `${cluster}-${instanceId}`;
+/**
+ * An instance's DBInstanceIdentifier: the one it was created with through CreateDBInstance, else
+ * `<cluster>-<instance id>` (the instances `--readers` gives, and ones no longer in the status).
+ */
+export function dbInstanceIdentifier(status: ClusterStatus, instanceId: string): string {
+  const created = status.instances.find((i) => i.id === instanceId)?.rdsIdentifier;
+  return created ?? `${status.cluster}-${instanceId}`;
 }
 
 /** The instance of `status` an identifier names, if any. */
 export function instanceOf(status: ClusterStatus, identifier: string): InstanceStatus | undefined {
-  return status.instances.find((i) => dbInstanceIdentifier(status.cluster, i.id) === identifier);
+  return status.instances.find((i) => dbInstanceIdentifier(status, i.id) === identifier);
 }
 
 function hostPort(hp: string | undefined): { host: string; port: number } | undefined {
@@ -57,7 +65,7 @@ function accountOf(arn: string): string {
 }
 
 export function dbInstanceArn(status: ClusterStatus, instanceId: string): string {
-  return `arn:aws:rds:${status.region}:${accountOf(status.resourceArn)}:db:${dbInstanceIdentifier(status.cluster, instanceId)}`;
+  return `arn:aws:rds:${status.region}:${accountOf(status.resourceArn)}:db:${dbInstanceIdentifier(status, instanceId)}`;
 }
 
 /** Optional DBCluster fields only the caller knows (backups), merged in as given. */
@@ -93,7 +101,7 @@ export function dbClusterShape(status: ClusterStatus, extras: ClusterExtras = {}
     AvailabilityZones: { AvailabilityZone: azs },
     DBClusterMembers: {
       DBClusterMember: status.instances.map((i) => ({
-        DBInstanceIdentifier: dbInstanceIdentifier(status.cluster, i.id),
+        DBInstanceIdentifier: dbInstanceIdentifier(status, i.id),
         IsClusterWriter: i.id === status.writer,
         DBClusterParameterGroupStatus: 'in-sync',
         PromotionTier: i.tier,
@@ -114,12 +122,16 @@ export function dbClusterShape(status: ClusterStatus, extras: ClusterExtras = {}
 export function dbInstanceShape(status: ClusterStatus, instance: InstanceStatus): XmlStruct {
   const endpoint = hostPort(instance.mysql ?? undefined);
   return {
-    DBInstanceIdentifier: dbInstanceIdentifier(status.cluster, instance.id),
+    DBInstanceIdentifier: dbInstanceIdentifier(status, instance.id),
     DBInstanceArn: dbInstanceArn(status, instance.id),
     DBInstanceClass: instanceClass,
     Engine: auroraEngine,
     EngineVersion: auroraEngineVersion,
-    DBInstanceStatus: instanceStatusName(instance.state, status.failoverInProgress),
+    DBInstanceStatus: instanceStatusName(
+      instance.state,
+      status.failoverInProgress,
+      instance.restarts === 0 && instance.incarnation > 0,
+    ),
     DBClusterIdentifier: status.cluster,
     Endpoint: endpoint && { Address: endpoint.host, Port: endpoint.port },
     AvailabilityZone: instance.az,

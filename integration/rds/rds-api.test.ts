@@ -7,12 +7,15 @@
 import {
   BacktrackDBClusterCommand,
   CreateDBClusterSnapshotCommand,
+  CreateDBInstanceCommand,
   DBClusterAlreadyExistsFault,
   DBClusterNotFoundFault,
   DBClusterSnapshotAlreadyExistsFault,
   DBClusterSnapshotNotFoundFault,
+  DBInstanceAlreadyExistsFault,
   DBInstanceNotFoundFault,
   DeleteDBClusterSnapshotCommand,
+  DeleteDBInstanceCommand,
   DescribeDBClusterBacktracksCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBClustersCommand,
@@ -22,10 +25,12 @@ import {
   InvalidDBClusterStateFault,
   InvalidRestoreFault,
   RDSClient,
+  RebootDBInstanceCommand,
   RestoreDBClusterFromSnapshotCommand,
   RestoreDBClusterToPointInTimeCommand,
   waitUntilDBClusterAvailable,
   waitUntilDBClusterSnapshotAvailable,
+  waitUntilDBInstanceAvailable,
 } from '@aws-sdk/client-rds';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,7 +77,7 @@ describe('RDS API as chaos tests and runbooks call it', () => {
     dir.remove();
   }, 120_000);
 
-  it('describes the cluster, fails over to the reader under writes, waits until available: the reader is the writer and nothing acknowledged is lost', async () => {
+  it('describes the cluster, adds a reader with tier 0, fails over to it under writes, waits until available: the new reader is the writer and nothing acknowledged is lost', async () => {
     const { DBClusters } = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' }));
     expect(DBClusters).toHaveLength(1);
     const cluster = DBClusters![0]!;
@@ -120,6 +125,76 @@ describe('RDS API as chaos tests and runbooks call it', () => {
     expect(raw.status).toBe(400);
     expect(await raw.text()).toMatch(/<Code>InvalidAction<\/Code>/);
 
+    // A new reader with promotion tier 0, as a chaos test adds the instance it will fail over to.
+    const created = await rds.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: 'chaos-reader',
+        DBClusterIdentifier: 'borealis',
+        Engine: 'aurora-mysql',
+        DBInstanceClass: 'db.r6g.large',
+        PromotionTier: 0,
+      }),
+    );
+    expect(created.DBInstance).toMatchObject({
+      DBInstanceIdentifier: 'chaos-reader',
+      DBClusterIdentifier: 'borealis',
+      DBInstanceStatus: 'creating',
+      PromotionTier: 0,
+    });
+    const ready = await waitUntilDBInstanceAvailable(
+      { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 90 },
+      { DBInstanceIdentifier: 'chaos-reader' },
+    );
+    expect(ready.state).toBe('SUCCESS');
+    const withReader = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' })))
+      .DBClusters![0]!;
+    expect(withReader.DBClusterMembers).toHaveLength(3);
+    expect(withReader.DBClusterMembers!.find((m) => m.DBInstanceIdentifier === 'chaos-reader')).toMatchObject(
+      {
+        IsClusterWriter: false,
+        PromotionTier: 0,
+      },
+    );
+    // The same identifier again, in any cluster of the region: refused, nothing added.
+    await expect(
+      rds.send(
+        new CreateDBInstanceCommand({
+          DBInstanceIdentifier: 'chaos-reader',
+          DBClusterIdentifier: 'borealis',
+          Engine: 'aurora-mysql',
+          DBInstanceClass: 'db.r6g.large',
+        }),
+      ),
+    ).rejects.toBeInstanceOf(DBInstanceAlreadyExistsFault);
+    await expect(
+      rds.send(
+        new CreateDBInstanceCommand({
+          DBInstanceIdentifier: 'other-reader',
+          DBClusterIdentifier: 'borealis',
+          Engine: 'aurora-mysql',
+          DBInstanceClass: 'db.r6g.large',
+          PromotionTier: 16,
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidParameterValue' });
+    await expect(
+      rds.send(
+        new CreateDBInstanceCommand({
+          DBInstanceIdentifier: 'other-reader',
+          DBClusterIdentifier: 'nope',
+          Engine: 'aurora-mysql',
+          DBInstanceClass: 'db.r6g.large',
+        }),
+      ),
+    ).rejects.toBeInstanceOf(DBClusterNotFoundFault);
+    expect(
+      (
+        await rds.send(
+          new DescribeDBInstancesCommand({ Filters: [{ Name: 'db-cluster-id', Values: ['borealis'] }] }),
+        )
+      ).DBInstances,
+    ).toHaveLength(3);
+
     await writer.exec(WriteWorkload.createTableSql('w'));
     const workload = new WriteWorkload(writer, 'w', 2);
     await waitUntil(() => workload.acked().length >= 3, 30_000, 'writes acknowledged before the failover');
@@ -127,7 +202,7 @@ describe('RDS API as chaos tests and runbooks call it', () => {
     const failover = await rds.send(
       new FailoverDBClusterCommand({
         DBClusterIdentifier: 'borealis',
-        TargetDBInstanceIdentifier: readerMember.DBInstanceIdentifier,
+        TargetDBInstanceIdentifier: 'chaos-reader',
       }),
     );
     expect(failover.DBCluster?.Status).toBe('failing-over');
@@ -155,9 +230,7 @@ describe('RDS API as chaos tests and runbooks call it', () => {
     const after = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' })))
       .DBClusters![0]!;
     expect(after.Status).toBe('available');
-    expect(after.DBClusterMembers!.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier).toBe(
-      readerMember.DBInstanceIdentifier,
-    );
+    expect(after.DBClusterMembers!.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier).toBe('chaos-reader');
     const errors = workload.outcomes.filter((o) => o.result !== 'acked');
     console.log(
       `FailoverDBCluster under writes: ${workload.acked().length} acknowledged, ${errors.length} not (${[...new Set(errors.map((e) => e.error))].slice(0, 3).join('; ')})`,
@@ -168,12 +241,69 @@ describe('RDS API as chaos tests and runbooks call it', () => {
       new DescribeEventsCommand({ SourceType: 'db-cluster', SourceIdentifier: 'borealis', Duration: 10 }),
     );
     expect(Events!.map((e) => e.Message)).toEqual([
-      `Started cross AZ failover to DB instance: ${readerMember.DBInstanceIdentifier}`,
-      `Completed failover to DB instance: ${readerMember.DBInstanceIdentifier}`,
+      'Started cross AZ failover to DB instance: chaos-reader',
+      'Completed failover to DB instance: chaos-reader',
     ]);
     expect(Events![0]!.Date!.getTime()).toBeGreaterThanOrEqual(failoverAt - 1_000);
     expect(await workload.verify(writer)).toEqual([]);
   }, 300_000);
+
+  it('RebootDBInstance restarts a reader; DeleteDBInstance of the writer fails it over first and the cluster keeps serving', async () => {
+    const instances = async () =>
+      (JSON.parse((await system.cli('status', '--json')).stdout) as ClusterStatus).instances;
+    const before = await instances();
+    const reader = before.find((i) => i.role === 'reader' && i.state === 'running')!;
+    const readerId = `borealis-${reader.id}`;
+    // ForceFailover is for the writer; a reader with it is refused and nothing restarts.
+    await expect(
+      rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: readerId, ForceFailover: true })),
+    ).rejects.toMatchObject({ name: 'InvalidParameterCombination' });
+    const rebooted = await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: readerId }));
+    expect(rebooted.DBInstance?.DBInstanceIdentifier).toBe(readerId);
+    expect(
+      (
+        await waitUntilDBInstanceAvailable(
+          { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 60 },
+          { DBInstanceIdentifier: readerId },
+        )
+      ).state,
+    ).toBe('SUCCESS');
+    const afterReboot = (await instances()).find((i) => i.id === reader.id)!;
+    expect(afterReboot.incarnation).toBeGreaterThan(reader.incarnation);
+    expect(afterReboot.pid).not.toBe(reader.pid);
+
+    await expect(
+      rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: 'borealis-nope' })),
+    ).rejects.toBeInstanceOf(DBInstanceNotFoundFault);
+    // chaos-reader is the writer since the failover: deleting it fails the cluster over first.
+    const deleted = await rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: 'chaos-reader' }));
+    expect(deleted.DBInstance).toMatchObject({
+      DBInstanceIdentifier: 'chaos-reader',
+      DBInstanceStatus: 'deleting',
+    });
+    await expect(
+      rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'chaos-reader' })),
+    ).rejects.toBeInstanceOf(DBInstanceNotFoundFault);
+    const cluster = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' })))
+      .DBClusters![0]!;
+    expect(cluster.DBClusterMembers!.map((m) => m.DBInstanceIdentifier).sort()).toEqual(
+      before
+        .filter((i) => i.id !== 'chaos-reader')
+        .map((i) => `borealis-${i.id}`)
+        .sort(),
+    );
+    expect(cluster.DBClusterMembers!.filter((m) => m.IsClusterWriter)).toHaveLength(1);
+    expect(
+      (
+        await waitUntilDBClusterAvailable(
+          { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 60 },
+          { DBClusterIdentifier: 'borealis' },
+        )
+      ).state,
+    ).toBe('SUCCESS');
+    await writer.exec('insert into w(client, seq, at) values (8, 8, 8)');
+    expect(await writer.rows('select count(*) from w where client = 8')).toEqual([[1]]);
+  }, 180_000);
 
   it('CreateDBClusterSnapshot, waitUntilDBClusterSnapshotAvailable, DescribeDBClusterSnapshots, DeleteDBClusterSnapshot: the same snapshots `borealis snapshot` sees', async () => {
     await writer.exec('insert into w(client, seq, at) values (9, 9, 9)');

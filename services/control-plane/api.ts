@@ -17,6 +17,13 @@ const statusOf: Record<ControlPlaneError['code'], number> = {
 const longPollMs = 10_000;
 const idPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** A request body that must be a JSON object (a refusal otherwise). */
+function jsonObject(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ControlPlaneError('BadRequest', 'InvalidParameterValue: the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
 function fail(code: ErrorBody['error'], message: string): ServiceResponse {
   return {
     status: code === 'Internal' ? 500 : statusOf[code],
@@ -134,6 +141,37 @@ export function controlPlaneApi(
             return fail('BadRequest', 'target must be an instance id');
           }
           return { status: 200, body: await controller.plannedFailover(target.target as string | undefined) };
+        }
+        case `POST ${controlPlaneRoutes.addInstance}`: {
+          const b = jsonObject(body);
+          if (typeof b.id !== 'string' || !idPattern.test(b.id))
+            return fail('BadRequest', 'InvalidParameterValue: id must be an instance id');
+          if (typeof b.tier !== 'number')
+            return fail('BadRequest', 'InvalidParameterValue: tier must be 0-15');
+          if (b.az !== undefined && typeof b.az !== 'string')
+            return fail('BadRequest', 'InvalidParameterValue: az must be an AZ name');
+          return {
+            status: 200,
+            body: await controller.addInstance({
+              id: b.id,
+              tier: b.tier,
+              ...(b.az === undefined ? {} : { az: b.az as string }),
+            }),
+          };
+        }
+        case `POST ${controlPlaneRoutes.removeInstance}`: {
+          const b = jsonObject(body);
+          if (typeof b.id !== 'string' || !idPattern.test(b.id))
+            return fail('BadRequest', 'InvalidParameterValue: id must be an instance id');
+          return { status: 200, body: await controller.removeInstance(b.id) };
+        }
+        case `POST ${controlPlaneRoutes.rebootInstance}`: {
+          const b = jsonObject(body);
+          if (typeof b.id !== 'string' || !idPattern.test(b.id))
+            return fail('BadRequest', 'InvalidParameterValue: id must be an instance id');
+          if (b.forceFailover !== undefined && typeof b.forceFailover !== 'boolean')
+            return fail('BadRequest', 'InvalidParameterValue: forceFailover must be true or false');
+          return { status: 200, body: await controller.rebootInstance(b.id, b.forceFailover === true) };
         }
         default:
           return backtrack ? await backtrackApi(backtrack, route, body) : undefined;

@@ -143,6 +143,7 @@ describe('BacktrackService', () => {
       version: 1,
       retainedSinceMs: nowMs,
       windowSeconds: 3600,
+      everEnabled: true,
       backtracks: [],
       markers: [],
     });
@@ -253,6 +254,41 @@ describe('BacktrackService', () => {
     const { svc, read } = service({ dir: temp.path, windowSeconds: 7200 });
     expect(JSON.parse(read())).toMatchObject({ retainedSinceMs: nowMs, windowSeconds: 7200 });
     expect(svc.earliestBacktrackTimeMs()).toBe(nowMs);
+  });
+
+  it('ModifyDBCluster BacktrackWindow: a new window, durable, kept over the flag; refused where Aurora refuses it', async () => {
+    const temp = makeTempDir('cp-backtrack-window');
+    dirs.push(temp);
+    writeHistory(temp.path, []);
+    const { svc, read } = service({ dir: temp.path });
+    // Narrower: the history kept so far stays (retained since an hour ago).
+    expect((await svc.setWindow(600)).backtrackWindowSeconds).toBe(600);
+    expect(JSON.parse(read())).toMatchObject({
+      windowSeconds: 600,
+      windowModified: true,
+      retainedSinceMs: nowMs - 3_600_000,
+    });
+    // Wider: storage has the wider history only from now on.
+    await svc.setWindow(7200);
+    expect(JSON.parse(read())).toMatchObject({ windowSeconds: 7200, retainedSinceMs: nowMs });
+    expect(svc.earliestBacktrackTimeMs()).toBe(nowMs);
+    // Off, and on again: the cluster was created with backtracking.
+    await svc.setWindow(0);
+    expect(svc.summary().backtrackWindowSeconds).toBe(0);
+    await svc.setWindow(900);
+    // A restart with the creation flag keeps the window the API set.
+    expect(service({ dir: temp.path, windowSeconds: 3600 }).svc.windowSeconds).toBe(900);
+    // Refusals change nothing.
+    for (const bad of [-1, 259_201, 1.5]) {
+      expect((await refusal(svc.setWindow(bad))).message).toMatch(/^InvalidParameterValue: /);
+    }
+    expect(JSON.parse(read())).toMatchObject({ windowSeconds: 900 });
+    const never = service({ windowSeconds: 0 });
+    const off = await refusal(never.svc.setWindow(3600));
+    expect(off.message).toMatch(/^InvalidParameterCombination: backtracking was not enabled/);
+    expect(never.svc.windowSeconds).toBe(0);
+    const global = service({ isGlobalMember: true });
+    expect((await refusal(global.svc.setWindow(60))).message).toMatch(/Global Database/);
   });
 
   it('re-pushes nothing while no storage node runs', () => {

@@ -19,9 +19,12 @@ import {
   nodesNeedingMarkers,
 } from '../../core/backtrack/repush.ts';
 import {
+  backtrackWindowRoute,
+  backtrackWindowSecondsMax,
   checkBacktrackRequest,
   type DbClusterBacktrack,
   earliestBacktrackTimeMs,
+  writerBacktrackWindowRoute,
 } from '../../core/backtrack/request.ts';
 import {
   type BacktrackMarker,
@@ -73,6 +76,10 @@ interface HistoryFile {
   /** When the cluster first kept backtrack history (the earliest time a backtrack can reach). */
   retainedSinceMs: number;
   windowSeconds: number;
+  /** Set by ModifyDBCluster: the window is the API's from then on, not --backtrack-window-s. */
+  windowModified?: boolean;
+  /** Backtrack was on at some point (a window can only be set on a cluster created with one). */
+  everEnabled?: boolean;
   backtracks: DbClusterBacktrack[];
   markers: ReturnType<typeof markersToJson>;
 }
@@ -84,6 +91,8 @@ export class BacktrackService {
   #state: {
     retainedSinceMs: number;
     windowSeconds: number;
+    windowModified?: boolean;
+    everEnabled?: boolean;
     backtracks: DbClusterBacktrack[];
     markers: BacktrackMarker[];
   };
@@ -91,6 +100,8 @@ export class BacktrackService {
   /** Background re-push bookkeeping per storage node (bounded by the node count). */
   readonly #repush = new Map<string, MarkerRepushState>();
   #repushTimer: NodeJS.Timeout | undefined;
+  /** A window change the running writer has not confirmed taking (its /health may be older). */
+  #windowUnsent = false;
 
   constructor(options: BacktrackServiceOptions) {
     this.#options = options;
@@ -99,9 +110,19 @@ export class BacktrackService {
     this.#state = existsSync(this.#path)
       ? readHistory(this.#path)
       : { retainedSinceMs: this.#clock(), windowSeconds: 0, backtracks: [], markers: [] };
-    // Storage keeps the window's history only from when a window was first set (or widened).
-    if (options.windowSeconds > this.#state.windowSeconds) this.#state.retainedSinceMs = this.#clock();
-    this.#state.windowSeconds = options.windowSeconds;
+    // A window ModifyDBCluster set stays the window: the flag is what the cluster was created with.
+    if (this.#state.windowModified) {
+      if (options.windowSeconds !== this.#state.windowSeconds)
+        options.logger.info(
+          { flag: options.windowSeconds, window: this.#state.windowSeconds },
+          'backtrack window: keeping the one ModifyDBCluster set, not --backtrack-window-s',
+        );
+    } else {
+      // Storage keeps the window's history only from when a window was first set (or widened).
+      if (options.windowSeconds > this.#state.windowSeconds) this.#state.retainedSinceMs = this.#clock();
+      this.#state.windowSeconds = options.windowSeconds;
+    }
+    if (this.#state.windowSeconds > 0) this.#state.everEnabled = true;
     // A control plane that stopped mid-backtrack: the failover it ran finished or not, the markers on
     // storage say which; the entry itself cannot finish any more.
     for (const b of this.#state.backtracks) {
@@ -114,7 +135,71 @@ export class BacktrackService {
   }
 
   get windowSeconds(): number {
-    return this.#options.windowSeconds;
+    return this.#state.windowSeconds;
+  }
+
+  /**
+   * ModifyDBCluster BacktrackWindow: the new window, durable, then the running writer told (later
+   * writers start with it). As on Aurora, only a cluster created with backtracking can have a window
+   * (0 turns it off, and it can be turned on again). Widening keeps history from now on only.
+   */
+  async setWindow(seconds: number): Promise<ReturnType<BacktrackService['summary']>> {
+    if (!Number.isSafeInteger(seconds) || seconds < 0 || seconds > backtrackWindowSecondsMax) {
+      throw new ControlPlaneError(
+        'BadRequest',
+        `InvalidParameterValue: BacktrackWindow must be 0-${backtrackWindowSecondsMax} seconds, got ${seconds}`,
+      );
+    }
+    if (seconds > 0 && !this.#state.everEnabled) {
+      throw new ControlPlaneError(
+        'BadRequest',
+        'InvalidParameterCombination: backtracking was not enabled when this cluster was created; a window can only be set on a cluster created with one',
+      );
+    }
+    if (seconds > 0 && this.#options.isGlobalMember) {
+      throw new ControlPlaneError(
+        'BadRequest',
+        'InvalidParameterCombination: backtracking is not supported for a Global Database member',
+      );
+    }
+    if (this.#inProgress !== undefined || this.#options.controller.failoverInProgress) {
+      throw new ControlPlaneError(
+        'Conflict',
+        `InvalidDBClusterStateFault: the cluster is ${this.#inProgress ? 'backtracking' : 'failing over'}`,
+      );
+    }
+    const before = this.#state.windowSeconds;
+    if (seconds > before) this.#state.retainedSinceMs = this.#clock();
+    this.#state.windowSeconds = seconds;
+    this.#state.windowModified = true;
+    this.#save();
+    this.#options.logger.info({ from: before, to: seconds }, 'backtrack window changed');
+    await this.syncWriterWindow().catch((error: Error) =>
+      // The reconcile round tells it again (it reports its window in /health).
+      this.#options.logger.warn({ err: error.message }, 'the writer did not take the new window yet'),
+    );
+    return this.summary();
+  }
+
+  /**
+   * Tells the running writer the window if its /health reports another one (after a change, or a
+   * writer started before it): run after a change and in every re-push round, so the two converge.
+   */
+  async syncWriterWindow(): Promise<void> {
+    const writer = this.#options.controller.writer;
+    if (!writer || writer.host === null || writer.httpPort === null) return;
+    const reported = writer.health?.backtrackWindowSeconds;
+    if (reported === this.#state.windowSeconds && !this.#windowUnsent) return;
+    this.#windowUnsent = true;
+    await admin(
+      { id: writer.id, host: writer.host, httpPort: writer.httpPort },
+      'POST',
+      writerBacktrackWindowRoute,
+      {
+        backtrackWindowSeconds: this.#state.windowSeconds,
+      },
+    );
+    this.#windowUnsent = false;
   }
 
   /** The durable record's markers: every one reached a write quorum of every PG. */
@@ -129,7 +214,10 @@ export class BacktrackService {
    */
   startMarkerRepush(intervalMs: number): void {
     this.stopMarkerRepush();
-    this.#repushTimer = setInterval(() => this.repushMarkersRound(), intervalMs);
+    this.#repushTimer = setInterval(() => {
+      this.repushMarkersRound();
+      this.syncWriterWindow().catch(() => undefined);
+    }, intervalMs);
     this.#repushTimer.unref();
   }
 
@@ -193,7 +281,7 @@ export class BacktrackService {
   }
 
   earliestBacktrackTimeMs(): number | undefined {
-    return earliestBacktrackTimeMs(this.#clock(), this.#options.windowSeconds, this.#state.retainedSinceMs);
+    return earliestBacktrackTimeMs(this.#clock(), this.#state.windowSeconds, this.#state.retainedSinceMs);
   }
 
   list(): DbClusterBacktrack[] {
@@ -224,7 +312,7 @@ export class BacktrackService {
   summary(): { backtrackWindowSeconds: number; earliestBacktrackTime: string | null; backtracks: number } {
     const earliest = this.earliestBacktrackTimeMs();
     return {
-      backtrackWindowSeconds: this.#options.windowSeconds,
+      backtrackWindowSeconds: this.#state.windowSeconds,
       earliestBacktrackTime: earliest === undefined ? null : new Date(earliest).toISOString(),
       backtracks: this.#state.backtracks.length,
     };
@@ -236,7 +324,7 @@ export class BacktrackService {
     const check = checkBacktrackRequest({
       to: body.to,
       nowMs,
-      windowSeconds: this.#options.windowSeconds,
+      windowSeconds: this.#state.windowSeconds,
       earliestBacktrackTimeMs: this.earliestBacktrackTimeMs(),
       useEarliestTimeOnPointInTimeUnavailable: body.useEarliestTimeOnPointInTimeUnavailable === true,
       force: body.force === true,
@@ -457,6 +545,8 @@ export class BacktrackService {
       version: 1,
       retainedSinceMs: this.#state.retainedSinceMs,
       windowSeconds: this.#state.windowSeconds,
+      ...(this.#state.windowModified ? { windowModified: true } : {}),
+      ...(this.#state.everEnabled ? { everEnabled: true } : {}),
       backtracks: this.#state.backtracks,
       markers: markersToJson(this.#state.markers),
     };
@@ -491,6 +581,8 @@ async function admin(
 function readHistory(path: string): {
   retainedSinceMs: number;
   windowSeconds: number;
+  windowModified?: boolean;
+  everEnabled?: boolean;
   backtracks: DbClusterBacktrack[];
   markers: BacktrackMarker[];
 } {
@@ -498,6 +590,8 @@ function readHistory(path: string): {
   return {
     retainedSinceMs: file.retainedSinceMs,
     windowSeconds: file.windowSeconds ?? 0,
+    ...(file.windowModified === true ? { windowModified: true } : {}),
+    ...(file.everEnabled === true || (file.windowSeconds ?? 0) > 0 ? { everEnabled: true } : {}),
     backtracks: file.backtracks,
     markers: markersFromJson(file.markers),
   };
@@ -530,6 +624,16 @@ export async function backtrackApi(
 ): Promise<{ status: number; body?: unknown } | undefined> {
   if (route === 'GET /backtracks') {
     return { status: 200, body: { ...service.summary(), backtracks: service.list() } };
+  }
+  if (route === `POST ${backtrackWindowRoute}`) {
+    const seconds = (body as { backtrackWindowSeconds?: unknown } | undefined)?.backtrackWindowSeconds;
+    if (typeof seconds !== 'number')
+      throw new ControlPlaneError(
+        'BadRequest',
+        'InvalidParameterValue: backtrackWindowSeconds must be a number',
+      );
+    const summary = await service.setWindow(seconds);
+    return { status: 200, body: { backtrackWindowSeconds: summary.backtrackWindowSeconds } };
   }
   if (route !== 'POST /backtrack') return undefined;
   const b = body as Partial<Record<string, unknown>> | undefined;

@@ -15,6 +15,7 @@ import {
   type StorageNodeStatus,
   type TopologyReader,
 } from '../../core/cluster/topology.ts';
+import { instancesPerClusterMax } from '../../core/limits.ts';
 import type { Logger } from '../../core/log.ts';
 import { mysqlAccount } from '../../core/mysql/instance.ts';
 import { httpUrl } from '../../core/process/address-flags.ts';
@@ -58,6 +59,8 @@ export interface ControllerOptions {
   /** A Global Database member's role now, published in the topology (undefined: not a member). */
   globalRole?: () => 'primary' | 'secondary' | undefined;
   onEvent?: (event: FailoverEvent) => void;
+  /** Called after an instance was added or removed (the control plane persists the set). */
+  onInstancesChanged?: () => void;
 }
 
 export class ControlPlaneError extends Error {
@@ -70,6 +73,15 @@ export class ControlPlaneError extends Error {
 }
 
 const failoversKept = 20;
+/** Instance ids the control plane takes (an RDS instance identifier is one). */
+const instanceIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Where a new instance goes when not told: the AZ with the fewest instances (the first on a tie). */
+export function leastUsedAz(azs: readonly string[], used: readonly string[]): string {
+  assert(azs.length > 0, 'a cluster spans at least one AZ');
+  const count = (az: string) => used.filter((u) => u === az).length;
+  return azs.reduce((best, az) => (count(az) < count(best) ? az : best));
+}
 const topologyLagStepMs = 50;
 
 /** What a health probe reads and writes of a storage or instance slot. */
@@ -96,6 +108,8 @@ export class Controller {
   readonly #prober = new HealthProber();
   /** Processes (their slots) with a /health request in flight: a hung one holds its probe until the timeout. */
   readonly #probing = new Set<Probed>();
+  /** Instances being added, deleted or rebooted: one change per instance at a time. */
+  readonly #changing = new Set<string>();
 
   constructor(private readonly options: ControllerOptions) {
     this.fleet = options.fleet;
@@ -344,7 +358,13 @@ export class Controller {
     const writerRedo = this.#writerRedo()!;
     const now = Date.now();
     for (const slot of this.fleet.instances.values()) {
-      if (slot.state === 'down' && slot.restartAt !== undefined && slot.restartAt <= now) {
+      if (
+        slot.state === 'down' &&
+        slot.restartAt !== undefined &&
+        slot.restartAt <= now &&
+        // One being deleted (or added, rebooted) is the change's own business.
+        !this.#changing.has(slot.id)
+      ) {
         slot.restartAt = undefined;
         this.options.logger.info({ instance: slot.id }, 'bringing a failed instance back as a reader');
         this.fleet.startInstance(slot.id, 'reader', writerRedo).then(
@@ -411,6 +431,8 @@ export class Controller {
     planned: boolean;
     reason: string;
     target?: string;
+    /** An instance never to promote (the writer being deleted). */
+    exclude?: string;
     /** Runs once no writer is open and before the new one starts (backtrack's storage work, ADR 015). */
     beforeStart?: () => Promise<void>;
   }): Promise<FailoverEvent | undefined> {
@@ -431,6 +453,7 @@ export class Controller {
     planned: boolean;
     reason: string;
     target?: string;
+    exclude?: string;
     beforeStart?: () => Promise<void>;
   }): Promise<FailoverEvent | undefined> {
     const log = this.options.logger;
@@ -451,7 +474,7 @@ export class Controller {
     }
     await request.beforeStart?.();
     for (let attempt = 1; !this.#stopping; attempt++) {
-      const target = this.#chooseTarget(request.target, from);
+      const target = this.#chooseTarget(request.target, from, request.exclude);
       if (!target) {
         log.error('no instance can become the writer; retrying');
         await new Promise((r) => setTimeout(r, 1_000));
@@ -500,8 +523,12 @@ export class Controller {
    * The instance to promote: the asked target, else the best healthy reader by tier and lag, else
    * (no reader) a new writer on the volume — in the failed writer's slot if nothing else is free.
    */
-  #chooseTarget(asked: string | undefined, from: string | null): string | undefined {
-    return failoverTarget([...this.fleet.instances.values()], asked, from);
+  #chooseTarget(asked: string | undefined, from: string | null, exclude?: string): string | undefined {
+    return failoverTarget(
+      [...this.fleet.instances.values()].filter((s) => s.id !== exclude),
+      asked,
+      from,
+    );
   }
 
   // --- operator actions (the CLI through the HTTP API) ---------------------------------------------
@@ -605,6 +632,137 @@ export class Controller {
     return event;
   }
 
+  // --- instances (the RDS API's CreateDBInstance, DeleteDBInstance, RebootDBInstance) ------------
+
+  /**
+   * A new reader (CreateDBInstance): its slot at once, its process started now if a writer serves
+   * (else by the control loop once one does). Refusals carry RDS's error names.
+   */
+  async addInstance(spec: { id: string; tier: number; az?: string }): Promise<InstanceStatus> {
+    const { id, tier } = spec;
+    if (!instanceIdPattern.test(id))
+      throw new ControlPlaneError('BadRequest', `InvalidParameterValue: bad instance id ${id}`);
+    if (!Number.isInteger(tier) || tier < 0 || tier > 15)
+      throw new ControlPlaneError(
+        'BadRequest',
+        `InvalidParameterValue: PromotionTier must be 0-15, got ${tier}`,
+      );
+    if (this.fleet.instance(id) || this.#changing.has(id))
+      throw new ControlPlaneError('Conflict', `DBInstanceAlreadyExistsFault: instance ${id} already exists`);
+    if (this.fleet.instances.size >= instancesPerClusterMax) {
+      throw new ControlPlaneError(
+        'Conflict',
+        `InstanceQuotaExceededFault: a cluster has at most ${instancesPerClusterMax} instances (a writer and 15 readers)`,
+      );
+    }
+    const azs = [...new Set([...this.fleet.storage.values()].map((s) => s.node.az))].sort();
+    const az =
+      spec.az ??
+      leastUsedAz(
+        azs,
+        [...this.fleet.instances.values()].map((s) => s.az),
+      );
+    if (!azs.includes(az))
+      throw new ControlPlaneError(
+        'BadRequest',
+        `InvalidParameterValue: AvailabilityZone ${az} is not one of ${azs.join(', ')}`,
+      );
+    this.fleet.addInstance({ id, az, tier, rdsIdentifier: id });
+    this.options.onInstancesChanged?.();
+    this.options.logger.info({ instance: id, az, tier }, 'instance added');
+    const writerRedo = this.#writerRedo();
+    if (writerRedo && !this.failoverInProgress) {
+      this.#changing.add(id);
+      this.fleet
+        .startInstance(id, 'reader', writerRedo)
+        .then(
+          () => this.#roundSoon(),
+          (error: Error) => {
+            this.options.logger.error({ instance: id, err: error.message }, 'new reader did not start');
+            const slot = this.fleet.instance(id);
+            if (slot) slot.restartAt = Date.now() + this.options.restartDelayMs;
+          },
+        )
+        .finally(() => this.#changing.delete(id));
+    } else {
+      this.fleet.instance(id)!.restartAt = Date.now();
+    }
+    this.publish();
+    return this.status().instances.find((i) => i.id === id)!;
+  }
+
+  /**
+   * Deletes an instance (DeleteDBInstance). The writer is failed over first (planned: to the reader
+   * Aurora would pick), as Aurora does; the last instance of a cluster is refused.
+   */
+  async removeInstance(id: string): Promise<{ removed: string }> {
+    const slot = this.fleet.instance(id);
+    if (!slot) throw new ControlPlaneError('NotFound', `DBInstanceNotFoundFault: no instance ${id}`);
+    if (this.#changing.has(id))
+      throw new ControlPlaneError('Conflict', `InvalidDBInstanceStateFault: instance ${id} is being changed`);
+    if (this.fleet.instances.size === 1) {
+      throw new ControlPlaneError(
+        'Conflict',
+        `InvalidDBClusterStateFault: ${id} is the cluster's only instance: delete the cluster instead`,
+      );
+    }
+    this.#changing.add(id);
+    try {
+      if (this.failoverInProgress)
+        throw new ControlPlaneError('Conflict', 'InvalidDBClusterStateFault: a failover is in progress');
+      if (this.writer?.id === id) {
+        const others = [...this.fleet.instances.values()].filter((s) => s.id !== id && s.state === 'running');
+        if (others.length === 0) {
+          throw new ControlPlaneError(
+            'Conflict',
+            `InvalidDBClusterStateFault: ${id} is the writer and no reader runs to take over`,
+          );
+        }
+        await this.failover({ planned: true, reason: `instance ${id} deleted`, exclude: id });
+      }
+      await this.fleet.removeInstance(id);
+      this.#retargetedAt.delete(id);
+      this.options.onInstancesChanged?.();
+      this.options.logger.info({ instance: id }, 'instance removed');
+      this.publish();
+      return { removed: id };
+    } finally {
+      this.#changing.delete(id);
+    }
+  }
+
+  /**
+   * Restarts an instance (RebootDBInstance): a reader in place; the writer in place too (a restart
+   * of its process: the volume is recovered, nothing is replayed), or — forceFailover — by a planned
+   * failover to a reader.
+   */
+  async rebootInstance(id: string, forceFailover: boolean): Promise<InstanceStatus> {
+    const slot = this.fleet.instance(id);
+    if (!slot) throw new ControlPlaneError('NotFound', `DBInstanceNotFoundFault: no instance ${id}`);
+    if (this.#changing.has(id) || slot.state !== 'running')
+      throw new ControlPlaneError(
+        'Conflict',
+        `InvalidDBInstanceStateFault: instance ${id} is ${slot.state}, not available`,
+      );
+    if (this.failoverInProgress)
+      throw new ControlPlaneError('Conflict', 'InvalidDBClusterStateFault: a failover is in progress');
+    this.#changing.add(id);
+    try {
+      if (this.writer?.id === id) {
+        if (forceFailover) await this.plannedFailover(undefined);
+        else await this.failover({ planned: true, reason: `instance ${id} rebooted`, target: id });
+      } else {
+        const writerRedo = this.#writerRedo();
+        if (!writerRedo) throw new ControlPlaneError('Unavailable', 'no writer is running');
+        await this.fleet.replaceInstance(id, 'reader', writerRedo);
+      }
+      this.#roundSoon();
+      return this.status().instances.find((i) => i.id === id)!;
+    } finally {
+      this.#changing.delete(id);
+    }
+  }
+
   // --- status ---------------------------------------------------------------------------------------
 
   status(): ClusterStatus {
@@ -614,6 +772,7 @@ export class Controller {
       az: s.az,
       role: s.role,
       tier: s.tier,
+      ...(s.rdsIdentifier === undefined ? {} : { rdsIdentifier: s.rdsIdentifier }),
       state: s.state,
       healthy: s.state === 'running' && s.health?.healthy === true,
       pid: s.process?.running ? s.process.pid : null,

@@ -104,7 +104,7 @@ export function ecsFleetFromEnv(
     logger: Logger;
     onExit: ExitListener;
     instanceArgs: string[];
-    writerArgs: string[];
+    writerArgs: () => string[];
   } & Partial<Pick<EcsFleetOptions, 'pollIntervalMs' | 'startTimeoutMs'>>,
   nodes: readonly StorageNodeAddress[],
   instances: readonly { id: string; az: string; tier: number }[],

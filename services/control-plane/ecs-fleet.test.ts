@@ -70,7 +70,7 @@ function fleetWith(script: Record<string, Answer[]>, health: HealthDoc = { healt
       securityGroups: ['sg-instances'],
       storageServices: { n1: 'borealis-n1' },
       instanceArgs: ['--cache-pages', '1024'],
-      writerArgs: ['--redo-stream', 'redo'],
+      writerArgs: () => ['--redo-stream', 'redo'],
       logger: pino({ level: 'silent' }),
       onExit: (kind, id, info) => exits.push({ kind, id, code: info.code }),
       probe: async (host, port) => {

@@ -22,6 +22,7 @@ import { BorealisError, ErrorCode } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { StorageNodeAddress } from '../../core/volume.ts';
 import {
+  addInstanceSlot,
   beginInstanceStart,
   type ExitListener,
   type Fleet,
@@ -64,7 +65,8 @@ export interface EcsFleetOptions {
   storageServices: Readonly<Record<string, string>>;
   /** Extra flags for every instance (e.g. --cache-pages) and for writers (redo stream, bucket). */
   instanceArgs: string[];
-  writerArgs?: string[];
+  /** Called at each writer start: what it is started with can change (the backtrack window). */
+  writerArgs?: () => string[];
   logger: Logger;
   onExit: ExitListener;
   /** GET /health of a task; the default asks over HTTP. */
@@ -285,7 +287,7 @@ export class EcsFleet implements Fleet {
       '--http-port',
       String(ecsPorts.instanceHttp),
       ...(role === 'writer'
-        ? ['--redo-port', String(ecsPorts.redo), ...o.instanceArgs, ...(o.writerArgs ?? [])]
+        ? ['--redo-port', String(ecsPorts.redo), ...o.instanceArgs, ...(o.writerArgs?.() ?? [])]
         : ['--writer-redo', writerRedo!, ...o.instanceArgs]),
     ];
     return new RunTaskCommand({
@@ -370,6 +372,21 @@ export class EcsFleet implements Fleet {
       `${what}: ${task.running ? `no healthy answer at ${host}:${port} in time (${last})` : 'its task stopped before it served'}`,
       { context: { task: task.task, host, port } },
     );
+  }
+
+  addInstance(i: { id: string; az: string; tier: number; rdsIdentifier?: string }): InstanceSlot {
+    assert(idPattern.test(i.id), () => `bad instance id ${i.id}`);
+    assert(
+      (this.options.subnets[i.az]?.length ?? 0) > 0,
+      () => `no subnet for AZ ${i.az} (instance ${i.id})`,
+    );
+    assert(this.storage.size + this.instances.size < ecsTrackedTasksMax, 'too many tasks for one fleet');
+    return addInstanceSlot(this.instances, i);
+  }
+
+  async removeInstance(id: string): Promise<void> {
+    await this.stopInstance(id);
+    this.instances.delete(id);
   }
 
   async stopInstance(id: string): Promise<void> {

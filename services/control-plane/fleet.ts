@@ -3,6 +3,7 @@
 // kill it as a crash, replace it, and hear when one exits on its own. Two implementations: local
 // processes on this machine (local-fleet.ts: `npm start`, tests) and ECS tasks (ecs-fleet.ts:
 // compute=ecs). Decisions (who is writer, when to fail over) live in controller.ts.
+import { assert } from '../../core/assert.ts';
 import type { InstanceRole, InstanceState } from '../../core/cluster/topology.ts';
 import { hostPort, httpUrl } from '../../core/process/address-flags.ts';
 import type { StorageNodeAddress } from '../../core/volume.ts';
@@ -37,6 +38,8 @@ export interface InstanceSlot extends Tracked {
   id: string;
   az: string;
   tier: number;
+  /** Set when created through the RDS API: its DBInstanceIdentifier (the id itself). */
+  rdsIdentifier?: string;
   role: InstanceRole;
   state: InstanceState;
   incarnation: number;
@@ -87,6 +90,10 @@ export interface Fleet {
    * failure. Resolves with the pid (null for an ECS task), or undefined when nothing ran.
    */
   kill(kind: FleetKind, id: string): Promise<number | null | undefined>;
+  /** A new instance slot, down until started (CreateDBInstance); the id must be new. */
+  addInstance(i: { id: string; az: string; tier: number; rdsIdentifier?: string }): InstanceSlot;
+  /** Stops an instance (cleanly) and forgets its slot (DeleteDBInstance). */
+  removeInstance(id: string): Promise<void>;
   /** Stops an instance and starts it again in the given role: a new incarnation, new endpoints. */
   replaceInstance(id: string, role: InstanceRole, writerRedo?: string): Promise<InstanceEndpoints>;
   stopAll(): Promise<void>;
@@ -108,7 +115,23 @@ export function beginInstanceStart(slot: InstanceSlot, role: InstanceRole, incar
   slot.restarts++;
 }
 
-export function newInstanceSlot(i: { id: string; az: string; tier: number }): InstanceSlot {
+/** A new slot in `instances`, down until started (CreateDBInstance); the id must be new. */
+export function addInstanceSlot(
+  instances: Map<string, InstanceSlot>,
+  i: { id: string; az: string; tier: number; rdsIdentifier?: string },
+): InstanceSlot {
+  assert(!instances.has(i.id), () => `instance ${i.id} exists already`);
+  const slot = newInstanceSlot(i);
+  instances.set(i.id, slot);
+  return slot;
+}
+
+export function newInstanceSlot(i: {
+  id: string;
+  az: string;
+  tier: number;
+  rdsIdentifier?: string;
+}): InstanceSlot {
   return {
     ...i,
     role: 'reader',

@@ -2,12 +2,14 @@
 // child of the control plane, tracked by PID, logging to DIR/logs. Its advertised address is the one
 // its ready line names (its bind address: 127.0.0.1, or the one its placement gives — placement.ts).
 // Ports are free ones on this machine: with a placement, each process has its namespace to itself.
+
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { InstanceRole } from '../../core/cluster/topology.ts';
 import { type ManagedProcess, StandbyProcess, spawnProcess } from '../../core/process/spawn.ts';
 import type { StorageNodeAddress } from '../../core/volume.ts';
 import {
+  addInstanceSlot,
   beginInstanceStart,
   type ExitListener,
   type Fleet,
@@ -52,7 +54,8 @@ export interface LocalFleetOptions {
   storageArgs: string[];
   instanceArgs: string[];
   /** Flags for writers only (the redo stream and backup bucket). */
-  writerArgs?: string[];
+  /** Called at each writer start: what it is started with can change (the backtrack window). */
+  writerArgs?: () => string[];
   /**
    * What runs in the writer slot, if not the writer: a Global Database secondary runs its replica
    * applier there (services/replica-applier/main.ts), without writerArgs.
@@ -169,7 +172,7 @@ export class LocalProcessFleet implements Fleet {
             this.options.cluster,
             ...this.options.instanceArgs,
             ...(this.options.writerEntry === undefined
-              ? [...(this.options.writerArgs ?? []), ...this.#nextWriterArgs]
+              ? [...(this.options.writerArgs?.() ?? []), ...this.#nextWriterArgs]
               : []),
           ]
         : [
@@ -227,6 +230,15 @@ export class LocalProcessFleet implements Fleet {
       if (!wasStopping) this.options.onExit('instance', id, info);
     });
     return { host: slot.host, port: slot.port, redoPort: slot.redoPort, httpPort: slot.httpPort };
+  }
+
+  addInstance(i: { id: string; az: string; tier: number; rdsIdentifier?: string }): InstanceSlot {
+    return addInstanceSlot(this.instances, i);
+  }
+
+  async removeInstance(id: string): Promise<void> {
+    await this.stopInstance(id);
+    this.instances.delete(id);
   }
 
   /** SIGTERM, then SIGKILL after graceMs. */

@@ -28,6 +28,12 @@ import { Controller } from './controller.ts';
 import { ecsFleetFromEnv, ecsVolumeFromEnv } from './ecs-fleet-env.ts';
 import type { Fleet } from './fleet.ts';
 import { type GlobalRole, globalRoutes, withGlobalRoutes } from './global.ts';
+import {
+  applyInstanceChanges,
+  instanceChangesOf,
+  readInstanceChanges,
+  writeInstanceChanges,
+} from './instance-changes.ts';
 import { LocalProcessFleet } from './local-fleet.ts';
 import { type Placement, readPlacement } from './placement.ts';
 import { readRestoreJob, runRestore } from './restore.ts';
@@ -189,11 +195,14 @@ const volume =
         hostOf: (id) => placement?.storage[id]?.host,
       });
 // instance-1 starts as the writer (tier 1); readers get tiers 0, 1, 2, … in order; AZs round-robin.
-const instances = Array.from({ length: readers + 1 }, (_, i) => ({
+const flagInstances = Array.from({ length: readers + 1 }, (_, i) => ({
   id: `instance-${i + 1}`,
   az: azs[i % azs.length]!,
   tier: i === 0 ? 1 : Math.min(i - 1, 15),
 }));
+// Instances created and deleted through the RDS API outlive a restart of the control plane.
+const instanceChangesFile = join(dir, 'instances.json');
+const instances = applyInstanceChanges(flagInstances, readInstanceChanges(instanceChangesFile));
 const topologyFile = join(dir, 'topology.json');
 const persisted = readPersistedTopology(topologyFile);
 const firstWriter =
@@ -220,14 +229,18 @@ const globalRole: GlobalRole = {
   promoting: false,
   promotedAtMs: null,
 };
+// The backtrack service is made after the fleet (it needs the controller); no writer starts before.
+const backtrackWindowNow = (): number => backtrackService?.windowSeconds ?? backtrackWindowSeconds;
+let backtrackService: BacktrackService | undefined;
 const fleetOptions = {
   region,
   cluster,
   instanceArgs: ['--cache-pages', String(int('cache-pages'))],
-  writerArgs: [
+  // At each writer start: the backtrack window is ModifyDBCluster's once it set one.
+  writerArgs: () => [
     '--binlog-format',
     binlogFormat,
-    ...(backtrackWindowSeconds === 0 ? [] : ['--backtrack-window-s', String(backtrackWindowSeconds)]),
+    ...(backtrackWindowNow() === 0 ? [] : ['--backtrack-window-s', String(backtrackWindowNow())]),
     ...(values['redo-stream'] === undefined ? [] : ['--redo-stream', values['redo-stream']]),
     ...(values['backup-bucket'] === undefined ? [] : ['--backup-bucket', values['backup-bucket']]),
     ...(values['redo-flush-window-ms'] === undefined
@@ -279,6 +292,11 @@ controller = new Controller({
     failovers.inc({ kind: event.kind });
     failoverSeconds.observe(event.durationMs / 1000);
   },
+  onInstancesChanged: () =>
+    writeInstanceChanges(
+      instanceChangesFile,
+      instanceChangesOf(flagInstances, [...fleet.instances.values()]),
+    ),
 });
 const ctl = controller;
 new Gauge({
@@ -341,6 +359,7 @@ const backtrack = new BacktrackService({
   isGlobalMember: values['global-secondary'] === true || values['global-primary'] === true,
   onMarkerRepush: (result) => markerRepushes.inc({ result }),
 });
+backtrackService = backtrack;
 backtrack.startMarkerRepush(int('health-interval-ms'));
 // Aurora's backtrack metrics (ADR 015).
 new Gauge({
@@ -364,7 +383,7 @@ new Gauge({
   help: 'BacktrackWindowTarget: the backtrack window asked for (--backtrack-window-s), in minutes',
   registers: [registry],
   collect() {
-    this.set(backtrackWindowSeconds / 60);
+    this.set(backtrack.windowSeconds / 60);
   },
 });
 // Global Database: a secondary can be promoted (POST /global/promote, services/control-plane/global.ts).

@@ -1,7 +1,7 @@
 // The RDS API's operations over the region's clusters (ADR 020): each does what it does on AWS, with
 // Aurora's statuses and error codes, by asking the clusters' control planes — the same routes the
 // `borealis` CLI uses, so the two never differ. Bad input is an RDS error and changes nothing.
-import type { ClusterStatus } from '../../core/cluster/topology.ts';
+import type { ClusterStatus, InstanceStatus } from '../../core/cluster/topology.ts';
 import { controlPlaneRoutes } from '../../core/cluster/topology.ts';
 import type { Logger } from '../../core/log.ts';
 import { clusterEvents, eventShape, selectEvents } from '../../core/rds/events.ts';
@@ -24,7 +24,7 @@ import {
 } from '../../core/rds/shapes.ts';
 import { allClusterStatuses, type ClusterDirectory, clusterStatus } from './clusters.ts';
 import type { ClusterRestores } from './restores.ts';
-import { borealisSnapshotId, type ClusterSnapshots, snapshotTypeOf } from './snapshots.ts';
+import { borealisSnapshotId, type ClusterSnapshots, checkIdentifier, snapshotTypeOf } from './snapshots.ts';
 
 /** One RDS action: its request's parameters in, its result's fields out (an error is an RdsApiError). */
 export type RdsAction = (params: QueryParams) => Promise<XmlStruct>;
@@ -59,6 +59,9 @@ export class RdsApi {
       DescribeDBClusters: (p) => this.#describeClusters(p),
       DescribeDBInstances: (p) => this.#describeInstances(p),
       FailoverDBCluster: (p) => this.#failover(p),
+      CreateDBInstance: (p) => this.#createInstance(p),
+      DeleteDBInstance: (p) => this.#deleteInstance(p),
+      RebootDBInstance: (p) => this.#rebootInstance(p),
       DescribeEvents: (p) => this.#describeEvents(p),
       BacktrackDBCluster: (p) => this.#backtrack(p),
       DescribeDBClusterBacktracks: (p) => this.#describeBacktracks(p),
@@ -174,7 +177,7 @@ export class RdsApi {
     let instances = statuses.flatMap((s) => s.instances.map((i) => ({ status: s, instance: i })));
     if (id !== undefined) {
       instances = instances.filter(
-        ({ status, instance }) => dbInstanceIdentifier(status.cluster, instance.id) === id,
+        ({ status, instance }) => dbInstanceIdentifier(status, instance.id) === id,
       );
       if (instances.length === 0)
         throw new RdsApiError('DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
@@ -183,15 +186,14 @@ export class RdsApi {
       filters.every((f) => {
         if (f.name === 'db-cluster-id')
           return f.values.includes(status.cluster) || f.values.includes(status.resourceArn);
-        if (f.name === 'db-instance-id')
-          return f.values.includes(dbInstanceIdentifier(status.cluster, instance.id));
+        if (f.name === 'db-instance-id') return f.values.includes(dbInstanceIdentifier(status, instance.id));
         if (f.name === 'engine') return f.values.includes('aurora-mysql');
         throw new RdsApiError('InvalidParameterValue', `Unrecognized filter name: ${f.name}`);
       }),
     );
     const { items, marker } = page(
       instances,
-      ({ status, instance }) => dbInstanceIdentifier(status.cluster, instance.id),
+      ({ status, instance }) => dbInstanceIdentifier(status, instance.id),
       params,
     );
     return {
@@ -469,6 +471,85 @@ export class RdsApi {
     if (type !== undefined) snapshots = snapshots.filter((s) => snapshotTypeOf(s.id) === type);
     const { items, marker } = page(snapshots, (s) => `${s.shape.DBClusterIdentifier}/${s.id}`, params);
     return { DBClusterSnapshots: { DBClusterSnapshot: items.map((s) => s.shape) }, Marker: marker };
+  }
+
+  /** Every instance of the region with its cluster's status, by DBInstanceIdentifier. */
+  async #findInstance(identifier: string): Promise<{ status: ClusterStatus; instance: InstanceStatus }> {
+    for (const status of await this.#statuses()) {
+      const instance = instanceOf(status, identifier);
+      if (instance) return { status, instance };
+    }
+    throw new RdsApiError('DBInstanceNotFoundFault', `DBInstance ${identifier} not found.`, 404);
+  }
+
+  /** CreateDBInstance: a reader in an Aurora cluster (its own process), with its promotion tier. */
+  async #createInstance(params: QueryParams): Promise<XmlStruct> {
+    const identifier = params.required('DBInstanceIdentifier').toLowerCase();
+    checkIdentifier('DBInstanceIdentifier', identifier);
+    if (identifier.length > 63)
+      throw new RdsApiError('InvalidParameterValue', 'DBInstanceIdentifier is at most 63 characters');
+    const instanceClass = params.required('DBInstanceClass');
+    if (!/^db\.[a-z0-9-]+\.[a-z0-9-]+$/.test(instanceClass))
+      throw new RdsApiError('InvalidParameterValue', `Invalid DB Instance class: ${instanceClass}`);
+    const engine = params.required('Engine');
+    if (engine !== auroraEngine)
+      throw new RdsApiError(
+        'InvalidParameterValue',
+        `Engine must be ${auroraEngine} (the cluster's), got '${engine}'`,
+      );
+    const clusterId = params.string('DBClusterIdentifier');
+    if (clusterId === undefined) {
+      throw new RdsApiError(
+        'InvalidParameterCombination',
+        'DBClusterIdentifier is required: Borealis instances belong to an Aurora cluster',
+      );
+    }
+    const tier = params.integer('PromotionTier', 0, 15) ?? 1;
+    const az = params.string('AvailabilityZone');
+    const status = await this.#cluster(clusterId);
+    for (const s of await this.#statuses()) {
+      if (s.instances.some((i) => dbInstanceIdentifier(s, i.id) === identifier))
+        throw new RdsApiError('DBInstanceAlreadyExistsFault', `DB instance already exists: ${identifier}`);
+    }
+    if (status.failoverInProgress || this.#backtracking.has(status.cluster)) {
+      throw new RdsApiError(
+        'InvalidDBClusterStateFault',
+        `DBCluster ${status.cluster} is not available (failing over or backtracking).`,
+      );
+    }
+    const instance = (await this.#controlPlane(status.cluster, 'POST', controlPlaneRoutes.addInstance, {
+      id: identifier,
+      tier,
+      ...(az === undefined ? {} : { az }),
+    })) as InstanceStatus;
+    const after = { ...status, instances: [...status.instances, instance] };
+    return { DBInstance: { ...dbInstanceShape(after, instance), DBInstanceStatus: 'creating' } };
+  }
+
+  /** DeleteDBInstance: the instance stops and is gone; the writer is failed over first (as RDS does). */
+  async #deleteInstance(params: QueryParams): Promise<XmlStruct> {
+    const { status, instance } = await this.#findInstance(params.required('DBInstanceIdentifier'));
+    const shape = { ...dbInstanceShape(status, instance), DBInstanceStatus: 'deleting' };
+    await this.#controlPlane(status.cluster, 'POST', controlPlaneRoutes.removeInstance, { id: instance.id });
+    return { DBInstance: shape };
+  }
+
+  /** RebootDBInstance: the instance's process restarts (ForceFailover: the writer fails over instead). */
+  async #rebootInstance(params: QueryParams): Promise<XmlStruct> {
+    const { status, instance } = await this.#findInstance(params.required('DBInstanceIdentifier'));
+    const forceFailover = params.boolean('ForceFailover') === true;
+    if (forceFailover && instance.id !== status.writer) {
+      throw new RdsApiError(
+        'InvalidParameterCombination',
+        `ForceFailover applies to the writer; ${params.required('DBInstanceIdentifier')} is a reader.`,
+      );
+    }
+    const after = (await this.#controlPlane(status.cluster, 'POST', controlPlaneRoutes.rebootInstance, {
+      id: instance.id,
+      forceFailover,
+    })) as InstanceStatus;
+    const now = await this.#cluster(status.cluster);
+    return { DBInstance: dbInstanceShape(now, now.instances.find((i) => i.id === after.id) ?? after) };
   }
 
   async #failover(params: QueryParams): Promise<XmlStruct> {

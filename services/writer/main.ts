@@ -4,6 +4,7 @@
 // also publishes every durable batch to the region's Kinesis redo stream (redo-publisher.ts).
 import { kinesisClient, s3Client } from '../../core/aws/clients.ts';
 import { BacktrackFloor } from '../../core/backtrack/floor.ts';
+import { backtrackWindowSecondsMax, writerBacktrackWindowRoute } from '../../core/backtrack/request.ts';
 import { archiveMarkers } from '../../core/backup/s3-archive.ts';
 import { parseBinlogFormat, TriggerCapture } from '../../core/binlog/capture.ts';
 import { consistentPointRoute, encodeConsistentPoint } from '../../core/cluster/consistent-point.ts';
@@ -374,12 +375,29 @@ const http = await startServiceHttp({
     readers: redo?.subscriberCount ?? 0,
     readPointFloor: readPointFloor.floor.toString(),
     backtrackFloor: backtrackFloor.floor(Date.now()).toString(),
+    backtrackWindowSeconds: backtrackFloor.windowMs / 1000,
     binlogFormat,
     mysqlPort: mysql.port,
     ...(publisher && { redoStream: redoStreamHealth(values['redo-stream']!, publisher.snapshot()) }),
   }),
-  // Read-only: the point a snapshot pins (functions/snapshot reads pages from storage, not from here).
-  routes: async ({ method, url }) => {
+  routes: async ({ method, url, body }) => {
+    // The control plane's ModifyDBCluster BacktrackWindow (it also starts later writers with it).
+    if (method === 'POST' && url.pathname === writerBacktrackWindowRoute) {
+      const seconds = (body as { backtrackWindowSeconds?: unknown } | undefined)?.backtrackWindowSeconds;
+      if (
+        typeof seconds !== 'number' ||
+        !Number.isSafeInteger(seconds) ||
+        seconds < 0 ||
+        seconds > backtrackWindowSecondsMax
+      ) {
+        const message = `backtrackWindowSeconds must be 0-${backtrackWindowSecondsMax}`;
+        return { status: 400, body: { error: 'BadRequest', message } };
+      }
+      backtrackFloor.setWindow(seconds * 1000);
+      logger.info({ backtrackWindowSeconds: seconds }, 'backtrack window changed');
+      return { status: 200, body: { backtrackWindowSeconds: seconds } };
+    }
+    // Read-only: the point a snapshot pins (functions/snapshot reads pages from storage, not from here).
     if (method !== 'GET' || url.pathname !== consistentPointRoute) return undefined;
     // One tick: the durable commit and the PG tails it is consistent with.
     const point = { ...engine.durableCommit(), pgTails: shipper.pgTails() };
