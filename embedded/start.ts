@@ -2,12 +2,12 @@
 // Ctrl-C — the embedded AWS (S3 + Kinesis per region) and the primary cluster: control plane, six
 // storage nodes in three AZs, a writer, readers and the proxy. Every process it starts is stopped
 // on exit, and each also exits if this launcher dies.
+
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBinlogFormat } from '../core/binlog/capture.ts';
 import { mysqlConnectLines } from '../core/cluster/mysql-connect.ts';
-import { type ClusterStatus, controlPlaneRoutes } from '../core/cluster/topology.ts';
-import { topologyDirVariable } from '../core/cluster/topology-store.ts';
+import type { ClusterStatus } from '../core/cluster/topology.ts';
 import { functionEnv } from '../core/functions.ts';
 import { nonNegativeIntFlag, parseFlags } from '../core/process/flags.ts';
 import { exitWithParent } from '../core/process/parent-watch.ts';
@@ -45,6 +45,7 @@ import {
 } from './global-rejoin.ts';
 import { regionBusDir } from './local-events.ts';
 import { provisionRegion } from './provision.ts';
+import { startRdsApi as startRdsApiProcess } from './rds-api-process.ts';
 import {
   clusterDirPath,
   defaultStateDir,
@@ -367,34 +368,22 @@ for (const region of runnerSpecs.keys()) {
 }
 // The RDS API of each region with a cluster (ADR 020): it finds the region's clusters through their
 // published topologies, and is registered with their control planes (`endpoints.rds`).
-async function startRdsApi(region: string, controlPlaneUrl: string): Promise<ManagedProcess> {
-  const api = await spawnProcess({
-    name: 'rds-api',
-    entry: fileURLToPath(new URL('../services/rds-api/main.ts', import.meta.url)),
-    args: ['--region', region, '--event-bus-dir', regionBusDir(stateDir, region)],
-    env: {
-      ...env,
-      [topologyDirVariable]:
-        region === primaryRegion
-          ? join(stateDirPath(stateDir), 'clusters')
-          : regionTopologyDir(stateDir, region),
-    },
+function startRdsApi(region: string, controlPlaneUrl: string): Promise<ManagedProcess> {
+  return startRdsApiProcess({
+    region,
+    controlPlaneUrl,
+    env,
+    eventBusDir: regionBusDir(stateDir, region),
+    topologyDir:
+      region === primaryRegion
+        ? join(stateDirPath(stateDir), 'clusters')
+        : regionTopologyDir(stateDir, region),
     logFile: join(
       stateDirPath(stateDir),
       'logs',
       region === primaryRegion ? 'rds-api.log' : `rds-api-${region}.log`,
     ),
   });
-  const response = await fetch(new URL(controlPlaneRoutes.rdsEndpoint, controlPlaneUrl), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ rds: (api.ready as unknown as { url: string }).url }),
-  }).catch((error: Error) => ({ ok: false, status: 0, text: async () => error.message }));
-  if (!response.ok) {
-    await api.stop().catch(() => undefined);
-    throw new Error(`its control plane answered ${response.status}: ${await response.text()}`);
-  }
-  return api;
 }
 for (const [region, member] of emulators
   ? [

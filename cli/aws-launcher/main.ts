@@ -5,6 +5,7 @@
 // plane publishes the topology to the deployed SSM parameter, the writer publishes redo to the
 // deployed stream, and restores asked on the provision queue start here (provision-consumer.ts).
 // It writes the state dir like `npm start` does, so `borealis status|sql|kill|down` work unchanged.
+
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
@@ -13,8 +14,10 @@ import type { RestoreJob } from '../../core/backup/restore-plan.ts';
 import { parseBinlogFormat } from '../../core/binlog/capture.ts';
 import { nonNegativeIntFlag, parseFlags } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
+import type { ManagedProcess } from '../../core/process/spawn.ts';
 import { defaultClusterName, primaryRegion, regionalResources } from '../../core/resources.ts';
 import { LocalCluster } from '../../embedded/cluster.ts';
+import { startRdsApi } from '../../embedded/rds-api-process.ts';
 import {
   clusterDirPath,
   defaultStateDir,
@@ -115,6 +118,7 @@ console.log(
 
 let cluster: LocalCluster | undefined;
 let consumer: ProvisionConsumer | undefined;
+let rdsApi: ManagedProcess | undefined;
 const restored = new Map<string, { cluster: LocalCluster; requestId: string }>();
 const sqs = sqsClient({ region, env });
 const ssm = ssmClient({ region, env });
@@ -130,6 +134,7 @@ async function shutdown(code: number): Promise<never> {
       await r.cluster.stop().catch(() => undefined);
       removeClusterEntry(stateDir, name);
     }
+    await rdsApi?.stop().catch(() => undefined);
     await cluster?.stop().catch(() => undefined);
     removeClusterEntry(stateDir, clusterName);
     removeSystemState(stateDir);
@@ -167,7 +172,20 @@ try {
   console.error(`borealis: the cluster did not start: ${(error as Error).message}`);
   await shutdown(1);
 }
-const status = await cluster!.status();
+// The region's RDS API: `aws rds` and @aws-sdk/client-rds at AWS_ENDPOINT_URL_RDS (everything else
+// at the deployed AWS: LocalStack or AWS). It finds clusters through their SSM topology parameters.
+try {
+  rdsApi = await startRdsApi({
+    region,
+    controlPlaneUrl: cluster!.controlPlaneUrl,
+    env,
+    logFile: join(clusterDir, 'logs', 'rds-api.log'),
+  });
+} catch (error) {
+  console.error(`borealis: the RDS API did not start: ${(error as Error).message}`);
+  await shutdown(1);
+}
+const status = await cluster!.statusWhen((s) => s.endpoints.rds !== undefined, 'the RDS API registered');
 const entry = {
   name: clusterName,
   region,
@@ -253,6 +271,7 @@ console.log(`
     topology                    SSM /borealis/${clusterName}/topology
     redo stream                 ${resources.redoStream.name}   bucket ${resources.backupBucket}
     restores                    from SQS ${resources.provisionQueue}
+    RDS API                     ${status.endpoints.rds}   (AWS_ENDPOINT_URL_RDS for aws rds / client-rds)
 `);
 console.log('borealis: ready — Ctrl-C stops everything');
 

@@ -127,6 +127,15 @@ export interface StorageNodeLogStatus {
   }[];
 }
 
+/** An instance created, deleted or rebooted through the RDS API (the control plane's last 20). */
+export interface InstanceEvent {
+  at: string;
+  action: 'created' | 'deleted' | 'rebooted';
+  instance: string;
+  /** Its DBInstanceIdentifier then (a deleted one is no longer in the status). */
+  rdsIdentifier: string;
+}
+
 export interface FailoverEvent {
   at: string;
   kind: 'unplanned' | 'planned' | 'restart';
@@ -174,6 +183,8 @@ export interface ClusterStatus {
   instances: InstanceStatus[];
   storageNodes: StorageNodeStatus[];
   failovers: FailoverEvent[];
+  /** Instances created, deleted and rebooted through the RDS API, oldest first (absent: none). */
+  instanceEvents?: InstanceEvent[];
   /**
    * The warm standby writer a failover or backtrack activates (ADR 019): loaded and waiting, or null
    * (none yet, just used, off, or a fleet that keeps none).

@@ -54,6 +54,29 @@ describe('RDS events from the control plane', () => {
     ).toBe('arn:aws:rds:us-east-1:000000000000:db:c-instance-1');
   });
 
+  it('an instance created, rebooted and deleted through the API is the instance event RDS emits', () => {
+    const events = clusterEvents({
+      ...status,
+      failovers: [],
+      instanceEvents: [
+        { at: '2026-12-03T13:00:00.000Z', action: 'created', instance: 'r1', rdsIdentifier: 'r1' },
+        {
+          at: '2026-12-03T13:01:00.000Z',
+          action: 'rebooted',
+          instance: 'instance-2',
+          rdsIdentifier: 'c-instance-2',
+        },
+        { at: '2026-12-03T13:02:00.000Z', action: 'deleted', instance: 'r1', rdsIdentifier: 'r1' },
+      ],
+    });
+    expect(events.map((e) => [e.sourceIdentifier, e.sourceType, e.message, e.categories])).toEqual([
+      ['r1', 'db-instance', 'DB instance created', ['creation']],
+      ['c-instance-2', 'db-instance', 'DB instance restarted', ['availability']],
+      ['r1', 'db-instance', 'DB instance deleted', ['deletion']],
+    ]);
+    expect(events[0]!.sourceArn).toBe('arn:aws:rds:us-east-1:000000000000:db:r1');
+  });
+
   it('selects by source, type, time window and category, oldest first', () => {
     const events = clusterEvents(status);
     const window = selectEvents(events, {

@@ -1,6 +1,7 @@
 // RDS events (DescribeEvents) from what a control plane remembers, pure: each failover it ran (the
 // last 20, core/cluster/topology.ts) is the pair of events Aurora emits for a cluster — a failover
-// started, then completed to the new writer — with the instance events beside them.
+// started, then completed to the new writer — with the instance events beside them; each instance
+// created, deleted or rebooted through the RDS API is the instance event RDS emits for it.
 import type { ClusterStatus } from '../cluster/topology.ts';
 import type { XmlStruct } from './query-protocol.ts';
 import { dbInstanceArn, dbInstanceIdentifier } from './shapes.ts';
@@ -53,6 +54,23 @@ export function clusterEvents(status: ClusterStatus): RdsEvent[] {
         date: completed,
       },
     );
+  }
+  // As RDS words them (RDS-EVENT-0005, -0003, -0006).
+  const instanceMessages = {
+    created: { message: 'DB instance created', category: 'creation' },
+    deleted: { message: 'DB instance deleted', category: 'deletion' },
+    rebooted: { message: 'DB instance restarted', category: 'availability' },
+  } as const;
+  for (const e of status.instanceEvents ?? []) {
+    const { message, category } = instanceMessages[e.action];
+    events.push({
+      sourceIdentifier: e.rdsIdentifier,
+      sourceType: 'db-instance',
+      sourceArn: `arn:aws:rds:${status.region}:${status.resourceArn.split(':')[4] ?? '000000000000'}:db:${e.rdsIdentifier}`,
+      message,
+      categories: [category],
+      date: new Date(e.at),
+    });
   }
   return events;
 }

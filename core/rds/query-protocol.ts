@@ -161,6 +161,7 @@ export function queryResponseXml(
 export const queryWireCodes: Readonly<Record<string, string>> = {
   DBInstanceAlreadyExistsFault: 'DBInstanceAlreadyExists',
   DBInstanceNotFoundFault: 'DBInstanceNotFound',
+  DBSnapshotNotFoundFault: 'DBSnapshotNotFound',
   InvalidDBInstanceStateFault: 'InvalidDBInstanceState',
   InstanceQuotaExceededFault: 'InstanceQuotaExceeded',
   InsufficientDBInstanceCapacityFault: 'InsufficientDBInstanceCapacity',

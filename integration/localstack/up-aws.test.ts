@@ -18,6 +18,7 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-kinesis';
+import { DescribeDBClustersCommand, RDSClient } from '@aws-sdk/client-rds';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -49,9 +50,10 @@ import {
 } from '../../functions/restore/handler.ts';
 import { QueueProvisioner } from '../../functions/restore/queue-provisioner.ts';
 import { createHandler as createSnapshotHandler } from '../../functions/snapshot/index.ts';
+import { localStackDir } from '../../tools/localstack/localstack.ts';
 import { Sql } from '../harness/sql.ts';
 import { makeTempDir } from '../harness/temp.ts';
-import { localStackTarget, requireLocalStack, until } from './endpoint.ts';
+import { localStackCredentials, localStackTarget, requireLocalStack, until } from './endpoint.ts';
 
 const localStack = localStackTarget();
 if (localStack.skipReason) console.log(`integration/localstack/up-aws: skipped — ${localStack.skipReason}`);
@@ -266,6 +268,68 @@ describe.skipIf(localStack.skipReason !== undefined)('borealis up --aws on Local
       });
       expect(published).toBeGreaterThanOrEqual(point.lsn);
     }, 120_000);
+
+    it('@aws-sdk/client-rds through AWS_ENDPOINT_URL_RDS and `aws rds --endpoint-url` reach Borealis; every other service stays LocalStack', async () => {
+      expect(topology).toBeDefined();
+      const status = JSON.parse(
+        (await run(['status', '--json', '--state-dir', stateDir], env, 60_000)).stdout,
+      ) as ClusterStatus;
+      const rdsUrl = status.endpoints.rds!;
+      expect(rdsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const rdsEnv = { ...env, AWS_ENDPOINT_URL_RDS: rdsUrl };
+      // The JavaScript SDK takes the endpoint from the environment alone, as a user's code does.
+      const saved = process.env.AWS_ENDPOINT_URL_RDS;
+      process.env.AWS_ENDPOINT_URL_RDS = rdsUrl;
+      const rds = new RDSClient({ region, credentials: localStackCredentials });
+      try {
+        const { DBClusters } = await rds.send(
+          new DescribeDBClustersCommand({ DBClusterIdentifier: cluster }),
+        );
+        expect(DBClusters?.[0]).toMatchObject({
+          DBClusterIdentifier: cluster,
+          Status: 'available',
+          Engine: 'aurora-mysql',
+        });
+      } finally {
+        rds.destroy();
+        if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_RDS;
+        else process.env.AWS_ENDPOINT_URL_RDS = saved;
+      }
+      // The aws CLI from PyPI (in LocalStack's venv), unchanged, with --endpoint-url: awscli 1.x sends
+      // `rds` in us-east-1 to rds.amazonaws.com unless told (its SSL common-name override runs before
+      // AWS_ENDPOINT_URL_RDS is read); awscli 2 is not on PyPI.
+      const aws = join(localStackDir(), 'venv', 'bin', 'aws');
+      expect(existsSync(aws), `${aws} (awscli is in tools/localstack/requirements.txt)`).toBe(true);
+      const cli = (args: string[]) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+          execFile(
+            aws,
+            [...args, '--region', region, '--output', 'json'],
+            { env: rdsEnv, timeout: 60_000 },
+            (error, stdout, stderr) =>
+              resolve({
+                code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1,
+                stdout,
+                stderr,
+              }),
+          );
+        });
+      const rdsCli = (args: string[]) => cli(['rds', ...args, '--endpoint-url', rdsUrl]);
+      const described = await rdsCli(['describe-db-clusters', '--db-cluster-identifier', cluster]);
+      expect(described.stderr).toBe('');
+      const shown = JSON.parse(described.stdout) as {
+        DBClusters: { DBClusterIdentifier: string; DBClusterMembers: unknown[] }[];
+      };
+      expect(shown.DBClusters.map((c) => c.DBClusterIdentifier)).toEqual([cluster]);
+      expect(shown.DBClusters[0]!.DBClusterMembers).toHaveLength(1);
+      // RDS's wire codes, as botocore matches them.
+      const missing = await rdsCli(['describe-db-instances', '--db-instance-identifier', 'nope']);
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toMatch(/\(DBInstanceNotFound\)/);
+      // Everything else still goes to LocalStack (AWS_ENDPOINT_URL): the deployed backup bucket is there.
+      const bucket = await cli(['s3api', 'head-bucket', '--bucket', resources.backupBucket]);
+      expect(bucket.code, bucket.stderr).toBe(0);
+    }, 180_000);
 
     it('the snapshot handler finds the cluster through SSM alone and writes to the KMS bucket', async () => {
       snapshotId = `upaws-${Date.now()}`;

@@ -301,6 +301,19 @@ describe('RDS API as chaos tests and runbooks call it', () => {
         )
       ).state,
     ).toBe('SUCCESS');
+    // The instance events RDS emits for them.
+    const { Events } = await rds.send(
+      new DescribeEventsCommand({
+        SourceType: 'db-instance',
+        Duration: 30,
+        EventCategories: ['creation', 'deletion', 'availability'],
+      }),
+    );
+    expect(Events!.map((e) => [e.SourceIdentifier, e.Message])).toEqual([
+      ['chaos-reader', 'DB instance created'],
+      [readerId, 'DB instance restarted'],
+      ['chaos-reader', 'DB instance deleted'],
+    ]);
     await writer.exec('insert into w(client, seq, at) values (8, 8, 8)');
     expect(await writer.rows('select count(*) from w where client = 8')).toEqual([[1]]);
   }, 180_000);

@@ -9,6 +9,7 @@ import {
   type ClusterStatus,
   controlPlaneRoutes,
   type FailoverEvent,
+  type InstanceEvent,
   type InstanceStatus,
   type RestoreProgress,
   type StorageNodeLogStatus,
@@ -102,6 +103,8 @@ export class Controller {
   #endpoints: ClusterEndpoints = { writer: null, reader: null };
   #controlPlaneUrl: string | undefined;
   readonly failovers: FailoverEvent[] = [];
+  /** The last instance changes (RDS events), bounded as failovers are. */
+  readonly instanceEvents: InstanceEvent[] = [];
   /** Progress of the restore that creates this cluster, while and after it runs. */
   restore: RestoreProgress | undefined;
   readonly #retargetedAt = new Map<string, number>();
@@ -670,6 +673,7 @@ export class Controller {
     this.fleet.addInstance({ id, az, tier, rdsIdentifier: id });
     this.options.onInstancesChanged?.();
     this.options.logger.info({ instance: id, az, tier }, 'instance added');
+    this.#noteInstanceEvent('created', id);
     const writerRedo = this.#writerRedo();
     if (writerRedo && !this.failoverInProgress) {
       this.#changing.add(id);
@@ -724,6 +728,7 @@ export class Controller {
       this.#retargetedAt.delete(id);
       this.options.onInstancesChanged?.();
       this.options.logger.info({ instance: id }, 'instance removed');
+      this.#noteInstanceEvent('deleted', id, slot.rdsIdentifier);
       this.publish();
       return { removed: id };
     } finally {
@@ -757,10 +762,23 @@ export class Controller {
         await this.fleet.replaceInstance(id, 'reader', writerRedo);
       }
       this.#roundSoon();
+      this.#noteInstanceEvent('rebooted', id);
       return this.status().instances.find((i) => i.id === id)!;
     } finally {
       this.#changing.delete(id);
     }
+  }
+
+  #noteInstanceEvent(action: InstanceEvent['action'], id: string, rdsIdentifier?: string): void {
+    const identifier =
+      rdsIdentifier ?? this.fleet.instance(id)?.rdsIdentifier ?? `${this.options.cluster}-${id}`;
+    this.instanceEvents.push({
+      at: new Date().toISOString(),
+      action,
+      instance: id,
+      rdsIdentifier: identifier,
+    });
+    if (this.instanceEvents.length > failoversKept) this.instanceEvents.shift();
   }
 
   // --- status ---------------------------------------------------------------------------------------
@@ -820,6 +838,7 @@ export class Controller {
       instances,
       storageNodes,
       failovers: [...this.failovers],
+      ...(this.instanceEvents.length > 0 ? { instanceEvents: [...this.instanceEvents] } : {}),
       standbyWriter: this.fleet.standbyWriterPid === undefined ? null : { pid: this.fleet.standbyWriterPid },
       standbyWriters: (this.fleet.standbyWriterPids ?? []).map((pid) => ({ pid })),
       ...(this.restore ? { restore: this.restore } : {}),
