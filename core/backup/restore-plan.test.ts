@@ -134,6 +134,66 @@ describe('planRestore', () => {
     ).toThrow(/restore time or a snapshot/);
   });
 
+  it('accepts a time after the last archived commit up to a horizon the watermark has passed, and cuts at that commit', () => {
+    const horizon = (lsn: number, throughMs: number, fence = '') => ({
+      lsn: String(lsn),
+      throughMs,
+      epoch: '1',
+      fence,
+      checkedAt: '',
+    });
+    const plan = planRestore({
+      sourceCluster: 'src',
+      request: { restoreTimeMs: 8000 },
+      snapshots: [],
+      chunks,
+      watermark: watermark(30, 3900),
+      horizons: [horizon(30, 9000)],
+      fence: '',
+    });
+    expect(plan.chunks.map((c) => c.lastLsn)).toEqual([10n, 20n, 30n]);
+    expect(plan).toMatchObject({ cutCommitLsn: '30', cutCommitTimeMs: 3900, restoreTimeMs: 8000 });
+    // Not past the horizon; not a horizon above the watermark; not one checked before a cut.
+    const refused =
+      (restoreTimeMs: number, horizons: ReturnType<typeof horizon>[], fence = '') =>
+      () =>
+        planRestore({
+          sourceCluster: 'src',
+          request: { restoreTimeMs },
+          snapshots: [],
+          chunks,
+          watermark: watermark(30, 3900),
+          horizons,
+          fence,
+        });
+    expect(refused(9001, [horizon(30, 9000)])).toThrow(
+      /after the latest restorable time 1970-01-01T00:00:09.000Z/,
+    );
+    expect(refused(8000, [horizon(31, 9000)])).toThrow(/after the latest restorable time/);
+    expect(refused(8000, [horizon(30, 9000)], '5-99')).toThrow(/after the latest restorable time/);
+    // After a backtrack whose fromLsn is at or above the last archived commit: not yet.
+    const marker = {
+      seq: 1,
+      epoch: 2n,
+      appliedAtMs: 3950,
+      targetLsn: 20n,
+      targetTimeMs: 2900,
+      fromLsn: 30n,
+    };
+    expect(() =>
+      planRestore({
+        sourceCluster: 'src',
+        request: { restoreTimeMs: 8000 },
+        snapshots: [],
+        chunks,
+        watermark: watermark(30, 3900),
+        markers: [marker],
+        horizons: [horizon(30, 9000)],
+        fence: '',
+      }),
+    ).toThrow(/after the latest restorable time 1970-01-01T00:00:03.900Z/);
+  });
+
   it('a job round-trips through JSON to the same plan', () => {
     const plan = planRestore({
       sourceCluster: 'src',

@@ -25,6 +25,8 @@ import {
   type SnapshotManifest,
   type Watermark,
 } from './archive.ts';
+import type { CommitHorizon } from './commit-horizon.ts';
+import { latestRestorableTimeMs } from './restorable-window.ts';
 
 export interface RestoreRequest {
   /** Restore to this time (ms since epoch): every commit with commit time <= it. */
@@ -62,6 +64,13 @@ export function planRestore(input: {
   watermark: Watermark | undefined;
   /** The archived backtrack markers (readArchivedMarkers), oldest first. */
   markers?: readonly BacktrackMarker[];
+  /**
+   * The cluster's commit horizons and the archive fence now (commit-horizon.ts): with them a time
+   * after the watermark's last commit is restorable up to a horizon, and restores to that commit.
+   * The markers above must be read after the horizons.
+   */
+  horizons?: readonly CommitHorizon[];
+  fence?: string;
 }): RestorePlan {
   const { request, watermark } = input;
   const markers = input.markers ?? [];
@@ -80,7 +89,15 @@ export function planRestore(input: {
   }
   const t = request.restoreTimeMs;
   if (t === undefined || !Number.isFinite(t)) throw badRequest('name a restore time or a snapshot id');
-  const latest = watermark?.commitTimeMs ?? 0;
+  const latest =
+    latestRestorableTimeMs({
+      watermark,
+      horizons: input.horizons,
+      fence: input.fence ?? '',
+      backtrackFromLsn: markers.at(-1)?.fromLsn ?? 0n,
+    }) ??
+    watermark?.commitTimeMs ??
+    0;
   if (!watermark || t > latest) {
     throw badRequest(
       `restore time ${new Date(t).toISOString()} is after the latest restorable time ${
@@ -102,8 +119,9 @@ export function planRestore(input: {
     lastCommitTimeMs: base?.commitTimeMs ?? 0,
     ...(target && { timeline: { timelines: timelines(markers), target } }),
   });
-  // The chain must reach every commit with time <= T. The archive holds them (T <= the
-  // watermark's time); if the chain stops short, a chunk is missing or unreadable.
+  // The chain must reach every commit with time <= T. The archive holds them (T <= the watermark's
+  // time, or T <= a horizon the watermark has passed: every such commit is at or below the
+  // watermark); if the chain stops short, a chunk is missing or unreadable.
   const reachesT =
     chain.lastCommitTimeMs > t ||
     chain.endLsn >= BigInt(watermark.lsn) ||

@@ -26,6 +26,8 @@ import {
   watermarkKey,
 } from '../../core/backup/archive.ts';
 import { type ManifestSummary, planRestore } from '../../core/backup/restore-plan.ts';
+import { backupRetentionSettingKey } from '../../core/backup/retention-setting.ts';
+import { writeBackupRetentionSetting } from '../../core/backup/retention-setting-store.ts';
 import { fragmentsPrefix, largeEnvelopesPrefix } from '../../core/binlog/retention.ts';
 import { writeBinlogRetention } from '../../core/binlog/retention-store.ts';
 import { functionEnvironment, parseBackupRetentionDays } from '../../core/functions.ts';
@@ -237,6 +239,40 @@ describe('backup retention', () => {
     const second = await expireBackups(deps(cluster, nowMs, { retentionDays: 2 }));
     expect(second.deleted).toEqual({ manifests: 0, chunks: 0, packs: 0, pages: 0 });
     expect(second.notes.join('\n')).toMatch(/no snapshot at or before/);
+  });
+
+  it("expires by the cluster's stored BackupRetentionPeriod when there is one, not the period given", async () => {
+    const cluster = `r${++clusterCount}`;
+    const nowMs = Date.now() + 2 * hourMs;
+    // Days 0..7 at now − 8.5 d … now − 1.5 d; snapshots at days 1, 3 and 5.
+    const days = await archiveDays(at(cluster), nowMs - 8.5 * dayMs, 8);
+    await writeSnapshot(at(cluster), 'snap-1', days[1]!.lastCommit, ['S'], null);
+    await writeSnapshot(at(cluster), 'snap-3', days[3]!.lastCommit, ['S'], 'snap-1');
+    await writeSnapshot(at(cluster), 'snap-5', days[5]!.lastCommit, ['S'], 'snap-3');
+    // 7 days stored (ModifyDBCluster), 3 given (BACKUP_RETENTION_DAYS): the base is day 1's
+    // snapshot (at now − 7.5 d), not day 5's — only what is older than day 1 goes.
+    await writeBackupRetentionSetting(s3, bucket, cluster, 7);
+    const report = await expireBackups(deps(cluster, nowMs, { retentionDays: 3 }));
+    expect(report).toMatchObject({
+      retentionDays: 7,
+      retentionSource: 'cluster setting',
+      baseSnapshot: 'snap-1',
+      retainFrom: new Date(nowMs - 7 * dayMs).toISOString(),
+    });
+    expect(report.deleted).toMatchObject({ manifests: 0, chunks: 6 });
+    expect(report.notes.join('\n')).toMatch(/retention 7 days: the cluster's setting .* not the 3 given/);
+    await expect(plan(cluster, days[2]!.lastCommit.commitTimeMs)).resolves.toBeDefined();
+    // Set back to 1 day: the next run expires down to day 5's snapshot.
+    await writeBackupRetentionSetting(s3, bucket, cluster, 1);
+    const shorter = await expireBackups(deps(cluster, nowMs, { retentionDays: 3 }));
+    expect(shorter).toMatchObject({ retentionDays: 1, baseSnapshot: 'snap-5' });
+    expect(shorter.deleted).toMatchObject({ manifests: 2 });
+    // Without a setting, the period given.
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: backupRetentionSettingKey(cluster) }));
+    expect(await expireBackups(deps(cluster, nowMs, { retentionDays: 3 }))).toMatchObject({
+      retentionDays: 3,
+      retentionSource: 'default',
+    });
   });
 
   it('removes a manifest written during expiry that names a page it deleted', async () => {

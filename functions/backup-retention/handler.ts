@@ -1,6 +1,9 @@
 // The backup retention function's logic (pure: S3, the clock and the period are injected): expires
 // what the archive no longer needs to restore every point in [now − retention, latest restorable].
 //
+// - Period: the cluster's own setting when stored (BackupRetentionPeriod, changed by the RDS API's
+//   ModifyDBCluster: core/backup/retention-setting.ts), else the one given (BACKUP_RETENTION_DAYS,
+//   `backup expire --retention-days`); the report says which, and a note when the two differ.
 // - Base: the newest snapshot at or before now − retention (cutoff). A restore to any T >= cutoff
 //   plans from the base or a later snapshot (core/backup/restore-plan.ts picks the newest snapshot
 //   <= T), so snapshots older than the base are deleted, and log chunks whose records all lie at or
@@ -22,12 +25,12 @@
 //   stream); fragments of a change wait there for the change's last one, seconds normally — one
 //   older than a week (Kinesis's default retention is a day) belongs to a change whose redo left
 //   the stream long ago, and goes.
-// - Earliest restorable time after expiry is computed like `borealis backup status` does it (the
-//   oldest snapshot's time, or the first commit when the log still starts at LSN 0): with a base it
-//   is the base's time (<= cutoff), so the whole retention window is covered.
+// - Earliest restorable time after expiry is computed like `borealis backup status` and the RDS API
+//   do it (core/backup/restorable-window.ts: the oldest snapshot's time, or the first commit when the
+//   log still starts at LSN 0): with a base it is the base's time (<= cutoff), so the whole retention
+//   window is covered.
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
-  type ChunkInfo,
   logPrefix,
   packObjectKey,
   packsPrefix,
@@ -36,8 +39,10 @@ import {
   parseLogChunkKey,
   type SnapshotManifest,
   snapshotManifestKey,
-  type Watermark,
 } from '../../core/backup/archive.ts';
+import { restorableWindow } from '../../core/backup/restorable-window.ts';
+import { retentionDaysInEffect } from '../../core/backup/retention-setting.ts';
+import { readBackupRetentionSetting } from '../../core/backup/retention-setting-store.ts';
 import { listObjects, readWatermark } from '../../core/backup/s3-archive.ts';
 import { isPacked, packIdsOf } from '../../core/backup/snapshot-manifest.ts';
 import { fragmentsPrefix, largeEnvelopesPrefix } from '../../core/binlog/retention.ts';
@@ -60,7 +65,10 @@ export interface RetentionDeps {
   bucket: string;
   cluster: string;
   now: () => number;
-  /** Validated here: an integer in [1, 35]. */
+  /**
+   * The period when the cluster has no backup retention setting of its own (its BackupRetentionPeriod,
+   * core/backup/retention-setting.ts, which wins when stored). Validated here: an integer in [1, 35].
+   */
   retentionDays: number | string | undefined;
   /** @default pageGraceMsDefault */
   pageGraceMs?: number;
@@ -82,6 +90,8 @@ export interface RetentionCounts {
 export interface RetentionReport {
   cluster: string;
   retentionDays: number;
+  /** Where the period came from: the cluster's stored setting, or the one given (environment, flag). */
+  retentionSource: 'cluster setting' | 'default';
   /** now − retention (ISO): every point from here to the latest restorable time stays restorable. */
   retainFrom: string;
   /** After expiry (ISO, null when nothing is restorable); <= retainFrom when the window is covered. */
@@ -110,42 +120,27 @@ function listAll(deps: RetentionDeps, prefix: string) {
   return listObjects(deps.s3, deps.bucket, prefix, { pageKeys: deps.listPageKeys });
 }
 
-/** What `backup status` reports as restorable, from manifests, chunks and the watermark (pure). */
-export function restorableWindow(input: {
-  snapshots: readonly Pick<SnapshotManifest, 'lsn' | 'commitTimeMs'>[];
-  chunks: readonly ChunkInfo[];
-  watermark: Watermark | undefined;
-}): { earliestMs: number | undefined; latestMs: number | undefined } {
-  const snapshots = [...input.snapshots].sort((a, b) => {
-    const x = BigInt(a.lsn);
-    const y = BigInt(b.lsn);
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
-  const chunks = [...input.chunks].sort((a, b) =>
-    a.firstLsn < b.firstLsn ? -1 : a.firstLsn > b.firstLsn ? 1 : 0,
-  );
-  const w = input.watermark;
-  let latestMs = w && w.commitTimeMs > 0 ? w.commitTimeMs : undefined;
-  const newest = snapshots.at(-1);
-  if (newest && (latestMs === undefined || newest.commitTimeMs > latestMs)) latestMs = newest.commitTimeMs;
-  const firstCommit = chunks.find((c) => c.lastCommitLsn !== 0n);
-  const logFromStart = chunks[0]?.prevLsn === 0n && firstCommit !== undefined && w !== undefined;
-  const candidates = [
-    ...(snapshots[0] ? [snapshots[0].commitTimeMs] : []),
-    ...(logFromStart ? [firstCommit!.firstCommitTimeMs] : []),
-  ];
-  return { earliestMs: candidates.length > 0 ? Math.min(...candidates) : undefined, latestMs };
-}
+// Shared with the RDS API's EarliestRestorableTime (core/backup/restorable-window.ts); re-exported
+// for the callers that found it here.
+export { restorableWindow };
 
 export async function expireBackups(deps: RetentionDeps): Promise<RetentionReport> {
-  const retentionDays = parseBackupRetentionDays(deps.retentionDays);
+  const givenDays = parseBackupRetentionDays(deps.retentionDays);
   const { s3, bucket, cluster } = deps;
   const log = deps.log ?? (() => undefined);
+  const notes: string[] = [];
+  // Read before the clock: a setting stored while this runs applies from the next run.
+  const setting = await readBackupRetentionSetting(s3, bucket, cluster);
+  const { days: retentionDays, source: retentionSource } = retentionDaysInEffect(setting, givenDays);
+  if (setting !== undefined && setting.days !== givenDays) {
+    notes.push(
+      `retention ${retentionDays} days: the cluster's setting (BackupRetentionPeriod, set ${setting.updatedAt}), not the ${givenDays} given`,
+    );
+  }
   const nowMs = deps.now();
   const cutoffMs = nowMs - retentionDays * dayMs;
   const graceMs = deps.pageGraceMs ?? pageGraceMsDefault;
   const inFlight = deps.deletesInFlight ?? deletesInFlightDefault;
-  const notes: string[] = [];
 
   const [stored, manifests, logObjects] = await Promise.all([
     readWatermark(s3, bucket, cluster),
@@ -240,6 +235,7 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
   const report: RetentionReport = {
     cluster,
     retentionDays,
+    retentionSource,
     retainFrom: iso(cutoffMs),
     earliestRestorableTime: window.earliestMs === undefined ? null : iso(window.earliestMs),
     latestRestorableTime: window.latestMs === undefined ? null : iso(window.latestMs),

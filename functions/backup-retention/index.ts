@@ -1,7 +1,8 @@
 // Lambda entry of the backup retention function: middy over expireBackups, on a schedule
 // (`detail-type: 'Scheduled Event'`, core/functions.ts). Environment: BACKUP_BUCKET, CLUSTER_NAME,
-// BACKUP_RETENTION_DAYS (1–35, default 1), AWS_REGION; endpoints as core/aws/endpoints.ts resolves
-// them. Built per invocation, so importing never fails; a bad retention value fails the invocation
+// BACKUP_RETENTION_DAYS (1–35, default 1: the period of a cluster without a BackupRetentionPeriod
+// setting of its own, core/backup/retention-setting.ts), AWS_REGION; endpoints as
+// core/aws/endpoints.ts resolves them. Built per invocation, so importing never fails; a bad retention value fails the invocation
 // with a non-retryable INVALID_ARGUMENT naming the variable.
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';

@@ -5,6 +5,7 @@
 import type { EventBridgeEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { snapshotManifestKey } from '../../core/backup/archive.ts';
+import { commitHorizonKey, formatCommitHorizons } from '../../core/backup/commit-horizon.ts';
 import type { RestoreJob } from '../../core/backup/restore-plan.ts';
 import { archiveRecords, pageImageLog } from '../../core/backup/testing.ts';
 import { generatedSnapshotId } from '../snapshot/catalog.ts';
@@ -122,6 +123,35 @@ describe('restore function', () => {
     expect(destroyed).toEqual(['dst']);
     expect(emitted.map((e) => e.type)).toEqual([restoreFailed]);
     expect(detail.reason).toMatch(/log chunk for LSNs 7-8 is corrupt/);
+  });
+
+  it('restores a time after the last archived commit when a stored commit horizon covers it, to that commit', async () => {
+    const { s3, txns } = await archive();
+    const last = txns[5]!.commitTimeMs;
+    const { provisioner, created } = fakeProvisioner();
+    const run = async (restoreTime: number) =>
+      handleRestoreRequested(
+        event({
+          requestId: `r${restoreTime}`,
+          sourceCluster: 'src',
+          targetCluster: 'dst',
+          restoreTime: new Date(restoreTime).toISOString(),
+        }),
+        { s3: s3.client, bucket, region: 'us-east-1', provisioner, emit: async () => undefined },
+      );
+    // Without a horizon: after the latest restorable time.
+    expect(((await run(last + 5_000)) as RestoreFailedDetail).reason).toMatch(
+      /after the latest restorable time/,
+    );
+    // The last commit is LSN 12; a horizon at it says nothing up to last + 9 s is missing.
+    const h = { lsn: '12', throughMs: last + 9_000, epoch: '1', fence: '', checkedAt: '' };
+    s3.objects.set(commitHorizonKey('src'), Buffer.from(formatCommitHorizons([h])));
+    const done = (await run(last + 5_000)) as RestoreCompletedDetail;
+    expect(done.restoreTime).toBe(new Date(last + 5_000).toISOString());
+    expect(created.at(-1)).toMatchObject({ cutCommitLsn: '12', cutCommitTimeMs: last });
+    expect(((await run(last + 9_001)) as RestoreFailedDetail).reason).toMatch(
+      /after the latest restorable time/,
+    );
   });
 
   it('refuses bad requests and a gap before creating anything', async () => {

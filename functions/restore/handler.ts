@@ -13,6 +13,8 @@ import {
   snapshotManifestKey,
 } from '../../core/backup/archive.ts';
 import { inVoid, readArchiveFence } from '../../core/backup/archive-fence.ts';
+import { fenceMark } from '../../core/backup/commit-horizon.ts';
+import { readCommitHorizons } from '../../core/backup/commit-horizon-store.ts';
 import {
   type ManifestSummary,
   planRestore,
@@ -144,6 +146,12 @@ export async function handleRestoreRequested(
 
   let job: RestoreJob;
   try {
+    // The horizons first: a time after the last archived commit that the RDS API reported
+    // restorable (it restores to that commit). Read before the markers (a marker archived before a
+    // horizon was stored is then seen: commit-horizon.ts) and the watermark (a horizon stored
+    // meanwhile may not hold for it yet, but one that held when reported is kept beside it:
+    // nextHorizons). Unreadable ones count as none (the watermark's commit is then the latest).
+    const horizons = await readCommitHorizons(deps.s3, deps.bucket, request.sourceCluster).catch(() => []);
     const [manifests, logObjects, watermark, markers, voids] = await Promise.all([
       listSnapshotSummaries(deps.s3, deps.bucket, request.sourceCluster),
       listObjects(deps.s3, deps.bucket, logPrefix(request.sourceCluster)),
@@ -172,6 +180,8 @@ export async function handleRestoreRequested(
       chunks,
       watermark: watermark?.value,
       markers,
+      horizons,
+      fence: fenceMark(voids),
     });
     job = restoreJob(plan, {
       requestId: request.requestId,

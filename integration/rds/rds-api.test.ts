@@ -24,7 +24,7 @@ import {
   FailoverDBClusterCommand,
   InvalidDBClusterStateFault,
   InvalidRestoreFault,
-  RDSClient,
+  type RDSClient,
   RebootDBInstanceCommand,
   RestoreDBClusterFromSnapshotCommand,
   RestoreDBClusterToPointInTimeCommand,
@@ -37,10 +37,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupStatus } from '../../cli/backup-view.ts';
 import type { SnapshotListEntry } from '../../cli/snapshot-view.ts';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
-import { endpointClients, WriteWorkload, waitUntil } from '../harness/cluster.ts';
+import { WriteWorkload, waitUntil } from '../harness/cluster.ts';
+import { startRdsSystem } from '../harness/rds.ts';
 import { stopCluster } from '../harness/restore.ts';
 import type { Sql } from '../harness/sql.ts';
-import { TestSystem } from '../harness/system.ts';
+import type { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
 
 describe('RDS API as chaos tests and runbooks call it', () => {
@@ -51,23 +52,8 @@ describe('RDS API as chaos tests and runbooks call it', () => {
   let writer: Sql;
 
   beforeAll(async () => {
-    system = await TestSystem.start(dir.path, [
-      '--readers',
-      '1',
-      '--pg-count',
-      '2',
-      '--pages-per-pg',
-      '4096',
-    ]);
-    const status = JSON.parse((await system.cli('status', '--json')).stdout) as ClusterStatus;
-    expect(status.endpoints.rds).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    rdsUrl = status.endpoints.rds!;
-    rds = new RDSClient({
-      endpoint: rdsUrl,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'borealis', secretAccessKey: 'borealis' },
-    });
-    writer = endpointClients(status).writer;
+    ({ system, rds, rdsUrl, writer } = await startRdsSystem(dir.path, 1));
+    expect(rdsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   }, 240_000);
 
   afterAll(async () => {

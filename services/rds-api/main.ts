@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Histogram } from 'prom-client';
 import { eventBridgeClient, s3Client, ssmClient } from '../../core/aws/clients.ts';
 import { topologyDirVariable } from '../../core/cluster/topology-store.ts';
+import { functionEnv } from '../../core/functions.ts';
 import { newRegistry, startServiceHttp } from '../../core/http/service-http.ts';
 import { createLogger } from '../../core/log.ts';
 import {
@@ -21,7 +22,10 @@ import { announceReady } from '../../core/process/spawn.ts';
 import { queryBodyBytesMax, queryErrorXml, RdsApiError } from '../../core/rds/query-protocol.ts';
 import { primaryRegion } from '../../core/resources.ts';
 import { RdsApi } from './api.ts';
-import { fileClusterDirectory, ssmClusterDirectory } from './clusters.ts';
+import { ClusterBackupSettings } from './backup-settings.ts';
+import { allClusterStatuses, fileClusterDirectory, ssmClusterDirectory } from './clusters.ts';
+import { ClusterExports, exportTaskActions } from './exports.ts';
+import { ClusterModifier } from './modify-cluster.ts';
 import { ClusterRestores, eventBridgeRestoreBus, fileRestoreBus } from './restores.ts';
 import { ClusterSnapshots } from './snapshots.ts';
 
@@ -34,7 +38,7 @@ options:
   --region NAME     the region it serves (default ${primaryRegion})
   --port N          the API port (default 0: any)
   --http-port N     /health and /metrics (default 0: any)
-  --event-bus-dir D the region's embedded event bus (restores go to its inbox); default EventBridge
+  --event-bus-dir D the region's embedded event bus (restores, exports: its inbox); default EventBridge
 ${addressFlagUsage(20)}
   --help            this text`;
 
@@ -124,13 +128,37 @@ const events = values['event-bus-dir'] ? undefined : eventBridgeClient({ region,
 const bus = values['event-bus-dir']
   ? fileRestoreBus(values['event-bus-dir'])
   : eventBridgeRestoreBus(events!);
+const snapshots = new ClusterSnapshots({ region, s3, readTopology: directory.read, logger });
+const clusterExports = new ClusterExports({
+  region,
+  s3,
+  bus,
+  logger,
+  listClusters: () => directory.names(),
+  listSnapshots: async () => snapshots.list(await allClusterStatuses(directory)),
+});
+// BackupRetentionPeriod of a cluster without a setting: this process's BACKUP_RETENTION_DAYS (the
+// functions'), checked now — a bad value stops the service at start, as it stops the function runner.
+const modifier = new ClusterModifier({
+  directory,
+  logger,
+  backup: new ClusterBackupSettings({
+    region,
+    s3,
+    readTopology: directory.read,
+    logger,
+    retentionDaysDefault: process.env[functionEnv.backupRetentionDays],
+  }),
+});
 api = new RdsApi({
   region,
   directory,
   logger,
   selfUrl: url,
-  snapshots: new ClusterSnapshots({ region, s3, readTopology: directory.read, logger }),
+  snapshots,
   restores: new ClusterRestores({ region, s3, bus, logger }),
+  actions: { ...exportTaskActions(clusterExports), ...modifier.actions() },
+  clusterExtras: (status) => modifier.clusterExtras(status),
 });
 const http = await startServiceHttp({
   port: httpPort,

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { readWatermark } from '../../core/backup/s3-archive.ts';
+import { readRestorableState } from '../../core/backup/commit-horizon-store.ts';
+import { latestRestorableTimeMs } from '../../core/backup/restorable-window.ts';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { type BusEvent, listFileEvents, makeEvent, putFileEvent } from '../../core/events/file-bus.ts';
 import { borealisEventSource, eventDetailTypes } from '../../core/functions.ts';
@@ -106,11 +107,16 @@ export class ClusterRestores {
     this.#reserved.delete(name);
   }
 
-  /** The source's latest restorable time: its archive watermark's commit (undefined: nothing yet). */
+  /**
+   * The source's latest restorable time (undefined: nothing yet): its archive watermark's commit, or
+   * later while it is idle — a commit horizon the watermark has passed (core/backup/commit-horizon.ts,
+   * checked by DescribeDBClusters). The restore function accepts the same (core/backup/restore-plan.ts).
+   */
   async latestRestorableTime(source: string): Promise<Date | undefined> {
     const bucket = regionalResources(this.options.region, source).backupBucket;
-    const w = await readWatermark(this.options.s3, bucket, source).catch(() => undefined);
-    return w && w.value.commitTimeMs > 0 ? new Date(w.value.commitTimeMs) : undefined;
+    const state = await readRestorableState(this.options.s3, bucket, source).catch(() => undefined);
+    const ms = state && latestRestorableTimeMs(state);
+    return ms === undefined ? undefined : new Date(ms);
   }
 
   async start(

@@ -1,0 +1,36 @@
+// The RDS API tests' fixture: a system started as `npm start` starts it (small: the RDS API tests run
+// beside others on two cores) and an RDS client at the endpoint it prints (`endpoints.rds` of
+// `borealis status --json`), as a user points @aws-sdk/client-rds at it.
+import { RDSClient } from '@aws-sdk/client-rds';
+import type { ClusterStatus } from '../../core/cluster/topology.ts';
+import { endpointClients } from './cluster.ts';
+import type { Sql } from './sql.ts';
+import { TestSystem } from './system.ts';
+
+export interface RdsSystem {
+  system: TestSystem;
+  rds: RDSClient;
+  rdsUrl: string;
+  /** The Data API client at the cluster (writer) endpoint. */
+  writer: Sql;
+}
+
+export async function startRdsSystem(dir: string, readers: number): Promise<RdsSystem> {
+  const system = await TestSystem.start(dir, [
+    '--readers',
+    String(readers),
+    '--pg-count',
+    '2',
+    '--pages-per-pg',
+    '4096',
+  ]);
+  const status = JSON.parse((await system.cli('status', '--json')).stdout) as ClusterStatus;
+  const rdsUrl = status.endpoints.rds;
+  if (rdsUrl === undefined) throw new Error('status --json has no endpoints.rds');
+  const rds = new RDSClient({
+    endpoint: rdsUrl,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'borealis', secretAccessKey: 'borealis' },
+  });
+  return { system, rds, rdsUrl, writer: endpointClients(status).writer };
+}
