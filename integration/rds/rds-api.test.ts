@@ -24,6 +24,7 @@ import {
   FailoverDBClusterCommand,
   InvalidDBClusterStateFault,
   InvalidRestoreFault,
+  ModifyDBClusterCommand,
   type RDSClient,
   RebootDBInstanceCommand,
   RestoreDBClusterFromSnapshotCommand,
@@ -562,4 +563,38 @@ describe('RDS API as chaos tests and runbooks call it', () => {
       'the cluster shows what it showed at BacktrackTo',
     );
   }, 180_000);
+
+  it('ModifyDBCluster BacktrackWindow: a new window the running writer takes at once; out of range refused, nothing changed', async () => {
+    const before = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' })))
+      .DBClusters![0]!;
+    expect(before.BacktrackWindow).toBeGreaterThan(0);
+    const modified = await rds.send(
+      new ModifyDBClusterCommand({
+        DBClusterIdentifier: 'borealis',
+        BacktrackWindow: 7200,
+        ApplyImmediately: true,
+      }),
+    );
+    expect(modified.DBCluster?.BacktrackWindow).toBe(7200);
+    const described = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' })))
+      .DBClusters![0]!;
+    expect(described.BacktrackWindow).toBe(7200);
+    // The writer process itself runs with it now (its /health), not only the control plane's record.
+    const status = JSON.parse((await system.cli('status', '--json')).stdout) as ClusterStatus;
+    const writerSlot = status.instances.find((i) => i.id === status.writer)!;
+    const health = (await (await fetch(`http://127.0.0.1:${writerSlot.httpPort}/health`)).json()) as {
+      backtrackWindowSeconds: number;
+    };
+    expect(health.backtrackWindowSeconds).toBe(7200);
+    await expect(
+      rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: 'borealis', BacktrackWindow: 259_201 })),
+    ).rejects.toMatchObject({ name: 'InvalidParameterValue' });
+    await expect(
+      rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: 'nope', BacktrackWindow: 600 })),
+    ).rejects.toBeInstanceOf(DBClusterNotFoundFault);
+    expect(
+      (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' }))).DBClusters![0]!
+        .BacktrackWindow,
+    ).toBe(7200);
+  }, 60_000);
 });

@@ -61,6 +61,7 @@ import {
 } from './exports.ts';
 import type { ClusterRestores } from './restores.ts';
 import type { ClusterSnapshots } from './snapshots.ts';
+import { serveRdsApi } from './testing.ts';
 
 const region = 'us-east-1';
 const automatedId = 'snap-20260101T000000000Z-00000000000000001234';
@@ -392,19 +393,7 @@ describe('StartExportTask, DescribeExportTasks, CancelExportTask through @aws-sd
       restores: {} as ClusterRestores,
       actions: exportTaskActions(exports),
     });
-    server.removeAllListeners('request');
-    server.on('request', (req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => {
-        body += c.toString();
-      });
-      req.on('end', () => {
-        void api.handle(body).then((answer) => {
-          res.writeHead(answer.status, { 'content-type': 'text/xml' });
-          res.end(answer.xml);
-        });
-      });
-    });
+    serveRdsApi(server, api);
   });
 
   beforeAll(async () => {

@@ -24,6 +24,7 @@ import type { ClusterDirectory } from './clusters.ts';
 import { ClusterModifier, parseModifyClusterRequest, setBacktrackWindow } from './modify-cluster.ts';
 import type { ClusterRestores } from './restores.ts';
 import type { ClusterSnapshots } from './snapshots.ts';
+import { serveRdsApi } from './testing.ts';
 
 const params = (entries: Record<string, string>) => new QueryParams(new Map(Object.entries(entries)));
 const refusal = (run: () => unknown): { code: string; message: string; status: number } => {
@@ -319,19 +320,7 @@ describe('ModifyDBCluster through RdsApi and @aws-sdk/client-rds', () => {
       actions: modifier.actions(),
       clusterExtras: (status) => modifier.clusterExtras(status),
     });
-    server.removeAllListeners('request');
-    server.on('request', (req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => {
-        body += c.toString();
-      });
-      req.on('end', () => {
-        void api.handle(body).then((answer) => {
-          res.writeHead(answer.status, { 'content-type': 'text/xml' });
-          res.end(answer.xml);
-        });
-      });
-    });
+    serveRdsApi(server, api);
   });
 
   const describeCluster = async () =>
