@@ -12,6 +12,7 @@ import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { s3Client, sqsClient, ssmClient } from '../../core/aws/clients.ts';
 import type { RestoreJob } from '../../core/backup/restore-plan.ts';
 import { parseBinlogFormat } from '../../core/binlog/capture.ts';
+import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { nonNegativeIntFlag, parseFlags } from '../../core/process/flags.ts';
 import { exitWithParent } from '../../core/process/parent-watch.ts';
 import type { ManagedProcess } from '../../core/process/spawn.ts';
@@ -185,7 +186,14 @@ try {
   console.error(`borealis: the RDS API did not start: ${(error as Error).message}`);
   await shutdown(1);
 }
-const status = await cluster!.statusWhen((s) => s.endpoints.rds !== undefined, 'the RDS API registered');
+// Assigned, or the launcher has stopped (shutdown never returns).
+let status!: ClusterStatus;
+try {
+  status = await cluster!.statusWhen((s) => s.endpoints.rds !== undefined, 'the RDS API registered');
+} catch (error) {
+  console.error(`borealis: the cluster did not start: ${(error as Error).message}`);
+  await shutdown(1);
+}
 const entry = {
   name: clusterName,
   region,

@@ -51,7 +51,9 @@ export function dbInstanceIdentifier(status: ClusterStatus, instanceId: string):
 
 /** The instance of `status` an identifier names, if any. */
 export function instanceOf(status: ClusterStatus, identifier: string): InstanceStatus | undefined {
-  return status.instances.find((i) => dbInstanceIdentifier(status, i.id) === identifier);
+  // RDS identifiers are not case-sensitive (RDS keeps them lowercase).
+  const wanted = identifier.toLowerCase();
+  return status.instances.find((i) => dbInstanceIdentifier(status, i.id) === wanted);
 }
 
 function hostPort(hp: string | undefined): { host: string; port: number } | undefined {

@@ -6,23 +6,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { backtrackMarkersMax, markersToJson } from '../../core/backtrack/json.ts';
 import type { DbClusterBacktrack } from '../../core/backtrack/request.ts';
 import type { BacktrackMarker } from '../../core/backtrack/timeline.ts';
-import { defaultPlacement, type StorageNodeAddress, type VolumeConfig } from '../../core/volume.ts';
+import { defaultPlacement, type VolumeConfig } from '../../core/volume.ts';
 import { makeTempDir } from '../../integration/harness/temp.ts';
 import { BacktrackService, backtrackApi } from './backtrack.ts';
-import { Controller, ControlPlaneError } from './controller.ts';
-import { LocalProcessFleet } from './local-fleet.ts';
+import type { Controller } from './controller.ts';
+import { refusal, unitController, unitNodes } from './testing.ts';
 
-const nodes: StorageNodeAddress[] = Array.from({ length: 6 }, (_, i) => ({
-  id: `n${i + 1}`,
-  az: `az-${'abc'[Math.floor(i / 2)]}`,
-  host: '127.0.0.1',
-  port: 1,
-  httpPort: 1,
-}));
+const nodes = unitNodes;
 const volume: VolumeConfig = {
   volumeId: 'unit',
   pageSizeBytes: 4096,
@@ -39,32 +33,7 @@ afterEach(() => {
 });
 
 function controllerIn(dir: string): Controller {
-  const fleet = new LocalProcessFleet(
-    {
-      dir,
-      volumePath: join(dir, 'volume.json'),
-      region: 'us-east-1',
-      cluster: 'unit',
-      storageArgs: [],
-      instanceArgs: [],
-      onExit: () => undefined,
-    },
-    nodes,
-    [{ id: 'instance-1', az: 'az-a', tier: 1 }],
-  );
-  return new Controller({
-    fleet,
-    logger,
-    cluster: 'unit',
-    region: 'us-east-1',
-    resourceArn: 'arn:aws:rds:us-east-1:000000000000:cluster:unit',
-    secretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:unit',
-    healthIntervalMs: 1_000,
-    healthTimeoutMs: 500,
-    failureThresholdMs: 5_000,
-    restartDelayMs: 1_000,
-    drainMs: 100,
-  });
+  return unitController(dir, [{ id: 'instance-1', az: 'az-a', tier: 1 }]);
 }
 
 function service(
@@ -123,15 +92,6 @@ function writeHistory(dir: string, list: BacktrackMarker[], backtracks: DbCluste
       markers: markersToJson(list),
     }),
   );
-}
-
-async function refusal(work: Promise<unknown>): Promise<ControlPlaneError> {
-  const error = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ControlPlaneError);
-  return error as ControlPlaneError;
 }
 
 const oneMinuteAgo = new Date(nowMs - 60_000).toISOString();
@@ -260,7 +220,7 @@ describe('BacktrackService', () => {
     const temp = makeTempDir('cp-backtrack-window');
     dirs.push(temp);
     writeHistory(temp.path, []);
-    const { svc, read } = service({ dir: temp.path });
+    const { svc, read, controller } = service({ dir: temp.path });
     // Narrower: the history kept so far stays (retained since an hour ago).
     expect((await svc.setWindow(600)).backtrackWindowSeconds).toBe(600);
     expect(JSON.parse(read())).toMatchObject({
@@ -272,10 +232,17 @@ describe('BacktrackService', () => {
     await svc.setWindow(7200);
     expect(JSON.parse(read())).toMatchObject({ windowSeconds: 7200, retainedSinceMs: nowMs });
     expect(svc.earliestBacktrackTimeMs()).toBe(nowMs);
-    // Off, and on again: the cluster was created with backtracking.
+    // Off, and on again: the cluster was created with backtracking. Turning it on restarts the
+    // running writer in place (storage keeps an epoch's 'none' input for good); other changes do not.
+    const failover = vi.spyOn(controller, 'failover').mockResolvedValue(undefined);
+    Object.defineProperty(controller, 'writer', { get: () => ({ id: 'instance-1' }) });
     await svc.setWindow(0);
     expect(svc.summary().backtrackWindowSeconds).toBe(0);
+    expect(failover).not.toHaveBeenCalled();
     await svc.setWindow(900);
+    expect(failover).toHaveBeenCalledExactlyOnceWith(
+      expect.objectContaining({ planned: true, target: 'instance-1' }),
+    );
     // A restart with the creation flag keeps the window the API set.
     expect(service({ dir: temp.path, windowSeconds: 3600 }).svc.windowSeconds).toBe(900);
     // Refusals change nothing.

@@ -168,12 +168,37 @@ export class BacktrackService {
         `InvalidDBClusterStateFault: the cluster is ${this.#inProgress ? 'backtracking' : 'failing over'}`,
       );
     }
-    const before = this.#state.windowSeconds;
+    const previous = { ...this.#state };
+    const before = previous.windowSeconds;
+    // Turned on from off: storage merges a writer's collection inputs upwards within an epoch and
+    // 'none' (off) is above every LSN, so the running writer's epoch can never hold history again.
+    // The writer restarts in place (a new epoch, opened with the window), started before the next
+    // await so no backtrack is taken meanwhile (they are refused during a failover), and the history
+    // counts from its open.
+    const turningOn = before === 0 && seconds > 0;
     if (seconds > before) this.#state.retainedSinceMs = this.#clock();
     this.#state.windowSeconds = seconds;
     this.#state.windowModified = true;
-    this.#save();
+    try {
+      this.#save();
+    } catch (error) {
+      this.#state = previous;
+      throw error;
+    }
     this.#options.logger.info({ from: before, to: seconds }, 'backtrack window changed');
+    if (turningOn) {
+      const writer = this.#options.controller.writer;
+      if (writer) {
+        await this.#options.controller.failover({
+          planned: true,
+          reason: 'backtrack turned on: the writer reopens with a backtrack floor',
+          target: writer.id,
+        });
+      }
+      this.#state.retainedSinceMs = this.#clock();
+      this.#save();
+      return this.summary();
+    }
     await this.syncWriterWindow().catch((error: Error) =>
       // The reconcile round tells it again (it reports its window in /health).
       this.#options.logger.warn({ err: error.message }, 'the writer did not take the new window yet'),
@@ -189,6 +214,8 @@ export class BacktrackService {
     const writer = this.#options.controller.writer;
     if (!writer || writer.host === null || writer.httpPort === null) return;
     const reported = writer.health?.backtrackWindowSeconds;
+    // A process that does not report a window has none to set (a Global Database secondary's applier).
+    if (reported === undefined) return;
     if (reported === this.#state.windowSeconds && !this.#windowUnsent) return;
     this.#windowUnsent = true;
     await admin(

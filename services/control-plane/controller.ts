@@ -410,7 +410,8 @@ export class Controller {
       this.publish();
       return;
     }
-    const slot = this.fleet.instance(id)!;
+    const slot = this.fleet.instance(id);
+    if (!slot) return; // deleted meanwhile (DeleteDBInstance): nothing to bring back
     log.warn({ instance: id, role: slot.role, ...info }, 'instance exited');
     slot.restartAt = Date.now() + this.options.restartDelayMs;
     if (slot.role === 'writer') {
@@ -702,8 +703,12 @@ export class Controller {
   async removeInstance(id: string): Promise<{ removed: string }> {
     const slot = this.fleet.instance(id);
     if (!slot) throw new ControlPlaneError('NotFound', `DBInstanceNotFoundFault: no instance ${id}`);
-    if (this.#changing.has(id))
-      throw new ControlPlaneError('Conflict', `InvalidDBInstanceStateFault: instance ${id} is being changed`);
+    // One starting or stopping has a process on its way: deleting its slot now would orphan it.
+    if (this.#changing.has(id) || slot.state === 'starting' || slot.state === 'stopping')
+      throw new ControlPlaneError(
+        'Conflict',
+        `InvalidDBInstanceStateFault: instance ${id} is ${this.#changing.has(id) ? 'being changed' : slot.state}`,
+      );
     if (this.fleet.instances.size === 1) {
       throw new ControlPlaneError(
         'Conflict',
@@ -759,7 +764,11 @@ export class Controller {
       } else {
         const writerRedo = this.#writerRedo();
         if (!writerRedo) throw new ControlPlaneError('Unavailable', 'no writer is running');
-        await this.fleet.replaceInstance(id, 'reader', writerRedo);
+        await this.fleet.replaceInstance(id, 'reader', writerRedo).catch((error: Error) => {
+          // Its stop was a planned one (no exit notification): the control loop brings it back.
+          slot.restartAt = Date.now() + this.options.restartDelayMs;
+          throw error;
+        });
       }
       this.#roundSoon();
       this.#noteInstanceEvent('rebooted', id);

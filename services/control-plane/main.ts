@@ -205,10 +205,11 @@ const instanceChangesFile = join(dir, 'instances.json');
 const instances = applyInstanceChanges(flagInstances, readInstanceChanges(instanceChangesFile));
 const topologyFile = join(dir, 'topology.json');
 const persisted = readPersistedTopology(topologyFile);
+// instance-1 unless the topology names another, or instance-1 was deleted (DeleteDBInstance).
 const firstWriter =
   persisted?.writer && instances.some((i) => i.id === persisted.writer!.id)
     ? persisted.writer.id
-    : 'instance-1';
+    : (instances.find((i) => i.id === 'instance-1') ?? instances[0]!).id;
 
 const registry = newRegistry('control-plane', { cluster });
 const failovers = new Counter({

@@ -171,7 +171,7 @@ export class RdsApi {
   }
 
   async #describeInstances(params: QueryParams): Promise<XmlStruct> {
-    const id = params.string('DBInstanceIdentifier');
+    const id = params.string('DBInstanceIdentifier')?.toLowerCase();
     const statuses = (await allClusterStatuses(this.options.directory)).map((s) => this.#view(s));
     const filters = params.filters();
     let instances = statuses.flatMap((s) => s.instances.map((i) => ({ status: s, instance: i })));
@@ -486,6 +486,14 @@ export class RdsApi {
   async #createInstance(params: QueryParams): Promise<XmlStruct> {
     const identifier = params.required('DBInstanceIdentifier').toLowerCase();
     checkIdentifier('DBInstanceIdentifier', identifier);
+    // The control plane names the instances --readers gives instance-N: an API-made one must not
+    // take such a name (a later --readers would claim it, and instances.json could not tell them apart).
+    if (/^instance-\d+$/.test(identifier)) {
+      throw new RdsApiError(
+        'InvalidParameterValue',
+        `DBInstanceIdentifier ${identifier} is reserved here (instance-N names the instances --readers starts)`,
+      );
+    }
     if (identifier.length > 63)
       throw new RdsApiError('InvalidParameterValue', 'DBInstanceIdentifier is at most 63 characters');
     const instanceClass = params.required('DBInstanceClass');

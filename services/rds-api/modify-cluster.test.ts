@@ -130,7 +130,10 @@ class FakeControlPlane {
   server!: Server;
   url = '';
   status: ClusterStatus = sampleStatus();
-  answer: { status: number; body: string; delayMs?: number } = { status: 200, body: '' };
+  answer: { status: number; body: string; delayMs?: number; gate?: Promise<void> } = {
+    status: 200,
+    body: '',
+  };
   windowBodies: unknown[] = [];
 
   async start(): Promise<void> {
@@ -149,8 +152,9 @@ class FakeControlPlane {
     }
     if (req.method === 'POST' && req.url === backtrackWindowRoute) {
       this.windowBodies.push(JSON.parse(body));
-      const { status, body: out, delayMs } = this.answer;
+      const { status, body: out, delayMs, gate } = this.answer;
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      if (gate) await gate;
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(out);
       return;
@@ -345,16 +349,23 @@ describe('ModifyDBCluster through RdsApi and @aws-sdk/client-rds', () => {
   });
 
   it('BacktrackWindow: the control plane sets it; `modifying` while it does; the new window in the answer', async () => {
-    cp.answer = { status: 200, body: JSON.stringify({ backtrackWindowSeconds: 7200 }), delayMs: 300 };
+    // The control plane holds its answer until the test has looked: no timing to race on a busy machine.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    cp.answer = { status: 200, body: JSON.stringify({ backtrackWindowSeconds: 7200 }), gate };
     const modifying = rds.send(
       new ModifyDBClusterCommand({ DBClusterIdentifier: 'borealis', BacktrackWindow: 7200 }),
     );
-    await new Promise((r) => setTimeout(r, 100));
+    const deadline = Date.now() + 10_000;
+    while (cp.windowBodies.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect((await describeCluster()).Status).toBe('modifying');
     // A second change meanwhile is refused.
     await expect(
       rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: 'borealis', BackupRetentionPeriod: 3 })),
     ).rejects.toBeInstanceOf(InvalidDBClusterStateFault);
+    release();
     const out = await modifying;
     expect(out.DBCluster).toMatchObject({ BacktrackWindow: 7200, Status: 'available' });
     expect(cp.windowBodies).toEqual([{ backtrackWindowSeconds: 7200 }]);
