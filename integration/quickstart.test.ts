@@ -104,6 +104,14 @@ describe('quick start: npm start, then the borealis CLI', () => {
       expect(restarted.stderr).toMatch(
         new RegExp(`^borealis: instance ${reader.id} is (starting|running), not down\n$`),
       );
+      // The start is the control plane's own, still under way: the 2 s count from when it has
+      // started the process (what `borealis start` waits for), not from its spawn on a loaded machine.
+      const deadline = Date.now() + 60_000;
+      while ((await statusNow()).instances.find((i) => i.id === reader.id)!.state !== 'running') {
+        if (Date.now() > deadline)
+          throw new Error(`${reader.id} not started by the control plane within 60 s`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
     } else {
       expect(restarted.stdout).toBe(`started ${reader.id}\n`);
     }
