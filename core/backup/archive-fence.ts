@@ -6,11 +6,12 @@
 // backlog can never re-enter the chain. A void is (aboveLsn, belowLsn): the old writer never allocated
 // at or above belowLsn (the next promotion allocates 2^40 above the point at least), and no region
 // ever writes a record inside it again.
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { BorealisError, ErrorCode } from '../errors.ts';
 import type { Lsn } from '../lsn.ts';
 import { clusterPrefix } from './archive.ts';
 import type { RedoBatch } from './redo-batch.ts';
+import { readParsedObject } from './s3-archive.ts';
 
 export interface LsnVoid {
   aboveLsn: Lsn;
@@ -71,13 +72,7 @@ function parseFence(text: string, key: string): LsnVoid[] {
 /** The cluster's fence (no object: nothing voided, the common case). */
 export async function readArchiveFence(s3: S3Client, bucket: string, cluster: string): Promise<LsnVoid[]> {
   const key = archiveFenceKey(cluster);
-  try {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return parseFence(await got.Body!.transformToString(), key);
-  } catch (error) {
-    if ((error as Error).name === 'NoSuchKey') return [];
-    throw error;
-  }
+  return (await readParsedObject(s3, bucket, key, (text) => parseFence(text, key))) ?? [];
 }
 
 /** Adds a void to the fence (a repeat adds nothing). Written before the archive is cut. */

@@ -1,7 +1,6 @@
 // Reading and writing a cluster's commit horizons (commit-horizon.ts) in its backup bucket, and what
 // the latest restorable time is computed from (horizons, watermark, fence, newest backtrack marker).
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { BorealisError } from '../errors.ts';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Lsn } from '../lsn.ts';
 import type { Watermark } from './archive.ts';
 import { readArchiveFence } from './archive-fence.ts';
@@ -12,7 +11,7 @@ import {
   formatCommitHorizons,
   parseCommitHorizons,
 } from './commit-horizon.ts';
-import { readNewestArchivedMarker, readWatermark } from './s3-archive.ts';
+import { readNewestArchivedMarker, readParsedObject, readWatermark } from './s3-archive.ts';
 
 /** Reads of a body that does not parse before it counts as corrupt (a torn read racing a write). */
 const horizonReadAttemptsMax = 5;
@@ -24,22 +23,14 @@ export async function readCommitHorizons(
   cluster: string,
 ): Promise<CommitHorizon[]> {
   const key = commitHorizonKey(cluster);
-  for (let attempt = 1; ; attempt++) {
-    let text: string;
-    try {
-      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      text = await got.Body!.transformToString();
-    } catch (error) {
-      if ((error as Error).name === 'NoSuchKey') return [];
-      throw error;
-    }
-    try {
-      return parseCommitHorizons(text, key);
-    } catch (error) {
-      if (!(error instanceof BorealisError) || attempt >= horizonReadAttemptsMax) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
-    }
-  }
+  const stored = await readParsedObject(
+    s3,
+    bucket,
+    key,
+    (text) => parseCommitHorizons(text, key),
+    horizonReadAttemptsMax,
+  );
+  return stored ?? [];
 }
 
 /** Stores the horizons (nextHorizons' choice): a whole-object PUT. */

@@ -1,11 +1,12 @@
 // Reading and writing a cluster's backup retention setting (retention-setting.ts) in its backup bucket.
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   type BackupRetentionSetting,
   backupRetentionSettingKey,
   checkBackupRetentionDays,
   parseBackupRetentionSetting,
 } from './retention-setting.ts';
+import { readParsedObject } from './s3-archive.ts';
 
 /** The stored setting, or undefined when the cluster has none (the default applies). */
 export async function readBackupRetentionSetting(
@@ -14,15 +15,7 @@ export async function readBackupRetentionSetting(
   cluster: string,
 ): Promise<BackupRetentionSetting | undefined> {
   const key = backupRetentionSettingKey(cluster);
-  let text: string;
-  try {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    text = await got.Body!.transformToString();
-  } catch (error) {
-    if ((error as Error).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
-  return parseBackupRetentionSetting(text, key);
+  return readParsedObject(s3, bucket, key, (text) => parseBackupRetentionSetting(text, key));
 }
 
 /** Stores the setting (checked first: a bad value writes nothing). */

@@ -53,38 +53,51 @@ export interface StoredWatermark {
   etag: string | undefined;
 }
 
-/** The cluster's archive watermark, or undefined when the archiver has written none yet. */
-export async function readWatermark(
+/**
+ * A small JSON object of the bucket, parsed, or undefined when there is no such key. A body `parse`
+ * refuses (a BorealisError) is read again, up to `attemptsMax` reads in all, before it counts as
+ * corrupt: a read racing a write on a store without whole-object PUTs can see a torn body.
+ */
+export async function readParsedObject<T>(
   s3: S3Client,
   bucket: string,
-  cluster: string,
-): Promise<StoredWatermark | undefined> {
+  key: string,
+  parse: (text: string, etag: string | undefined) => T,
+  attemptsMax = 1,
+): Promise<T | undefined> {
   for (let attempt = 1; ; attempt++) {
+    let text: string;
+    let etag: string | undefined;
     try {
-      return await readWatermarkOnce(s3, bucket, cluster);
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      text = await got.Body!.transformToString();
+      etag = got.ETag;
     } catch (error) {
-      if (!(error instanceof BorealisError) || attempt >= watermarkReadAttemptsMax) throw error;
+      if ((error as Error).name === 'NoSuchKey') return undefined;
+      throw error;
+    }
+    try {
+      return parse(text, etag);
+    } catch (error) {
+      if (!(error instanceof BorealisError) || attempt >= attemptsMax) throw error;
       await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
     }
   }
 }
 
-async function readWatermarkOnce(
+/** The cluster's archive watermark, or undefined when the archiver has written none yet. */
+export function readWatermark(
   s3: S3Client,
   bucket: string,
   cluster: string,
 ): Promise<StoredWatermark | undefined> {
-  let text: string;
-  let etag: string | undefined;
-  try {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: watermarkKey(cluster) }));
-    text = await got.Body!.transformToString();
-    etag = got.ETag;
-  } catch (error) {
-    if ((error as Error).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
-  return { value: parseWatermark(text), etag };
+  return readParsedObject(
+    s3,
+    bucket,
+    watermarkKey(cluster),
+    (text, etag) => ({ value: parseWatermark(text), etag }),
+    watermarkReadAttemptsMax,
+  );
 }
 
 function parseWatermark(text: string): Watermark {

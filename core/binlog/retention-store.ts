@@ -1,5 +1,6 @@
 // Reading and writing the binlog retention setting (core/binlog/retention.ts) in the backup bucket.
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { readParsedObject } from '../backup/s3-archive.ts';
 import {
   type BinlogRetention,
   type BinlogRetentionSetting,
@@ -15,17 +16,8 @@ export async function readBinlogRetention(
   cluster: string,
 ): Promise<BinlogRetention> {
   const key = binlogRetentionKey(cluster);
-  let text: string;
-  try {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    text = await got.Body!.transformToString();
-  } catch (error) {
-    if ((error as Error).name === 'NoSuchKey') {
-      return { hours: binlogRetentionHoursDefault, isDefault: true, updatedAt: null };
-    }
-    throw error;
-  }
-  const setting = parseRetentionSetting(text, key);
+  const setting = await readParsedObject(s3, bucket, key, (text) => parseRetentionSetting(text, key));
+  if (setting === undefined) return { hours: binlogRetentionHoursDefault, isDefault: true, updatedAt: null };
   return { hours: setting.hours, isDefault: false, updatedAt: setting.updatedAt };
 }
 
