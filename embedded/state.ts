@@ -2,7 +2,11 @@
 // `npm start` writes what it started there, and the CLI in a second terminal reads it.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { isPidAlive } from '../core/process/pid.ts';
 import type { EmulatorState } from './emulators.ts';
+
+/** Re-exported: the launcher's modules and tests find it here. */
+export { isPidAlive };
 
 export const defaultStateDir = '.borealis';
 
@@ -45,15 +49,6 @@ export function writeSystemState(stateDir: string, state: SystemState): void {
 
 export function removeSystemState(stateDir: string): void {
   rmSync(stateFile(stateDir), { force: true });
-}
-
-export function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The running system's state, or undefined when none runs (a stale file is ignored). */

@@ -17,6 +17,7 @@ import { regionalResources } from '../../core/resources.ts';
 import { readGlobalState } from '../../embedded/global.ts';
 import { stateDirPath } from '../../embedded/state.ts';
 import { endpointClients, waitUntil, waitUntilQueryable } from '../harness/cluster.ts';
+import { writeContinuously } from '../harness/global.ts';
 import { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
@@ -38,40 +39,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** The application: commits k = 1, 2, … through the global writer endpoint until stopped. */
-function writeContinuously(app: Sql, table = 't') {
-  const acked = new Set<number>();
-  const failedAt: number[] = [];
-  const errors: string[] = [];
-  let attempted = 0;
-  let stop = false;
-  const done = (async () => {
-    for (let k = 1; !stop; k++) {
-      attempted = k;
-      try {
-        await app.exec(`insert into ${table} values (:k)`, { k });
-        acked.add(k);
-      } catch (error) {
-        failedAt.push(Date.now());
-        errors.push(`${(error as Error).name}: ${(error as Error).message}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-  })();
-  return {
-    acked,
-    failedAt,
-    errors,
-    get attempted() {
-      return attempted;
-    },
-    async stop() {
-      stop = true;
-      await done;
-    },
-  };
 }
 
 interface SwitchoverReport {
