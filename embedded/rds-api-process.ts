@@ -17,6 +17,8 @@ export interface RdsApiProcessOptions {
   eventBusDir?: string;
   /** Embedded mode: where the region's clusters publish their topologies (else SSM). */
   topologyDir?: string;
+  /** Embedded mode: the state dir whose global.json holds the Global Database (global cluster actions). */
+  globalStateDir?: string;
 }
 
 export async function startRdsApi(options: RdsApiProcessOptions): Promise<ManagedProcess> {
@@ -27,6 +29,7 @@ export async function startRdsApi(options: RdsApiProcessOptions): Promise<Manage
       '--region',
       options.region,
       ...(options.eventBusDir === undefined ? [] : ['--event-bus-dir', options.eventBusDir]),
+      ...(options.globalStateDir === undefined ? [] : ['--global-state-dir', options.globalStateDir]),
     ],
     env: {
       ...options.env,

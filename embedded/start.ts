@@ -374,6 +374,7 @@ function startRdsApi(region: string, controlPlaneUrl: string): Promise<ManagedPr
     controlPlaneUrl,
     env,
     eventBusDir: regionBusDir(stateDir, region),
+    globalStateDir: stateDirPath(stateDir),
     topologyDir:
       region === primaryRegion
         ? join(stateDirPath(stateDir), 'clusters')

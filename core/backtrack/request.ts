@@ -25,6 +25,11 @@ export interface DbClusterBacktrack {
   Status: BacktrackStatus;
   /** Why it failed (Borealis addition; absent unless Status is failed). */
   StatusReason?: string;
+  /**
+   * When it completed or failed (Borealis addition: the RDS API's backtrack events are dated by it;
+   * absent while it runs, and in entries recorded before it was kept).
+   */
+  EndTime?: string;
 }
 
 /** Statuses that may follow each status: a backtrack ends completed or failed, never goes back. */

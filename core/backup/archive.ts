@@ -263,4 +263,10 @@ export interface SnapshotManifest {
   changedPagesFrom?: 'log' | 'full';
   /** Pages read from storage for this snapshot. */
   pagesRead?: number;
+  /**
+   * A copy (the RDS API's CopyDBClusterSnapshot): the source snapshot's ARN. A copy may come from
+   * another region's volume, whose log this bucket does not hold, so it is never the parent of a new
+   * snapshot, the base of a point-in-time restore or of retention: it restores only by its id.
+   */
+  copiedFrom?: string;
 }

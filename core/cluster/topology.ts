@@ -196,6 +196,8 @@ export interface ClusterStatus {
   restore?: RestoreProgress;
   /** The cluster's binlog_format as its writer reports it (absent while no writer answers). */
   binlogFormat?: 'ROW' | 'OFF';
+  /** A Global Database member's role now (absent outside one), as its topology says. */
+  globalRole?: 'primary' | 'secondary';
   updatedAt: string;
 }
 
@@ -211,6 +213,11 @@ export interface RestoreProgress {
   restoredToCommitTime: string | null;
   bytes: number;
   error?: string;
+  /** When the control plane began the restore and when the volume was loaded (ISO; absent in older markers). */
+  startedAt?: string;
+  finishedAt?: string;
+  /** The cluster snapshot restored, when the restore was of a snapshot (not to a point in time). */
+  snapshotId?: string;
 }
 
 /** The control plane's HTTP API (loopback), used by the proxy and the CLI. */

@@ -1,15 +1,17 @@
 // A file-backed EventBridge bus (the embedded mode's, ADR 009's shape kept): events as JSON files in
 // the real EventBridge event shape, under a bus dir with three boxes — `inbox/` (put by the CLI and
 // the RDS API, delivered by the local function runner to the function whose rule matches), `done/`
-// (delivered) and `emitted/` (what functions emit; the callers wait there for their answer). File
-// names sort by time, so a box is read in order. On LocalStack/AWS the same events go to EventBridge.
+// (delivered), `emitted/` (what functions emit; the callers wait there for their answer) and
+// `service/` (what the region's AWS services put — the RDS API's `aws.rds` events: no function's
+// rule takes them, so the runner never reads this box; tools and tests do). File names sort by time,
+// so a box is read in order. On LocalStack/AWS the same events go to EventBridge.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventBridgeEvent } from 'aws-lambda';
 
 export type BusEvent = EventBridgeEvent<string, unknown>;
-export type EventBox = 'inbox' | 'done' | 'emitted';
+export type EventBox = 'inbox' | 'done' | 'emitted' | 'service';
 
 export function makeEvent(source: string, detailType: string, detail: unknown, region: string): BusEvent {
   return {

@@ -1,6 +1,14 @@
-import { describe, expect, it } from 'vitest';
-import type { ChunkInfo } from '../backup/archive.ts';
-import { planArchiveCut } from './archive-cut.ts';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emulatorCredentials } from '../../embedded/emulators.ts';
+import { makeTempDir } from '../../integration/harness/temp.ts';
+import { s3Client } from '../aws/clients.ts';
+import { type ChunkInfo, snapshotManifestKey, snapshotPrefix } from '../backup/archive.ts';
+import { listObjects } from '../backup/s3-archive.ts';
+import { type ManagedProcess, spawnProcess } from '../process/spawn.ts';
+import { cutArchive, planArchiveCut } from './archive-cut.ts';
 
 const chunk = (
   prevLsn: bigint,
@@ -51,5 +59,60 @@ describe('planArchiveCut', () => {
       watermark: undefined,
     });
     expect(planArchiveCut([], undefined, 5n, 'now')).toEqual({ move: [], watermark: undefined });
+  });
+});
+
+describe('cutArchive on a bucket (the S3 emulator)', () => {
+  const dir = makeTempDir('archive-cut');
+  const bucket = 'c-backup-us-east-1';
+  let server: ManagedProcess;
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    server = await spawnProcess({
+      name: 's3',
+      entry: fileURLToPath(new URL('../../embedded/s3-emulator.ts', import.meta.url)),
+      args: ['--data-dir', join(dir.path, 's3')],
+      nodeFlags: ['--openssl-legacy-provider'],
+      logFile: join(dir.path, 'logs', 's3.log'),
+    });
+    s3 = s3Client({
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${server.ready.port}`,
+      env: {
+        AWS_ACCESS_KEY_ID: emulatorCredentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: emulatorCredentials.secretAccessKey,
+      },
+    });
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  }, 60_000);
+  afterAll(async () => {
+    s3?.destroy();
+    await server?.stop();
+    dir.remove();
+  });
+
+  it("moves this region's snapshots above the point aside, keeps those below and every copy of another region's snapshot", async () => {
+    const manifests: Record<string, Record<string, string>> = {
+      below: { lsn: '5' },
+      above: { lsn: '50' },
+      'dr-copy': { lsn: '50', copiedFrom: 'arn:aws:rds:us-west-2:000000000000:cluster-snapshot:s' },
+    };
+    for (const [id, body] of Object.entries(manifests)) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: snapshotManifestKey('c', id),
+          Body: JSON.stringify(body),
+        }),
+      );
+    }
+    const result = await cutArchive(s3, bucket, 'c', 10n);
+    expect(result.movedSnapshots).toBe(1);
+    const left = (await listObjects(s3, bucket, snapshotPrefix('c'))).map((o) => o.key).sort();
+    expect(left).toEqual([snapshotManifestKey('c', 'below'), snapshotManifestKey('c', 'dr-copy')].sort());
+    const moved = (await listObjects(s3, bucket, result.lostPrefix)).map((o) => o.key);
+    expect(moved).toHaveLength(1);
+    expect(moved[0]).toMatch(/above\.json$/);
   });
 });

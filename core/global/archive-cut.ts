@@ -118,7 +118,9 @@ export async function cutArchive(
   let movedSnapshots = 0;
   for (const o of await listObjects(s3, bucket, snapshotPrefix(cluster))) {
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key }));
-    const manifest = JSON.parse(await got.Body!.transformToString()) as { lsn?: string };
+    const manifest = JSON.parse(await got.Body!.transformToString()) as { lsn?: string; copiedFrom?: string };
+    // A copy of another region's snapshot (CopyDBClusterSnapshot) is not this region's timeline: kept.
+    if (manifest.copiedFrom !== undefined) continue;
     if (manifest.lsn !== undefined && /^\d{1,20}$/.test(manifest.lsn) && BigInt(manifest.lsn) > aboveLsn) {
       await move(o.key);
       movedSnapshots++;

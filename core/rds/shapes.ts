@@ -118,6 +118,11 @@ export function dbClusterShape(status: ClusterStatus, extras: ClusterExtras = {}
     HttpEndpointEnabled: true,
     StorageEncrypted: false,
     DeletionProtection: false,
+    // A Global Database member: the launcher names the global cluster after its clusters
+    // (services/rds-api/global-clusters.ts, DescribeGlobalClusters).
+    ...(status.globalRole === undefined
+      ? {}
+      : { GlobalClusterIdentifier: status.cluster, GlobalWriteForwardingStatus: 'disabled' }),
   };
 }
 

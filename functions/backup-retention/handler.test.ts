@@ -241,6 +241,36 @@ describe('backup retention', () => {
     expect(second.notes.join('\n')).toMatch(/no snapshot at or before/);
   });
 
+  it('a copied snapshot (CopyDBClusterSnapshot) is never the base and never expires; its pages are kept', async () => {
+    const cluster = `r${++clusterCount}`;
+    const nowMs = Date.now();
+    const days = await archiveDays(at(cluster), nowMs - 5.5 * dayMs, 5);
+    await writeSnapshot(at(cluster), 'snap-day1', days[1]!.lastCommit, ['A'], null);
+    // A copy from another region, newer than the region's own snapshot and older than the cutoff:
+    // were it a base, snap-day1 and the log up to the copy's LSN would expire.
+    const copy = await writeSnapshot(at(cluster), 'copy-day3', days[3]!.lastCommit, ['C'], null);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: snapshotManifestKey(cluster, 'copy-day3'),
+        Body: JSON.stringify({
+          ...copy,
+          copiedFrom: 'arn:aws:rds:us-west-2:000000000000:cluster-snapshot:x',
+        }),
+      }),
+    );
+    const report = await expireBackups(deps(cluster, nowMs, { retentionDays: 1, pageGraceMs: 0 }));
+    expect(report.baseSnapshot).toBe('snap-day1');
+    expect(report.deleted.manifests).toBe(0);
+    expect(report.deleted.pages).toBe(0);
+    expect(report.kept.manifests).toBe(2);
+    expect(await exists(snapshotManifestKey(cluster, 'copy-day3'))).toBe(true);
+    expect(await exists(snapshotManifestKey(cluster, 'snap-day1'))).toBe(true);
+    expect(await exists(pageObjectKey(cluster, hashOf('C')))).toBe(true);
+    // The earliest restorable time is the region's own snapshot's, not the copy's.
+    expect(report.earliestRestorableTime).toBe(new Date(days[1]!.lastCommit.commitTimeMs).toISOString());
+  });
+
   it("expires by the cluster's stored BackupRetentionPeriod when there is one, not the period given", async () => {
     const cluster = `r${++clusterCount}`;
     const nowMs = Date.now() + 2 * hourMs;

@@ -49,7 +49,7 @@ import { fragmentsPrefix, largeEnvelopesPrefix } from '../../core/binlog/retenti
 import { readBinlogRetention } from '../../core/binlog/retention-store.ts';
 import { parseBackupRetentionDays } from '../../core/functions.ts';
 import { lsnMin } from '../../core/lsn.ts';
-import { listManifests, listSnapshotIds, readManifest } from '../snapshot/catalog.ts';
+import { isCopy, listManifests, listSnapshotIds, readManifest } from '../snapshot/catalog.ts';
 import { forEachBounded } from '../snapshot/handler.ts';
 
 export const dayMs = 86_400_000;
@@ -142,7 +142,7 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
   const graceMs = deps.pageGraceMs ?? pageGraceMsDefault;
   const inFlight = deps.deletesInFlight ?? deletesInFlightDefault;
 
-  const [stored, manifests, logObjects] = await Promise.all([
+  const [stored, allManifests, logObjects] = await Promise.all([
     readWatermark(s3, bucket, cluster),
     listManifests(s3, bucket, cluster),
     listAll(deps, logPrefix(cluster)),
@@ -153,6 +153,10 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
     return info ? [info] : [];
   });
 
+  // Copies (CopyDBClusterSnapshot) may be of another region's volume: they are no base and never
+  // expire here (manual snapshots, deleted by DeleteDBClusterSnapshot), but their packs are kept.
+  const manifests = allManifests.filter((m) => !isCopy(m));
+  const copies = allManifests.filter(isCopy);
   // listManifests sorts oldest first by LSN; commit times never go backwards along the log.
   const base = manifests.filter((m) => m.commitTimeMs <= cutoffMs).at(-1);
   const expiredManifests = base
@@ -187,7 +191,8 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
 
   // Packs and pages: those no kept manifest names, old enough not to belong to a snapshot in progress.
   const referenced = new Set<string>();
-  for (const m of keptManifests) for (const key of imageKeysOf(cluster, m)) referenced.add(key);
+  for (const m of [...keptManifests, ...copies])
+    for (const key of imageKeysOf(cluster, m)) referenced.add(key);
   const [packObjects, pageObjects] = await Promise.all([
     listAll(deps, packsPrefix(cluster)),
     listAll(deps, pagesPrefix(cluster)),
@@ -200,7 +205,7 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
 
   // A manifest written since the listing that names a deleted pack or page is an incomplete snapshot.
   const deletedImages = new Set([...expiredPacks, ...expiredPages].map((o) => o.key));
-  const known = new Set(manifests.map((m) => m.snapshotId));
+  const known = new Set(allManifests.map((m) => m.snapshotId));
   const damaged: string[] = [];
   if (deletedImages.size > 0) {
     for (const id of await listSnapshotIds(s3, bucket, cluster)) {
@@ -247,7 +252,7 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
       pages: expiredPages.length,
     },
     kept: {
-      manifests: keptManifests.length,
+      manifests: keptManifests.length + copies.length,
       chunks: keptChunks.length,
       packs: packObjects.length - expiredPacks.length,
       pages: pageObjects.length - expiredPages.length,

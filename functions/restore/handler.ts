@@ -153,7 +153,10 @@ export async function handleRestoreRequested(
     // nextHorizons). Unreadable ones count as none (the watermark's commit is then the latest).
     const horizons = await readCommitHorizons(deps.s3, deps.bucket, request.sourceCluster).catch(() => []);
     const [manifests, logObjects, watermark, markers, voids] = await Promise.all([
-      listSnapshotSummaries(deps.s3, deps.bucket, request.sourceCluster),
+      // A copied snapshot restores by its id only (never the base of a point in time: catalog.ts).
+      listSnapshotSummaries(deps.s3, deps.bucket, request.sourceCluster, {
+        copies: request.snapshotId !== undefined,
+      }),
       listObjects(deps.s3, deps.bucket, logPrefix(request.sourceCluster)),
       readWatermark(deps.s3, deps.bucket, request.sourceCluster),
       readArchivedMarkers(deps.s3, deps.bucket, request.sourceCluster),

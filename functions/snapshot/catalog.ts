@@ -99,8 +99,14 @@ export async function listManifests(
   return manifests.sort(compareManifests);
 }
 
+/** A copied snapshot (CopyDBClusterSnapshot): possibly of another region's volume (archive.ts). */
+export function isCopy(m: Pick<SnapshotManifest, 'copiedFrom'>): boolean {
+  return m.copiedFrom !== undefined;
+}
+
 /**
- * The snapshot with the highest LSN: the parent of the next one. Generated ids carry their LSN, so
+ * The snapshot with the highest LSN: the parent of the next one (never a copy: its pages may be of
+ * another volume's history, which this bucket's log cannot tell apart). Generated ids carry their LSN, so
  * only the winner and caller-named snapshots are downloaded.
  */
 export async function newestManifest(
@@ -115,14 +121,14 @@ export async function newestManifest(
   // Ids sort by time then LSN, and commit times never go backwards: the last generated id is newest.
   for (let i = generated.length - 1; i >= 0; i--) {
     const m = await readManifest(s3, bucket, cluster, generated[i]!);
-    if (m) {
+    if (m && !isCopy(m)) {
       candidates.push(m);
       break;
     }
   }
   for (const id of named) {
     const m = await readManifest(s3, bucket, cluster, id);
-    if (m) candidates.push(m);
+    if (m && !isCopy(m)) candidates.push(m);
   }
   return candidates.sort(compareManifests).at(-1);
 }
@@ -136,6 +142,13 @@ export async function listSnapshotSummaries(
   s3: S3Client,
   bucket: string,
   cluster: string,
+  options: {
+    /**
+     * Copies too (a restore by snapshot id). Off by default: a copy is no base of a point-in-time
+     * restore or of the restorable window (archive.ts copiedFrom). Copies always have named ids.
+     */
+    copies?: boolean;
+  } = {},
 ): Promise<SnapshotSummary[]> {
   const ids = await listSnapshotIds(s3, bucket, cluster);
   const out: SnapshotSummary[] = [];
@@ -148,7 +161,8 @@ export async function listSnapshotSummaries(
   for (let i = 0; i < named.length; i += manifestReadsInFlightMax) {
     const batch = named.slice(i, i + manifestReadsInFlightMax);
     for (const m of await Promise.all(batch.map((id) => readManifest(s3, bucket, cluster, id)))) {
-      if (m) out.push({ snapshotId: m.snapshotId, lsn: m.lsn, commitTimeMs: m.commitTimeMs });
+      if (m && (options.copies === true || !isCopy(m)))
+        out.push({ snapshotId: m.snapshotId, lsn: m.lsn, commitTimeMs: m.commitTimeMs });
     }
   }
   return out.sort(compareManifests);

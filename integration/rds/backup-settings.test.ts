@@ -10,41 +10,23 @@ import {
   DescribeDBClustersCommand,
   InvalidRestoreFault,
   ModifyDBClusterCommand,
-  type RDSClient,
   RestoreDBClusterToPointInTimeCommand,
   waitUntilDBClusterAvailable,
 } from '@aws-sdk/client-rds';
 import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { functionEnv, parseBackupRetentionDays } from '../../core/functions.ts';
 import type { RetentionReport } from '../../functions/backup-retention/handler.ts';
-import { startRdsSystem } from '../harness/rds.ts';
+import { useRdsSystem } from '../harness/rds.ts';
 import { stopCluster } from '../harness/restore.ts';
-import type { Sql } from '../harness/sql.ts';
-import type { TestSystem } from '../harness/system.ts';
-import { makeTempDir } from '../harness/temp.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('RDS API backup settings: BackupRetentionPeriod and the restorable window', () => {
-  const dir = makeTempDir('rds-backup-settings');
-  let system: TestSystem;
-  let rds: RDSClient;
-  let writer: Sql;
-
-  beforeAll(async () => {
-    ({ system, rds, writer } = await startRdsSystem(dir.path, 0));
-  }, 240_000);
-
-  afterAll(async () => {
-    rds?.destroy();
-    writer?.close();
-    if (system) expect(await system.stop()).toBe(0);
-    dir.remove();
-  }, 120_000);
+  const f = useRdsSystem('rds-backup-settings', 0);
 
   const describeCluster = async () =>
-    (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' }))).DBClusters![0]!;
+    (await f.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'borealis' }))).DBClusters![0]!;
 
   /** Describes every 500 ms until `check` holds (a user's poll, not a busy loop). */
   async function describeUntil(
@@ -68,8 +50,8 @@ describe('RDS API backup settings: BackupRetentionPeriod and the restorable wind
       parseBackupRetentionDays(process.env[functionEnv.backupRetentionDays]),
     );
 
-    await writer.exec('create table s (id integer primary key)');
-    await writer.exec('insert into s values (1)');
+    await f.writer.exec('create table s (id integer primary key)');
+    await f.writer.exec('insert into s values (1)');
     const ackedAt = Date.now();
     const passed = await describeUntil(
       (c) => (c.LatestRestorableTime?.getTime() ?? 0) >= ackedAt,
@@ -98,7 +80,7 @@ describe('RDS API backup settings: BackupRetentionPeriod and the restorable wind
 
     // Past it: refused, as before.
     await expect(
-      rds.send(
+      f.rds.send(
         new RestoreDBClusterToPointInTimeCommand({
           SourceDBClusterIdentifier: 'borealis',
           DBClusterIdentifier: 'too-late',
@@ -109,7 +91,7 @@ describe('RDS API backup settings: BackupRetentionPeriod and the restorable wind
     // After the last commit, before LatestRestorableTime: accepted, restores to the last commit.
     const restoreTo = new Date(ackedAt + 2_000);
     expect(restoreTo.getTime()).toBeLessThan(after);
-    const restore = await rds.send(
+    const restore = await f.rds.send(
       new RestoreDBClusterToPointInTimeCommand({
         SourceDBClusterIdentifier: 'borealis',
         DBClusterIdentifier: 'idle-pitr',
@@ -120,12 +102,12 @@ describe('RDS API backup settings: BackupRetentionPeriod and the restorable wind
     const started = Date.now();
     try {
       const waited = await waitUntilDBClusterAvailable(
-        { client: rds, minDelay: 1, maxDelay: 2, maxWaitTime: 300 },
+        { client: f.rds, minDelay: 1, maxDelay: 2, maxWaitTime: 300 },
         { DBClusterIdentifier: 'idle-pitr' },
       );
       expect(waited.state).toBe('SUCCESS');
       console.log(`restore of idle-pitr: available ${Date.now() - started} ms after the call returned`);
-      const restored = (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'idle-pitr' })))
+      const restored = (await f.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'idle-pitr' })))
         .DBClusters![0]!;
       const connection = await mysql.createConnection({
         host: restored.Endpoint!,
@@ -141,12 +123,12 @@ describe('RDS API backup settings: BackupRetentionPeriod and the restorable wind
         await connection.end();
       }
     } finally {
-      await stopCluster(dir.path, 'idle-pitr');
+      await stopCluster(f.system.stateDir, 'idle-pitr');
     }
   }, 420_000);
 
   it('ModifyDBCluster BackupRetentionPeriod=7: shown, and the retention function expires by it; 0 and 36 refused, changing nothing', async () => {
-    const modified = await rds.send(
+    const modified = await f.rds.send(
       new ModifyDBClusterCommand({
         DBClusterIdentifier: 'borealis',
         BackupRetentionPeriod: 7,
@@ -161,11 +143,13 @@ describe('RDS API backup settings: BackupRetentionPeriod and the restorable wind
     expect((await describeCluster()).BackupRetentionPeriod).toBe(7);
     for (const bad of [0, 36]) {
       await expect(
-        rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: 'borealis', BackupRetentionPeriod: bad })),
+        f.rds.send(
+          new ModifyDBClusterCommand({ DBClusterIdentifier: 'borealis', BackupRetentionPeriod: bad }),
+        ),
       ).rejects.toMatchObject({ name: 'InvalidParameterValue', $metadata: { httpStatusCode: 400 } });
     }
     await expect(
-      rds.send(
+      f.rds.send(
         new ModifyDBClusterCommand({
           DBClusterIdentifier: 'borealis',
           BackupRetentionPeriod: 3,
@@ -177,13 +161,13 @@ describe('RDS API backup settings: BackupRetentionPeriod and the restorable wind
       message: expect.stringMatching(/NewDBClusterIdentifier is not supported here/),
     });
     await expect(
-      rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: 'nope', BackupRetentionPeriod: 7 })),
+      f.rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: 'nope', BackupRetentionPeriod: 7 })),
     ).rejects.toMatchObject({ name: 'DBClusterNotFoundFault' });
     const after = await describeCluster();
     expect(after.BackupRetentionPeriod).toBe(7);
     expect(after.Status).toBe('available');
     // The backup retention function's own code, run now: it reads the cluster's setting.
-    const report = JSON.parse((await system.cli('backup', 'expire', '--json')).stdout) as RetentionReport;
+    const report = JSON.parse((await f.system.cli('backup', 'expire', '--json')).stdout) as RetentionReport;
     expect(report).toMatchObject({ retentionDays: 7, retentionSource: 'cluster setting' });
   }, 120_000);
 });

@@ -197,8 +197,8 @@ describe('BacktrackService', () => {
     const reason = 'the control plane restarted during the backtrack';
     const expected = [
       entry('b-1', 'completed'),
-      { ...entry('b-2', 'failed'), StatusReason: reason },
-      { ...entry('b-3', 'failed'), StatusReason: reason },
+      { ...entry('b-2', 'failed'), StatusReason: reason, EndTime: new Date(nowMs).toISOString() },
+      { ...entry('b-3', 'failed'), StatusReason: reason, EndTime: new Date(nowMs).toISOString() },
     ];
     expect(svc.list()).toEqual(expected);
     expect(JSON.parse(read()).backtracks).toEqual(expected);

@@ -129,6 +129,7 @@ export class BacktrackService {
       if (b.Status === 'pending' || b.Status === 'applying') {
         b.Status = 'failed';
         b.StatusReason = 'the control plane restarted during the backtrack';
+        b.EndTime = new Date(this.#clock()).toISOString();
       }
     }
     this.#save();
@@ -413,6 +414,7 @@ export class BacktrackService {
     }
     entry.Status = applied && !failure ? 'completed' : 'failed';
     if (entry.Status === 'failed') entry.StatusReason = failure?.message ?? 'unknown';
+    entry.EndTime = new Date(this.#clock()).toISOString();
     this.#save();
     return { ...entry };
   }

@@ -854,6 +854,7 @@ export class Controller {
       ...(writer?.health?.binlogFormat === 'ROW' || writer?.health?.binlogFormat === 'OFF'
         ? { binlogFormat: writer.health.binlogFormat }
         : {}),
+      ...(this.options.globalRole?.() === undefined ? {} : { globalRole: this.options.globalRole()! }),
       updatedAt: new Date().toISOString(),
     };
   }

@@ -52,6 +52,9 @@ export async function runRestore(options: {
     restoreTime: new Date(job.restoreTimeMs).toISOString(),
     restoredToCommitTime: null,
     bytes: 0,
+    // The RDS API's events for the new cluster (core/rds/events.ts) date its creation by these.
+    startedAt: new Date().toISOString(),
+    ...(isSnapshotRestore(job) ? { snapshotId: job.snapshot!.snapshotId } : {}),
   };
   options.report(progress);
   const s3 = s3Client({ region: job.region });
@@ -94,6 +97,7 @@ export async function runRestore(options: {
       });
       progress.phase = 'done';
       progress.bytes = loaded.bytes;
+      progress.finishedAt = new Date().toISOString();
       const seconds = (performance.now() - started) / 1000;
       logger.info(
         {
@@ -122,9 +126,24 @@ export async function runRestore(options: {
     renameSync(`${markerFile}.tmp`, markerFile);
   } catch (error) {
     progress.phase = 'failed';
+    progress.finishedAt = new Date().toISOString();
     progress.error = (error as Error).message;
     throw error;
   } finally {
     s3.destroy();
   }
+}
+
+/**
+ * A restore of a snapshot as it is (RestoreDBClusterFromSnapshot): the plan is the snapshot alone, cut
+ * at its own commit (core/backup/restore-plan.ts). A point in time that needs no log past a snapshot's
+ * commit and asks exactly that commit's time restores the same database, and is named the same way.
+ */
+export function isSnapshotRestore(job: RestoreJob): boolean {
+  return (
+    job.snapshot !== undefined &&
+    job.chunkKeys.length === 0 &&
+    job.cutCommitLsn === job.snapshot.lsn &&
+    job.restoreTimeMs === job.snapshot.commitTimeMs
+  );
 }

@@ -23,6 +23,7 @@ import {
   instanceOf,
 } from '../../core/rds/shapes.ts';
 import { allClusterStatuses, type ClusterDirectory, clusterStatus } from './clusters.ts';
+import type { RegionEvents } from './events.ts';
 import type { ClusterRestores } from './restores.ts';
 import { borealisSnapshotId, type ClusterSnapshots, checkIdentifier, snapshotTypeOf } from './snapshots.ts';
 
@@ -37,6 +38,8 @@ export class RdsApi {
   readonly #failingOver = new Set<string>();
   /** Backtracks running through here: those clusters are backtracking. */
   readonly #backtracking = new Set<string>();
+  /** DBInstanceIdentifiers of CreateDBInstance calls under way (unique in the region). */
+  readonly #creatingInstances = new Set<string>();
   readonly #actions: Record<string, RdsAction>;
   requests = 0;
 
@@ -53,6 +56,8 @@ export class RdsApi {
       actions?: Record<string, RdsAction>;
       /** DBCluster fields known elsewhere (backup retention, restorable times), per cluster. */
       clusterExtras?: (status: ClusterStatus) => Promise<ClusterExtras>;
+      /** The region's events (events.ts: backtracks, snapshots, restores too); default: the statuses'. */
+      events?: Pick<RegionEvents, 'of'>;
     },
   ) {
     this.#actions = {
@@ -204,10 +209,15 @@ export class RdsApi {
 
   async #describeEvents(params: QueryParams): Promise<XmlStruct> {
     const sourceType = params.string('SourceType');
-    if (sourceType !== undefined && sourceType !== 'db-cluster' && sourceType !== 'db-instance') {
+    if (
+      sourceType !== undefined &&
+      sourceType !== 'db-cluster' &&
+      sourceType !== 'db-instance' &&
+      sourceType !== 'db-cluster-snapshot'
+    ) {
       throw new RdsApiError(
         'InvalidParameterValue',
-        `SourceType must be db-cluster or db-instance here, got '${sourceType}'`,
+        `SourceType must be db-cluster, db-instance or db-cluster-snapshot here, got '${sourceType}'`,
       );
     }
     const time = (name: string) => {
@@ -223,7 +233,10 @@ export class RdsApi {
     const duration = params.integer('Duration', 0, 14 * 24 * 60);
     const startTime = time('StartTime') ?? new Date(endTime.getTime() - (duration ?? 60) * 60_000);
     const statuses = (await allClusterStatuses(this.options.directory)).map((s) => this.#view(s));
-    const events = selectEvents(statuses.flatMap(clusterEvents), {
+    const all = this.options.events
+      ? await this.options.events.of(statuses)
+      : statuses.flatMap((s) => clusterEvents(s));
+    const events = selectEvents(all, {
       ...(params.string('SourceIdentifier') === undefined
         ? {}
         : { sourceIdentifier: params.string('SourceIdentifier')! }),
@@ -356,10 +369,12 @@ export class RdsApi {
       // not JSON: quoted as it is
     }
     const coded = /^([A-Z][A-Za-z]+): (.*)$/s.exec(message);
+    // An uncoded refusal (4xx) is the cluster's state; an uncoded 5xx is the control plane failing.
+    const server = response.status >= 500;
     throw new RdsApiError(
-      coded?.[1] ?? 'InvalidDBClusterStateFault',
+      coded?.[1] ?? (server ? 'InternalFailure' : 'InvalidDBClusterStateFault'),
       coded?.[2] ?? message,
-      response.status >= 500 ? 500 : 400,
+      server ? 500 : 400,
     );
   }
 
@@ -452,10 +467,13 @@ export class RdsApi {
         `SnapshotType must be manual or automated (this API keeps no shared or public ones), got '${type}'`,
       );
     }
+    // Clusters with only a backup bucket here (copies of another region's snapshots) are listed too.
+    const stored = await this.options.snapshots.withStoredClusters(
+      await allClusterStatuses(this.options.directory),
+    );
+    const named = stored.filter((c) => c.cluster === clusterId);
     const clusters =
-      clusterId !== undefined
-        ? [await this.#cluster(clusterId)]
-        : await allClusterStatuses(this.options.directory);
+      clusterId === undefined ? stored : named.length > 0 ? named : [await this.#cluster(clusterId)];
     let snapshots = await this.options.snapshots.list(clusters);
     if (snapshotId !== undefined) {
       snapshots = snapshots.filter(
@@ -514,24 +532,35 @@ export class RdsApi {
     }
     const tier = params.integer('PromotionTier', 0, 15) ?? 1;
     const az = params.string('AvailabilityZone');
-    const status = await this.#cluster(clusterId);
-    for (const s of await this.#statuses()) {
-      if (s.instances.some((i) => dbInstanceIdentifier(s, i.id) === identifier))
-        throw new RdsApiError('DBInstanceAlreadyExistsFault', `DB instance already exists: ${identifier}`);
+    const exists = () =>
+      new RdsApiError('DBInstanceAlreadyExistsFault', `DB instance already exists: ${identifier}`);
+    // Identifiers are unique in the region: one taken by a call still under way is refused too (two
+    // calls for two clusters would each pass the check against the statuses).
+    if (this.#creatingInstances.has(identifier)) throw exists();
+    this.#creatingInstances.add(identifier);
+    try {
+      const statuses = await this.#statuses();
+      const status = statuses.find((s) => s.cluster === clusterId.toLowerCase());
+      if (status === undefined)
+        throw new RdsApiError('DBClusterNotFoundFault', `DBCluster ${clusterId} not found.`, 404);
+      if (statuses.some((s) => s.instances.some((i) => dbInstanceIdentifier(s, i.id) === identifier)))
+        throw exists();
+      if (status.failoverInProgress || this.#backtracking.has(status.cluster)) {
+        throw new RdsApiError(
+          'InvalidDBClusterStateFault',
+          `DBCluster ${status.cluster} is not available (failing over or backtracking).`,
+        );
+      }
+      const instance = (await this.#controlPlane(status.cluster, 'POST', controlPlaneRoutes.addInstance, {
+        id: identifier,
+        tier,
+        ...(az === undefined ? {} : { az }),
+      })) as InstanceStatus;
+      const after = { ...status, instances: [...status.instances, instance] };
+      return { DBInstance: { ...dbInstanceShape(after, instance), DBInstanceStatus: 'creating' } };
+    } finally {
+      this.#creatingInstances.delete(identifier);
     }
-    if (status.failoverInProgress || this.#backtracking.has(status.cluster)) {
-      throw new RdsApiError(
-        'InvalidDBClusterStateFault',
-        `DBCluster ${status.cluster} is not available (failing over or backtracking).`,
-      );
-    }
-    const instance = (await this.#controlPlane(status.cluster, 'POST', controlPlaneRoutes.addInstance, {
-      id: identifier,
-      tier,
-      ...(az === undefined ? {} : { az }),
-    })) as InstanceStatus;
-    const after = { ...status, instances: [...status.instances, instance] };
-    return { DBInstance: { ...dbInstanceShape(after, instance), DBInstanceStatus: 'creating' } };
   }
 
   /** DeleteDBInstance: the instance stops and is gone; the writer is failed over first (as RDS does). */

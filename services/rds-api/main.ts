@@ -24,7 +24,11 @@ import { primaryRegion } from '../../core/resources.ts';
 import { RdsApi } from './api.ts';
 import { ClusterBackupSettings } from './backup-settings.ts';
 import { allClusterStatuses, fileClusterDirectory, ssmClusterDirectory } from './clusters.ts';
+import { regionS3Clients, SnapshotCopier } from './copy-snapshot.ts';
+import { eventBridgeRdsEventSink, fileRdsEventSink, RdsEventPublisher } from './event-publisher.ts';
+import { RegionEvents } from './events.ts';
 import { ClusterExports, exportTaskActions } from './exports.ts';
+import { GlobalClusters } from './global-clusters.ts';
 import { ClusterModifier } from './modify-cluster.ts';
 import { ClusterRestores, eventBridgeRestoreBus, fileRestoreBus } from './restores.ts';
 import { ClusterSnapshots } from './snapshots.ts';
@@ -39,6 +43,7 @@ options:
   --port N          the API port (default 0: any)
   --http-port N     /health and /metrics (default 0: any)
   --event-bus-dir D the region's embedded event bus (restores, exports: its inbox); default EventBridge
+  --global-state-dir D  embedded mode: the state dir whose global.json holds the Global Database
 ${addressFlagUsage(20)}
   --help            this text`;
 
@@ -47,6 +52,7 @@ const { values } = parseFlags('rds-api', {
   port: { type: 'string', default: '0' },
   'http-port': { type: 'string', default: '0' },
   'event-bus-dir': { type: 'string' },
+  'global-state-dir': { type: 'string' },
   ...addressFlagOptions,
   help: { type: 'boolean', default: false },
 });
@@ -129,6 +135,14 @@ const bus = values['event-bus-dir']
   ? fileRestoreBus(values['event-bus-dir'])
   : eventBridgeRestoreBus(events!);
 const snapshots = new ClusterSnapshots({ region, s3, readTopology: directory.read, logger });
+const copier = new SnapshotCopier({
+  region,
+  s3,
+  snapshots,
+  logger,
+  regions: regionS3Clients(region, s3, process.env),
+  runningClusters: () => allClusterStatuses(directory),
+});
 const clusterExports = new ClusterExports({
   region,
   s3,
@@ -150,16 +164,46 @@ const modifier = new ClusterModifier({
     retentionDaysDefault: process.env[functionEnv.backupRetentionDays],
   }),
 });
+const restores = new ClusterRestores({ region, s3, bus, logger });
+const regionEvents = new RegionEvents({ region, s3, directory, snapshots, restores, logger });
 api = new RdsApi({
   region,
   directory,
   logger,
   selfUrl: url,
   snapshots,
-  restores: new ClusterRestores({ region, s3, bus, logger }),
-  actions: { ...exportTaskActions(clusterExports), ...modifier.actions() },
+  restores,
+  actions: {
+    ...exportTaskActions(clusterExports),
+    ...modifier.actions(),
+    ...copier.actions(),
+    ...new GlobalClusters({
+      region,
+      stateDir: values['global-state-dir'],
+      s3For: (r) => s3Client({ region: r, env: process.env }),
+      logger,
+    }).actions(),
+  },
   clusterExtras: (status) => modifier.clusterExtras(status),
+  events: regionEvents,
 });
+// RDS's events on the region's bus as RDS puts them (event-publisher.ts): EventBridge, or the file bus.
+const eventsPut = new Counter({
+  name: 'borealis_rds_events_put_total',
+  help: 'RDS events (source aws.rds) put on the bus, failed (retried) or refused, by detail-type',
+  labelNames: ['detail_type', 'result'],
+  registers: [registry],
+});
+const publisher = new RdsEventPublisher({
+  region,
+  derive: async () => regionEvents.of(await allClusterStatuses(directory)),
+  sink: values['event-bus-dir']
+    ? fileRdsEventSink(values['event-bus-dir'])
+    : eventBridgeRdsEventSink(events!),
+  logger,
+  onResult: (detailType, result) => eventsPut.inc({ detail_type: detailType, result }),
+});
+publisher.start();
 const http = await startServiceHttp({
   port: httpPort,
   host: addresses.bind,
@@ -168,6 +212,8 @@ const http = await startServiceHttp({
 });
 
 async function stop(code: number): Promise<never> {
+  // A round in flight may be cut: a file-bus event is written whole or not at all (tmp + rename).
+  void publisher.stop();
   server.close();
   http.server.close();
   ssm?.destroy();

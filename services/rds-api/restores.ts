@@ -13,6 +13,7 @@ import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { type BusEvent, listFileEvents, makeEvent, putFileEvent } from '../../core/events/file-bus.ts';
 import { borealisEventSource, eventDetailTypes } from '../../core/functions.ts';
 import type { Logger } from '../../core/log.ts';
+import type { RestoreFailure } from '../../core/rds/events.ts';
 import { RdsApiError, type XmlStruct } from '../../core/rds/query-protocol.ts';
 import { auroraEngine, auroraEngineVersion } from '../../core/rds/shapes.ts';
 import { regionalResources } from '../../core/resources.ts';
@@ -23,6 +24,8 @@ const clusterNamePattern = /^[a-z][a-z0-9-]{0,40}$/;
 export const restoresInFlightMax = 4;
 /** A restore whose cluster never appears (its answer not seen: EventBridge) is dropped after this. */
 const pendingMaxMs = 30 * 60_000;
+/** Failed restores remembered for their RDS events (the newest). */
+export const restoreFailuresKept = 20;
 
 /** Where restore requests go and their answers come back. */
 export interface RestoreBus {
@@ -75,6 +78,8 @@ export class ClusterRestores {
   readonly #pending = new Map<string, Pending>();
   /** Names taken by a call still checking its input: a second call for the same name is refused. */
   readonly #reserved = new Set<string>();
+  /** Restores the function reported failed, oldest first (at most restoreFailuresKept). */
+  readonly #failures: RestoreFailure[] = [];
 
   constructor(private readonly options: { region: string; s3: S3Client; bus: RestoreBus; logger: Logger }) {}
 
@@ -151,12 +156,20 @@ export class ClusterRestores {
   sweep(existing: ReadonlySet<string>): void {
     for (const [target, p] of this.#pending) {
       const failed = this.options.bus.failure(p.requestId);
-      if (failed !== undefined)
+      if (failed !== undefined) {
         this.options.logger.warn({ target, requestId: p.requestId, reason: failed }, 'restore failed');
+        this.#failures.push({ target, source: p.source, reason: failed, at: new Date() });
+        if (this.#failures.length > restoreFailuresKept) this.#failures.shift();
+      }
       if (existing.has(target) || failed !== undefined || Date.now() - p.startedAt.getTime() > pendingMaxMs) {
         this.#pending.delete(target);
       }
     }
+  }
+
+  /** Restores the function reported failed (seen by sweep), oldest first: their RDS events. */
+  failures(): readonly RestoreFailure[] {
+    return this.#failures;
   }
 
   /** Clusters being restored that do not run yet, as DescribeDBClusters shows them. */

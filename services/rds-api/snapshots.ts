@@ -3,8 +3,10 @@
 // A snapshot is taken by the snapshot function's own code, run here (as `borealis snapshot create`
 // runs it): the cluster's published topology gives the volume and the writer's consistent point.
 // Manual snapshots are the ones named by a caller; the scheduled function's (snap-<time>-<LSN>) are
-// automated, as RDS names its own `rds:` ones.
-import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+// automated, as RDS names its own `rds:` ones. Copies (copy-snapshot.ts) are listed here too, also
+// those of a cluster that does not run in this region: every `<cluster>-backup-<region>` bucket is
+// looked into.
+import { DeleteObjectCommand, ListBucketsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type SnapshotManifest, snapshotManifestKey } from '../../core/backup/archive.ts';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import type { ReadPublishedTopology } from '../../core/cluster/topology-store.ts';
@@ -20,6 +22,8 @@ import { publishedTopologySource } from '../../functions/snapshot/source.ts';
 export const rdsIdentifierPattern = /^[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,254}$/;
 /** Snapshots being taken here at once (each reads pages from storage). */
 export const snapshotsInFlightMax = 4;
+/** Snapshot starts remembered for their "creating" events (the newest; core/rds/events.ts). */
+export const snapshotStartsKept = 200;
 
 export type SnapshotType = 'manual' | 'automated';
 
@@ -36,12 +40,31 @@ export function checkIdentifier(name: string, value: string): void {
   }
 }
 
+/** The cluster a snapshot belongs to: one running here, or one with only its backup bucket here. */
+export type SnapshotCluster = Pick<ClusterStatus, 'cluster' | 'region' | 'resourceArn'>;
+
+export type SnapshotStatus = 'creating' | 'copying' | 'available' | 'failed';
+
+/** A copy into this region that has no manifest yet (copy-snapshot.ts), or that failed. */
+export interface SnapshotCopy {
+  cluster: SnapshotCluster;
+  sourceArn: string;
+  startedAt: Date;
+  objectsCopied: number;
+  /** The manifest's objects plus the manifest itself (0 until the source manifest is read). */
+  objectsTotal: number;
+  /** Why the copy failed (kept so that a waiter sees `failed`; DeleteDBClusterSnapshot forgets it). */
+  failure?: string;
+}
+
 export interface SnapshotShapeInput {
   id: string;
-  cluster: ClusterStatus | { cluster: string; region: string; resourceArn: string };
-  status: 'creating' | 'available';
+  cluster: SnapshotCluster;
+  status: SnapshotStatus;
   manifest?: SnapshotManifest;
   startedAt?: Date;
+  /** A copy in progress: its progress and source. */
+  copy?: SnapshotCopy;
 }
 
 export function dbClusterSnapshotShape(input: SnapshotShapeInput): XmlStruct {
@@ -57,10 +80,31 @@ export function dbClusterSnapshotShape(input: SnapshotShapeInput): XmlStruct {
     Engine: auroraEngine,
     EngineVersion: auroraEngineVersion,
     SnapshotCreateTime: manifest ? new Date(manifest.createdAt) : input.startedAt,
-    PercentProgress: input.status === 'available' ? 100 : 0,
+    PercentProgress: percentProgress(input),
+    SourceDBClusterSnapshotArn: manifest?.copiedFrom ?? input.copy?.sourceArn,
     AllocatedStorage: manifest ? Math.ceil((manifest.pageCount * manifest.pageSizeBytes) / 2 ** 30) : 0,
     StorageEncrypted: false,
   };
+}
+
+function percentProgress(input: SnapshotShapeInput): number {
+  if (input.status === 'available') return 100;
+  const copy = input.copy;
+  if (copy === undefined || copy.objectsTotal === 0) return 0;
+  // Below 100 until the manifest is written: only then is the copy available.
+  return Math.min(99, Math.floor((100 * copy.objectsCopied) / copy.objectsTotal));
+}
+
+/** The cluster a `<cluster>-backup-<region>` bucket belongs to (undefined: another bucket). */
+export function clusterOfBackupBucket(bucket: string, region: string): string | undefined {
+  const suffix = `-backup-${region}`;
+  if (!bucket.endsWith(suffix) || bucket.length === suffix.length) return undefined;
+  const cluster = bucket.slice(0, -suffix.length);
+  try {
+    return regionalResources(region, cluster).backupBucket === bucket ? cluster : undefined;
+  } catch {
+    return undefined; // not a name a cluster can have
+  }
 }
 
 /** An RDS snapshot identifier back to Borealis's (automated ones carry `rds:`). */
@@ -68,9 +112,24 @@ export function borealisSnapshotId(identifier: string): string {
   return identifier.startsWith('rds:') ? identifier.slice(4) : identifier;
 }
 
+/** A snapshot CreateDBClusterSnapshot started here, and when its manifest was written (once it was). */
+export interface SnapshotStart {
+  cluster: string;
+  id: string;
+  startedAt: Date;
+  createdAt?: Date;
+}
+
 export class ClusterSnapshots {
   /** Snapshots being taken here: cluster/id → when it started. */
   readonly #creating = new Map<string, { cluster: ClusterStatus; startedAt: Date }>();
+  /** Snapshots started here, oldest first (at most snapshotStartsKept): the RDS events' "creating". */
+  readonly #started: SnapshotStart[] = [];
+  /**
+   * Copies into this region without a manifest yet, and failed ones: cluster/id → the copy. Kept by
+   * copy-snapshot.ts (it adds, advances and removes them); listed, and refused as targets, here.
+   */
+  readonly copies = new Map<string, SnapshotCopy>();
 
   constructor(
     private readonly options: {
@@ -80,6 +139,11 @@ export class ClusterSnapshots {
       logger: Logger;
     },
   ) {}
+
+  /** Snapshots CreateDBClusterSnapshot started here, oldest first (the newest snapshotStartsKept). */
+  startedHere(): readonly SnapshotStart[] {
+    return this.#started;
+  }
 
   bucketOf(cluster: string): string {
     return regionalResources(this.options.region, cluster).backupBucket;
@@ -93,7 +157,7 @@ export class ClusterSnapshots {
         'DBClusterSnapshotAlreadyExistsFault',
         `Cannot create the cluster snapshot because one with the identifier ${id} already exists.`,
       );
-    if (this.#creating.has(key)) throw exists();
+    if (this.#creating.has(key) || this.copies.has(key)) throw exists();
     if (this.#creating.size >= snapshotsInFlightMax) {
       throw new RdsApiError(
         'SnapshotQuotaExceeded',
@@ -111,6 +175,9 @@ export class ClusterSnapshots {
       this.#creating.delete(key);
       throw exists();
     }
+    const start: SnapshotStart = { cluster: cluster.cluster, id, startedAt };
+    this.#started.push(start);
+    if (this.#started.length > snapshotStartsKept) this.#started.shift();
     void runSnapshot({
       s3: this.options.s3,
       bucket: this.bucketOf(cluster.cluster),
@@ -120,12 +187,14 @@ export class ClusterSnapshots {
       log: (message, fields) =>
         this.options.logger.info({ cluster: cluster.cluster, snapshot: id, ...fields }, message),
     })
-      .then((result) =>
+      .then((result) => {
+        // The manifest's own time: S3 lists LastModified in whole seconds, before the start at times.
+        start.createdAt = new Date(result.manifest.createdAt);
         this.options.logger.info(
           { cluster: cluster.cluster, snapshot: id, lsn: result.manifest.lsn, pagesRead: result.pagesRead },
           'CreateDBClusterSnapshot: available',
-        ),
-      )
+        );
+      })
       .catch((error: Error) =>
         this.options.logger.error(
           { cluster: cluster.cluster, snapshot: id, err: error.message },
@@ -136,6 +205,44 @@ export class ClusterSnapshots {
     return { DBClusterSnapshot: dbClusterSnapshotShape({ id, cluster, status: 'creating', startedAt }) };
   }
 
+  /** Whether a snapshot cluster/id is being created or copied here (or its copy failed). */
+  pending(cluster: string, id: string): 'creating' | 'copying' | undefined {
+    const key = `${cluster}/${id}`;
+    if (this.#creating.has(key)) return 'creating';
+    return this.copies.has(key) ? 'copying' : undefined;
+  }
+
+  /** The stored manifest of cluster/id in this region's bucket (undefined: none, or no bucket). */
+  find(cluster: string, id: string): Promise<SnapshotManifest | undefined> {
+    return this.#find(cluster, id);
+  }
+
+  /**
+   * The running clusters and every other cluster with a backup bucket in this region (a cluster
+   * that runs elsewhere, or no longer runs, keeps its snapshots: copies land in such buckets).
+   */
+  async withStoredClusters(running: readonly SnapshotCluster[]): Promise<SnapshotCluster[]> {
+    const names = new Set(running.map((c) => c.cluster));
+    const account = running[0]?.resourceArn.split(':')[4] ?? '000000000000';
+    const out: SnapshotCluster[] = [...running];
+    const add = (cluster: string) => {
+      if (names.has(cluster)) return;
+      names.add(cluster);
+      out.push({
+        cluster,
+        region: this.options.region,
+        resourceArn: `arn:aws:rds:${this.options.region}:${account}:cluster:${cluster}`,
+      });
+    };
+    const listed = await this.options.s3.send(new ListBucketsCommand({}));
+    for (const b of listed.Buckets ?? []) {
+      const cluster = clusterOfBackupBucket(b.Name ?? '', this.options.region);
+      if (cluster !== undefined) add(cluster);
+    }
+    for (const copy of this.copies.values()) add(copy.cluster.cluster);
+    return out.sort((a, b) => (a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0));
+  }
+
   async #find(cluster: string, id: string): Promise<SnapshotManifest | undefined> {
     return readManifest(this.options.s3, this.bucketOf(cluster), cluster, id).catch((error: Error) => {
       if (error.name === 'NoSuchBucket') return undefined;
@@ -143,8 +250,8 @@ export class ClusterSnapshots {
     });
   }
 
-  /** Every snapshot of these clusters (being created here, then stored), oldest first per cluster. */
-  async list(clusters: readonly ClusterStatus[]): Promise<{ id: string; shape: XmlStruct }[]> {
+  /** Every snapshot of these clusters (being created or copied here, then stored), oldest first per cluster. */
+  async list(clusters: readonly SnapshotCluster[]): Promise<{ id: string; shape: XmlStruct }[]> {
     const out: { id: string; shape: XmlStruct }[] = [];
     for (const cluster of clusters) {
       const stored = await listManifests(
@@ -155,7 +262,23 @@ export class ClusterSnapshots {
         if (error.name === 'NoSuchBucket') return [];
         throw error;
       });
+      // A copy's manifest is written last: once it is listed, the copy is done.
       const storedIds = new Set(stored.map((m) => m.snapshotId));
+      for (const [key, copy] of this.copies) {
+        const id = key.slice(cluster.cluster.length + 1);
+        if (!key.startsWith(`${cluster.cluster}/`) || (storedIds.has(id) && copy.failure === undefined))
+          continue;
+        out.push({
+          id,
+          shape: dbClusterSnapshotShape({
+            id,
+            cluster: copy.cluster,
+            status: copy.failure === undefined ? 'copying' : 'failed',
+            startedAt: copy.startedAt,
+            copy,
+          }),
+        });
+      }
       for (const m of stored)
         out.push({
           id: m.snapshotId,
@@ -179,13 +302,27 @@ export class ClusterSnapshots {
     return out;
   }
 
-  async delete(clusters: readonly ClusterStatus[], identifier: string): Promise<XmlStruct> {
+  async delete(running: readonly SnapshotCluster[], identifier: string): Promise<XmlStruct> {
     const id = borealisSnapshotId(identifier);
-    for (const cluster of clusters) {
-      if (this.#creating.has(`${cluster.cluster}/${id}`)) {
+    for (const cluster of await this.withStoredClusters(running)) {
+      const key = `${cluster.cluster}/${id}`;
+      if (this.#creating.has(key)) {
         throw new RdsApiError(
           'InvalidDBClusterSnapshotStateFault',
           `DBClusterSnapshot ${identifier} is being created: delete it once it is available.`,
+        );
+      }
+      const copy = this.copies.get(key);
+      if (copy?.failure !== undefined) {
+        // A failed copy has no manifest: forgetting it is all (the retention function collects the
+        // packs it wrote once they are past its grace period and no manifest names them).
+        this.copies.delete(key);
+        return { DBClusterSnapshot: dbClusterSnapshotShape({ id, cluster, status: 'failed', copy }) };
+      }
+      if (copy !== undefined) {
+        throw new RdsApiError(
+          'InvalidDBClusterSnapshotStateFault',
+          `DBClusterSnapshot ${identifier} is being copied: delete it once it is available.`,
         );
       }
       const manifest = await this.#find(cluster.cluster, id);
