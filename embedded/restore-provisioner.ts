@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RestoreJob } from '../core/backup/restore-plan.ts';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
+import { embeddedRegions, primaryRegion } from '../core/resources.ts';
 import type { ClusterProvisioner } from '../functions/restore/handler.ts';
+import { regionTopologyDir } from './global.ts';
 import { clusterDirPath, isPidAlive, readClusterEntry } from './state.ts';
 
 const launcherEntry = fileURLToPath(new URL('./start.ts', import.meta.url));
@@ -47,6 +49,9 @@ export class LocalProvisioner implements ClusterProvisioner {
         jobFile,
         '--readers',
         '1',
+        // The region the restore was asked in (its restore function's): the cluster runs there.
+        '--region',
+        job.region,
       ],
       { detached: true, stdio: ['ignore', log, log], env: { ...process.env, BOREALIS_PARENT_PID: '' } },
     );
@@ -59,7 +64,9 @@ export class LocalProvisioner implements ClusterProvisioner {
         return { endpoints: status.endpoints, resourceArn: status.resourceArn, secretArn: status.secretArn };
       }
       if (child.pid === undefined || !isPidAlive(child.pid) || Date.now() > deadline) {
-        throw new Error(`the restored cluster did not start: ${lastError(join(dir, 'logs'))}`);
+        throw new Error(
+          `the restored cluster did not start: ${lastError([join(dir, 'logs'), join(regionDir(this.stateDir, job), 'logs')])}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -74,12 +81,27 @@ export class LocalProvisioner implements ClusterProvisioner {
         await new Promise((r) => setTimeout(r, 100));
     }
     rmSync(clusterDirPath(this.stateDir, cluster), { recursive: true, force: true });
+    // A cluster run in another region keeps its data there (embedded/start.ts --region).
+    for (const region of embeddedRegions) {
+      if (region !== primaryRegion)
+        rmSync(join(regionTopologyDir(this.stateDir, region), cluster), { recursive: true, force: true });
+    }
   }
 }
 
+/** Where a restore's cluster keeps its data: its region's clusters dir (the primary's: clusters/). */
+function regionDir(stateDir: string, job: RestoreJob): string {
+  return job.region === primaryRegion
+    ? clusterDirPath(stateDir, job.targetCluster)
+    : join(regionTopologyDir(stateDir, job.region), job.targetCluster);
+}
+
 /** The reason a restore's launcher or control plane gave, from their logs. */
-function lastError(logs: string): string {
-  for (const file of ['control-plane.log', 'launcher.log']) {
+function lastError(logDirs: string[]): string {
+  for (const [logs, file] of logDirs.flatMap((d) => [
+    [d, 'control-plane.log'] as const,
+    [d, 'launcher.log'] as const,
+  ])) {
     try {
       const lines = readFileSync(join(logs, file), 'utf8').trim().split('\n').reverse();
       for (const line of lines) {

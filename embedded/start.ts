@@ -77,6 +77,9 @@ options:
   --cluster NAME    run another cluster (e.g. a restored one) beside the running system, using
                     its emulators (default: the primary cluster '${defaultClusterName}', with the emulators)
   --restore-job F   create the cluster's volume from a backup first (written by the restore function)
+  --region R        with --cluster: the region the cluster runs in, ${embeddedRegions.join(' or ')} (default
+                    ${primaryRegion}; a restore asked in another region runs there, its data under
+                    regions/R/clusters/NAME where that region's RDS API finds it)
   --binlog-format ROW|OFF  the cluster's binlog_format (default ROW: row changes ride in the redo)
   --backtrack-window-s N   how far back \`borealis backtrack\` can go, 0-259200 (default 3600; 0 = off)
   --binlog-shards N shards of each region's binlog stream when it is created, 1-64 (default
@@ -95,6 +98,7 @@ const { values } = parseFlags('npm start', {
   'pages-per-pg': { type: 'string', default: '65536' },
   cluster: { type: 'string', default: defaultClusterName },
   'restore-job': { type: 'string' },
+  region: { type: 'string', default: primaryRegion },
   'binlog-format': { type: 'string', default: 'ROW' },
   'backtrack-window-s': { type: 'string', default: '3600' },
   'binlog-shards': { type: 'string', default: process.env[binlogShardsVariable] ?? '' },
@@ -147,12 +151,25 @@ if (!primary && readClusterEntry(stateDir, clusterName)) {
   process.exit(1);
 }
 
-const clusterDir = clusterDirPath(stateDir, clusterName);
+// A cluster beside the system may run in another region (a restore asked there): its data and
+// topology under that region's clusters dir, its entry (cluster.json) in clusters/NAME as every
+// launcher's, so names stay unique on the machine.
+const region = values.region!;
+if (!(embeddedRegions as readonly string[]).includes(region) || (primary && region !== primaryRegion)) {
+  console.error(
+    `npm start: --region must be one of ${embeddedRegions.join(', ')}, and ${primaryRegion} for the primary cluster; got '${region}'`,
+  );
+  process.exit(2);
+}
+const clusterDir =
+  region === primaryRegion
+    ? clusterDirPath(stateDir, clusterName)
+    : join(regionTopologyDir(stateDir, region), clusterName);
 // Claimed at once (ready: false), so a second launcher of the same cluster — a restore takes a
 // while before it serves — sees this one and refuses to start.
 writeClusterEntry(stateDir, {
   name: clusterName,
-  region: primaryRegion,
+  region,
   controlPlaneUrl: '',
   ready: false,
   launcherPid: process.pid,
@@ -231,7 +248,7 @@ try {
   cluster = await LocalCluster.start({
     dir: clusterDir,
     name: clusterName,
-    region: primaryRegion,
+    region,
     readers,
     env,
     publishRedo: primary,
@@ -423,7 +440,7 @@ function recordRegionProcesses(): void {
 
 const entry = {
   name: clusterName,
-  region: primaryRegion,
+  region,
   controlPlaneUrl: cluster!.controlPlaneUrl,
   ready: true,
   controlPlanePid: cluster!.controlPlane.pid,

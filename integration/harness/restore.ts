@@ -2,6 +2,9 @@
 // query on the restored cluster, and the restored cluster stopped and removed again (each is a fleet
 // of its own: two at once on two cores slow everything else down).
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { primaryRegion } from '../../core/resources.ts';
+import { regionTopologyDir } from '../../embedded/global.ts';
 import { clusterDirPath, isPidAlive, readClusterEntry } from '../../embedded/state.ts';
 import { waitUntil } from './cluster.ts';
 import { Sql } from './sql.ts';
@@ -54,4 +57,7 @@ export async function stopCluster(stateDir: string, name: string): Promise<void>
     process.kill(entry.launcherPid, 'SIGKILL'),
   );
   rmSync(clusterDirPath(stateDir, name), { recursive: true, force: true });
+  // A cluster run in another region keeps its data there (embedded/start.ts --region).
+  if (entry.region !== primaryRegion)
+    rmSync(join(regionTopologyDir(stateDir, entry.region), name), { recursive: true, force: true });
 }

@@ -4,8 +4,7 @@
 // JS SDK presigns the source region's request itself) and waited for there. The copy lands in
 // `borealis-backup-us-west-2`, the bucket the us-west-2 secondary archives into, under its own id;
 // refused copies change nothing; us-west-2's restore function restores a new cluster from the copy,
-// holding the rows (it runs beside the system as every embedded restore does: not as a us-west-2
-// cluster, so the us-west-2 API does not list it — docs/rds-api.md).
+// run in us-west-2 (available on that region's API), holding the rows.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +14,10 @@ import {
   DBClusterSnapshotAlreadyExistsFault,
   DBClusterSnapshotNotFoundFault,
   DescribeDBClusterSnapshotsCommand,
+  DescribeDBClustersCommand,
   RDSClient,
   RestoreDBClusterFromSnapshotCommand,
+  waitUntilDBClusterAvailable,
   waitUntilDBClusterSnapshotAvailable,
 } from '@aws-sdk/client-rds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +25,7 @@ import type { RestoreJob } from '../../core/backup/restore-plan.ts';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { readGlobalState } from '../../embedded/global.ts';
 import { clusterDirPath, readClusterEntry } from '../../embedded/state.ts';
-import { endpointClients, waitUntil } from '../harness/cluster.ts';
+import { endpointClients } from '../harness/cluster.ts';
 import { stopCluster } from '../harness/restore.ts';
 import type { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
@@ -165,7 +166,7 @@ describe('CopyDBClusterSnapshot from us-east-1 into us-west-2 (a --global system
     });
   }, 60_000);
 
-  it("RestoreDBClusterFromSnapshot on the us-west-2 API from the copy: us-west-2's restore function restores it from borealis-backup-us-west-2, and the new cluster holds the rows", async () => {
+  it("RestoreDBClusterFromSnapshot on the us-west-2 API from the copy: us-west-2's restore function restores it from borealis-backup-us-west-2, the new cluster runs in us-west-2 (available there) and holds the rows", async () => {
     const started = performance.now();
     const restored = await west.send(
       new RestoreDBClusterFromSnapshotCommand({
@@ -176,14 +177,22 @@ describe('CopyDBClusterSnapshot from us-east-1 into us-west-2 (a --global system
     );
     expect(restored.DBCluster?.Status).toBe('creating');
     try {
-      // The embedded provisioner starts the restored cluster beside the system (as it does for every
-      // restore), registered in the primary region: the us-west-2 API does not list it, so it is
-      // reached through its launcher's entry.
-      await waitUntil(
-        () => readClusterEntry(dir.path, 'from-copy')?.ready === true,
-        300_000,
-        'the cluster restored from the copy serves',
-      );
+      // The cluster runs in us-west-2 (the restore was asked there): that region's API shows it
+      // available, as a DR runbook waits for it.
+      expect(
+        (
+          await waitUntilDBClusterAvailable(
+            { client: west, minDelay: 1, maxDelay: 2, maxWaitTime: 300 },
+            { DBClusterIdentifier: 'from-copy' },
+          )
+        ).state,
+      ).toBe('SUCCESS');
+      const described = (await west.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'from-copy' })))
+        .DBClusters![0]!;
+      expect(described.DBClusterArn).toMatch(/^arn:aws:rds:us-west-2:\d{12}:cluster:from-copy$/);
+      await expect(
+        east.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'from-copy' })),
+      ).rejects.toMatchObject({ name: 'DBClusterNotFoundFault' });
       console.log(
         `restore from the copy in us-west-2: serving ${(performance.now() - started).toFixed(0)} ms after the call`,
       );
