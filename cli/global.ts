@@ -216,7 +216,7 @@ function registerFailover(global: Command, ctx: CommandContext): void {
     const { change, context, cliError } = await roleChange(options.stateDir, ctx);
     let report: FailoverReport;
     try {
-      report = await change.runFailover(context, change.prepareFailover(context, options.to));
+      report = await change.runFailover(context, await change.prepareFailover(context, options.to));
     } catch (error) {
       cliError(error);
       throw error;

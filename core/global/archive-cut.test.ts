@@ -92,11 +92,13 @@ describe('cutArchive on a bucket (the S3 emulator)', () => {
     dir.remove();
   });
 
-  it("moves this region's snapshots above the point aside, keeps those below and every copy of another region's snapshot", async () => {
+  it("moves this region's snapshots above the point aside (a copy made within the region too), keeps those below and every copy of another region's snapshot", async () => {
     const manifests: Record<string, Record<string, string>> = {
       below: { lsn: '5' },
       above: { lsn: '50' },
       'dr-copy': { lsn: '50', copiedFrom: 'arn:aws:rds:us-west-2:000000000000:cluster-snapshot:s' },
+      // A copy within the region of its own snapshot above the point: that timeline, moved aside.
+      'local-copy': { lsn: '50', copiedFrom: 'arn:aws:rds:us-east-1:000000000000:cluster-snapshot:above' },
     };
     for (const [id, body] of Object.entries(manifests)) {
       await s3.send(
@@ -108,11 +110,10 @@ describe('cutArchive on a bucket (the S3 emulator)', () => {
       );
     }
     const result = await cutArchive(s3, bucket, 'c', 10n);
-    expect(result.movedSnapshots).toBe(1);
+    expect(result.movedSnapshots).toBe(2);
     const left = (await listObjects(s3, bucket, snapshotPrefix('c'))).map((o) => o.key).sort();
     expect(left).toEqual([snapshotManifestKey('c', 'below'), snapshotManifestKey('c', 'dr-copy')].sort());
     const moved = (await listObjects(s3, bucket, result.lostPrefix)).map((o) => o.key);
-    expect(moved).toHaveLength(1);
-    expect(moved[0]).toMatch(/above\.json$/);
+    expect(moved.map((k) => k.split('/').at(-1)).sort()).toEqual(['above.json', 'local-copy.json']);
   });
 });

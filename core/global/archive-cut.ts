@@ -120,7 +120,9 @@ export async function cutArchive(
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key }));
     const manifest = JSON.parse(await got.Body!.transformToString()) as { lsn?: string; copiedFrom?: string };
     // A copy of another region's snapshot (CopyDBClusterSnapshot) is not this region's timeline: kept.
-    if (manifest.copiedFrom !== undefined) continue;
+    // A copy made within the region is of its own volume: it goes with the timeline it holds.
+    const copiedFromRegion = manifest.copiedFrom?.split(':')[3];
+    if (copiedFromRegion !== undefined && `${cluster}-backup-${copiedFromRegion}` !== bucket) continue;
     if (manifest.lsn !== undefined && /^\d{1,20}$/.test(manifest.lsn) && BigInt(manifest.lsn) > aboveLsn) {
       await move(o.key);
       movedSnapshots++;

@@ -24,6 +24,7 @@ import {
   type GlobalState,
   readGlobalState,
   releaseRoleChange,
+  roleChangeLockFile,
   takeRoleChange,
   updateGlobalState,
 } from './state-file.ts';
@@ -114,38 +115,66 @@ function lockFor(ctx: RoleChangeContext, kind: 'switchover' | 'failover', state:
   if (lock === undefined) {
     throw new GlobalRoleChangeError(
       'InvalidGlobalClusterStateFault',
-      'a global failover or switchover is already in progress: nothing changed',
+      `a global failover or switchover is already in progress (${roleChangeLockFile(ctx.dir)}): nothing changed`,
     );
   }
   return lock;
 }
 
-/** Checks a switchover to `to` (every secondary replicating, as Aurora requires) and takes the lock. */
-export async function prepareSwitchover(ctx: RoleChangeContext, to: string): Promise<PreparedRoleChange> {
-  const state = requireGlobal(ctx.dir);
-  const target = memberOf(state, to);
-  refuseSelf(state, to);
-  // Every secondary must be replicating: the old primary turns into one and the others go on, and
-  // the target must be able to catch up at all.
-  for (const member of state.secondaries) {
-    const status = await getJson<ClusterStatus>(`${member.controlPlaneUrl}/status`);
-    const applier = await applierHealth(status);
-    if (!applier?.healthy) {
+/**
+ * Takes the lock, then checks the change on global.json as it is under the lock (a change that ended
+ * meanwhile moved the primary: refused, nothing changed) and with `check`; on a refusal the lock is
+ * given back.
+ */
+async function prepare(
+  ctx: RoleChangeContext,
+  kind: 'switchover' | 'failover',
+  to: string,
+  check: (state: GlobalState) => Promise<void>,
+): Promise<PreparedRoleChange> {
+  const before = requireGlobal(ctx.dir);
+  memberOf(before, to);
+  refuseSelf(before, to);
+  const lock = lockFor(ctx, kind, before, to);
+  try {
+    const state = requireGlobal(ctx.dir);
+    if (state.primary.region !== before.primary.region) {
       throw new GlobalRoleChangeError(
         'InvalidGlobalClusterStateFault',
-        `${member.region} is out of sync (synchronizationStatus pending-resync: its replica applier does not answer): nothing changed`,
+        `the primary region changed meanwhile (it is ${state.primary.region} now): nothing changed`,
       );
     }
+    const target = memberOf(state, to);
+    refuseSelf(state, to);
+    await check(state);
+    return { kind, state, target, lock };
+  } catch (error) {
+    releaseRoleChange(lock);
+    throw error;
   }
-  return { kind: 'switchover', state, target, lock: lockFor(ctx, 'switchover', state, to) };
 }
 
-/** Checks a failover to `to` and takes the lock. */
-export function prepareFailover(ctx: RoleChangeContext, to: string): PreparedRoleChange {
-  const state = requireGlobal(ctx.dir);
-  const target = memberOf(state, to);
-  refuseSelf(state, to);
-  return { kind: 'failover', state, target, lock: lockFor(ctx, 'failover', state, to) };
+/** Checks a switchover to `to` (every secondary replicating, as Aurora requires) under the lock. */
+export function prepareSwitchover(ctx: RoleChangeContext, to: string): Promise<PreparedRoleChange> {
+  return prepare(ctx, 'switchover', to, async (state) => {
+    // Every secondary must be replicating: the old primary turns into one and the others go on, and
+    // the target must be able to catch up at all.
+    for (const member of state.secondaries) {
+      const status = await getJson<ClusterStatus>(`${member.controlPlaneUrl}/status`);
+      const applier = await applierHealth(status);
+      if (!applier?.healthy) {
+        throw new GlobalRoleChangeError(
+          'InvalidGlobalClusterStateFault',
+          `${member.region} is out of sync (synchronizationStatus pending-resync: its replica applier does not answer): nothing changed`,
+        );
+      }
+    }
+  });
+}
+
+/** Checks a failover to `to` under the lock (it promotes at what the target holds: no sync check). */
+export function prepareFailover(ctx: RoleChangeContext, to: string): Promise<PreparedRoleChange> {
+  return prepare(ctx, 'failover', to, async () => {});
 }
 
 export interface SwitchoverReport {

@@ -2,7 +2,7 @@
 // CLI, either region's RDS API), its record readable by DescribeGlobalClusters, a lock left by a
 // process that died taken over, one whose holder runs never.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -46,5 +46,22 @@ describe('the role-change lock', () => {
     releaseRoleChange(lock!);
     writeFileSync(join(dir, 'global-failover.lock'), '');
     expect(takeRoleChange(dir, change)).toBeUndefined();
+    // An unreadable lock left for long (a crash between create and write, or the old empty format).
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(dir, 'global-failover.lock'), past, past);
+    const taken = takeRoleChange(dir, change);
+    expect(taken).toBeDefined();
+    expect(readRoleChange(dir)).toMatchObject({ pid: process.pid });
+    releaseRoleChange(taken!);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a lock whose holder died is no change under way (DescribeGlobalClusters shows none)', () => {
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    writeFileSync(
+      join(dir, 'global-failover.lock'),
+      JSON.stringify({ ...change, startedAt: new Date().toISOString(), pid: Number(dead.stdout.toString()) }),
+    );
+    expect(readRoleChange(dir)).toBeUndefined();
   });
 });

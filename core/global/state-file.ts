@@ -3,14 +3,17 @@
 // API (SwitchoverGlobalCluster, FailoverGlobalCluster) — one file, changed only under its lock. Every
 // function takes the state dir's resolved path. The role-change lock (one switchover or failover at
 // a time, whoever asks) lives beside it.
+import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -149,13 +152,38 @@ export interface RoleChangeLock {
   pid: number;
 }
 
-function roleChangeLockFile(dir: string): string {
+export function roleChangeLockFile(dir: string): string {
   return join(dir, 'global-failover.lock');
 }
 
+/** A lock file whose body cannot be read is one being written — or left empty by a crash: after this, stale. */
+const unreadableLockStaleMs = 10_000;
+
+/** The lock file's record as written, whoever holds it (undefined: no lock, or no readable body). */
+function readLockRecord(file: string): RoleChangeLock | undefined {
+  try {
+    const record = JSON.parse(readFileSync(file, 'utf8')) as RoleChangeLock;
+    return Number.isInteger(record.pid) && record.pid > 0 ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a lock (as read now) was left by a process that died, or is an unreadable one long left. */
+function isStale(file: string, record: RoleChangeLock | undefined): boolean {
+  if (record !== undefined) return !isPidAlive(record.pid);
+  try {
+    return Date.now() - statSync(file).mtimeMs > unreadableLockStaleMs;
+  } catch {
+    return false; // gone meanwhile: the next attempt creates it
+  }
+}
+
 /**
- * Takes the role-change lock (created exclusively): undefined when another change holds it. A lock
- * left by a process that died is taken over. The caller releases it with releaseRoleChange.
+ * Takes the role-change lock (created exclusively): undefined when another change holds it. A stale
+ * lock (its holder died) is taken over by renaming it aside first — only one process's rename
+ * succeeds — and checking that what it moved is the stale lock it read; a live lock moved by mistake
+ * (taken over meanwhile by another process) is put back. The caller releases it with releaseRoleChange.
  */
 export function takeRoleChange(
   dir: string,
@@ -163,7 +191,7 @@ export function takeRoleChange(
 ): string | undefined {
   const file = roleChangeLockFile(dir);
   const body = JSON.stringify({ ...change, startedAt: new Date().toISOString(), pid: process.pid });
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(file, 'wx');
       writeSync(fd, body);
@@ -171,11 +199,31 @@ export function takeRoleChange(
       return file;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = readRoleChange(dir);
-      // Taken over only when its holder is known dead (one still writing its body is alive).
-      if (holder === undefined || isPidAlive(holder.pid)) return undefined;
-      rmSync(file, { force: true });
     }
+    const seen = readLockRecord(file);
+    if (!isStale(file, seen)) return undefined;
+    const aside = `${file}.stale-${process.pid}-${randomUUID()}`;
+    try {
+      renameSync(file, aside);
+    } catch {
+      continue; // another process moved it first: try to create again
+    }
+    const moved = readLockRecord(aside);
+    if (
+      seen !== undefined &&
+      (moved === undefined || moved.pid !== seen.pid || moved.startedAt !== seen.startedAt)
+    ) {
+      // Not the lock this process judged stale: another took it over meanwhile. Put it back
+      // (link fails if a third has created one since: then that one holds it) and give up.
+      try {
+        linkSync(aside, file);
+      } catch {
+        // a newer lock is in place
+      }
+      rmSync(aside, { force: true });
+      return undefined;
+    }
+    rmSync(aside, { force: true });
   }
   return undefined;
 }
@@ -184,11 +232,8 @@ export function releaseRoleChange(lockFile: string): void {
   rmSync(lockFile, { force: true });
 }
 
-/** The role change under way, if any (a lock without a readable body: one being taken, pid unknown). */
+/** The role change under way, if any: a lock whose holder died is none (DescribeGlobalClusters). */
 export function readRoleChange(dir: string): RoleChangeLock | undefined {
-  try {
-    return JSON.parse(readFileSync(roleChangeLockFile(dir), 'utf8')) as RoleChangeLock;
-  } catch {
-    return undefined;
-  }
+  const record = readLockRecord(roleChangeLockFile(dir));
+  return record !== undefined && isPidAlive(record.pid) ? record : undefined;
 }

@@ -378,4 +378,22 @@ describe('RDS events from the control plane', () => {
     ];
     expect(new Set([e, ...others].map(eventBridgeEventId)).size).toBe(5);
   });
+
+  it("a cluster snapshot's event keeps its id whichever way its date was derived (manifest time or S3's whole second)", () => {
+    const e: RdsEvent = {
+      sourceIdentifier: 'nightly',
+      sourceType: 'db-cluster-snapshot',
+      sourceArn: 'arn',
+      message: 'Manual cluster snapshot created',
+      categories: ['backup'],
+      date: new Date('2026-12-03T12:00:00.734Z'),
+    };
+    expect(eventBridgeEventId({ ...e, date: new Date('2026-12-03T12:00:00.000Z') })).toBe(
+      eventBridgeEventId(e),
+    );
+    expect(eventBridgeEventId({ ...e, message: 'Creating manual cluster snapshot' })).not.toBe(
+      eventBridgeEventId(e),
+    );
+    expect(eventBridgeEventId({ ...e, sourceIdentifier: 'weekly' })).not.toBe(eventBridgeEventId(e));
+  });
 });

@@ -278,7 +278,11 @@ export function eventShape(e: RdsEvent): XmlStruct {
 
 /** The event's identity: the same event derived twice has the same key (what a publisher dedupes by). */
 export function eventKey(e: RdsEvent): string {
-  return [e.sourceType, e.sourceIdentifier, e.date.toISOString(), e.message].join('\n');
+  // A cluster snapshot has each of its events once, but its date is derived two ways (the manifest's
+  // own time while this process remembers starting it, S3's whole-second LastModified after a
+  // restart): keyed without it, so a restarted publisher does not put it again.
+  const date = e.sourceType === 'db-cluster-snapshot' ? '' : e.date.toISOString();
+  return [e.sourceType, e.sourceIdentifier, date, e.message].join('\n');
 }
 
 /** A stable EventBridge event id from the key (UUID-shaped), so a restarted publisher knows its own. */

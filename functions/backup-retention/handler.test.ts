@@ -332,6 +332,50 @@ describe('backup retention', () => {
     });
   });
 
+  it('a copy (copiedFrom) written during expiry that names a pack it deleted is removed and noted as a lost copy', async () => {
+    const cluster = `r${++clusterCount}`;
+    const nowMs = Date.now() + 2 * hourMs;
+    const days = await archiveDays(at(cluster), nowMs - 4.5 * dayMs, 4);
+    await writePackedSnapshot(at(cluster), 'snap-a', days[0]!.lastCommit, [['P', 0]], null);
+    await writePackedSnapshot(at(cluster), 'snap-b', days[1]!.lastCommit, [['P', 0]], 'snap-a');
+    await writePack(at(cluster), 'Q'); // no manifest names it: expiry deletes it
+    // A same-bucket CopyDBClusterSnapshot writes its manifest (naming Q) while expiry deletes Q.
+    let raced = false;
+    const racing = {
+      send: async (command: unknown) => {
+        if (!raced && command instanceof DeleteObjectCommand && command.input.Key?.includes('/packs/')) {
+          raced = true;
+          const copy = await writePackedSnapshot(
+            at(cluster),
+            'copy-late',
+            days[3]!.lastCommit,
+            [['Q', 1]],
+            null,
+          );
+          await s3.send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: snapshotManifestKey(cluster, 'copy-late'),
+              Body: JSON.stringify({
+                ...copy,
+                copiedFrom: 'arn:aws:rds:us-west-2:000000000000:cluster-snapshot:x',
+              }),
+            }),
+          );
+        }
+        return s3.send(command as never);
+      },
+    } as unknown as S3Client;
+    const report = await expireBackups(deps(cluster, nowMs, { s3: racing, retentionDays: 3 }));
+    expect(raced).toBe(true);
+    const notes = report.notes.join('\n');
+    expect(notes).toMatch(
+      /copy copy-late \(CopyDBClusterSnapshot of arn:aws:rds:us-west-2:.*\) .*the copy is lost/,
+    );
+    expect(notes).not.toMatch(/copy-late.*the log covers it/);
+    expect(await exists(snapshotManifestKey(cluster, 'copy-late'))).toBe(false);
+  });
+
   it('deletes only the page packs no retained manifest uses, format 1 pages alike', async () => {
     const cluster = `r${++clusterCount}`;
     const nowMs = Date.now() + 2 * hourMs;

@@ -16,7 +16,9 @@
 //   remaining manifest names it AND it was last written more than `pageGraceMs` ago — a snapshot in
 //   progress has uploaded packs but no manifest yet. After deleting, manifests written meanwhile are
 //   checked: one naming a deleted pack or page (a running snapshot shared it in the race window) is
-//   removed, as an incomplete snapshot; the log still covers its time.
+//   removed, as an incomplete snapshot; the log still covers its time. A copy (CopyDBClusterSnapshot,
+//   `copiedFrom`) removed so is noted as a lost copy: no log covers it here (it may be of another
+//   region's volume), it must be copied again (the copier, finding a pack gone, fails it too).
 // - Order: manifests, then chunks, then packs and pages, so a crash midway never leaves a manifest
 //   whose log or images are gone. Every delete is idempotent; a second run deletes nothing. The watermark and
 //   anything under log/ that is not a chunk key are never touched.
@@ -206,17 +208,20 @@ export async function expireBackups(deps: RetentionDeps): Promise<RetentionRepor
   // A manifest written since the listing that names a deleted pack or page is an incomplete snapshot.
   const deletedImages = new Set([...expiredPacks, ...expiredPages].map((o) => o.key));
   const known = new Set(allManifests.map((m) => m.snapshotId));
-  const damaged: string[] = [];
+  const damaged: { id: string; copiedFrom: string | undefined }[] = [];
   if (deletedImages.size > 0) {
     for (const id of await listSnapshotIds(s3, bucket, cluster)) {
       if (known.has(id)) continue;
       const m = await readManifest(s3, bucket, cluster, id);
-      if (m && imageKeysOf(cluster, m).some((key) => deletedImages.has(key))) damaged.push(id);
+      if (m && imageKeysOf(cluster, m).some((key) => deletedImages.has(key)))
+        damaged.push({ id, copiedFrom: isCopy(m) ? m.copiedFrom : undefined });
     }
-    await remove(damaged.map((id) => snapshotManifestKey(cluster, id)));
-    for (const id of damaged) {
+    await remove(damaged.map((d) => snapshotManifestKey(cluster, d.id)));
+    for (const { id, copiedFrom } of damaged) {
       notes.push(
-        `snapshot ${id} was written during expiry and named a deleted pack or page: removed (the log covers it)`,
+        copiedFrom === undefined
+          ? `snapshot ${id} was written during expiry and named a deleted pack or page: removed (the log covers it)`
+          : `copy ${id} (CopyDBClusterSnapshot of ${copiedFrom}) was written during expiry and named a deleted pack or page: removed, the copy is lost (no log here covers it): copy the snapshot again`,
       );
     }
   }

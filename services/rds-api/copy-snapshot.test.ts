@@ -18,9 +18,12 @@ import {
   waitUntilDBClusterSnapshotAvailable,
 } from '@aws-sdk/client-rds';
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -38,6 +41,7 @@ import {
 } from '../../core/backup/archive.ts';
 import { planRestore } from '../../core/backup/restore-plan.ts';
 import { parseSnapshotManifest } from '../../core/backup/snapshot-manifest.ts';
+import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { RdsApiError } from '../../core/rds/query-protocol.ts';
 import { Emulators } from '../../embedded/emulators.ts';
 import { expireBackups } from '../../functions/backup-retention/handler.ts';
@@ -208,9 +212,13 @@ describe('CopyDBClusterSnapshot through @aws-sdk/client-rds, two regions of embe
   let server: Server;
   let rds: RDSClient;
   let sharedPack: Buffer;
+  let older: SnapshotManifest;
   let source: SnapshotManifest;
   /** The keys the us-west-2 API put, in order. */
   const westPuts: string[] = [];
+  /** Run before / after each us-west-2 S3 command the API sends (a test's race, set and unset by it). */
+  let beforeWestSend: ((command: object) => Promise<void>) | undefined;
+  let afterWestSend: ((command: object) => Promise<void>) | undefined;
 
   /** An RDS API of `region` (no cluster runs there) with these S3 endpoints, served over HTTP. */
   async function serve(region: string, apiEnv: NodeJS.ProcessEnv, s3: S3Client) {
@@ -250,14 +258,17 @@ describe('CopyDBClusterSnapshot through @aws-sdk/client-rds, two regions of embe
     westS3 = s3Client({ region: west, env });
     await eastS3.send(new CreateBucketCommand({ Bucket: eastBucket }));
     sharedPack = randomPack(3, 1);
-    await storeSnapshot(eastS3, 'older', [sharedPack], '100');
+    older = await storeSnapshot(eastS3, 'older', [sharedPack], '100');
     // Incremental to `older`: shares its pack, adds one of 256 pages (1 MiB: streamed, not a string).
     source = await storeSnapshot(eastS3, 'nightly', [sharedPack, randomPack(256, 2)], '200');
     // us-west-2's S3 as its API sees it, recording the order of its writes.
     const recording = {
-      send: (command: Parameters<S3Client['send']>[0]) => {
+      send: async (command: Parameters<S3Client['send']>[0]) => {
+        await beforeWestSend?.(command);
         if (command instanceof PutObjectCommand) westPuts.push(command.input.Key!);
-        return westS3.send(command);
+        const out = await westS3.send(command);
+        await afterWestSend?.(command);
+        return out;
       },
     } as S3Client;
     ({ snapshots, server, rds } = await serve(west, env, recording));
@@ -322,7 +333,11 @@ describe('CopyDBClusterSnapshot through @aws-sdk/client-rds, two regions of embe
       ].sort(),
     );
     expect(westPuts.at(-1)).toBe(snapshotManifestKey(cluster, 'nightly-copy'));
-    expect(westPuts.slice(0, -1).sort()).toEqual(
+    // Each pack is put to a staging key beside its name, and moved to its name once its hash matched
+    // (no staging key is left: the listing above has only the packs and the manifest).
+    const staged = westPuts.slice(0, -1);
+    for (const key of staged) expect(key).toMatch(/\.copying-[0-9a-f]{16}$/);
+    expect(staged.map((k) => k.replace(/\.copying-[0-9a-f]+$/, '')).sort()).toEqual(
       source.packs!.map((p) => packObjectKey(cluster, p.id)).sort(),
     );
     // The source region is as it was.
@@ -346,18 +361,137 @@ describe('CopyDBClusterSnapshot through @aws-sdk/client-rds, two regions of embe
     });
     expect(plan.snapshot?.snapshotId).toBe('nightly-copy');
     expect(await newestManifest(westS3, westBucket, cluster)).toBeUndefined();
-    // Retention a year on, no grace: the copy and every pack it names stay.
+    // Retention a year on, no grace, beside a snapshot of the region's own older than the copy: were
+    // the copy a base (the newest snapshot before the cutoff), that older one would expire; were it
+    // an ordinary snapshot, the copy would. Both stay, and every pack they name.
+    const olderKey = snapshotManifestKey(cluster, 'older');
+    await westS3.send(
+      new PutObjectCommand({ Bucket: westBucket, Key: olderKey, Body: JSON.stringify(older) }),
+    );
+    try {
+      const before = await contents(westS3, westBucket);
+      const report = await expireBackups({
+        s3: westS3,
+        bucket: westBucket,
+        cluster,
+        now: () => Date.now() + 365 * 86_400_000,
+        retentionDays: 1,
+        pageGraceMs: 0,
+      });
+      expect(report.baseSnapshot).toBe('older');
+      expect(report.deleted).toEqual({ manifests: 0, chunks: 0, packs: 0, pages: 0 });
+      expect(await contents(westS3, westBucket)).toEqual(before);
+    } finally {
+      await westS3.send(new DeleteObjectCommand({ Bucket: westBucket, Key: olderKey }));
+    }
+  });
+
+  it('a pack the destination holds is never rewritten, only made young: a corrupt source pack leaves it byte-identical', async () => {
+    const key = packObjectKey(cluster, sha256Hex(sharedPack));
+    const modified = async () =>
+      (await westS3.send(new HeadObjectCommand({ Bucket: westBucket, Key: key }))).LastModified!.getTime();
     const before = await contents(westS3, westBucket);
-    const report = await expireBackups({
-      s3: westS3,
-      bucket: westBucket,
-      cluster,
-      now: () => Date.now() + 365 * 86_400_000,
-      retentionDays: 1,
-      pageGraceMs: 0,
+    expect(before.get(key)).toBe(sha256Hex(sharedPack));
+    const modifiedBefore = await modified();
+    // us-east-1's shared pack is damaged since the first copy; us-west-2 holds the good one.
+    await eastS3.send(
+      new PutObjectCommand({ Bucket: eastBucket, Key: key, Body: Buffer.from(sharedPack).fill(7, 0, 16) }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // LastModified is in whole seconds
+    try {
+      await rds.send(
+        new CopyDBClusterSnapshotCommand({
+          SourceDBClusterSnapshotIdentifier: arnOf('nightly'),
+          TargetDBClusterSnapshotIdentifier: 'nightly-again',
+        }),
+      );
+      // Every pack is there already: none is read from the source, so the copy is good.
+      await waitUntilDBClusterSnapshotAvailable(
+        { client: rds, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
+        { DBClusterSnapshotIdentifier: 'nightly-again' },
+      );
+    } finally {
+      await eastS3.send(new PutObjectCommand({ Bucket: eastBucket, Key: key, Body: sharedPack }));
+    }
+    const after = await contents(westS3, westBucket);
+    expect(after.get(key)).toBe(sha256Hex(sharedPack));
+    for (const [k, hash] of before) expect(after.get(k), k).toBe(hash);
+    expect([...after.keys()].filter((k) => k.includes('.copying-'))).toEqual([]);
+    // Made young: retention's grace period covers it while the copy runs.
+    expect(await modified()).toBeGreaterThan(modifiedBefore);
+    await rds.send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: 'nightly-again' }));
+  });
+
+  it('a pack deleted (by retention) while the copy is written fails the copy and removes its manifest', async () => {
+    const key = packObjectKey(cluster, sha256Hex(sharedPack));
+    const manifestKey = snapshotManifestKey(cluster, 'lost-copy');
+    // Deleted once the refresh made it young and the manifest is written: as retention does when it
+    // listed the manifests before this one and the pack before its refresh.
+    afterWestSend = async (command) => {
+      if (command instanceof PutObjectCommand && command.input.Key === manifestKey)
+        await westS3.send(new DeleteObjectCommand({ Bucket: westBucket, Key: key }));
+    };
+    try {
+      await rds.send(
+        new CopyDBClusterSnapshotCommand({
+          SourceDBClusterSnapshotIdentifier: 'nightly-copy',
+          TargetDBClusterSnapshotIdentifier: 'lost-copy',
+        }),
+      );
+      await expect(
+        waitUntilDBClusterSnapshotAvailable(
+          { client: rds, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
+          { DBClusterSnapshotIdentifier: 'lost-copy' },
+        ),
+      ).rejects.toThrow(/failed/);
+    } finally {
+      afterWestSend = undefined;
+      await westS3.send(new PutObjectCommand({ Bucket: westBucket, Key: key, Body: sharedPack }));
+    }
+    expect(snapshots.copies.get(`${cluster}/lost-copy`)?.failure).toMatch(
+      /deleted while it was written .*its manifest was removed/,
+    );
+    expect((await contents(westS3, westBucket)).has(manifestKey)).toBe(false);
+    await rds.send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: 'lost-copy' }));
+  });
+
+  it('refuses to delete the source of a copy in progress here', async () => {
+    let entered!: () => void;
+    const inCopy = new Promise<void>((resolve) => {
+      entered = resolve;
     });
-    expect(report.deleted).toEqual({ manifests: 0, chunks: 0, packs: 0, pages: 0 });
-    expect(await contents(westS3, westBucket)).toEqual(before);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The copy waits at its first refresh of a pack (a same-bucket copy writes no pack).
+    beforeWestSend = async (command) => {
+      if (command instanceof CopyObjectCommand) {
+        entered();
+        await released;
+      }
+    };
+    try {
+      await rds.send(
+        new CopyDBClusterSnapshotCommand({
+          SourceDBClusterSnapshotIdentifier: 'nightly-copy',
+          TargetDBClusterSnapshotIdentifier: 'gated-copy',
+        }),
+      );
+      await inCopy;
+      await expect(
+        rds.send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: 'nightly-copy' })),
+      ).rejects.toBeInstanceOf(InvalidDBClusterSnapshotStateFault);
+    } finally {
+      beforeWestSend = undefined;
+      release();
+    }
+    await waitUntilDBClusterSnapshotAvailable(
+      { client: rds, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
+      { DBClusterSnapshotIdentifier: 'gated-copy' },
+    );
+    expect((await contents(westS3, westBucket)).has(snapshotManifestKey(cluster, 'nightly-copy'))).toBe(true);
+    await rds.send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: 'gated-copy' }));
   });
 
   it('refuses an existing target, a missing source, a bad identifier, a busy source and a full quota, changing nothing', async () => {
@@ -416,6 +550,48 @@ describe('CopyDBClusterSnapshot through @aws-sdk/client-rds, two regions of embe
     expect(await contents(westS3, westBucket)).toEqual(before);
   });
 
+  it("identifiers are unique in the region: create refuses another cluster's, delete refuses one two clusters have", async () => {
+    const otherBucket = `other-backup-${west}`;
+    await westS3.send(new CreateBucketCommand({ Bucket: otherBucket })).catch(() => undefined);
+    const twin = (c: string) => snapshotManifestKey(c, 'twin');
+    await westS3.send(
+      new PutObjectCommand({
+        Bucket: otherBucket,
+        Key: twin('other'),
+        Body: JSON.stringify({ ...source, cluster: 'other', snapshotId: 'twin' }),
+      }),
+    );
+    try {
+      const running = {
+        cluster,
+        region: west,
+        resourceArn: `arn:aws:rds:${west}:000000000000:cluster:${cluster}`,
+      } as ClusterStatus;
+      await expect(snapshots.create(running, 'twin')).rejects.toMatchObject({
+        code: 'DBClusterSnapshotAlreadyExistsFault',
+      });
+      expect(snapshots.pending(cluster, 'twin')).toBeUndefined();
+      // Stored in two clusters' buckets (made before identifiers were checked): none is picked.
+      await westS3.send(
+        new PutObjectCommand({
+          Bucket: westBucket,
+          Key: twin(cluster),
+          Body: JSON.stringify({ ...source, snapshotId: 'twin' }),
+        }),
+      );
+      const refused = await rds
+        .send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: 'twin' }))
+        .catch((e: RDSServiceException) => e);
+      expect(refused).toMatchObject({ name: 'InvalidParameterCombination' });
+      expect((refused as Error).message).toMatch(/several clusters in us-west-2 \(borealis, other\)/);
+      expect((await contents(westS3, westBucket)).has(twin(cluster))).toBe(true);
+      await westS3.send(new HeadObjectCommand({ Bucket: otherBucket, Key: twin('other') }));
+    } finally {
+      await westS3.send(new DeleteObjectCommand({ Bucket: westBucket, Key: twin(cluster) }));
+      await westS3.send(new DeleteObjectCommand({ Bucket: otherBucket, Key: twin('other') }));
+    }
+  });
+
   it('a source region whose S3 is not configured or not reachable is an InvalidParameterValue, changing nothing', async () => {
     const before = await contents(westS3, westBucket);
     // No us-east-1 endpoint: as an embedded us-west-2 API would be without --global's second region.
@@ -468,9 +644,10 @@ describe('CopyDBClusterSnapshot through @aws-sdk/client-rds, two regions of embe
         { DBClusterSnapshotIdentifier: 'damaged-copy' },
       ),
     ).rejects.toThrow(/failed/);
-    expect((await contents(westS3, westBucket)).has(snapshotManifestKey(cluster, 'damaged-copy'))).toBe(
-      false,
-    );
+    // Neither the manifest nor the pack that did not match (its staging key is deleted too).
+    const left = await contents(westS3, westBucket);
+    expect(left.has(snapshotManifestKey(cluster, 'damaged-copy'))).toBe(false);
+    expect([...left.keys()].filter((k) => k.includes('.copying-'))).toEqual([]);
     await rds.send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: 'damaged-copy' }));
     await expect(
       rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: 'damaged-copy' })),

@@ -5,14 +5,22 @@
 // against its content hash, then the manifest LAST — so a half-copied snapshot is never listed as
 // available — with the target's id and `copiedFrom` (the source ARN): a copy may be of another
 // region's volume, so the snapshot, restore and retention functions never build on it (archive.ts).
-// Every object is named by its content, so writing one the bucket already holds changes nothing.
-import { createHash } from 'node:crypto';
+// Every object is named by its content: one the bucket already holds is that content, so it is never
+// written again — its LastModified is refreshed instead, so that the retention function's grace period
+// (it deletes unnamed packs older than that) covers it until the manifest names it. A new object is
+// written to a staging key first and moved to its name only once its hash is checked: a corrupt
+// source never replaces a good object. After the manifest is written every pack it names is looked
+// for again; one missing (retention collected it meanwhile) removes the manifest and fails the copy.
+import { createHash, randomBytes } from 'node:crypto';
 import { pipeline, type Readable, Transform } from 'node:stream';
 import {
   type BucketLocationConstraint,
+  CopyObjectCommand,
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListBucketsCommand,
   PutObjectCommand,
   type S3Client,
@@ -148,6 +156,22 @@ export function checkTargetIdentifier(target: string): void {
   }
 }
 
+/** CopyObject's CopySource: the bucket and the key, URI-encoded (a key's `/` kept). */
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** An S3 error saying the object (or its bucket) is not there. */
+function isMissing(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    e.name === 'NoSuchKey' ||
+    e.name === 'NotFound' ||
+    e.name === 'NoSuchBucket' ||
+    e.$metadata?.httpStatusCode === 404
+  );
+}
+
 /** The image objects (page packs; format 1: page objects) a manifest names, each once. */
 export function imageKeysOf(m: SnapshotManifest): { key: string; sha256: string }[] {
   const ids = isPacked(m) ? m.packs!.map((p) => p.id) : m.pages;
@@ -225,6 +249,7 @@ export class SnapshotCopier {
     const copy: SnapshotCopy = {
       cluster: destination,
       sourceArn,
+      source: { region: source.region, cluster, id: source.id },
       startedAt: new Date(),
       objectsCopied: 0,
       objectsTotal: 0,
@@ -371,25 +396,44 @@ export class SnapshotCopier {
     const { copy, manifest, target } = job;
     const log = { cluster: manifest.cluster, snapshot: target, source: copy.sourceArn };
     const started = Date.now();
+    const manifestKey = snapshotManifestKey(manifest.cluster, target);
+    let manifestWritten = false;
     try {
-      // In the same bucket every object is there already, kept by the source's manifest until this
-      // one is written (and by this one after).
-      const objects = job.sameBucket ? [] : imageKeysOf(manifest);
+      const objects = imageKeysOf(manifest);
       copy.objectsTotal = objects.length + 1;
       let bytes = 0;
       await forEachBounded(objects, objectCopiesInFlightMax, async (object) => {
-        bytes += await this.#copyObject(job.sourceS3, job.sourceBucket, job.bucket, object);
+        // In the same bucket every object is there already (the source's manifest names it): it is
+        // only made young, so that retention keeps it until this manifest names it too.
+        if (job.sameBucket) {
+          if (!(await this.#refresh(job.bucket, object.key)))
+            throw new Error(`s3://${job.bucket}/${object.key} is missing (the source's pack is gone)`);
+        } else {
+          bytes += await this.#copyObject(job.sourceS3, job.sourceBucket, job.bucket, object);
+        }
         copy.objectsCopied++;
       });
       const copied: SnapshotManifest = { ...manifest, snapshotId: target, copiedFrom: copy.sourceArn };
       await this.o.s3.send(
         new PutObjectCommand({
           Bucket: job.bucket,
-          Key: snapshotManifestKey(manifest.cluster, target),
+          Key: manifestKey,
           Body: JSON.stringify(copied),
           ContentType: 'application/json',
         }),
       );
+      manifestWritten = true;
+      // Retention may have deleted a pack between its refresh and the manifest (it listed the
+      // manifests before this one was written): every pack is looked for once the manifest names it.
+      const missing: string[] = [];
+      await forEachBounded(objects, objectCopiesInFlightMax, async (object) => {
+        if (!(await this.#exists(job.bucket, object.key))) missing.push(object.key);
+      });
+      if (missing.length > 0) {
+        throw new Error(
+          `${missing.length} pack(s) the copy names were deleted while it was written (the retention function collected them), e.g. s3://${job.bucket}/${missing.sort()[0]}: its manifest was removed; copy the snapshot again`,
+        );
+      }
       copy.objectsCopied++;
       this.o.snapshots.copies.delete(job.key);
       this.o.logger.info(
@@ -397,23 +441,43 @@ export class SnapshotCopier {
         'CopyDBClusterSnapshot: available',
       );
     } catch (error) {
+      if (manifestWritten) {
+        // A failed copy has no manifest: a restore from it would miss pages.
+        await this.o.s3
+          .send(new DeleteObjectCommand({ Bucket: job.bucket, Key: manifestKey }))
+          .catch((e: Error) =>
+            this.o.logger.error(
+              { ...log, err: e.message },
+              'CopyDBClusterSnapshot: its manifest was not removed',
+            ),
+          );
+      }
       copy.failure = (error as Error).message;
       this.o.logger.error({ ...log, err: copy.failure }, 'CopyDBClusterSnapshot failed');
       this.#forgetOldFailures();
     }
   }
 
-  /** One object streamed from the source bucket, its sha256 checked on the way; its size. */
+  /**
+   * One object into this region's bucket; the bytes written (0: the bucket held it, now refreshed).
+   * A new one is streamed from the source to a staging key, its sha256 checked on the way, and moved
+   * to its name only when it matches: the final key only ever holds the content it names.
+   */
   async #copyObject(
     sourceS3: S3Client,
     sourceBucket: string,
     bucket: string,
     object: { key: string; sha256: string },
   ): Promise<number> {
+    if (await this.#refresh(bucket, object.key)) return 0;
     const got = await sourceS3.send(new GetObjectCommand({ Bucket: sourceBucket, Key: object.key }));
+    const source = got.Body as Readable | undefined;
     const size = got.ContentLength;
-    if (got.Body === undefined || size === undefined)
+    if (source === undefined || size === undefined) {
+      source?.destroy();
       throw new Error(`s3://${sourceBucket}/${object.key}: no body or no length`);
+    }
+    const staging = `${object.key}.copying-${randomBytes(8).toString('hex')}`;
     const hash = createHash('sha256');
     const body = new Transform({
       transform(chunk: Buffer, _encoding, done) {
@@ -422,16 +486,84 @@ export class SnapshotCopier {
       },
     });
     // A source that fails midway destroys `body`, which fails the upload (its error is the put's).
-    pipeline(got.Body as Readable, body, () => undefined);
-    await this.o.s3.send(
-      new PutObjectCommand({ Bucket: bucket, Key: object.key, Body: body, ContentLength: size }),
-    );
-    // Objects are named by their content: a body that does not hash to its name is not the image
-    // the manifest means (the manifest is then not written, and the copy fails).
-    const sha256 = hash.digest('hex');
-    if (sha256 !== object.sha256)
-      throw new Error(`s3://${sourceBucket}/${object.key} does not hash to its name (sha256 ${sha256})`);
+    pipeline(source, body, () => undefined);
+    try {
+      await this.o.s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: staging, Body: body, ContentLength: size }),
+      );
+      // Objects are named by their content: a body that does not hash to its name is not the image
+      // the manifest means (the manifest is then not written, and the copy fails).
+      const sha256 = hash.digest('hex');
+      if (sha256 !== object.sha256)
+        throw new Error(`s3://${sourceBucket}/${object.key} does not hash to its name (sha256 ${sha256})`);
+      await this.o.s3.send(
+        new CopyObjectCommand({ Bucket: bucket, Key: object.key, CopySource: copySource(bucket, staging) }),
+      );
+    } catch (error) {
+      // A failed put leaves the source's body unread: destroyed, its socket is freed.
+      source.destroy();
+      body.destroy();
+      throw error;
+    } finally {
+      await this.o.s3
+        .send(new DeleteObjectCommand({ Bucket: bucket, Key: staging }))
+        .catch((error: Error) =>
+          this.o.logger.warn(
+            { bucket, key: staging, err: error.message },
+            'CopyDBClusterSnapshot: a staging object was not deleted (the retention function collects it)',
+          ),
+        );
+    }
     return size;
+  }
+
+  /**
+   * Makes an object the bucket holds young again (LastModified now), so that the retention
+   * function's grace period covers it; false when the bucket does not hold it. S3 does it by copying
+   * the object onto itself with new metadata; s3rver (the embedded emulator) answers that copy but
+   * keeps the old time, so there the object is copied out to a staging key and back (the same bytes).
+   */
+  async #refresh(bucket: string, key: string): Promise<boolean> {
+    const s3 = this.o.s3;
+    // S3 keeps LastModified in whole seconds.
+    const since = Math.floor(Date.now() / 1000) * 1000;
+    try {
+      const self = await s3.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          CopySource: copySource(bucket, key),
+          MetadataDirective: 'REPLACE',
+        }),
+      );
+      const modified = self.CopyObjectResult?.LastModified?.getTime();
+      if (modified !== undefined && modified >= since) return true;
+      const staging = `${key}.copying-${randomBytes(8).toString('hex')}`;
+      await s3.send(
+        new CopyObjectCommand({ Bucket: bucket, Key: staging, CopySource: copySource(bucket, key) }),
+      );
+      try {
+        await s3.send(
+          new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, staging) }),
+        );
+      } finally {
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: staging })).catch(() => undefined);
+      }
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async #exists(bucket: string, key: string): Promise<boolean> {
+    try {
+      await this.o.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
   }
 
   #forgetOldFailures(): void {

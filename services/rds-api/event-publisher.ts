@@ -72,23 +72,37 @@ export function fileRdsEventSink(busDir: string, keepMs: number = publishWindowM
       }
       return ids;
     },
-    put: async (events) => ({
-      results: events.map((e, i) => {
-        if (i === 0) collect();
-        putFileEvent(busDir, 'service', {
-          version: '0',
-          id: e.id,
-          'detail-type': e.detailType,
-          source: e.source,
-          account: e.account,
-          time: e.time.toISOString(),
-          region: e.region,
-          resources: e.resources,
-          detail: e.detail,
-        });
-        return 'put';
-      }),
-    }),
+    put: async (events) => {
+      collect();
+      // Each event is its own file: one that cannot be written (a full disk) is retried, and so are
+      // the rest, but those already written count as put — never written twice.
+      const results: PutResult[] = [];
+      let error: string | undefined;
+      for (const e of events) {
+        if (error !== undefined) {
+          results.push('retry');
+          continue;
+        }
+        try {
+          putFileEvent(busDir, 'service', {
+            version: '0',
+            id: e.id,
+            'detail-type': e.detailType,
+            source: e.source,
+            account: e.account,
+            time: e.time.toISOString(),
+            region: e.region,
+            resources: e.resources,
+            detail: e.detail,
+          });
+          results.push('put');
+        } catch (failure) {
+          error = `${box}: ${(failure as Error).message}`;
+          results.push('retry');
+        }
+      }
+      return error === undefined ? { results } : { results, error };
+    },
   };
 }
 

@@ -72,7 +72,11 @@ export class GlobalClusters {
   /** The global cluster named `identifier` (its name or ARN), or GlobalClusterNotFoundFault. */
   #require(identifier: string): GlobalState {
     const state = this.#state();
-    if (state === undefined || (identifier !== globalName(state) && identifier !== globalArn(state))) {
+    // RDS matches identifiers case-insensitively (it keeps them lowercase).
+    if (
+      state === undefined ||
+      (identifier.toLowerCase() !== globalName(state) && identifier !== globalArn(state))
+    ) {
       throw new RdsApiError(
         'GlobalClusterNotFoundFault',
         `GlobalCluster ${identifier} not found${state === undefined ? ' (this machine runs no Global Database: `npm start -- --global`)' : ''}.`,
@@ -207,7 +211,7 @@ export class GlobalClusters {
     // Without AllowDataLoss the operation is a switchover (RDS's default).
     const prepared =
       allowDataLoss === true
-        ? await rdsError(Promise.resolve().then(() => prepareFailover(this.#context(), region)))
+        ? await rdsError(prepareFailover(this.#context(), region))
         : await rdsError(prepareSwitchover(this.#context(), region));
     return this.#start(state, prepared);
   }

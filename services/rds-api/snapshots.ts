@@ -49,6 +49,8 @@ export type SnapshotStatus = 'creating' | 'copying' | 'available' | 'failed';
 export interface SnapshotCopy {
   cluster: SnapshotCluster;
   sourceArn: string;
+  /** The source snapshot (Borealis's id): while the copy runs, DeleteDBClusterSnapshot refuses it. */
+  source?: { region: string; cluster: string; id: string };
   startedAt: Date;
   objectsCopied: number;
   /** The manifest's objects plus the manifest itself (0 until the source manifest is read). */
@@ -157,7 +159,11 @@ export class ClusterSnapshots {
         'DBClusterSnapshotAlreadyExistsFault',
         `Cannot create the cluster snapshot because one with the identifier ${id} already exists.`,
       );
-    if (this.#creating.has(key) || this.copies.has(key)) throw exists();
+    // RDS's snapshot identifiers are unique in a region: no cluster's snapshot may have it, stored
+    // (looked for below, in every cluster's bucket) or being created or copied here.
+    const pendingHere = (k: string) => k.slice(k.indexOf('/') + 1) === id;
+    if ([...this.#creating.keys()].some(pendingHere) || [...this.copies.keys()].some(pendingHere))
+      throw exists();
     if (this.#creating.size >= snapshotsInFlightMax) {
       throw new RdsApiError(
         'SnapshotQuotaExceeded',
@@ -167,11 +173,20 @@ export class ClusterSnapshots {
     // Taken before the bucket is asked: a second call for the same id meanwhile is refused.
     const startedAt = new Date();
     this.#creating.set(key, { cluster, startedAt });
-    const stored = await this.#find(cluster.cluster, id).catch((error: Error) => {
+    let stored = false;
+    try {
+      for (const c of await this.withStoredClusters([cluster])) {
+        const taken = c.cluster !== cluster.cluster && this.pending(c.cluster, id) !== undefined;
+        if (taken || (await this.#find(c.cluster, id)) !== undefined) {
+          stored = true;
+          break;
+        }
+      }
+    } catch (error) {
       this.#creating.delete(key);
       throw error;
-    });
-    if (stored !== undefined) {
+    }
+    if (stored) {
       this.#creating.delete(key);
       throw exists();
     }
@@ -304,49 +319,92 @@ export class ClusterSnapshots {
 
   async delete(running: readonly SnapshotCluster[], identifier: string): Promise<XmlStruct> {
     const id = borealisSnapshotId(identifier);
+    // Every cluster with a snapshot of this id (stored, or being created or copied here): identifiers
+    // are unique in a region, but one made before that was checked (or by another process) may not
+    // be — then none is picked: the caller cannot say which one it means.
+    const found: {
+      cluster: SnapshotCluster;
+      creating: boolean;
+      copy: SnapshotCopy | undefined;
+      manifest: SnapshotManifest | undefined;
+    }[] = [];
     for (const cluster of await this.withStoredClusters(running)) {
       const key = `${cluster.cluster}/${id}`;
-      if (this.#creating.has(key)) {
-        throw new RdsApiError(
-          'InvalidDBClusterSnapshotStateFault',
-          `DBClusterSnapshot ${identifier} is being created: delete it once it is available.`,
-        );
-      }
+      const creating = this.#creating.has(key);
       const copy = this.copies.get(key);
-      if (copy?.failure !== undefined) {
-        // A failed copy has no manifest: forgetting it is all (the retention function collects the
-        // packs it wrote once they are past its grace period and no manifest names them).
-        this.copies.delete(key);
-        return { DBClusterSnapshot: dbClusterSnapshotShape({ id, cluster, status: 'failed', copy }) };
-      }
-      if (copy !== undefined) {
-        throw new RdsApiError(
-          'InvalidDBClusterSnapshotStateFault',
-          `DBClusterSnapshot ${identifier} is being copied: delete it once it is available.`,
-        );
-      }
-      const manifest = await this.#find(cluster.cluster, id);
-      if (manifest === undefined) continue;
-      if (snapshotTypeOf(id) === 'automated') {
-        throw new RdsApiError(
-          'InvalidDBClusterSnapshotStateFault',
-          `Only manual snapshots may be deleted; ${identifier} is automated (the backup retention period expires it).`,
-        );
-      }
-      // Only the manifest: its page packs are shared with other snapshots, and the retention
-      // function collects those no manifest refers to.
-      await this.options.s3.send(
-        new DeleteObjectCommand({
-          Bucket: this.bucketOf(cluster.cluster),
-          Key: snapshotManifestKey(cluster.cluster, id),
-        }),
-      );
-      return { DBClusterSnapshot: dbClusterSnapshotShape({ id, cluster, status: 'available', manifest }) };
+      const manifest = creating || copy !== undefined ? undefined : await this.#find(cluster.cluster, id);
+      if (creating || copy !== undefined || manifest !== undefined)
+        found.push({ cluster, creating, copy, manifest });
     }
-    throw new RdsApiError(
-      'DBClusterSnapshotNotFoundFault',
-      `DBClusterSnapshot ${identifier} not found.`,
-      404,
+    if (found.length > 1) {
+      throw new RdsApiError(
+        'InvalidParameterCombination',
+        `DBClusterSnapshot ${identifier} names a snapshot of several clusters in ${this.options.region} (${found.map((f) => f.cluster.cluster).join(', ')}): delete it where only one cluster has it.`,
+      );
+    }
+    const match = found[0];
+    if (match === undefined) {
+      throw new RdsApiError(
+        'DBClusterSnapshotNotFoundFault',
+        `DBClusterSnapshot ${identifier} not found.`,
+        404,
+      );
+    }
+    const { cluster, copy, manifest } = match;
+    const key = `${cluster.cluster}/${id}`;
+    if (match.creating) {
+      throw new RdsApiError(
+        'InvalidDBClusterSnapshotStateFault',
+        `DBClusterSnapshot ${identifier} is being created: delete it once it is available.`,
+      );
+    }
+    if (copy?.failure !== undefined) {
+      // A failed copy has no manifest: forgetting it is all. The packs it wrote stay in the bucket:
+      // the retention function collects them (no manifest names them, past its grace period) only
+      // where it runs — for a cluster that runs in this region; in a bucket of a cluster that does
+      // not (a copy from another region), they stay until the bucket is emptied by hand.
+      this.copies.delete(key);
+      return { DBClusterSnapshot: dbClusterSnapshotShape({ id, cluster, status: 'failed', copy }) };
+    }
+    if (copy !== undefined) {
+      throw new RdsApiError(
+        'InvalidDBClusterSnapshotStateFault',
+        `DBClusterSnapshot ${identifier} is being copied: delete it once it is available.`,
+      );
+    }
+    if (manifest === undefined) throw new Error(`unreachable: ${key} found without a manifest`);
+    if (snapshotTypeOf(id) === 'automated') {
+      throw new RdsApiError(
+        'InvalidDBClusterSnapshotStateFault',
+        `Only manual snapshots may be deleted; ${identifier} is automated (the backup retention period expires it).`,
+      );
+    }
+    // The source of a copy running here: a copy in this bucket writes only a manifest and relies on
+    // the source's packs; deleting the source would leave them to the retention function mid-copy.
+    for (const c of this.copies.values()) {
+      const s = c.source;
+      if (
+        c.failure === undefined &&
+        s?.region === this.options.region &&
+        s.cluster === cluster.cluster &&
+        s.id === id
+      ) {
+        throw new RdsApiError(
+          'InvalidDBClusterSnapshotStateFault',
+          `DBClusterSnapshot ${identifier} is being copied (the source of a copy in progress): delete it once the copy is available or failed.`,
+        );
+      }
+    }
+    // Only the manifest: its page packs are shared with other snapshots, and the retention
+    // function collects those no manifest refers to — where it runs: for a cluster that runs in this
+    // region. The packs of a copy whose cluster does not run here stay in its bucket (no retention
+    // runs for that bucket) until the bucket is emptied by hand.
+    await this.options.s3.send(
+      new DeleteObjectCommand({
+        Bucket: this.bucketOf(cluster.cluster),
+        Key: snapshotManifestKey(cluster.cluster, id),
+      }),
     );
+    return { DBClusterSnapshot: dbClusterSnapshotShape({ id, cluster, status: 'available', manifest }) };
   }
 }
