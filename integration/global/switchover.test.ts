@@ -17,14 +17,10 @@ import { regionalResources } from '../../core/resources.ts';
 import { readGlobalState } from '../../embedded/global.ts';
 import { stateDirPath } from '../../embedded/state.ts';
 import { endpointClients, waitUntil, waitUntilQueryable } from '../harness/cluster.ts';
-import { writeContinuously } from '../harness/global.ts';
+import { clusterStatus, writeContinuously } from '../harness/global.ts';
 import { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
-
-async function clusterStatus(controlPlaneUrl: string): Promise<ClusterStatus> {
-  return (await (await fetch(`${controlPlaneUrl}/status`)).json()) as ClusterStatus;
-}
 
 function writerPid(status: ClusterStatus): number {
   const writer = status.instances.find((i) => i.role === 'writer' && i.state === 'running');

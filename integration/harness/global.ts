@@ -1,5 +1,6 @@
 // The Global Database tests' application: it commits through the global writer endpoint, as an
 // application of a DR drill does, and keeps what it was told.
+import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import type { Sql } from './sql.ts';
 
 /** The application: commits k = 1, 2, … through the global writer endpoint until stopped. */
@@ -34,4 +35,9 @@ export function writeContinuously(app: Sql, table = 't') {
       await done;
     },
   };
+}
+
+/** A member's control plane /status (a test's read: it throws when the member does not answer). */
+export async function clusterStatus(controlPlaneUrl: string): Promise<ClusterStatus> {
+  return (await (await fetch(`${controlPlaneUrl}/status`)).json()) as ClusterStatus;
 }

@@ -17,6 +17,15 @@ export interface RdsSystem {
   writer: Sql;
 }
 
+/** @aws-sdk/client-rds at a region's RDS API, as a user points it there (any credentials). */
+export function rdsClient(endpoint: string, region = 'us-east-1'): RDSClient {
+  return new RDSClient({
+    endpoint,
+    region,
+    credentials: { accessKeyId: 'borealis', secretAccessKey: 'borealis' },
+  });
+}
+
 export async function startRdsSystem(dir: string, readers: number): Promise<RdsSystem> {
   const system = await TestSystem.start(dir, [
     '--readers',
@@ -29,11 +38,7 @@ export async function startRdsSystem(dir: string, readers: number): Promise<RdsS
   const status = JSON.parse((await system.cli('status', '--json')).stdout) as ClusterStatus;
   const rdsUrl = status.endpoints.rds;
   if (rdsUrl === undefined) throw new Error('status --json has no endpoints.rds');
-  const rds = new RDSClient({
-    endpoint: rdsUrl,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'borealis', secretAccessKey: 'borealis' },
-  });
+  const rds = rdsClient(rdsUrl);
   return { system, rds, rdsUrl, writer: endpointClients(status).writer };
 }
 

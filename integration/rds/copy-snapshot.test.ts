@@ -15,7 +15,7 @@ import {
   DBClusterSnapshotNotFoundFault,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBClustersCommand,
-  RDSClient,
+  type RDSClient,
   RestoreDBClusterFromSnapshotCommand,
   waitUntilDBClusterAvailable,
   waitUntilDBClusterSnapshotAvailable,
@@ -26,18 +26,11 @@ import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { readGlobalState } from '../../embedded/global.ts';
 import { clusterDirPath, readClusterEntry } from '../../embedded/state.ts';
 import { endpointClients } from '../harness/cluster.ts';
+import { rdsClient } from '../harness/rds.ts';
 import { stopCluster } from '../harness/restore.ts';
 import type { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
-
-function rdsClient(endpoint: string, region: string): RDSClient {
-  return new RDSClient({
-    endpoint,
-    region,
-    credentials: { accessKeyId: 'borealis', secretAccessKey: 'borealis' },
-  });
-}
 
 describe('CopyDBClusterSnapshot from us-east-1 into us-west-2 (a --global system)', () => {
   const dir = makeTempDir('rds-copy-snapshot');

@@ -11,29 +11,17 @@ import {
   DescribeGlobalClustersCommand,
   FailoverGlobalClusterCommand,
   type GlobalCluster,
-  RDSClient,
+  type RDSClient,
   SwitchoverGlobalClusterCommand,
 } from '@aws-sdk/client-rds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../../core/cluster/topology.ts';
 import { readGlobalState } from '../../embedded/global.ts';
 import { endpointClients, waitUntil, waitUntilQueryable } from '../harness/cluster.ts';
-import { writeContinuously } from '../harness/global.ts';
+import { clusterStatus, writeContinuously } from '../harness/global.ts';
+import { rdsClient } from '../harness/rds.ts';
 import { Sql } from '../harness/sql.ts';
 import { TestSystem } from '../harness/system.ts';
 import { makeTempDir } from '../harness/temp.ts';
-
-async function clusterStatus(controlPlaneUrl: string): Promise<ClusterStatus> {
-  return (await (await fetch(`${controlPlaneUrl}/status`)).json()) as ClusterStatus;
-}
-
-function rdsClient(endpoint: string, region: string): RDSClient {
-  return new RDSClient({
-    endpoint,
-    region,
-    credentials: { accessKeyId: 'borealis', secretAccessKey: 'borealis' },
-  });
-}
 
 async function rdsError(promise: Promise<unknown>): Promise<{ name: string; message: string }> {
   try {
