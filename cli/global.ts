@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import type { ClusterStatus } from '../core/cluster/topology.ts';
 import type { LostSet } from '../core/global/lost-set.ts';
-import { getJson, globalMemberInputs } from '../core/global/member-http.ts';
+import { applierHealth, getJson } from '../core/global/member-http.ts';
 import type { FailoverReport } from '../core/global/role-change.ts';
 import { formatGlobalStatus, globalStatus } from '../core/global/status.ts';
 import { type GlobalMember, type GlobalState, markRegionDown, readGlobalState } from '../embedded/global.ts';
@@ -34,7 +34,16 @@ export function registerGlobal(program: Command, ctx: CommandContext): void {
         `no global database runs from ${stateDirPath(options.stateDir)}: start one with \`npm start -- --global\``,
       );
     }
-    const members = await globalMemberInputs(state);
+    const primary = await getJson<ClusterStatus>(`${state.primary.controlPlaneUrl}/status`);
+    const members = [
+      { region: state.primary.region, isWriter: true, status: primary },
+      ...(await Promise.all(
+        state.secondaries.map(async (s) => {
+          const status = await getJson<ClusterStatus>(`${s.controlPlaneUrl}/status`);
+          return { region: s.region, isWriter: false, status, applier: await applierHealth(status) };
+        }),
+      )),
+    ];
     const doc = globalStatus(state.primary.cluster, members, Date.now(), state.globalWriter);
     if (options.json) printJson(ctx.io, doc);
     else ctx.io.out(formatGlobalStatus(doc));

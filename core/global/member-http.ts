@@ -2,8 +2,7 @@
 // its control plane's /status and /global/* and, in a secondary's writer slot, the replica applier's
 // /health. No AWS SDK here: the CLI loads this at every start.
 import type { ClusterStatus } from '../cluster/topology.ts';
-import type { GlobalMember, GlobalState } from './state-file.ts';
-import type { ApplierHealth, GlobalMemberInput } from './status.ts';
+import type { ApplierHealth } from './status.ts';
 
 const requestTimeoutMs = 5_000;
 
@@ -42,30 +41,4 @@ export async function applierHealth(status: ClusterStatus | undefined): Promise<
   if (!slot?.endpoint || !slot.httpPort) return undefined;
   const url = new URL(slot.endpoint);
   return getJson<ApplierHealth>(`http://${url.hostname}:${slot.httpPort}/health`);
-}
-
-/**
- * Each member of global.json with its control plane's /status and, for a secondary, its applier's
- * /health (undefined where they do not answer): the inputs of core/global/status.ts, as `borealis
- * global status` and DescribeGlobalClusters both show them. Primary first.
- */
-export async function globalMemberInputs(
-  state: GlobalState,
-): Promise<(GlobalMemberInput & { member: GlobalMember })[]> {
-  const members = [
-    { member: state.primary, isWriter: true },
-    ...state.secondaries.map((member) => ({ member, isWriter: false })),
-  ];
-  return Promise.all(
-    members.map(async ({ member, isWriter }) => {
-      const status = await getJson<ClusterStatus>(`${member.controlPlaneUrl}/status`);
-      return {
-        member,
-        region: member.region,
-        isWriter,
-        status,
-        ...(isWriter ? {} : { applier: await applierHealth(status) }),
-      };
-    }),
-  );
 }

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ClusterStatus } from '../../core/cluster/topology.ts';
-import { globalMemberInputs } from '../../core/global/member-http.ts';
+import { applierHealth, getJson } from '../../core/global/member-http.ts';
 import {
   GlobalRoleChangeError,
   type PreparedRoleChange,
@@ -87,7 +87,22 @@ export class GlobalClusters {
   }
 
   async #shape(state: GlobalState): Promise<XmlStruct> {
-    const inputs = await globalMemberInputs(state);
+    const members = [
+      { member: state.primary, isWriter: true },
+      ...state.secondaries.map((member) => ({ member, isWriter: false })),
+    ];
+    const inputs = await Promise.all(
+      members.map(async ({ member, isWriter }) => {
+        const status = await getJson<ClusterStatus>(`${member.controlPlaneUrl}/status`);
+        return {
+          member,
+          region: member.region,
+          isWriter,
+          status,
+          ...(isWriter ? {} : { applier: await applierHealth(status) }),
+        };
+      }),
+    );
     const view = globalStatus(state.primary.cluster, inputs, Date.now(), state.globalWriter);
     const arns = inputs.map((i) => memberArn(state, i.member, i.status));
     const change = this.options.stateDir === undefined ? undefined : readRoleChange(this.options.stateDir);
